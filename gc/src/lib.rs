@@ -43,3 +43,20 @@
 
 pub mod fatal;
 pub(crate) mod loom;
+
+// --- allocator and typed API (heap issue) ---
+pub mod cell;
+pub mod heap;
+pub mod ptr;
+pub mod root;
+pub mod trace;
+
+// --- collector (collector issue) ---
+pub mod barrier;
+pub mod collector;
+pub mod host;
+pub mod mark;
+pub mod pacer;
+pub mod phase;
+pub mod stats;
+pub mod sweep;

@@ -1,0 +1,1 @@
+//! The allocator. (Filled in by the heap issue; the allocator essay goes here.)

@@ -1,0 +1,1 @@
+//! Marking. (Filled in by the collector issue.)

@@ -1,0 +1,1 @@
+//! See [crate] for the overview. (Filled in by the heap or collector issue.)
