@@ -13,3 +13,5 @@
 pub use gort_gc as gc_crate;
 pub use gort_profiler as profiler_crate;
 pub use gort_scheduler as scheduler_crate;
+
+pub mod env;
