@@ -24,3 +24,9 @@
 //!   sampled allocation, a blocking event).
 //! * **location** — one frame of a stack: a PC with function, file, line.
 //! * **event** — one timestamped record of the execution trace.
+
+pub mod gctrace;
+pub mod memstats;
+
+pub use gctrace::GcTraceLine;
+pub use memstats::{BySize, MemStats};
