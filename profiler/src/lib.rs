@@ -30,3 +30,8 @@ pub mod memstats;
 
 pub use gctrace::GcTraceLine;
 pub use memstats::{BySize, MemStats};
+pub mod pprof;
+pub mod stack;
+pub mod text;
+
+pub use stack::{Frame, Stack};

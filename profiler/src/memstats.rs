@@ -241,7 +241,7 @@ impl MemStats {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The figures of `captures/heap_debug1.txt`'s trailer, which a real Go
