@@ -50,6 +50,12 @@ pub mod heap;
 pub mod ptr;
 pub mod root;
 pub mod trace;
+pub use cell::GcCell;
+pub use gort_gc_derive::Trace;
+pub use heap::{Heap, HeapConfig, HeapStats, ObjectKind, ObjectRef};
+pub use ptr::{make_slice, Gc, GcSlice, Zeroable};
+pub use root::Root;
+pub use trace::{Trace, TraceSink, Tracer, TypeInfo};
 
 // --- collector (collector issue) ---
 pub mod barrier;

@@ -1,1 +1,617 @@
-//! The allocator. (Filled in by the heap issue; the allocator essay goes here.)
+//! # The allocator
+//!
+//! (The full essay is being written; see the "# Fields" table and the
+//! module docs of each submodule for the current contract.)
+
+pub mod size_class;
+
+mod arena;
+mod cache;
+mod central;
+mod page_heap;
+mod reclaim;
+mod scavenger;
+mod span;
+
+pub use reclaim::{SweepResult, CLOBBER_WORD};
+pub use scavenger::ScavengerHandle;
+pub use span::{ObjectKind, Span, SpanClass, SpanState, NUM_SPAN_CLASSES};
+
+use crate::loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::loom::sync::Mutex;
+use crate::trace::{TraceSink, Tracer, TypeInfo};
+use arena::Arena;
+use cache::CacheSlot;
+use central::Central;
+use page_heap::PageHeap;
+use size_class::{size_to_class, MAX_SMALL_SIZE};
+use span::SpanPtr;
+use std::sync::OnceLock;
+
+/// log2 of [`PAGE_SIZE`].
+pub const PAGE_SHIFT: usize = 13;
+/// The heap's page: 8 KiB, the unit the page heap hands out.
+pub const PAGE_SIZE: usize = 1 << PAGE_SHIFT;
+/// Most Ps a heap serves (P ids are `0..MAX_PROCS`).
+pub const MAX_PROCS: usize = 256;
+/// Default size of the arena reservation: 64 GiB of address space
+/// (reserved with `MAP_NORESERVE`, so it costs no memory until used).
+pub const DEFAULT_ARENA_BYTES: usize = 64 << 30;
+
+/// `flags` bit: objects are born marked (the collector is marking).
+const FLAG_ALLOCATE_BLACK: u32 = 1;
+/// `flags` bit: every allocation takes the slow path and calls the hook.
+const FLAG_ALWAYS_SLOW: u32 = 2;
+
+/// How a heap is set up.
+#[derive(Clone, Debug)]
+pub struct HeapConfig {
+    /// Bytes of address space reserved for the arena (the heap's maximum
+    /// size). Default [`DEFAULT_ARENA_BYTES`].
+    pub arena_bytes: usize,
+}
+
+impl Default for HeapConfig {
+    fn default() -> Self {
+        HeapConfig {
+            arena_bytes: DEFAULT_ARENA_BYTES,
+        }
+    }
+}
+
+/// Spans of large objects, which belong to no central.
+#[derive(Debug, Default)]
+pub(crate) struct LargeLists {
+    /// Swept large spans.
+    pub(crate) inuse: Vec<SpanPtr>,
+    /// Large spans not yet swept in this cycle.
+    pub(crate) unswept: Vec<SpanPtr>,
+}
+
+/// The heap statistics, with Go's `runtime.MemStats` meanings.
+///
+/// Identities (hold for every snapshot): `heap_idle + heap_inuse ==
+/// heap_sys`, `mallocs - frees == heap_objects`, `heap_released <=
+/// heap_idle`, `total_alloc - heap_alloc` = bytes freed so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeapStats {
+    /// Bytes of allocated objects, including unreachable ones not yet swept.
+    pub heap_alloc: u64,
+    /// Bytes of heap memory obtained from the arena (grown).
+    pub heap_sys: u64,
+    /// Bytes in free pages (in no span), released or not.
+    pub heap_idle: u64,
+    /// Bytes in spans (pages holding at least one object slot in use or cached).
+    pub heap_inuse: u64,
+    /// Bytes of free pages returned to the OS.
+    pub heap_released: u64,
+    /// Allocated objects (mallocs − frees).
+    pub heap_objects: u64,
+    /// Cumulative objects allocated.
+    pub mallocs: u64,
+    /// Cumulative objects freed (by sweeping).
+    pub frees: u64,
+    /// Cumulative bytes allocated (slot sizes, as Go counts them).
+    pub total_alloc: u64,
+}
+
+/// A located object: what [`Heap::find_object`] returns.
+#[derive(Clone, Copy, Debug)]
+pub struct ObjectRef<'h> {
+    /// First byte of the object (its header word for precise objects).
+    pub base: usize,
+    /// Bytes in the object's slot (the size class size; whole span for large).
+    pub size: usize,
+    /// The object's kind (its span class's).
+    pub kind: ObjectKind,
+    /// Slot index in its span.
+    pub index: usize,
+    /// The span holding it.
+    pub span: &'h Span,
+}
+
+impl ObjectRef<'_> {
+    /// Sets the object's mark bit; true if it was white (not yet marked).
+    #[inline]
+    pub fn try_mark(&self) -> bool {
+        self.span.try_mark(self.index)
+    }
+    /// Whether the object is marked.
+    #[inline]
+    pub fn is_marked(&self) -> bool {
+        self.span.is_marked(self.index)
+    }
+    /// The type information of a precise object (None for other kinds, or
+    /// a precise object whose header is not written yet).
+    pub fn type_info(&self) -> Option<&'static TypeInfo> {
+        if self.kind != ObjectKind::Precise {
+            return None;
+        }
+        let word = load_word(self.base);
+        // SAFETY: a non-zero header word of a precise object is always a
+        // `&'static TypeInfo` (written by the typed API right after allocation).
+        (word != 0).then(|| unsafe { &*(word as *const TypeInfo) })
+    }
+}
+
+/// Reads one word of managed memory atomically (Relaxed): concurrent
+/// markers and mutators may touch it.
+#[inline]
+#[allow(clippy::disallowed_types)] // HACK(fixed-layout-atomics): see cell.rs
+pub(crate) fn load_word(addr: usize) -> usize {
+    // SAFETY: callers pass a word-aligned address inside an allocated
+    // object slot of the arena, which is mapped read-write for the heap's
+    // life; AtomicUsize has the layout of usize.
+    unsafe { (*(addr as *const core::sync::atomic::AtomicUsize)).load(Ordering::Relaxed) }
+}
+
+/// The heap: arena, page heap, centrals, per-P caches, statistics.
+///
+/// Usually one per process ([`global`]); tests make private ones.
+#[derive(Debug)]
+pub struct Heap {
+    pub(crate) arena: Arena,
+    pub(crate) pages: PageHeap,
+    /// One per span class. Each has its own lock.
+    pub(crate) central: Box<[Central]>,
+    /// Lock rank `gc.heap.large`.
+    pub(crate) large: Mutex<LargeLists>,
+    /// Per-P caches, created on the P's first allocation.
+    caches: Box<[OnceLock<Box<CacheSlot>>]>,
+    /// The cache of threads that run no P. Lock rank `gc.heap.shared_cache`.
+    shared: Mutex<CacheSlot>,
+    /// FLAG_* bits; read (Relaxed) on every allocation.
+    flags: AtomicU32,
+    /// Go's `mheap_.sweepgen`. Written at start_sweep_cycle (world stopped).
+    pub(crate) sweepgen: AtomicU32,
+    /// Spans on unswept lists or being swept.
+    pub(crate) unswept: AtomicUsize,
+    /// Objects freed by sweeping (cumulative).
+    pub(crate) frees: AtomicU64,
+    /// Bytes freed by sweeping (cumulative).
+    pub(crate) freed_bytes: AtomicU64,
+    /// `GODEBUG=clobberfree=1`.
+    pub(crate) clobber_free: AtomicBool,
+    /// Returns the calling thread's P id (set once by the host).
+    current_p: OnceLock<fn() -> Option<usize>>,
+    /// Called at the start of every slow path, with no heap lock held.
+    alloc_hook: OnceLock<fn(&Heap, usize)>,
+    /// Scavenger goal and state.
+    pub(crate) scav: scavenger::ScavengerState,
+}
+
+// SAFETY: the raw pointers inside (span pointers in caches and lists) point
+// at span structures owned by this heap; caches are touched only by the
+// thread running their P (host guarantee) or under the shared-cache lock;
+// everything else is atomics or behind locks.
+unsafe impl Sync for Heap {}
+// SAFETY: as above; nothing in a heap is tied to a thread.
+unsafe impl Send for Heap {}
+
+impl Heap {
+    /// Reserves the arena and builds an empty heap.
+    pub fn new(config: HeapConfig) -> std::io::Result<Heap> {
+        let arena = Arena::reserve(config.arena_bytes)?;
+        let pages = PageHeap::new(arena.npages);
+        Ok(Heap {
+            arena,
+            pages,
+            central: (0..NUM_SPAN_CLASSES).map(|_| Central::default()).collect(),
+            large: Mutex::new(LargeLists::default()),
+            caches: (0..MAX_PROCS).map(|_| OnceLock::new()).collect(),
+            shared: Mutex::new(CacheSlot::new()),
+            flags: AtomicU32::new(0),
+            sweepgen: AtomicU32::new(0),
+            unswept: AtomicUsize::new(0),
+            frees: AtomicU64::new(0),
+            freed_bytes: AtomicU64::new(0),
+            clobber_free: AtomicBool::new(false),
+            current_p: OnceLock::new(),
+            alloc_hook: OnceLock::new(),
+            scav: scavenger::ScavengerState::new(),
+        })
+    }
+
+    /// Installs the function that names the calling thread's P (the host's
+    /// `current_p`). Until then, and whenever it returns None, allocation
+    /// goes through the locked shared cache. Returns false if already set.
+    pub fn set_current_p(&self, f: fn() -> Option<usize>) -> bool {
+        self.current_p.set(f).is_ok()
+    }
+
+    /// Installs the slow-path hook: called with the request size at the
+    /// start of every allocation slow path (cache refill, large object,
+    /// every allocation while [`Heap::set_always_slow`] is on), with no heap
+    /// lock held, before the object exists. The collector triggers cycles
+    /// and runs assists there; it may be a safepoint (the heap re-reads the
+    /// current P afterwards). Returns false if already set.
+    pub fn set_alloc_hook(&self, f: fn(&Heap, usize)) -> bool {
+        self.alloc_hook.set(f).is_ok()
+    }
+
+    /// The calling thread's P, as the host reports it.
+    #[inline]
+    pub fn current_p(&self) -> Option<usize> {
+        self.current_p.get().and_then(|f| f())
+    }
+
+    /// Allocate-black: while on, every new object is born marked (Go's
+    /// `gcmarknewobject`). The collector turns it on at the start of mark
+    /// and off at mark termination.
+    pub fn set_allocate_black(&self, on: bool) {
+        self.set_flag(FLAG_ALLOCATE_BLACK, on);
+    }
+
+    /// While on, every allocation takes the slow path and calls the hook
+    /// (for mark assists). Costs the fast path nothing when off: it tests
+    /// the same flags word as allocate-black.
+    pub fn set_always_slow(&self, on: bool) {
+        self.set_flag(FLAG_ALWAYS_SLOW, on);
+    }
+
+    fn set_flag(&self, bit: u32, on: bool) {
+        // Relaxed: the flags are read by allocations on any thread; the
+        // collector flips them with the world stopped, and starting the
+        // world again orders the store before every mutator's next step.
+        if on {
+            self.flags.fetch_or(bit, Ordering::Relaxed);
+        } else {
+            self.flags.fetch_and(!bit, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether allocate-black is on.
+    pub fn allocate_black(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & FLAG_ALLOCATE_BLACK != 0
+    }
+
+    /// `GODEBUG=clobberfree=1`: sweeping fills freed objects with
+    /// [`CLOBBER_WORD`].
+    pub fn set_clobber_free(&self, on: bool) {
+        self.clobber_free.store(on, Ordering::Relaxed);
+    }
+
+    /// Allocates a zeroed object of at least `size` bytes and kind `kind`,
+    /// 8-byte aligned (page aligned when larger than 32 KiB), on the
+    /// calling thread's P.
+    #[inline]
+    pub fn alloc(&self, size: usize, kind: ObjectKind) -> *mut u8 {
+        self.alloc_on(self.current_p(), size, kind)
+    }
+
+    /// [`Heap::alloc`] on P `p` (None: the shared cache). The caller must be
+    /// the thread running P `p` (the host's guarantee), or a test that uses
+    /// `p` from one thread only.
+    #[inline]
+    pub fn alloc_on(&self, p: Option<usize>, size: usize, kind: ObjectKind) -> *mut u8 {
+        if size <= MAX_SMALL_SIZE && self.flags.load(Ordering::Relaxed) == 0 {
+            if let Some(slot) = p.and_then(|p| self.caches.get(p)).and_then(|c| c.get()) {
+                let spc = SpanClass::new(size_to_class(size), kind);
+                // SAFETY: only the thread running P `p` touches its cache
+                // between safepoints (host guarantee, see `alloc_on`'s doc),
+                // and nothing here is a safepoint.
+                let got = slot.cache.with_mut(|c| unsafe {
+                    let c = &mut (*c).spans[spc.index()];
+                    c.next_free_fast().map(|a| (a, c.elem_size, c.needzero))
+                });
+                if let Some((addr, elem, needzero)) = got {
+                    if needzero {
+                        zero(addr, elem);
+                    }
+                    slot.count(elem);
+                    return addr as *mut u8;
+                }
+            }
+        }
+        self.alloc_slow(p, size, kind)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn alloc_slow(&self, mut p: Option<usize>, size: usize, kind: ObjectKind) -> *mut u8 {
+        if let Some(hook) = self.alloc_hook.get() {
+            hook(self, size);
+            // The hook may have been a safepoint: re-read the P.
+            if self.current_p.get().is_some() {
+                p = self.current_p();
+            }
+        }
+        if size > MAX_SMALL_SIZE {
+            return self.alloc_large(p, size, kind);
+        }
+        let spc = SpanClass::new(size_to_class(size), kind);
+        match p.filter(|&p| p < MAX_PROCS) {
+            Some(p) => {
+                let slot = self.caches[p].get_or_init(|| Box::new(CacheSlot::new()));
+                self.alloc_small_in(slot, spc)
+            }
+            None => {
+                let slot = self.shared.lock();
+                self.alloc_small_in(&slot, spc)
+            }
+        }
+    }
+
+    /// Allocates from `slot`'s span of class `spc`, refilling it if needed.
+    fn alloc_small_in(&self, slot: &CacheSlot, spc: SpanClass) -> *mut u8 {
+        // SAFETY: the caller is the thread running the slot's P, or holds the
+        // shared-cache lock; either way nobody else touches this cache.
+        let (addr, elem, needzero, span) = slot.cache.with_mut(|c| unsafe {
+            let c = &mut (*c).spans[spc.index()];
+            let addr = match c.next_free() {
+                Some(a) => a,
+                None => {
+                    if let Some(old) = c.release() {
+                        self.uncache_span(old);
+                    }
+                    c.load(self.cache_span(spc));
+                    c.next_free()
+                        .unwrap_or_else(|| crate::rt_throw!("runtime: fresh span has no free slot"))
+                }
+            };
+            (addr, c.elem_size, c.needzero, c.span)
+        });
+        if needzero {
+            zero(addr, elem);
+        }
+        if self.allocate_black() {
+            // SAFETY: `span` is the cache's live span that holds `addr`.
+            let span = unsafe { &*span };
+            if let Some(i) = span.slot_of(addr) {
+                span.try_mark(i);
+            }
+        }
+        slot.count(elem);
+        addr as *mut u8
+    }
+
+    /// A span of its own for an object over 32 KiB.
+    fn alloc_large(&self, p: Option<usize>, size: usize, kind: ObjectKind) -> *mut u8 {
+        let npages = size.div_ceil(PAGE_SIZE);
+        let s = self.pages.alloc_span(
+            &self.arena,
+            npages,
+            SpanClass::new(0, kind),
+            self.sweepgen.load(Ordering::Relaxed),
+            SpanState::Large,
+        );
+        let span = s.get();
+        let addr = span.start();
+        if span.needzero.load(Ordering::Relaxed) {
+            zero(addr, npages * PAGE_SIZE);
+        }
+        // The one slot is allocated from now on.
+        span.free_index.store(1, Ordering::Release);
+        span.alloc_count.store(1, Ordering::Relaxed);
+        if self.allocate_black() {
+            span.try_mark(0);
+        }
+        self.large.lock().inuse.push(s);
+        let bytes = npages * PAGE_SIZE;
+        match p.filter(|&p| p < MAX_PROCS) {
+            Some(p) => self.caches[p]
+                .get_or_init(|| Box::new(CacheSlot::new()))
+                .count(bytes),
+            None => self.shared.lock().count(bytes),
+        }
+        addr as *mut u8
+    }
+
+    /// Gives every span cached by P `p` back to the centrals (Go's
+    /// `mcache.releaseAll`). Call from the thread running `p`, or with the
+    /// world stopped.
+    pub fn flush_cache(&self, p: usize) {
+        if let Some(slot) = self.caches.get(p).and_then(|c| c.get()) {
+            self.flush_slot(slot);
+        }
+    }
+
+    /// Flushes every P's cache and the shared one. Call with the world
+    /// stopped (mark termination, before [`Heap::start_sweep_cycle`]).
+    pub fn flush_caches(&self) {
+        for c in self.caches.iter() {
+            if let Some(slot) = c.get() {
+                self.flush_slot(slot);
+            }
+        }
+        let slot = self.shared.lock();
+        self.flush_slot(&slot);
+    }
+
+    fn flush_slot(&self, slot: &CacheSlot) {
+        // SAFETY: the caller has exclusive use of the cache (its P's thread,
+        // stopped world, or the shared lock).
+        slot.cache.with_mut(|c| unsafe {
+            for cs in (*c).spans.iter_mut() {
+                if let Some(s) = cs.release() {
+                    self.uncache_span(s);
+                }
+            }
+        });
+    }
+
+    /// Maps any address to the allocated object containing it, in O(1):
+    /// arena bounds check, page → span table, slot index by multiply and
+    /// shift, allocation bit. Interior pointers count; an address in a free
+    /// slot, in a span's tail waste, on a free page or outside the arena
+    /// gives None.
+    ///
+    /// One-past-the-end: an address equal to `base + size` of an object is
+    /// the next slot (or the tail), so it does not keep the object alive.
+    /// [`crate::ptr::GcSlice`] allocates one spare byte so that the end
+    /// pointer of its elements stays inside its own slot (Boehm's
+    /// padding-byte rule, applied where Rust creates end pointers: slice
+    /// iteration).
+    #[inline]
+    pub fn find_object(&self, addr: usize) -> Option<ObjectRef<'_>> {
+        let sp = self.arena.span_of(addr);
+        if sp.is_null() {
+            return None;
+        }
+        // SAFETY: non-null table entries point at span structures owned by
+        // this heap, which live as long as `self`.
+        let span = unsafe { &*sp };
+        let state = span.state();
+        if state != SpanState::InCache && state != SpanState::InCentral && state != SpanState::Large
+        {
+            return None;
+        }
+        let start = span.start();
+        if addr < start || addr >= start + span.npages() * PAGE_SIZE {
+            return None;
+        }
+        let index = span.slot_of(addr)?;
+        if !span.is_allocated(index) {
+            return None;
+        }
+        let size = span.elem_size();
+        Some(ObjectRef {
+            base: start + index * size,
+            size,
+            kind: span.kind(),
+            index,
+            span,
+        })
+    }
+
+    /// Marks the object containing `addr` (interior pointers count); Some(true)
+    /// if it was white, Some(false) if already marked, None if `addr` is
+    /// not in an allocated object.
+    #[inline]
+    pub fn try_mark(&self, addr: usize) -> Option<bool> {
+        self.find_object(addr).map(|o| o.try_mark())
+    }
+
+    /// Whether the object containing `addr` is marked (None: no object).
+    #[inline]
+    pub fn is_marked(&self, addr: usize) -> Option<bool> {
+        self.find_object(addr).map(|o| o.is_marked())
+    }
+
+    /// Reports the pointers held by `obj` to `sink`: nothing for noscan;
+    /// the `Trace` impl (through the header's type information) for
+    /// precise objects, which reports exact object bases through
+    /// [`TraceSink::edge`]; every aligned word for conservative objects,
+    /// through [`TraceSink::candidate`].
+    pub fn trace_object(&self, obj: &ObjectRef<'_>, sink: &mut dyn TraceSink) {
+        match obj.kind {
+            ObjectKind::Noscan => {}
+            ObjectKind::Precise => {
+                if let Some(ti) = obj.type_info() {
+                    let mut t = Tracer::new(sink);
+                    // SAFETY: the header names the type whose value lives
+                    // right after it (typed API layout, see the essay).
+                    unsafe { (ti.trace)(obj.base + HEADER_BYTES, &mut t) };
+                }
+            }
+            ObjectKind::Conservative => {
+                let mut a = obj.base;
+                while a < obj.base + obj.size {
+                    sink.candidate(load_word(a));
+                    a += 8;
+                }
+            }
+        }
+    }
+
+    /// A snapshot of the statistics: per-P counters summed on read.
+    pub fn stats(&self) -> HeapStats {
+        let mut mallocs = 0;
+        let mut total_alloc = 0;
+        for c in self.caches.iter() {
+            if let Some(slot) = c.get() {
+                mallocs += slot.mallocs.load(Ordering::Relaxed);
+                total_alloc += slot.total_alloc.load(Ordering::Relaxed);
+            }
+        }
+        {
+            let s = self.shared.lock();
+            mallocs += s.mallocs.load(Ordering::Relaxed);
+            total_alloc += s.total_alloc.load(Ordering::Relaxed);
+        }
+        // Frees are read after mallocs: a concurrent sweep can only free
+        // objects whose malloc was counted already, so frees ≤ mallocs.
+        let frees = self.frees.load(Ordering::Relaxed);
+        let freed_bytes = self.freed_bytes.load(Ordering::Relaxed);
+        let (sys, inuse, released) = {
+            let h = self.pages.inner.lock();
+            (h.grown, h.inuse_pages, h.released_pages)
+        };
+        let page = PAGE_SIZE as u64;
+        HeapStats {
+            heap_alloc: total_alloc.saturating_sub(freed_bytes),
+            heap_sys: sys as u64 * page,
+            heap_idle: (sys - inuse) as u64 * page,
+            heap_inuse: inuse as u64 * page,
+            heap_released: released as u64 * page,
+            heap_objects: mallocs.saturating_sub(frees),
+            mallocs,
+            frees,
+            total_alloc,
+        }
+    }
+
+    /// Bytes reserved for the arena.
+    pub fn arena_bytes(&self) -> usize {
+        self.arena.npages * PAGE_SIZE
+    }
+
+    /// Whether `addr` lies in this heap's arena (a cheap prefilter for
+    /// conservative scanning).
+    #[inline]
+    pub fn in_arena(&self, addr: usize) -> bool {
+        self.arena.contains(addr)
+    }
+}
+
+/// Bytes before the value of a precise object: one word holding its
+/// `&'static TypeInfo`.
+pub const HEADER_BYTES: usize = 8;
+
+/// Clears `n` bytes at `addr` (an object slot the caller owns).
+#[inline]
+fn zero(addr: usize, n: usize) {
+    // SAFETY: `[addr, addr+n)` is an object slot just handed to the caller,
+    // inside the mapped arena; nobody else reads or writes it yet.
+    unsafe { std::ptr::write_bytes(addr as *mut u8, 0, n) };
+}
+
+static GLOBAL: OnceLock<Heap> = OnceLock::new();
+
+/// Installs the process-wide heap with `config` (once; later calls and
+/// calls after [`global`] created the default heap return the existing
+/// heap unchanged, with `Err`).
+pub fn init_global(config: HeapConfig) -> Result<&'static Heap, &'static Heap> {
+    let mut fresh = false;
+    let h = GLOBAL.get_or_init(|| {
+        fresh = true;
+        Heap::new(config)
+            .unwrap_or_else(|e| crate::rt_throw!("runtime: cannot reserve the heap arena: {e}"))
+    });
+    if fresh {
+        Ok(h)
+    } else {
+        Err(h)
+    }
+}
+
+/// The process-wide heap the typed API allocates from; created with the
+/// default configuration on first use if [`init_global`] was not called.
+#[inline]
+pub fn global() -> &'static Heap {
+    match GLOBAL.get() {
+        Some(h) => h,
+        None => global_slow(),
+    }
+}
+
+#[cold]
+fn global_slow() -> &'static Heap {
+    GLOBAL.get_or_init(|| {
+        Heap::new(HeapConfig::default())
+            .unwrap_or_else(|e| crate::rt_throw!("runtime: cannot reserve the heap arena: {e}"))
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,152 @@
+//! The arena: one address-space reservation for the whole heap, and the
+//! page → span table that makes address lookups O(1).
+//!
+//! See [crate::heap] for the overview.
+
+use super::span::Span;
+use super::{PAGE_SHIFT, PAGE_SIZE};
+use crate::loom::sync::atomic::{AtomicPtr, Ordering};
+use memmap2::{MmapMut, MmapOptions};
+
+/// One reservation of address space (`mmap(PROT_READ|PROT_WRITE,
+/// MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE)` through memmap2), aligned to a
+/// page. Untouched pages cost no memory: the kernel backs a page with a
+/// zeroed physical frame on first touch, which is the first half of the
+/// zeroing rule (fresh memory is never cleared by hand).
+///
+/// The page table (`spans`) is a second anonymous mapping of one pointer per
+/// arena page, so it too costs memory only where the heap has grown.
+pub(crate) struct Arena {
+    /// Keeps the reservation alive; never accessed through the `MmapMut`
+    /// after construction (all access is by address).
+    _map: MmapMut,
+    /// Keeps the page table mapping alive; accessed only through `spans`.
+    _table_map: MmapMut,
+    /// First page-aligned address of the reservation. Read-only.
+    pub(crate) base: usize,
+    /// One past the last usable address. Read-only.
+    pub(crate) end: usize,
+    /// `spans[i]` is the span owning page `i`, or null when the page is free
+    /// or not yet grown. Written under the page-heap lock when a span is
+    /// created or freed (Release: publishes the span's fields); read
+    /// lock-free by [`Arena::span_of`] (Acquire).
+    spans: *const AtomicPtr<Span>,
+    /// Number of pages in the arena. Read-only.
+    pub(crate) npages: usize,
+}
+
+// SAFETY: the raw table pointer refers to the mapping owned by this struct;
+// every access to it goes through atomics.
+unsafe impl Send for Arena {}
+// SAFETY: as above; shared access is through `AtomicPtr` only.
+unsafe impl Sync for Arena {}
+
+impl std::fmt::Debug for Arena {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Arena")
+            .field("base", &format_args!("{:#x}", self.base))
+            .field("npages", &self.npages)
+            .finish()
+    }
+}
+
+impl Arena {
+    /// Reserves `bytes` (rounded up to whole pages) of address space.
+    pub(crate) fn reserve(bytes: usize) -> std::io::Result<Arena> {
+        let npages = bytes.div_ceil(PAGE_SIZE).max(1);
+        // One extra page so the start can be aligned to PAGE_SIZE (mmap
+        // aligns only to the 4 KiB OS page).
+        let len = (npages + 1) * PAGE_SIZE;
+        let map = MmapOptions::new().len(len).no_reserve_swap().map_anon()?;
+        let raw = map.as_ptr() as usize;
+        let base = (raw + PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
+        let table_len = npages * std::mem::size_of::<AtomicPtr<Span>>();
+        let table_map = MmapOptions::new()
+            .len(table_len)
+            .no_reserve_swap()
+            .map_anon()?;
+        // A zeroed AtomicPtr is a null pointer, so the fresh mapping is a
+        // table of nulls without writing a byte.
+        let spans = table_map.as_ptr() as *const AtomicPtr<Span>;
+        Ok(Arena {
+            _map: map,
+            _table_map: table_map,
+            base,
+            end: base + npages * PAGE_SIZE,
+            spans,
+            npages,
+        })
+    }
+
+    /// Whether `addr` lies inside the reservation.
+    #[inline]
+    pub(crate) fn contains(&self, addr: usize) -> bool {
+        addr.wrapping_sub(self.base) < self.end - self.base
+    }
+
+    /// Page index of `addr` (which must be inside the arena).
+    #[inline]
+    pub(crate) fn page_of(&self, addr: usize) -> usize {
+        (addr - self.base) >> PAGE_SHIFT
+    }
+
+    /// Address of page `page`.
+    #[inline]
+    pub(crate) fn page_addr(&self, page: usize) -> usize {
+        self.base + (page << PAGE_SHIFT)
+    }
+
+    #[inline]
+    fn slot(&self, page: usize) -> &AtomicPtr<Span> {
+        debug_assert!(page < self.npages);
+        // SAFETY: `page < npages` (callers compute it from an address inside
+        // the arena or from a span inside it) and the table mapping holds
+        // `npages` zero-initialised `AtomicPtr`s that live as long as `self`.
+        unsafe { &*self.spans.add(page) }
+    }
+
+    /// The span owning the page of `addr`, or null (free page, or outside
+    /// the arena).
+    #[inline]
+    pub(crate) fn span_of(&self, addr: usize) -> *const Span {
+        if !self.contains(addr) {
+            return std::ptr::null();
+        }
+        // Acquire: pairs with the Release store in `set_span`; makes the
+        // span's fields written before publication visible here.
+        self.slot(self.page_of(addr)).load(Ordering::Acquire)
+    }
+
+    /// Points pages `[page, page + npages)` at `span` (null to clear).
+    /// Caller holds the page-heap lock.
+    pub(crate) fn set_span(&self, page: usize, npages: usize, span: *const Span) {
+        for p in page..page + npages {
+            // Release: pairs with the Acquire in `span_of`; publishes the
+            // span's fields (start, class, bitmaps) to lock-free readers.
+            self.slot(p).store(span as *mut Span, Ordering::Release);
+        }
+    }
+
+    /// Returns pages `[page, page + npages)` to the OS with
+    /// `MADV_DONTNEED`: the next touch sees zero-filled pages.
+    pub(crate) fn release(&self, page: usize, npages: usize) {
+        let addr = self.page_addr(page);
+        // SAFETY: the range lies inside our private anonymous mapping and
+        // holds no live objects (the caller releases only free pages), so
+        // discarding its contents is exactly what is wanted.
+        let r = unsafe {
+            libc::madvise(
+                addr as *mut libc::c_void,
+                npages * PAGE_SIZE,
+                libc::MADV_DONTNEED,
+            )
+        };
+        if r != 0 {
+            crate::rt_throw!(
+                "runtime: madvise(MADV_DONTNEED) of {} pages at {addr:#x} failed: {}",
+                npages,
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The per-P cache (Go's `mcache`): one span per span class, allocated from
+//! without a lock, plus the P's allocation counters.
+//!
+//! See [crate::heap] for the overview.
+
+use super::span::{below_mask, Span, SpanPtr, NUM_SPAN_CLASSES};
+use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::atomic::{AtomicU64, Ordering};
+
+/// The cache's view of the span it allocates from for one span class.
+/// Copies of the span's read-only fields sit here so the fast path touches
+/// one cache line of the cache plus the span's `free_index`.
+#[derive(Debug)]
+pub(crate) struct CachedSpan {
+    /// The span, or null when this class has none cached yet.
+    pub(crate) span: *const Span,
+    /// Span start (copy).
+    pub(crate) base: usize,
+    /// Object size (copy).
+    pub(crate) elem_size: usize,
+    /// Object slots (copy).
+    pub(crate) nelems: usize,
+    /// Slot index of bit 0 of `bits` (a multiple of 64).
+    pub(crate) window: usize,
+    /// Free slots of the window at or above the span's free_index (1 = free),
+    /// masked to slots below `nelems` (Go's `allocCache`, not inverted).
+    pub(crate) bits: u64,
+    /// The span's `needzero` (copy, fixed while cached).
+    pub(crate) needzero: bool,
+}
+
+impl CachedSpan {
+    pub(crate) const EMPTY: CachedSpan = CachedSpan {
+        span: std::ptr::null(),
+        base: 0,
+        elem_size: 0,
+        nelems: 0,
+        window: 0,
+        bits: 0,
+        needzero: false,
+    };
+
+    /// Takes a span (owned by this cache from now on) and positions the
+    /// window at its `free_index`.
+    pub(crate) fn load(&mut self, s: SpanPtr) {
+        let span = s.get();
+        self.span = s.0;
+        self.base = span.start();
+        self.elem_size = span.elem_size();
+        self.nelems = span.nelems();
+        self.needzero = span.needzero.load(Ordering::Relaxed);
+        let fi = span.free_index.load(Ordering::Relaxed);
+        self.window = fi & !63;
+        self.bits = self.window_bits(span, self.window) & !below_mask(fi, self.window / 64);
+    }
+
+    fn window_bits(&self, span: &Span, window: usize) -> u64 {
+        if window >= self.nelems {
+            return 0;
+        }
+        let w = window / 64;
+        !span.alloc_bits[w].load(Ordering::Relaxed) & below_mask(self.nelems, w)
+    }
+
+    /// The fast path: the next free slot of the window, or None.
+    #[inline(always)]
+    pub(crate) fn next_free_fast(&mut self) -> Option<usize> {
+        let bits = self.bits;
+        if bits == 0 {
+            return None;
+        }
+        let idx = self.window + bits.trailing_zeros() as usize;
+        self.bits = bits & (bits - 1);
+        // SAFETY: `bits != 0` implies a span is loaded (EMPTY has no bits),
+        // and span structures outlive the heap's caches.
+        let span = unsafe { &*self.span };
+        // Release: pairs with the Acquire load in `Span::is_allocated`; a
+        // lookup that sees the new index sees the slot as allocated.
+        span.free_index.store(idx + 1, Ordering::Release);
+        Some(self.base + idx * self.elem_size)
+    }
+
+    /// Moves the window forward over the span's alloc bits; None when the
+    /// span is full.
+    #[inline]
+    pub(crate) fn next_free(&mut self) -> Option<usize> {
+        if self.span.is_null() {
+            return None;
+        }
+        // SAFETY: non-null span pointers in a cache point to live spans.
+        let span = unsafe { &*self.span };
+        while self.bits == 0 {
+            let next = self.window + 64;
+            if next >= self.nelems {
+                return None;
+            }
+            self.window = next;
+            self.bits = self.window_bits(span, next);
+        }
+        self.next_free_fast()
+    }
+
+    /// Gives the span up: commits the slots allocated since it was cached
+    /// into its alloc bits and alloc count, and returns it.
+    pub(crate) fn release(&mut self) -> Option<SpanPtr> {
+        if self.span.is_null() {
+            return None;
+        }
+        let s = SpanPtr(self.span);
+        let span = s.get();
+        let fi = span.free_index.load(Ordering::Relaxed);
+        let mut count = 0;
+        for w in 0..super::span::BITMAP_WORDS {
+            let m = below_mask(fi, w);
+            // Every slot below free_index is allocated (the cache hands out
+            // the lowest free slot first); committing them keeps lookups right
+            // after free_index is reset by the next sweep.
+            let v = span.alloc_bits[w].fetch_or(m, Ordering::Release) | m;
+            count += (v & span.valid_mask(w)).count_ones() as usize;
+        }
+        span.alloc_count.store(count, Ordering::Relaxed);
+        *self = CachedSpan::EMPTY;
+        Some(s)
+    }
+}
+
+/// One P's cache: what only that P touches between safepoints.
+#[derive(Debug)]
+pub(crate) struct Cache {
+    /// The span of each span class (index = `SpanClass::index`).
+    pub(crate) spans: [CachedSpan; NUM_SPAN_CLASSES],
+}
+
+impl Cache {
+    pub(crate) fn new() -> Box<Cache> {
+        Box::new(Cache {
+            spans: std::array::from_fn(|_| CachedSpan::EMPTY),
+        })
+    }
+}
+
+/// A P's cache plus its statistics. The counters are written only by the
+/// owning P (a Relaxed load and store, no read-modify-write: a plain `mov`
+/// on x86-64) and read by anyone who sums statistics (Relaxed: a reader
+/// needs no ordering with other memory, only an untorn value).
+#[derive(Debug)]
+pub(crate) struct CacheSlot {
+    /// The cache. Accessed only by the thread currently running the P
+    /// (the host's guarantee), or under the heap's shared-cache lock for the
+    /// shared slot, or by the collector with the world stopped.
+    pub(crate) cache: UnsafeCell<Box<Cache>>,
+    /// Objects allocated through this cache (Go's `Mallocs`, per P).
+    pub(crate) mallocs: AtomicU64,
+    /// Bytes allocated through this cache (Go's `TotalAlloc`, per P).
+    pub(crate) total_alloc: AtomicU64,
+}
+
+impl CacheSlot {
+    pub(crate) fn new() -> CacheSlot {
+        CacheSlot {
+            cache: UnsafeCell::new(Cache::new()),
+            mallocs: AtomicU64::new(0),
+            total_alloc: AtomicU64::new(0),
+        }
+    }
+
+    /// Adds one allocation of `bytes` to the counters (owner only).
+    #[inline(always)]
+    pub(crate) fn count(&self, bytes: usize) {
+        self.mallocs
+            .store(self.mallocs.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        self.total_alloc.store(
+            self.total_alloc.load(Ordering::Relaxed) + bytes as u64,
+            Ordering::Relaxed,
+        );
+    }
+}
+
+// SAFETY: the raw span pointers in a cache refer to span structures that live
+// as long as the heap; the host guarantees one user at a time per P.
+unsafe impl Send for CachedSpan {}

@@ -1,0 +1,69 @@
+//! The central lists (Go's `mcentral`): all spans of one span class that no
+//! cache holds, shared by every P under one lock per class.
+//!
+//! See [crate::heap] for the overview.
+
+use super::span::{SpanClass, SpanPtr, SpanState};
+use super::{size_class, Heap};
+use crate::loom::sync::atomic::Ordering;
+use crate::loom::sync::Mutex;
+
+/// The lists of one span class. A span not held by a cache or a sweeper is
+/// on exactly one of them.
+#[derive(Debug, Default)]
+pub(crate) struct CentralLists {
+    /// Swept spans with at least one free slot.
+    pub(crate) partial: Vec<SpanPtr>,
+    /// Swept spans with no free slot.
+    pub(crate) full: Vec<SpanPtr>,
+    /// Spans not yet swept in this cycle (sweepgen h−2).
+    pub(crate) unswept: Vec<SpanPtr>,
+}
+
+/// One central: a lock and its lists. Lock rank `gc.heap.central`.
+#[derive(Debug, Default)]
+pub(crate) struct Central {
+    pub(crate) lists: Mutex<CentralLists>,
+}
+
+impl Heap {
+    /// Finds a span with free slots for `spc` and hands it to a cache
+    /// (Go's `mcentral.cacheSpan`): a swept partial span, else one made
+    /// partial by sweeping unswept spans of the class (lazy sweep), else a
+    /// fresh span from the page heap.
+    pub(crate) fn cache_span(&self, spc: SpanClass) -> SpanPtr {
+        let central = &self.central[spc.index()];
+        loop {
+            let mut l = central.lists.lock();
+            if let Some(s) = l.partial.pop() {
+                s.get().set_state(SpanState::InCache);
+                return s;
+            }
+            let Some(s) = l.unswept.pop() else { break };
+            drop(l);
+            // Lazy sweep: this puts `s` on partial or full, or frees it.
+            self.sweep_span(s);
+        }
+        let npages = size_class::CLASS_TO_NPAGES[spc.size_class()] as usize;
+        self.pages.alloc_span(
+            &self.arena,
+            npages,
+            spc,
+            self.sweepgen.load(Ordering::Relaxed),
+            SpanState::InCache,
+        )
+    }
+
+    /// Takes a span back from a cache (Go's `mcentral.uncacheSpan`). The
+    /// cache has already committed its allocations (`CachedSpan::release`).
+    pub(crate) fn uncache_span(&self, s: SpanPtr) {
+        let span = s.get();
+        let mut l = self.central[span.spanclass().index()].lists.lock();
+        span.set_state(SpanState::InCentral);
+        if span.alloc_count.load(Ordering::Relaxed) == span.nelems() {
+            l.full.push(s);
+        } else {
+            l.partial.push(s);
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! The page heap (Go's `mheap`): free runs of pages, coalesced on free,
+//! grown from the arena, scavenged back to the OS.
+//!
+//! See [crate::heap] for the overview.
+
+use super::arena::Arena;
+use super::span::{Span, SpanClass, SpanPtr, SpanState};
+use crate::loom::sync::Mutex;
+use std::collections::BTreeMap;
+
+/// The heap grows the arena in steps of at least this many pages (1 MiB),
+/// as Go asks the OS for at least 1 MB at a time.
+pub(crate) const GROW_MIN_PAGES: usize = 128;
+
+/// Everything behind the page-heap lock.
+#[derive(Debug)]
+pub(crate) struct PageHeapInner {
+    /// Free runs: start page → length in pages. Never two adjacent runs
+    /// (free coalesces with both neighbours).
+    pub(crate) free: BTreeMap<usize, usize>,
+    /// Pages `[0, grown)` of the arena are in use by the heap (heap_sys).
+    pub(crate) grown: usize,
+    /// Per page: released to the OS (fresh from the arena or
+    /// `MADV_DONTNEED`ed); meaningful for free pages.
+    scavenged: Vec<u64>,
+    /// Per page: may hold old data; meaningful for free pages that are not
+    /// scavenged.
+    needzero: Vec<u64>,
+    /// Pages in spans (heap_inuse / PAGE_SIZE).
+    pub(crate) inuse_pages: usize,
+    /// Free pages whose memory is released (heap_released / PAGE_SIZE).
+    pub(crate) released_pages: usize,
+    /// Dead span structures ready for reuse (Go's `fixalloc` free list).
+    pool: Vec<SpanPtr>,
+    /// Every span structure ever made, freed when the heap is dropped.
+    all: Vec<SpanPtr>,
+}
+
+/// The page heap: one lock over the free runs and the span pool.
+#[derive(Debug)]
+pub(crate) struct PageHeap {
+    /// Lock rank `gc.heap.page_heap` (docs/lock-order.md).
+    pub(crate) inner: Mutex<PageHeapInner>,
+}
+
+fn get_bit(v: &[u64], i: usize) -> bool {
+    v[i / 64] & (1 << (i % 64)) != 0
+}
+
+fn set_bits(v: &mut [u64], from: usize, n: usize, on: bool) {
+    for i in from..from + n {
+        if on {
+            v[i / 64] |= 1 << (i % 64);
+        } else {
+            v[i / 64] &= !(1 << (i % 64));
+        }
+    }
+}
+
+#[cfg(test)]
+fn count_bits(v: &[u64], from: usize, n: usize) -> usize {
+    (from..from + n).filter(|&i| get_bit(v, i)).count()
+}
+
+impl PageHeap {
+    pub(crate) fn new(arena_pages: usize) -> PageHeap {
+        let words = arena_pages.div_ceil(64);
+        PageHeap {
+            inner: Mutex::new(PageHeapInner {
+                free: BTreeMap::new(),
+                grown: 0,
+                scavenged: vec![0; words],
+                needzero: vec![0; words],
+                inuse_pages: 0,
+                released_pages: 0,
+                pool: Vec::new(),
+                all: Vec::new(),
+            }),
+        }
+    }
+
+    /// Allocates a span of `npages` pages for `spanclass`, points the page
+    /// table at it and returns it in state `state` (InCache or Large).
+    pub(crate) fn alloc_span(
+        &self,
+        arena: &Arena,
+        npages: usize,
+        spanclass: SpanClass,
+        sweepgen: u32,
+        state: SpanState,
+    ) -> SpanPtr {
+        let mut h = self.inner.lock();
+        let (page, needzero) = h.alloc_pages(arena, npages);
+        let s = h.pool.pop().unwrap_or_else(|| {
+            let p = SpanPtr(Box::into_raw(Box::new(Span::new_dead())));
+            h.all.push(p);
+            p
+        });
+        let span = s.get();
+        span.init(arena.page_addr(page), npages, spanclass, sweepgen, needzero);
+        span.set_state(state);
+        arena.set_span(page, npages, s.0);
+        s
+    }
+
+    /// Frees the pages of `s` (which the caller owns exclusively: a sweeper
+    /// that claimed it) and pools the span structure.
+    pub(crate) fn free_span(&self, arena: &Arena, s: SpanPtr) {
+        let span = s.get();
+        let mut h = self.inner.lock();
+        let page = arena.page_of(span.start());
+        let n = span.npages();
+        arena.set_span(page, n, std::ptr::null());
+        span.set_state(SpanState::Dead);
+        h.free_pages(page, n);
+        h.pool.push(s);
+    }
+}
+
+impl PageHeapInner {
+    /// First fit by address (Go's page allocator also returns the lowest
+    /// address). Returns the first page and whether any page needs zeroing.
+    pub(crate) fn alloc_pages(&mut self, arena: &Arena, npages: usize) -> (usize, bool) {
+        let found = self
+            .free
+            .iter()
+            .find(|(_, &n)| n >= npages)
+            .map(|(&p, &n)| (p, n));
+        let (start, len) = match found {
+            Some(r) => r,
+            None => {
+                self.grow(arena, npages);
+                self.free
+                    .iter()
+                    .find(|(_, &n)| n >= npages)
+                    .map(|(&p, &n)| (p, n))
+                    .unwrap_or_else(|| crate::rt_throw!("runtime: page heap grew but found no run"))
+            }
+        };
+        self.free.remove(&start);
+        if len > npages {
+            self.free.insert(start + npages, len - npages);
+        }
+        // Scavenged pages read as zero (fresh, or MADV_DONTNEED of private
+        // anonymous memory); others need zeroing if they were ever used.
+        let mut needzero = false;
+        for p in start..start + npages {
+            if get_bit(&self.scavenged, p) {
+                self.released_pages -= 1;
+            } else if get_bit(&self.needzero, p) {
+                needzero = true;
+            }
+        }
+        set_bits(&mut self.scavenged, start, npages, false);
+        set_bits(&mut self.needzero, start, npages, false);
+        self.inuse_pages += npages;
+        (start, needzero)
+    }
+
+    fn grow(&mut self, arena: &Arena, npages: usize) {
+        // A free run at the end of the grown region counts towards the request.
+        let tail = self
+            .free
+            .range(..self.grown)
+            .next_back()
+            .filter(|(&p, &n)| p + n == self.grown)
+            .map(|(_, &n)| n)
+            .unwrap_or(0);
+        let need = npages.saturating_sub(tail).max(GROW_MIN_PAGES);
+        let need = need.min(arena.npages - self.grown);
+        if tail + need < npages {
+            crate::rt_throw!(
+                "out of memory: the heap arena of {} bytes is exhausted (GORT_HEAP_ARENA raises it)",
+                arena.npages * super::PAGE_SIZE
+            );
+        }
+        let start = self.grown;
+        self.grown += need;
+        // Fresh pages are "released": never touched, zero on first touch
+        // (Go also marks newly grown memory scavenged).
+        set_bits(&mut self.scavenged, start, need, true);
+        set_bits(&mut self.needzero, start, need, false);
+        self.released_pages += need;
+        self.insert_free(start, need);
+    }
+
+    /// Returns pages to the free runs, coalescing with both neighbours.
+    pub(crate) fn free_pages(&mut self, page: usize, npages: usize) {
+        set_bits(&mut self.needzero, page, npages, true);
+        set_bits(&mut self.scavenged, page, npages, false);
+        self.inuse_pages -= npages;
+        self.insert_free(page, npages);
+    }
+
+    fn insert_free(&mut self, mut page: usize, mut npages: usize) {
+        if let Some((&p, &n)) = self.free.range(..page).next_back() {
+            if p + n == page {
+                self.free.remove(&p);
+                page = p;
+                npages += n;
+            }
+        }
+        if let Some(n) = self.free.remove(&(page + npages)) {
+            npages += n;
+        }
+        self.free.insert(page, npages);
+    }
+
+    /// Releases free, unreleased pages to the OS, highest addresses first,
+    /// until at most `retain` pages of the grown heap are backed or
+    /// `budget` pages were released. Returns pages released.
+    pub(crate) fn scavenge(&mut self, arena: &Arena, retain: usize, budget: usize) -> usize {
+        let mut released = 0;
+        let runs: Vec<(usize, usize)> = self.free.iter().rev().map(|(&p, &n)| (p, n)).collect();
+        'runs: for (start, n) in runs {
+            let mut p = start + n;
+            while p > start {
+                if self.grown - self.released_pages <= retain || released >= budget {
+                    break 'runs;
+                }
+                // Find the maximal unreleased stretch ending at p.
+                p -= 1;
+                if get_bit(&self.scavenged, p) {
+                    continue;
+                }
+                let end = p + 1;
+                let want = (self.grown - self.released_pages - retain).min(budget - released);
+                let mut lo = p;
+                while lo > start && !get_bit(&self.scavenged, lo - 1) && end - lo < want {
+                    lo -= 1;
+                }
+                arena.release(lo, end - lo);
+                set_bits(&mut self.scavenged, lo, end - lo, true);
+                set_bits(&mut self.needzero, lo, end - lo, false);
+                self.released_pages += end - lo;
+                released += end - lo;
+                p = lo;
+            }
+        }
+        released
+    }
+
+    /// Pages in free runs (heap_idle / PAGE_SIZE).
+    #[cfg(test)]
+    pub(crate) fn idle_pages(&self) -> usize {
+        self.grown - self.inuse_pages
+    }
+
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) {
+        let mut prev_end = None;
+        let mut free_total = 0;
+        let mut released = 0;
+        for (&p, &n) in &self.free {
+            assert!(n > 0);
+            if let Some(e) = prev_end {
+                assert!(
+                    p > e,
+                    "runs at {p} not coalesced with the run ending at {e}"
+                );
+            }
+            prev_end = Some(p + n);
+            free_total += n;
+            released += count_bits(&self.scavenged, p, n);
+        }
+        assert_eq!(free_total, self.idle_pages(), "free runs vs grown − inuse");
+        assert_eq!(released, self.released_pages, "released page count");
+    }
+}
+
+impl Drop for PageHeap {
+    fn drop(&mut self) {
+        let h = self.inner.lock();
+        for s in &h.all {
+            // SAFETY: every pointer in `all` came from Box::into_raw above
+            // and the heap (the only owner of span structures) is being
+            // dropped, so no reference to a span outlives this.
+            drop(unsafe { Box::from_raw(s.0 as *mut Span) });
+        }
+    }
+}
