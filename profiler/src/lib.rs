@@ -35,3 +35,5 @@ pub mod stack;
 pub mod text;
 
 pub use stack::{Frame, Stack};
+pub mod synthetic;
+pub mod trace;

@@ -1,0 +1,611 @@
+//! Execution traces: a simple event model, checked against the rules of
+//! Go's trace parser, and two writers — Go's v1 binary format
+//! ([`v1`], for `go tool trace`) and Chrome Trace Event JSON ([`json`], for
+//! Perfetto and chrome://tracing, in the layout of `go tool trace`'s viewer).
+//!
+//! See [crate] for the overview.
+//!
+//! # The model
+//!
+//! A [`Trace`] is a list of [`TraceEvent`]s — a timestamp in nanoseconds,
+//! the P that recorded it, and an [`EventKind`] — plus a [`StackTable`]
+//! that interns stacks to nonzero [`StackId`]s (0 means "no stack"). This
+//! is what a recorder (the scheduler's and collector's hooks, later) fills,
+//! P by P; the writers never need anything else.
+//!
+//! As in Go, the goroutine an event belongs to is **implicit**: it is the
+//! goroutine most recently started on that P ([`EventKind::GoStart`]) and
+//! not yet stopped (`GoEnd`, `GoStop`, `GoSched`, `GoPreempt`, `GoSleep`,
+//! `GoBlock`); with none, the event belongs to "G0", the scheduler itself.
+//!
+//! # The rules (Go 1.19 `internal/trace`: `order.go`, `parser.go` `postProcessTrace`)
+//!
+//! [`Trace::check`] replays the events in time order and enforces what Go's
+//! parser enforces, so a trace that passes here parses there:
+//!
+//! 1. A P is started (`ProcStart`) before anything runs on it, and stopped
+//!    (`ProcStop`) only when no goroutine runs on it.
+//! 2. A goroutine is created once (`GoCreate`, by whatever runs on the P),
+//!    is then *runnable*; `GoStart` makes it *running* on a P that runs no
+//!    other goroutine; `GoSched`/`GoPreempt` make it runnable again;
+//!    `GoBlock`/`GoSleep`/`GoWaiting` make it *waiting*; `GoUnblock` (by
+//!    the goroutine running on the unblocking P, or G0) makes a waiting one
+//!    runnable; `GoEnd`/`GoStop` end it.
+//! 3. GC cycles (`GcStart`/`GcDone`) and stop-the-world phases
+//!    (`StwStart`/`StwDone`) do not nest; sweeps (`SweepStart`/`SweepDone`)
+//!    do not nest per P.
+//! 4. The v1 writer derives the per-goroutine sequence numbers Go's merge
+//!    uses (`GoStart`/`GoUnblock` carry `seq`, bumped each time) and the GC
+//!    sequence (from 0), so the producer never deals with them.
+//!
+//! Timestamps should be distinct across Ps where events depend on each
+//! other (Go's parser fails with "time stamps out of order" if the only
+//! consistent order of two events contradicts their timestamps).
+
+pub mod json;
+pub mod v1;
+
+use std::collections::HashMap;
+
+use crate::stack::Frame;
+
+/// Goroutine id (Go's goid; 0 is the scheduler, "G0").
+pub type GoId = u64;
+/// Interned stack id; 0 means no stack.
+pub type StackId = u64;
+
+/// Interns stacks (leaf first) to ids 1, 2, 3, …
+#[derive(Clone, Debug, Default)]
+pub struct StackTable {
+    ids: HashMap<Vec<Frame>, StackId>,
+    stacks: Vec<Vec<Frame>>,
+}
+
+impl StackTable {
+    /// The id of `stack`, adding it if new; an empty stack is id 0.
+    pub fn intern(&mut self, stack: &[Frame]) -> StackId {
+        if stack.is_empty() {
+            return 0;
+        }
+        if let Some(&id) = self.ids.get(stack) {
+            return id;
+        }
+        self.stacks.push(stack.to_vec());
+        let id = self.stacks.len() as StackId;
+        self.ids.insert(stack.to_vec(), id);
+        id
+    }
+
+    /// The stack with this id (empty for 0 or unknown ids).
+    pub fn get(&self, id: StackId) -> &[Frame] {
+        if id == 0 {
+            return &[];
+        }
+        self.stacks
+            .get(id as usize - 1)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// All stacks with their ids, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (StackId, &[Frame])> {
+        self.stacks
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i as StackId + 1, s.as_slice()))
+    }
+}
+
+/// Why a goroutine blocked (Go's `GoBlock*` event family).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BlockReason {
+    /// Unspecified (`GoBlock`).
+    Other,
+    /// Channel send (`GoBlockSend`).
+    Send,
+    /// Channel receive (`GoBlockRecv`).
+    Recv,
+    /// `select` (`GoBlockSelect`).
+    Select,
+    /// Mutex or other sync primitive (`GoBlockSync`).
+    Sync,
+    /// Condition variable (`GoBlockCond`).
+    Cond,
+    /// Network poller (`GoBlockNet`).
+    Net,
+    /// Waiting for a GC cycle or assist (`GoBlockGC`).
+    Gc,
+}
+
+impl BlockReason {
+    /// Go's event name.
+    pub fn name(self) -> &'static str {
+        match self {
+            BlockReason::Other => "GoBlock",
+            BlockReason::Send => "GoBlockSend",
+            BlockReason::Recv => "GoBlockRecv",
+            BlockReason::Select => "GoBlockSelect",
+            BlockReason::Sync => "GoBlockSync",
+            BlockReason::Cond => "GoBlockCond",
+            BlockReason::Net => "GoBlockNet",
+            BlockReason::Gc => "GoBlockGC",
+        }
+    }
+}
+
+/// Which stop-the-world phase (Go's `STWStart` kind argument).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StwKind {
+    /// Mark termination (kind 0).
+    MarkTermination,
+    /// Sweep termination (kind 1).
+    SweepTermination,
+}
+
+impl StwKind {
+    /// Go's kind string.
+    pub fn name(self) -> &'static str {
+        match self {
+            StwKind::MarkTermination => "mark termination",
+            StwKind::SweepTermination => "sweep termination",
+        }
+    }
+}
+
+/// What happened. "Current G" is the goroutine running on the event's P.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind {
+    /// GOMAXPROCS is (now) `procs`.
+    Gomaxprocs {
+        /// The new GOMAXPROCS.
+        procs: u64,
+        /// Where it was set.
+        stack: StackId,
+    },
+    /// The P starts running on OS thread `thread`.
+    ProcStart {
+        /// OS thread (M) id.
+        thread: u64,
+    },
+    /// The P stops (no goroutine may be running on it).
+    ProcStop,
+    /// The current G creates goroutine `g`.
+    GoCreate {
+        /// The new goroutine.
+        g: GoId,
+        /// The new goroutine's start function (a one-frame stack).
+        start: StackId,
+        /// The creator's stack at the `go` statement.
+        stack: StackId,
+    },
+    /// Goroutine `g` starts running on this P.
+    GoStart {
+        /// The goroutine.
+        g: GoId,
+    },
+    /// The current G exits.
+    GoEnd,
+    /// The current G stops for good (e.g. at trace end).
+    GoStop {
+        /// Where.
+        stack: StackId,
+    },
+    /// The current G yields (`gosched`); it stays runnable.
+    GoSched {
+        /// Where.
+        stack: StackId,
+    },
+    /// The current G is preempted; it stays runnable.
+    GoPreempt {
+        /// Where.
+        stack: StackId,
+    },
+    /// The current G sleeps (`sleep`); it is waiting until unblocked.
+    GoSleep {
+        /// Where.
+        stack: StackId,
+    },
+    /// The current G blocks.
+    GoBlock {
+        /// On what.
+        reason: BlockReason,
+        /// Where.
+        stack: StackId,
+    },
+    /// The current G (or G0) makes waiting goroutine `g` runnable.
+    GoUnblock {
+        /// The goroutine woken.
+        g: GoId,
+        /// The waker's stack.
+        stack: StackId,
+    },
+    /// At trace start, already-created goroutine `g` was waiting.
+    GoWaiting {
+        /// The goroutine.
+        g: GoId,
+    },
+    /// A GC cycle starts (sweep termination begins).
+    GcStart {
+        /// The stack that triggered it.
+        stack: StackId,
+    },
+    /// The GC cycle ends (mark termination done).
+    GcDone,
+    /// The world stops.
+    StwStart {
+        /// Which phase.
+        kind: StwKind,
+    },
+    /// The world restarts.
+    StwDone,
+    /// This P starts sweeping.
+    SweepStart {
+        /// Where.
+        stack: StackId,
+    },
+    /// This P stops sweeping.
+    SweepDone {
+        /// Bytes swept.
+        swept: u64,
+        /// Bytes reclaimed.
+        reclaimed: u64,
+    },
+    /// The live heap is now `bytes`.
+    HeapAlloc {
+        /// Heap bytes.
+        bytes: u64,
+    },
+    /// The heap goal is now `bytes`.
+    HeapGoal {
+        /// Goal bytes.
+        bytes: u64,
+    },
+}
+
+impl EventKind {
+    /// Go's name for the event (as `go tool trace -d` prints it).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Gomaxprocs { .. } => "Gomaxprocs",
+            EventKind::ProcStart { .. } => "ProcStart",
+            EventKind::ProcStop => "ProcStop",
+            EventKind::GoCreate { .. } => "GoCreate",
+            EventKind::GoStart { .. } => "GoStart",
+            EventKind::GoEnd => "GoEnd",
+            EventKind::GoStop { .. } => "GoStop",
+            EventKind::GoSched { .. } => "GoSched",
+            EventKind::GoPreempt { .. } => "GoPreempt",
+            EventKind::GoSleep { .. } => "GoSleep",
+            EventKind::GoBlock { reason, .. } => reason.name(),
+            EventKind::GoUnblock { .. } => "GoUnblock",
+            EventKind::GoWaiting { .. } => "GoWaiting",
+            EventKind::GcStart { .. } => "GCStart",
+            EventKind::GcDone => "GCDone",
+            EventKind::StwStart { .. } => "GCSTWStart",
+            EventKind::StwDone => "GCSTWDone",
+            EventKind::SweepStart { .. } => "GCSweepStart",
+            EventKind::SweepDone { .. } => "GCSweepDone",
+            EventKind::HeapAlloc { .. } => "HeapAlloc",
+            EventKind::HeapGoal { .. } => "HeapGoal",
+        }
+    }
+}
+
+/// One recorded event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceEvent {
+    /// Nanoseconds on a monotonic clock (any origin).
+    pub ts: u64,
+    /// The P that recorded it.
+    pub p: u32,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// A recorded execution trace: events and the stacks they refer to.
+#[derive(Clone, Debug, Default)]
+pub struct Trace {
+    /// All events, in any order across Ps; per P they must be in time order
+    /// (the order a P's buffer records them).
+    pub events: Vec<TraceEvent>,
+    /// Stacks referenced by the events.
+    pub stacks: StackTable,
+}
+
+/// Goroutine states the checker tracks (Go's `gDead`, `gRunnable`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GState {
+    /// Running on a P.
+    Running,
+    /// Ready to run.
+    Runnable,
+    /// Blocked, sleeping, or waiting since trace start.
+    Waiting,
+    /// Ended.
+    Dead,
+}
+
+impl Trace {
+    /// An empty trace.
+    pub fn new() -> Trace {
+        Trace::default()
+    }
+
+    /// Intern a stack (leaf first).
+    pub fn stack(&mut self, frames: &[Frame]) -> StackId {
+        self.stacks.intern(frames)
+    }
+
+    /// Record an event.
+    pub fn push(&mut self, ts: u64, p: u32, kind: EventKind) {
+        self.events.push(TraceEvent { ts, p, kind });
+    }
+
+    /// Events in replay order: by timestamp, ties kept in recording order.
+    pub fn ordered(&self) -> Vec<&TraceEvent> {
+        let mut v: Vec<&TraceEvent> = self.events.iter().collect();
+        v.sort_by_key(|e| e.ts);
+        v
+    }
+
+    /// Replay the trace and enforce Go's parser rules (see the module doc).
+    /// On success, returns the final state of every goroutine.
+    pub fn check(&self) -> Result<HashMap<GoId, GState>, String> {
+        let mut gs: HashMap<GoId, GState> = HashMap::new();
+        let mut running_on: HashMap<u32, GoId> = HashMap::new(); // P -> current G (absent = G0)
+        let mut p_running: HashMap<u32, bool> = HashMap::new();
+        let mut sweeping: HashMap<u32, bool> = HashMap::new();
+        let mut in_gc = false;
+        let mut in_stw = false;
+        let mut last_ts_per_p: HashMap<u32, u64> = HashMap::new();
+        for e in &self.events {
+            let last = last_ts_per_p.entry(e.p).or_insert(0);
+            if e.ts < *last {
+                return Err(format!(
+                    "P {} records {} at {} before its previous event at {}",
+                    e.p,
+                    e.kind.name(),
+                    e.ts,
+                    last
+                ));
+            }
+            *last = e.ts;
+        }
+        for e in self.ordered() {
+            let cur = running_on.get(&e.p).copied().unwrap_or(0);
+            let err = |m: &str| {
+                Err(format!(
+                    "{} at ts {} on P {}: {}",
+                    e.kind.name(),
+                    e.ts,
+                    e.p,
+                    m
+                ))
+            };
+            let p_up = p_running.get(&e.p).copied().unwrap_or(false);
+            match &e.kind {
+                EventKind::ProcStart { .. } => {
+                    if p_up {
+                        return err("P already running");
+                    }
+                    p_running.insert(e.p, true);
+                }
+                EventKind::ProcStop => {
+                    if !p_up {
+                        return err("P not running");
+                    }
+                    if cur != 0 {
+                        return err(&format!("P still runs G{cur}"));
+                    }
+                    p_running.insert(e.p, false);
+                }
+                EventKind::GoCreate { g, .. } => {
+                    if *g == 0 || gs.contains_key(g) {
+                        return err(&format!("G{g} already exists"));
+                    }
+                    gs.insert(*g, GState::Runnable);
+                }
+                EventKind::GoStart { g } => {
+                    if !p_up {
+                        return err("P not running");
+                    }
+                    if cur != 0 {
+                        return err(&format!("P already runs G{cur}"));
+                    }
+                    if gs.get(g) != Some(&GState::Runnable) {
+                        return err(&format!("G{g} is not runnable"));
+                    }
+                    gs.insert(*g, GState::Running);
+                    running_on.insert(e.p, *g);
+                }
+                EventKind::GoEnd
+                | EventKind::GoStop { .. }
+                | EventKind::GoSched { .. }
+                | EventKind::GoPreempt { .. }
+                | EventKind::GoSleep { .. }
+                | EventKind::GoBlock { .. } => {
+                    if cur == 0 {
+                        return err("no goroutine running on this P");
+                    }
+                    let next = match e.kind {
+                        EventKind::GoEnd | EventKind::GoStop { .. } => GState::Dead,
+                        EventKind::GoSched { .. } | EventKind::GoPreempt { .. } => GState::Runnable,
+                        _ => GState::Waiting,
+                    };
+                    gs.insert(cur, next);
+                    running_on.remove(&e.p);
+                }
+                EventKind::GoUnblock { g, .. } => {
+                    if gs.get(g) != Some(&GState::Waiting) {
+                        return err(&format!("G{g} is not waiting"));
+                    }
+                    gs.insert(*g, GState::Runnable);
+                }
+                EventKind::GoWaiting { g } => {
+                    if gs.get(g) != Some(&GState::Runnable) {
+                        return err(&format!("G{g} is not runnable"));
+                    }
+                    gs.insert(*g, GState::Waiting);
+                }
+                EventKind::GcStart { .. } => {
+                    if in_gc {
+                        return err("previous GC not done");
+                    }
+                    in_gc = true;
+                }
+                EventKind::GcDone => {
+                    if !in_gc {
+                        return err("no GC in progress");
+                    }
+                    in_gc = false;
+                }
+                EventKind::StwStart { .. } => {
+                    if in_stw {
+                        return err("previous STW not done");
+                    }
+                    in_stw = true;
+                }
+                EventKind::StwDone => {
+                    if !in_stw {
+                        return err("no STW in progress");
+                    }
+                    in_stw = false;
+                }
+                EventKind::SweepStart { .. } => {
+                    if sweeping.insert(e.p, true) == Some(true) {
+                        return err("previous sweep on this P not done");
+                    }
+                }
+                EventKind::SweepDone { .. } => {
+                    if sweeping.insert(e.p, false) != Some(true) {
+                        return err("no sweep in progress on this P");
+                    }
+                }
+                EventKind::Gomaxprocs { .. }
+                | EventKind::HeapAlloc { .. }
+                | EventKind::HeapGoal { .. } => {}
+            }
+        }
+        Ok(gs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(name: &str) -> Frame {
+        Frame::new(name, "/src/t.go", 7, 0x1001, 0x1000)
+    }
+
+    fn base() -> Trace {
+        let mut t = Trace::new();
+        let s = t.stack(&[f("main.main")]);
+        t.push(10, 0, EventKind::ProcStart { thread: 1 });
+        t.push(
+            20,
+            0,
+            EventKind::GoCreate {
+                g: 1,
+                start: s,
+                stack: 0,
+            },
+        );
+        t.push(30, 0, EventKind::GoStart { g: 1 });
+        t
+    }
+
+    #[test]
+    fn check_accepts_a_consistent_history() {
+        let mut t = base();
+        let s = t.stack(&[f("main.worker"), f("main.main")]);
+        t.push(
+            40,
+            0,
+            EventKind::GoCreate {
+                g: 2,
+                start: s,
+                stack: s,
+            },
+        );
+        t.push(
+            50,
+            0,
+            EventKind::GoBlock {
+                reason: BlockReason::Recv,
+                stack: s,
+            },
+        );
+        t.push(60, 0, EventKind::GoStart { g: 2 });
+        t.push(70, 0, EventKind::GoUnblock { g: 1, stack: s });
+        t.push(80, 0, EventKind::GoEnd);
+        t.push(90, 0, EventKind::GoStart { g: 1 });
+        let gs = t.check().unwrap();
+        assert_eq!(gs[&1], GState::Running);
+        assert_eq!(gs[&2], GState::Dead);
+        assert_eq!(t.stacks.intern(&[f("main.main")]), 1, "interning is stable");
+    }
+
+    #[test]
+    fn check_rejects_what_go_rejects() {
+        let cases: Vec<(EventKind, &str)> = vec![
+            (EventKind::GoStart { g: 1 }, "P already runs G1"),
+            (EventKind::GoUnblock { g: 1, stack: 0 }, "G1 is not waiting"),
+            (EventKind::ProcStop, "P still runs G1"),
+            (EventKind::ProcStart { thread: 2 }, "P already running"),
+            (EventKind::GcDone, "no GC in progress"),
+            (
+                EventKind::SweepDone {
+                    swept: 0,
+                    reclaimed: 0,
+                },
+                "no sweep in progress",
+            ),
+            (
+                EventKind::GoCreate {
+                    g: 1,
+                    start: 0,
+                    stack: 0,
+                },
+                "G1 already exists",
+            ),
+        ];
+        for (kind, msg) in cases {
+            let mut t = base();
+            t.push(40, 0, kind);
+            let err = t.check().unwrap_err();
+            assert!(err.contains(msg), "{err} should contain {msg}");
+            assert!(
+                v1::encode(&t).is_err(),
+                "the v1 writer refuses invalid traces"
+            );
+        }
+        let mut t = base();
+        t.push(5, 0, EventKind::GoEnd);
+        assert!(t.check().unwrap_err().contains("before its previous event"));
+    }
+
+    #[test]
+    fn v1_bytes_follow_go_encoding() {
+        let t = base();
+        let b = v1::encode(&t).unwrap();
+        assert_eq!(&b[..16], b"go 1.19 trace\0\0\0");
+        // EvBatch(p=0, ticks=10): type 1 with 2 args -> 1 | 1<<6
+        assert_eq!(&b[16..19], &[0x41, 0, 10]);
+        // ProcStart(dt=0, thread=1): 5 | 1<<6
+        assert_eq!(&b[19..22], &[0x45, 0, 1]);
+        // GoCreate(dt=10, g=1, start=1, stack=0): 4 args -> 13 | 3<<6, length 4
+        assert_eq!(&b[22..28], &[13 | 0xc0, 4, 10, 1, 1, 0]);
+        // GoStart(dt=10, g=1, seq=1): 14 | 2<<6
+        assert_eq!(&b[28..32], &[14 | 0x80, 10, 1, 1]);
+        // Frequency(1e9): 2 | 0<<6, ULEB128(1_000_000_000)
+        assert_eq!(&b[32..38], &[2, 0x80, 0x94, 0xeb, 0xdc, 0x03]);
+        // strings: "main.main" id 1, "/src/t.go" id 2
+        assert_eq!(&b[38..41], &[37, 1, 9]);
+        assert_eq!(&b[41..50], b"main.main");
+        assert_eq!(&b[50..53], &[37, 2, 9]);
+        // stack 1: [id 1, n 1, pc 0x1000, fn 1, file 2, line 7], length-prefixed
+        let tail = &b[62..];
+        assert_eq!(tail, &[3 | 0xc0, 7, 1, 1, 0x80, 0x20, 1, 2, 7]);
+    }
+}

@@ -1,0 +1,259 @@
+//! Go's v1 execution-trace format (`go 1.19 trace`), read by Go 1.19's
+//! `go tool trace` and, through its old-trace converter, by current Go.
+//!
+//! See [crate::trace] for the model and the ordering rules. The wire
+//! format (Go 1.19 `runtime/trace.go` writer, `internal/trace/parser.go`
+//! reader; `reference/profiler.md` §4.1–4.2):
+//!
+//! 1. A 16-byte header, `go 1.19 trace\0\0\0`.
+//! 2. Per P, one **batch**: `EvBatch(p, ticks)` then that P's events in
+//!    time order. Each event is a type byte `type | (n-1) << 6`, where `n`
+//!    counts its ULEB128 arguments including the timestamp; when `n` would
+//!    exceed 3 the top bits are 3 and a byte-length prefix precedes the
+//!    arguments. The timestamp argument is the **delta** from the previous
+//!    event of the batch (the batch's `ticks` for the first). Events with a
+//!    stack carry its id as their last argument.
+//! 3. `EvFrequency(ticks per second)` — required; gort's ticks are
+//!    nanoseconds, so it is 1e9.
+//! 4. The string table, `EvString(id, len, bytes)` (ids from 1), and the
+//!    stack table, `EvStack(id, n, (pc, fn, file, line) × n)`.
+//!
+//! Sequence numbers: Go's merge of the per-P batches (`order.go`) needs
+//! `GoStart(g, seq)` and `GoUnblock(g, seq)` to carry the goroutine's
+//! sequence number, bumped by each of them starting from 0 at `GoCreate`,
+//! and `GCStart(seq)` to count cycles from 0. The writer computes both
+//! from the events in time order.
+//!
+//! Check a file with `go tool trace -d FILE` (it parses, orders and
+//! validates every event, then lists them).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Write};
+
+use super::{EventKind, StackId, StwKind, Trace};
+
+/// The header Go 1.19 writes and both Go 1.19 and current Go accept.
+pub const HEADER: &[u8; 16] = b"go 1.19 trace\0\0\0";
+
+/// Ticks per second of gort's timestamps (nanoseconds).
+pub const FREQUENCY: u64 = 1_000_000_000;
+
+/// Go 1.19's event type numbers (`internal/trace/parser.go`).
+#[allow(missing_docs)]
+pub mod ev {
+    pub const BATCH: u8 = 1;
+    pub const FREQUENCY: u8 = 2;
+    pub const STACK: u8 = 3;
+    pub const GOMAXPROCS: u8 = 4;
+    pub const PROC_START: u8 = 5;
+    pub const PROC_STOP: u8 = 6;
+    pub const GC_START: u8 = 7;
+    pub const GC_DONE: u8 = 8;
+    pub const STW_START: u8 = 9;
+    pub const STW_DONE: u8 = 10;
+    pub const GC_SWEEP_START: u8 = 11;
+    pub const GC_SWEEP_DONE: u8 = 12;
+    pub const GO_CREATE: u8 = 13;
+    pub const GO_START: u8 = 14;
+    pub const GO_END: u8 = 15;
+    pub const GO_STOP: u8 = 16;
+    pub const GO_SCHED: u8 = 17;
+    pub const GO_PREEMPT: u8 = 18;
+    pub const GO_SLEEP: u8 = 19;
+    pub const GO_BLOCK: u8 = 20;
+    pub const GO_UNBLOCK: u8 = 21;
+    pub const GO_BLOCK_SEND: u8 = 22;
+    pub const GO_BLOCK_RECV: u8 = 23;
+    pub const GO_BLOCK_SELECT: u8 = 24;
+    pub const GO_BLOCK_SYNC: u8 = 25;
+    pub const GO_BLOCK_COND: u8 = 26;
+    pub const GO_BLOCK_NET: u8 = 27;
+    pub const GO_WAITING: u8 = 31;
+    pub const HEAP_ALLOC: u8 = 33;
+    pub const HEAP_GOAL: u8 = 34;
+    pub const STRING: u8 = 37;
+    pub const GO_BLOCK_GC: u8 = 42;
+}
+
+fn uleb(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// Append one event: type byte, optional length, arguments.
+fn event(out: &mut Vec<u8>, ty: u8, args: &[u64]) {
+    debug_assert!(!args.is_empty());
+    if args.len() <= 3 {
+        out.push(ty | ((args.len() as u8 - 1) << 6));
+        for &a in args {
+            uleb(out, a);
+        }
+    } else {
+        out.push(ty | (3 << 6));
+        let mut body = Vec::with_capacity(args.len() * 3);
+        for &a in args {
+            uleb(&mut body, a);
+        }
+        uleb(out, body.len() as u64);
+        out.extend_from_slice(&body);
+    }
+}
+
+/// Encode the trace in Go's v1 format. Fails (without writing) if the
+/// trace breaks a rule Go's parser enforces ([`Trace::check`]).
+pub fn encode(trace: &Trace) -> Result<Vec<u8>, String> {
+    trace.check()?;
+    let mut out = Vec::with_capacity(64 + trace.events.len() * 6);
+    out.extend_from_slice(HEADER);
+
+    // Sequence numbers, computed in global time order.
+    let mut gseq: HashMap<u64, u64> = HashMap::new();
+    let mut gc_seq = 0u64;
+    let mut seqs: HashMap<*const super::TraceEvent, u64> = HashMap::new();
+    for e in trace.ordered() {
+        match &e.kind {
+            EventKind::GoCreate { g, .. } => {
+                gseq.insert(*g, 0);
+            }
+            EventKind::GoStart { g } | EventKind::GoUnblock { g, .. } => {
+                let s = gseq.entry(*g).or_insert(0);
+                *s += 1;
+                seqs.insert(e as *const _, *s);
+            }
+            EventKind::GcStart { .. } => {
+                seqs.insert(e as *const _, gc_seq);
+                gc_seq += 1;
+            }
+            _ => {}
+        }
+    }
+
+    // One batch per P, events in recording order (time order per P).
+    let mut by_p: BTreeMap<u32, Vec<&super::TraceEvent>> = BTreeMap::new();
+    for e in &trace.events {
+        by_p.entry(e.p).or_default().push(e);
+    }
+    for (p, evs) in &by_p {
+        let first = evs[0].ts;
+        event(&mut out, ev::BATCH, &[*p as u64, first]);
+        let mut last = first;
+        for e in evs {
+            let dt = e.ts - last;
+            last = e.ts;
+            let seq = seqs.get(&(*e as *const _)).copied().unwrap_or(0);
+            match &e.kind {
+                EventKind::Gomaxprocs { procs, stack } => {
+                    event(&mut out, ev::GOMAXPROCS, &[dt, *procs, *stack])
+                }
+                EventKind::ProcStart { thread } => event(&mut out, ev::PROC_START, &[dt, *thread]),
+                EventKind::ProcStop => event(&mut out, ev::PROC_STOP, &[dt]),
+                EventKind::GoCreate { g, start, stack } => {
+                    event(&mut out, ev::GO_CREATE, &[dt, *g, *start, *stack])
+                }
+                EventKind::GoStart { g } => event(&mut out, ev::GO_START, &[dt, *g, seq]),
+                EventKind::GoEnd => event(&mut out, ev::GO_END, &[dt]),
+                EventKind::GoStop { stack } => event(&mut out, ev::GO_STOP, &[dt, *stack]),
+                EventKind::GoSched { stack } => event(&mut out, ev::GO_SCHED, &[dt, *stack]),
+                EventKind::GoPreempt { stack } => event(&mut out, ev::GO_PREEMPT, &[dt, *stack]),
+                EventKind::GoSleep { stack } => event(&mut out, ev::GO_SLEEP, &[dt, *stack]),
+                EventKind::GoBlock { reason, stack } => {
+                    use super::BlockReason::*;
+                    let ty = match reason {
+                        Other => ev::GO_BLOCK,
+                        Send => ev::GO_BLOCK_SEND,
+                        Recv => ev::GO_BLOCK_RECV,
+                        Select => ev::GO_BLOCK_SELECT,
+                        Sync => ev::GO_BLOCK_SYNC,
+                        Cond => ev::GO_BLOCK_COND,
+                        Net => ev::GO_BLOCK_NET,
+                        Gc => ev::GO_BLOCK_GC,
+                    };
+                    event(&mut out, ty, &[dt, *stack])
+                }
+                EventKind::GoUnblock { g, stack } => {
+                    event(&mut out, ev::GO_UNBLOCK, &[dt, *g, seq, *stack])
+                }
+                EventKind::GoWaiting { g } => event(&mut out, ev::GO_WAITING, &[dt, *g]),
+                EventKind::GcStart { stack } => event(&mut out, ev::GC_START, &[dt, seq, *stack]),
+                EventKind::GcDone => event(&mut out, ev::GC_DONE, &[dt]),
+                EventKind::StwStart { kind } => {
+                    let k = match kind {
+                        StwKind::MarkTermination => 0,
+                        StwKind::SweepTermination => 1,
+                    };
+                    event(&mut out, ev::STW_START, &[dt, k])
+                }
+                EventKind::StwDone => event(&mut out, ev::STW_DONE, &[dt]),
+                EventKind::SweepStart { stack } => {
+                    event(&mut out, ev::GC_SWEEP_START, &[dt, *stack])
+                }
+                EventKind::SweepDone { swept, reclaimed } => {
+                    event(&mut out, ev::GC_SWEEP_DONE, &[dt, *swept, *reclaimed])
+                }
+                EventKind::HeapAlloc { bytes } => event(&mut out, ev::HEAP_ALLOC, &[dt, *bytes]),
+                EventKind::HeapGoal { bytes } => event(&mut out, ev::HEAP_GOAL, &[dt, *bytes]),
+            }
+        }
+    }
+
+    // Frequency, strings, stacks (Go writes them at the end too).
+    event(&mut out, ev::FREQUENCY, &[FREQUENCY]);
+    let mut table: Vec<String> = Vec::new();
+    let mut table_ids: HashMap<String, u64> = HashMap::new();
+    // Go's parser rejects empty strings; Go itself prints unknown names as "?".
+    let mut str_id = |s: &str, table: &mut Vec<String>| -> u64 {
+        let s = if s.is_empty() { "?" } else { s };
+        if let Some(&id) = table_ids.get(s) {
+            return id;
+        }
+        table.push(s.to_string());
+        let id = table.len() as u64;
+        table_ids.insert(s.to_string(), id);
+        id
+    };
+    // Stack frames get unique PCs (go tool trace keys its pprof locations
+    // by PC); a PC is synthesized when a frame's PC is unknown or clashes.
+    let mut stack_bytes = Vec::new();
+    let mut pc_for: HashMap<(String, String, u32), u64> = HashMap::new();
+    let mut used_pcs: HashMap<u64, (String, String, u32)> = HashMap::new();
+    for (id, frames) in trace.stacks.iter() {
+        let mut args = vec![id as StackId, frames.len() as u64];
+        for f in frames {
+            let key = (f.function.clone(), f.file.clone(), f.line);
+            let mut pc = f.call_pc();
+            if pc == 0 || used_pcs.get(&pc).is_some_and(|k| *k != key) {
+                let n = pc_for.len() as u64;
+                pc = *pc_for
+                    .entry(key.clone())
+                    .or_insert(0x7f00_0000_0000 + (n + 1) * 16);
+            }
+            used_pcs.insert(pc, key);
+            args.push(pc);
+            args.push(str_id(&f.function, &mut table));
+            args.push(str_id(&f.file, &mut table));
+            args.push(f.line as u64);
+        }
+        event(&mut stack_bytes, ev::STACK, &args);
+    }
+    for (i, s) in table.iter().enumerate() {
+        out.push(ev::STRING);
+        uleb(&mut out, i as u64 + 1);
+        uleb(&mut out, s.len() as u64);
+        out.extend_from_slice(s.as_bytes());
+    }
+    out.extend_from_slice(&stack_bytes);
+    Ok(out)
+}
+
+/// Encode and write the trace (see [`encode`]).
+pub fn write(trace: &Trace, mut w: impl Write) -> io::Result<()> {
+    let bytes = encode(trace).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    w.write_all(&bytes)
+}

@@ -1,0 +1,431 @@
+//! Interop: the real Go 1.19 tools read what gort-profiler writes.
+//!
+//! Every test writes the synthetic data set (`gort_profiler::synthetic`)
+//! into a fresh directory and runs `go tool pprof` / `go tool trace` on it,
+//! asserting exact sample types, periods, values and function names.
+//!
+//! Without a Go toolchain the tests print why and return — unless
+//! `GORT_REQUIRE_GO=1` (as CI sets it), in which case they fail.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use gort_profiler::synthetic;
+
+/// Is `go` usable? Fails the test if it is required and absent.
+fn have_go(test: &str) -> bool {
+    let ok = Command::new("go")
+        .arg("version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        if std::env::var("GORT_REQUIRE_GO").as_deref() == Ok("1") {
+            panic!("{test}: GORT_REQUIRE_GO=1 but no working `go` on PATH");
+        }
+        eprintln!("SKIPPED {test}: no `go` toolchain on PATH (install golang-go, or set GORT_REQUIRE_GO=1 to make this fail)");
+    }
+    ok
+}
+
+static DIRS: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh directory holding all synthetic outputs, plus HOME/PPROF_TMPDIR.
+fn setup(name: &str) -> PathBuf {
+    let n = DIRS.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("gort-prof-{}-{name}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    synthetic::write_all(&dir).expect("write synthetic outputs");
+    std::fs::create_dir_all(dir.join("home")).unwrap();
+    dir
+}
+
+/// Run `go tool ARGS` in `dir`, require success, return stdout (+ stderr for diagnostics).
+fn go_tool(dir: &Path, args: &[&str]) -> (String, String) {
+    let out = Command::new("go")
+        .arg("tool")
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", dir.join("home"))
+        .env("PPROF_TMPDIR", dir.join("home"))
+        .output()
+        .expect("spawn go");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "go tool {args:?} failed: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    assert!(
+        !stderr.contains("parsing profile"),
+        "go tool {args:?}: {stderr}"
+    );
+    (stdout, stderr)
+}
+
+/// The parsed parts of `go tool pprof -raw` output.
+struct Raw {
+    period_type: String,
+    period: String,
+    sample_header: String,
+    /// (values, location ids)
+    samples: Vec<(Vec<i64>, Vec<u64>)>,
+    /// location id -> function name
+    functions: BTreeMap<u64, String>,
+    mappings: Vec<String>,
+}
+
+fn raw(dir: &Path, file: &str) -> Raw {
+    let (out, _) = go_tool(dir, &["pprof", "-raw", file]);
+    let mut r = Raw {
+        period_type: String::new(),
+        period: String::new(),
+        sample_header: String::new(),
+        samples: vec![],
+        functions: BTreeMap::new(),
+        mappings: vec![],
+    };
+    let mut section = "";
+    for line in out.lines() {
+        if let Some(v) = line.strip_prefix("PeriodType: ") {
+            r.period_type = v.to_string();
+        } else if let Some(v) = line.strip_prefix("Period: ") {
+            r.period = v.to_string();
+        } else if line == "Samples:" || line == "Locations" || line == "Mappings" {
+            section = if line == "Samples:" {
+                "samples-header"
+            } else {
+                line
+            };
+        } else if section == "samples-header" {
+            r.sample_header = line.trim().to_string();
+            section = "samples";
+        } else if section == "samples" {
+            if let Some((vals, locs)) = line.split_once(':') {
+                if let Ok(values) = vals
+                    .split_whitespace()
+                    .map(str::parse)
+                    .collect::<Result<Vec<i64>, _>>()
+                {
+                    let ids = locs
+                        .split_whitespace()
+                        .filter_map(|s| s.parse().ok())
+                        .collect();
+                    r.samples.push((values, ids));
+                }
+            }
+        } else if section == "Locations" {
+            // "     1: 0x401710 M=1 main.fib /src/synthetic/main.go:60 s=0"
+            let mut it = line.split_whitespace();
+            if let (Some(id), Some(_addr), Some(_m), Some(func)) =
+                (it.next(), it.next(), it.next(), it.next())
+            {
+                if let Ok(id) = id.trim_end_matches(':').parse() {
+                    r.functions.insert(id, func.to_string());
+                }
+            }
+        } else if section == "Mappings" && !line.trim().is_empty() {
+            r.mappings.push(line.trim().to_string());
+        }
+    }
+    r
+}
+
+impl Raw {
+    /// Function names of a sample's stack, leaf first.
+    fn stack(&self, i: usize) -> Vec<&str> {
+        self.samples[i]
+            .1
+            .iter()
+            .map(|id| self.functions[id].as_str())
+            .collect()
+    }
+    fn find(&self, values: &[i64]) -> Vec<&str> {
+        let i = self
+            .samples
+            .iter()
+            .position(|(v, _)| v == values)
+            .unwrap_or_else(|| panic!("no sample with values {values:?} in {:?}", self.samples));
+        self.stack(i)
+    }
+}
+
+#[test]
+fn pprof_raw_reads_every_profile_kind() {
+    if !have_go("pprof_raw_reads_every_profile_kind") {
+        return;
+    }
+    let dir = setup("raw");
+
+    let cpu = raw(&dir, "cpu.pb.gz");
+    assert_eq!(cpu.period_type, "cpu nanoseconds");
+    assert_eq!(cpu.period, "10000000");
+    assert_eq!(cpu.sample_header, "samples/count cpu/nanoseconds");
+    assert_eq!(cpu.samples.len(), 4);
+    assert_eq!(
+        cpu.find(&[42, 420_000_000]),
+        ["main.fib", "main.fib", "main.worker", "runtime.goexit"]
+    );
+    assert_eq!(
+        cpu.find(&[17, 170_000_000]),
+        ["main.buildTree", "main.worker", "runtime.goexit"]
+    );
+    assert_eq!(
+        cpu.find(&[3, 30_000_000]),
+        ["main.consumer", "runtime.goexit"]
+    );
+    assert_eq!(
+        cpu.mappings,
+        ["1: 0x401000/0x406000/0x0 synthetic  [FN][FL][LN]"]
+    );
+
+    for (file, dflt) in [("heap.pb.gz", ""), ("allocs.pb.gz", "[dflt]")] {
+        let h = raw(&dir, file);
+        assert_eq!(h.period_type, "space bytes", "{file}");
+        assert_eq!(h.period, "524288", "{file}");
+        assert_eq!(
+            h.sample_header,
+            format!(
+                "alloc_objects/count alloc_space/bytes{dflt} inuse_objects/count inuse_space/bytes"
+            ),
+            "{file}"
+        );
+        // 14 × 4096 B un-sampled at 512 KiB: ×128.5 (Go's worked example); runtime.mallocgc hidden
+        assert_eq!(
+            h.find(&[1799, 7_368_741, 1799, 7_368_741]),
+            ["main.alloc", "main.main", "runtime.main"]
+        );
+        // 200 × 64 B (150 freed): ×8192.5
+        assert_eq!(
+            h.find(&[1_638_500, 104_864_000, 409_625, 26_216_000]),
+            ["main.buildTree", "main.worker", "runtime.goexit"]
+        );
+    }
+
+    let g = raw(&dir, "goroutine.pb.gz");
+    assert_eq!(g.period_type, "goroutine count");
+    assert_eq!(g.period, "1");
+    assert_eq!(g.sample_header, "goroutine/count");
+    assert_eq!(
+        g.find(&[3]),
+        [
+            "runtime.gopark",
+            "sync.runtime_SemacquireMutex",
+            "sync.(*Mutex).Lock",
+            "main.worker",
+            "runtime.goexit"
+        ]
+    );
+    assert_eq!(g.samples.iter().map(|s| s.0[0]).sum::<i64>(), 5);
+
+    let t = raw(&dir, "threadcreate.pb.gz");
+    assert_eq!(t.period_type, "threadcreate count");
+    assert_eq!(t.sample_header, "threadcreate/count");
+    assert_eq!(
+        t.find(&[1]),
+        ["runtime.newm", "runtime.startm", "runtime.mstart"]
+    );
+
+    let b = raw(&dir, "block.pb.gz");
+    assert_eq!(b.period_type, "contentions count");
+    assert_eq!(b.period, "1");
+    assert_eq!(b.sample_header, "contentions/count delay/nanoseconds");
+    assert_eq!(
+        b.find(&[6, 12_000_000]),
+        ["sync.(*Mutex).Lock", "main.worker", "runtime.goexit"]
+    );
+    assert_eq!(
+        b.find(&[2, 3_000_000]),
+        ["runtime.chanrecv1", "main.main", "runtime.main"]
+    );
+
+    let m = raw(&dir, "mutex.pb.gz");
+    assert_eq!(m.period_type, "contentions count");
+    assert_eq!(m.sample_header, "contentions/count delay/nanoseconds");
+    // 4 events, 8 ms, sampled 1 in 5: Go multiplies both by the fraction
+    assert_eq!(
+        m.find(&[20, 40_000_000]),
+        ["sync.(*Mutex).Unlock", "main.main", "runtime.main"]
+    );
+}
+
+/// The first row of `go tool pprof -top` output after the column header.
+fn top_row(dir: &Path, args: &[&str]) -> String {
+    let mut a = vec!["pprof", "-top"];
+    a.extend_from_slice(args);
+    let (out, _) = go_tool(dir, &a);
+    let mut lines = out
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("flat"));
+    lines.next();
+    lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn pprof_top_shows_the_expected_leaf() {
+    if !have_go("pprof_top_shows_the_expected_leaf") {
+        return;
+    }
+    let dir = setup("top");
+    assert_eq!(
+        top_row(&dir, &["cpu.pb.gz"]),
+        "420ms 62.69% 62.69% 420ms 62.69% main.fib"
+    );
+    assert_eq!(
+        top_row(&dir, &["-sample_index=alloc_space", "heap.pb.gz"]),
+        "100.01MB 93.43% 93.43% 100.01MB 93.43% main.buildTree"
+    );
+    assert_eq!(
+        top_row(&dir, &["heap.pb.gz"]),
+        "25MB 78.06% 78.06% 25MB 78.06% main.buildTree"
+    );
+    assert_eq!(
+        top_row(&dir, &["-sample_index=delay", "block.pb.gz"]),
+        "12ms 80.00% 80.00% 12ms 80.00% sync.(*Mutex).Lock"
+    );
+    let (out, _) = go_tool(&dir, &["pprof", "-top", "cpu.pb.gz"]);
+    assert!(out.starts_with("File: synthetic\nType: cpu\n"), "{out}");
+}
+
+#[test]
+fn trace_d_parses_every_event() {
+    if !have_go("trace_d_parses_every_event") {
+        return;
+    }
+    let dir = setup("traced");
+    let (out, _) = go_tool(&dir, &["trace", "-d", "trace.out"]);
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for line in out.lines() {
+        let mut it = line.split_whitespace();
+        if let (Some(ts), Some(name)) = (it.next(), it.next()) {
+            if ts.parse::<u64>().is_ok() {
+                *counts.entry(name.to_string()).or_default() += 1;
+            }
+        }
+    }
+    let expected: BTreeMap<String, usize> = [
+        ("ProcStart", 2),
+        ("ProcStop", 2),
+        ("Gomaxprocs", 1),
+        ("GoCreate", 4),
+        ("GoStart", 7),
+        ("GoEnd", 2),
+        ("GoSched", 1),
+        ("GoSleep", 1),
+        ("GoBlockSync", 1),
+        ("GoBlockRecv", 1),
+        ("GoBlockSelect", 1),
+        ("GoUnblock", 2),
+        ("GCStart", 1),
+        ("GCDone", 1),
+        ("GCSTWStart", 2),
+        ("GCSTWDone", 2),
+        ("GCSweepStart", 1),
+        ("GCSweepDone", 1),
+        ("HeapAlloc", 3),
+        ("HeapGoal", 2),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(counts, expected, "go tool trace -d output:\n{out}");
+    // the same counts as the model's own events
+    let mut model: BTreeMap<String, usize> = BTreeMap::new();
+    for e in &synthetic::trace().events {
+        *model.entry(e.kind.name().to_string()).or_default() += 1;
+    }
+    assert_eq!(model, expected);
+    // timestamps are ns from the first event; sequence numbers as Go's writer derives them
+    assert!(
+        out.contains("69000 GoUnblock p=0 g=1 off=75 g=2 seq=2"),
+        "{out}"
+    );
+    assert!(out.contains("97000 GCStart p=1000004 g=0"), "{out}");
+    assert!(out.contains("kindid=1 kind=sweep termination"), "{out}");
+    assert!(
+        out.contains("GCSweepDone p=1 g=3") && out.contains("swept=65536 reclaimed=32768"),
+        "{out}"
+    );
+}
+
+#[test]
+fn trace_pprof_sync_and_sched_produce_profiles() {
+    if !have_go("trace_pprof_sync_and_sched_produce_profiles") {
+        return;
+    }
+    let dir = setup("tracepprof");
+    for kind in ["sync", "sched"] {
+        let out = Command::new("go")
+            .args(["tool", "trace", &format!("-pprof={kind}"), "trace.out"])
+            .current_dir(&dir)
+            .env("HOME", dir.join("home"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "-pprof={kind}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stdout.starts_with(&[0x1f, 0x8b]),
+            "-pprof={kind} wrote no gzip'd profile"
+        );
+        std::fs::write(dir.join(format!("{kind}.pb.gz")), &out.stdout).unwrap();
+    }
+    let sync = raw(&dir, "sync.pb.gz");
+    assert_eq!(sync.sample_header, "contentions/count delay/nanoseconds");
+    assert_eq!(
+        sync.samples.len(),
+        2,
+        "the unlinked GoBlockSelect is not counted"
+    );
+    // g2 blocked on the mutex 27000 → 69000; main blocked on recv 74000 → 570000
+    assert_eq!(
+        sync.find(&[1, 42_000]),
+        ["sync.(*Mutex).Lock", "main.worker"]
+    );
+    assert_eq!(
+        sync.find(&[1, 496_000]),
+        ["runtime.chanrecv1", "main.main", "runtime.main"]
+    );
+
+    let sched = raw(&dir, "sched.pb.gz");
+    assert_eq!(sched.sample_header, "contentions/count delay/nanoseconds");
+    // create → first start latencies, and unblock → start latencies
+    assert_eq!(sched.find(&[2, 25_000]), ["main.main", "runtime.main"]); // two workers: 7000 + 18000
+    assert_eq!(sched.find(&[1, 528_000]), ["main.main", "runtime.main"]); // consumer
+    assert_eq!(
+        sched.find(&[1, 8_000]),
+        ["sync.(*Mutex).Unlock", "main.main", "runtime.main"]
+    );
+    assert_eq!(
+        sched.find(&[1, 29_000]),
+        ["runtime.chansend1", "main.consumer"]
+    );
+}
+
+#[test]
+fn legacy_text_is_read_by_pprof() {
+    if !have_go("legacy_text_is_read_by_pprof") {
+        return;
+    }
+    let dir = setup("text");
+    // pprof's legacy heap parser un-samples the raw text counts itself
+    let h = raw(&dir, "heap.txt");
+    assert_eq!(h.period_type, "space bytes");
+    assert_eq!(h.period, "524288");
+    assert_eq!(h.samples.len(), 2);
+    let c = raw(&dir, "block.txt");
+    assert_eq!(c.sample_header, "contentions/count delay/nanoseconds");
+    let g = raw(&dir, "goroutine.txt");
+    assert_eq!(g.sample_header, "goroutine/count");
+    assert_eq!(g.samples.iter().map(|s| s.0[0]).sum::<i64>(), 5);
+}
