@@ -36,8 +36,8 @@ impl Heap {
         loop {
             let mut l = central.lists.lock();
             if let Some(s) = l.partial.pop() {
-                s.get().set_state(SpanState::InCache);
-                return s;
+                drop(l);
+                return self.took_span(s);
             }
             let Some(s) = l.unswept.pop() else { break };
             drop(l);
@@ -45,19 +45,35 @@ impl Heap {
             self.sweep_span(s);
         }
         let npages = size_class::CLASS_TO_NPAGES[spc.size_class()] as usize;
-        self.pages.alloc_span(
+        let s = self.pages.alloc_span(
             &self.arena,
             npages,
             spc,
             self.sweepgen.load(Ordering::Relaxed),
             SpanState::InCache,
-        )
+        );
+        self.took_span(s)
+    }
+
+    /// Bookkeeping for a span entering a cache: all its free slots count
+    /// towards `heap_live` from now on (Go's `mcentral.cacheSpan`).
+    fn took_span(&self, s: SpanPtr) -> SpanPtr {
+        let span = s.get();
+        span.set_state(SpanState::InCache);
+        let free = span.nelems() - span.alloc_count.load(Ordering::Relaxed);
+        self.heap_live
+            .fetch_add((free * span.elem_size()) as u64, Ordering::Relaxed);
+        s
     }
 
     /// Takes a span back from a cache (Go's `mcentral.uncacheSpan`). The
     /// cache has already committed its allocations (`CachedSpan::release`).
     pub(crate) fn uncache_span(&self, s: SpanPtr) {
         let span = s.get();
+        // The slots the cache did not use stop counting towards heap_live.
+        let unused = span.nelems() - span.alloc_count.load(Ordering::Relaxed);
+        self.heap_live
+            .fetch_sub((unused * span.elem_size()) as u64, Ordering::Relaxed);
         let mut l = self.central[span.spanclass().index()].lists.lock();
         span.set_state(SpanState::InCentral);
         if span.alloc_count.load(Ordering::Relaxed) == span.nelems() {

@@ -157,9 +157,9 @@ pub struct Heap {
     /// Lock rank `gc.heap.large`.
     pub(crate) large: Mutex<LargeLists>,
     /// Per-P caches, created on the P's first allocation.
-    caches: Box<[OnceLock<Box<CacheSlot>>]>,
+    pub(crate) caches: Box<[OnceLock<Box<CacheSlot>>]>,
     /// The cache of threads that run no P. Lock rank `gc.heap.shared_cache`.
-    shared: Mutex<CacheSlot>,
+    pub(crate) shared: Mutex<CacheSlot>,
     /// FLAG_* bits; read (Relaxed) on every allocation.
     flags: AtomicU32,
     /// Go's `mheap_.sweepgen`. Written at start_sweep_cycle (world stopped).
@@ -170,6 +170,11 @@ pub struct Heap {
     pub(crate) frees: AtomicU64,
     /// Bytes freed by sweeping (cumulative).
     pub(crate) freed_bytes: AtomicU64,
+    /// Go's `heapLive`: bytes of spans handed to caches (all their free
+    /// slots count as allocated while cached) plus large objects, minus what
+    /// sweeping freed. Updated at refill, uncache, large alloc and sweep —
+    /// never on the fast path — so the collector can read it cheaply.
+    pub(crate) heap_live: AtomicU64,
     /// `GODEBUG=clobberfree=1`.
     pub(crate) clobber_free: AtomicBool,
     /// Returns the calling thread's P id (set once by the host).
@@ -205,6 +210,7 @@ impl Heap {
             unswept: AtomicUsize::new(0),
             frees: AtomicU64::new(0),
             freed_bytes: AtomicU64::new(0),
+            heap_live: AtomicU64::new(0),
             clobber_free: AtomicBool::new(false),
             current_p: OnceLock::new(),
             alloc_hook: OnceLock::new(),
@@ -292,7 +298,7 @@ impl Heap {
                 // and nothing here is a safepoint.
                 let got = slot.cache.with_mut(|c| unsafe {
                     let c = &mut (*c).spans[spc.index()];
-                    c.next_free_fast().map(|a| (a, c.elem_size, c.needzero))
+                    c.next_free().map(|a| (a, c.elem_size, c.needzero))
                 });
                 if let Some((addr, elem, needzero)) = got {
                     if needzero {
@@ -368,18 +374,24 @@ impl Heap {
     /// A span of its own for an object over 32 KiB.
     fn alloc_large(&self, p: Option<usize>, size: usize, kind: ObjectKind) -> *mut u8 {
         let npages = size.div_ceil(PAGE_SIZE);
-        let s = self.pages.alloc_span(
+        let mut dirty = Vec::new();
+        let s = self.pages.alloc_span_dirty(
             &self.arena,
             npages,
             SpanClass::new(0, kind),
             self.sweepgen.load(Ordering::Relaxed),
             SpanState::Large,
+            Some(&mut dirty),
         );
         let span = s.get();
         let addr = span.start();
-        if span.needzero.load(Ordering::Relaxed) {
-            zero(addr, npages * PAGE_SIZE);
+        // The zeroing rule: only pages that held data are cleared by hand;
+        // fresh and released pages are already zero.
+        for (page, n) in dirty {
+            zero(self.arena.page_addr(page), n * PAGE_SIZE);
         }
+        self.heap_live
+            .fetch_add((npages * PAGE_SIZE) as u64, Ordering::Relaxed);
         // The one slot is allocated from now on.
         span.free_index.store(1, Ordering::Release);
         span.alloc_count.store(1, Ordering::Relaxed);
@@ -418,7 +430,7 @@ impl Heap {
         self.flush_slot(&slot);
     }
 
-    fn flush_slot(&self, slot: &CacheSlot) {
+    pub(crate) fn flush_slot(&self, slot: &CacheSlot) {
         // SAFETY: the caller has exclusive use of the cache (its P's thread,
         // stopped world, or the shared lock).
         slot.cache.with_mut(|c| unsafe {
@@ -549,6 +561,14 @@ impl Heap {
             frees,
             total_alloc,
         }
+    }
+
+    /// Go's `heapLive` (see the field): cheap, read by the pacer on every
+    /// slow path. Counts the free slots of cached spans, so it is at least
+    /// `stats().heap_alloc` between sweeps.
+    #[inline]
+    pub fn heap_live(&self) -> u64 {
+        self.heap_live.load(Ordering::Relaxed)
     }
 
     /// Bytes reserved for the arena.

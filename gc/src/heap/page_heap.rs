@@ -89,8 +89,26 @@ impl PageHeap {
         sweepgen: u32,
         state: SpanState,
     ) -> SpanPtr {
+        self.alloc_span_dirty(arena, npages, spanclass, sweepgen, state, None)
+    }
+
+    /// [`PageHeap::alloc_span`], also listing the runs of pages that hold
+    /// old data in `dirty` (start page, pages), so a large allocation clears
+    /// only those. The span's `needzero` is false when `dirty` is given (the
+    /// caller clears).
+    pub(crate) fn alloc_span_dirty(
+        &self,
+        arena: &Arena,
+        npages: usize,
+        spanclass: SpanClass,
+        sweepgen: u32,
+        state: SpanState,
+        dirty: Option<&mut Vec<(usize, usize)>>,
+    ) -> SpanPtr {
         let mut h = self.inner.lock();
-        let (page, needzero) = h.alloc_pages(arena, npages);
+        let want_runs = dirty.is_some();
+        let (page, needzero) = h.alloc_pages(arena, npages, dirty);
+        let needzero = needzero && !want_runs;
         let s = h.pool.pop().unwrap_or_else(|| {
             let p = SpanPtr(Box::into_raw(Box::new(Span::new_dead())));
             h.all.push(p);
@@ -120,7 +138,12 @@ impl PageHeap {
 impl PageHeapInner {
     /// First fit by address (Go's page allocator also returns the lowest
     /// address). Returns the first page and whether any page needs zeroing.
-    pub(crate) fn alloc_pages(&mut self, arena: &Arena, npages: usize) -> (usize, bool) {
+    pub(crate) fn alloc_pages(
+        &mut self,
+        arena: &Arena,
+        npages: usize,
+        mut dirty: Option<&mut Vec<(usize, usize)>>,
+    ) -> (usize, bool) {
         let found = self
             .free
             .iter()
@@ -149,6 +172,12 @@ impl PageHeapInner {
                 self.released_pages -= 1;
             } else if get_bit(&self.needzero, p) {
                 needzero = true;
+                if let Some(d) = dirty.as_deref_mut() {
+                    match d.last_mut() {
+                        Some((s, n)) if *s + *n == p => *n += 1,
+                        _ => d.push((p, 1)),
+                    }
+                }
             }
         }
         set_bits(&mut self.scavenged, start, npages, false);

@@ -43,10 +43,21 @@ impl Heap {
     /// termination). Every span becomes unswept; the mark bits set by the
     /// cycle that just ended decide what sweeping frees.
     ///
-    /// Call with the world stopped, after [`Heap::flush_caches`] and after
-    /// allocate-black is turned off, and only when the previous cycle's
-    /// sweep is done ([`Heap::sweep_done`]); violations throw.
+    /// Call with the world stopped, after allocate-black is turned off, and
+    /// only when the previous cycle's sweep is done ([`Heap::sweep_done`]);
+    /// a violation throws. It flushes every cache itself (calling
+    /// [`Heap::flush_caches`] first is harmless).
     pub fn start_sweep_cycle(&self) {
+        // Threads without a P allocate from the shared cache even while the
+        // world is stopped; holding its lock keeps them out until every span
+        // is on an unswept list with the new generation.
+        let shared = self.shared.lock();
+        self.flush_slot(&shared);
+        for c in self.caches.iter() {
+            if let Some(slot) = c.get() {
+                self.flush_slot(slot);
+            }
+        }
         if !self.sweep_done() {
             crate::rt_throw!("runtime: start_sweep_cycle with unswept spans of the last cycle");
         }
@@ -69,6 +80,7 @@ impl Heap {
             l.unswept.append(&mut l.inuse);
         }
         self.unswept.fetch_add(n, Ordering::Relaxed);
+        drop(shared);
     }
 
     /// Whether every span has been swept in this cycle.
@@ -162,6 +174,8 @@ impl Heap {
         self.frees.fetch_add(freed as u64, Ordering::Relaxed);
         self.freed_bytes
             .fetch_add((freed * elem) as u64, Ordering::Relaxed);
+        self.heap_live
+            .fetch_sub((freed * elem) as u64, Ordering::Relaxed);
         // Release: pairs with the Acquire in `Span::sweepgen`; the bitmaps
         // above are published with "swept".
         span.sweepgen.store(h, Ordering::Release);

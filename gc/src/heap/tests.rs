@@ -1,25 +1,452 @@
 //! Unit tests of the allocator on private heaps.
 
+use super::page_heap::PageHeapInner;
+use super::size_class::{class_objects, class_size, NUM_SIZE_CLASSES};
 use super::*;
 
 fn small_heap() -> Heap {
     Heap::new(HeapConfig {
-        arena_bytes: 256 << 20,
+        arena_bytes: 512 << 20,
     })
     .unwrap()
 }
 
+/// One GC cycle's worth of heap calls, as the collector makes them.
+fn cycle(h: &Heap) -> SweepResult {
+    h.flush_caches();
+    h.start_sweep_cycle();
+    h.finish_sweep()
+}
+
+fn check_identities(h: &Heap) -> HeapStats {
+    let s = h.stats();
+    assert_eq!(s.heap_idle + s.heap_inuse, s.heap_sys, "{s:?}");
+    assert_eq!(s.mallocs - s.frees, s.heap_objects, "{s:?}");
+    assert!(s.heap_released <= s.heap_idle, "{s:?}");
+    assert!(s.heap_alloc <= s.heap_inuse, "{s:?}");
+    assert!(s.heap_alloc <= s.total_alloc, "{s:?}");
+    h.pages.inner.lock().check_invariants();
+    s
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
 #[test]
-fn alloc_returns_distinct_zeroed_slots() {
+fn alloc_returns_distinct_slots_of_the_size_class() {
     let h = small_heap();
     let a = h.alloc_on(Some(0), 16, ObjectKind::Noscan);
     let b = h.alloc_on(Some(0), 16, ObjectKind::Noscan);
     assert_eq!(b as usize - a as usize, 16);
-    let o = h.find_object(a as usize + 5).unwrap();
-    assert_eq!(o.base, a as usize);
-    assert_eq!(o.size, 16);
-    let s = h.stats();
-    assert_eq!(s.mallocs, 2);
-    assert_eq!(s.total_alloc, 32);
-    h.pages.inner.lock().check_invariants();
+    let c = h.alloc_on(Some(0), 17, ObjectKind::Noscan);
+    let o = h.find_object(c as usize + 5).unwrap();
+    assert_eq!((o.base, o.size), (c as usize, 24));
+    let s = check_identities(&h);
+    assert_eq!((s.mallocs, s.total_alloc), (3, 56));
+}
+
+#[test]
+fn every_size_class_and_kind_is_allocated_and_swept() {
+    let h = small_heap();
+    for class in 1..NUM_SIZE_CLASSES {
+        for kind in ObjectKind::ALL {
+            let size = class_size(class);
+            // Two full spans and part of a third.
+            let n = class_objects(class) * 2 + 1;
+            let objs: Vec<usize> = (0..n)
+                .map(|_| h.alloc_on(Some(1), size, kind) as usize)
+                .collect();
+            let mut sorted = objs.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(sorted.len(), n, "class {class}: duplicate slots");
+            for &o in &objs {
+                let r = h.find_object(o).unwrap();
+                assert_eq!((r.base, r.size, r.kind), (o, size, kind), "class {class}");
+            }
+            // Keep every third object.
+            for &o in objs.iter().step_by(3) {
+                assert_eq!(h.try_mark(o + size / 2), Some(true));
+                assert_eq!(h.try_mark(o), Some(false), "second mark must lose");
+            }
+            let kept = n.div_ceil(3);
+            let before = h.stats();
+            let r = cycle(&h);
+            assert_eq!(r.objects_freed, n - kept, "class {class} {kind:?}");
+            assert_eq!(r.bytes_freed, (n - kept) * size);
+            let after = check_identities(&h);
+            assert_eq!(after.frees - before.frees, (n - kept) as u64);
+            for (i, &o) in objs.iter().enumerate() {
+                let found = h.find_object(o);
+                assert_eq!(found.is_some(), i % 3 == 0, "class {class} object {i}");
+                if let Some(f) = found {
+                    assert!(!f.is_marked(), "sweep must clear mark bits");
+                }
+            }
+            // Nothing marked: the next cycle frees the rest and every span.
+            let r = cycle(&h);
+            assert_eq!(r.objects_freed, kept, "class {class}");
+            let s = check_identities(&h);
+            assert_eq!(
+                s.heap_inuse, 0,
+                "class {class} {kind:?}: spans not returned"
+            );
+            assert_eq!(s.heap_objects, 0);
+            assert_eq!(s.heap_alloc, 0);
+        }
+    }
+    // Every page came back and coalesced into one free run.
+    assert_eq!(h.pages.inner.lock().free.len(), 1);
+}
+
+#[test]
+fn large_objects_get_their_own_span_and_are_swept() {
+    let h = small_heap();
+    let sizes = [32769, 65536, 100_000, 1 << 20];
+    let objs: Vec<usize> = sizes
+        .iter()
+        .map(|&s| h.alloc_on(None, s, ObjectKind::Noscan) as usize)
+        .collect();
+    for (&o, &s) in objs.iter().zip(&sizes) {
+        assert_eq!(o % PAGE_SIZE, 0);
+        let r = h.find_object(o + s - 1).unwrap();
+        assert_eq!((r.base, r.size), (o, s.div_ceil(PAGE_SIZE) * PAGE_SIZE));
+        assert_eq!(r.span.state(), SpanState::Large);
+    }
+    h.try_mark(objs[1] + 100).unwrap();
+    let r = cycle(&h);
+    assert_eq!(r.objects_freed, 3);
+    let pages: usize = [32769usize, 100_000, 1 << 20]
+        .iter()
+        .map(|s| s.div_ceil(PAGE_SIZE))
+        .sum();
+    assert_eq!(r.pages_freed, pages);
+    assert!(h.find_object(objs[0]).is_none());
+    assert!(h.find_object(objs[1]).is_some());
+    let s = check_identities(&h);
+    assert_eq!(s.heap_inuse, 8 * PAGE_SIZE as u64);
+}
+
+#[test]
+fn page_heap_coalesces_free_runs() {
+    let h = small_heap();
+    let a = &h.arena;
+    let mut ph = h.pages.inner.lock();
+    let ph: &mut PageHeapInner = &mut ph;
+    let (x, _) = ph.alloc_pages(a, 3, None);
+    let (y, _) = ph.alloc_pages(a, 5, None);
+    let (z, _) = ph.alloc_pages(a, 2, None);
+    assert_eq!((y, z), (x + 3, x + 8), "first fit by address");
+    let runs = |ph: &PageHeapInner| ph.free.iter().map(|(&p, &n)| (p, n)).collect::<Vec<_>>();
+    let grown = ph.grown;
+    assert_eq!(runs(ph), vec![(10, grown - 10)]);
+    ph.free_pages(y, 5);
+    assert_eq!(runs(ph), vec![(3, 5), (10, grown - 10)]);
+    ph.free_pages(x, 3);
+    assert_eq!(
+        runs(ph),
+        vec![(0, 8), (10, grown - 10)],
+        "merged with the right neighbour"
+    );
+    ph.check_invariants();
+    ph.free_pages(z, 2);
+    assert_eq!(runs(ph), vec![(0, grown)], "merged with both neighbours");
+    ph.check_invariants();
+    // A request bigger than any run grows the heap, merging with the tail.
+    let (w, _) = ph.alloc_pages(a, grown + 7, None);
+    assert_eq!(w, 0);
+    assert!(ph.grown >= grown + 7);
+    ph.check_invariants();
+}
+
+#[test]
+fn address_lookup_is_exact_over_whole_spans() {
+    let h = small_heap();
+    for class in 1..NUM_SIZE_CLASSES {
+        let size = class_size(class);
+        let n = class_objects(class);
+        // A fresh P per class so the span starts empty; fill it exactly.
+        let p = Some(2 + class);
+        let first = h.alloc_on(p, size, ObjectKind::Precise) as usize;
+        for _ in 1..n {
+            h.alloc_on(p, size, ObjectKind::Precise);
+        }
+        let span = h.find_object(first).unwrap().span;
+        let start = span.start();
+        assert_eq!(
+            first, start,
+            "class {class}: fresh span hands out slot 0 first"
+        );
+        let end = start + span.npages() * PAGE_SIZE;
+        // Free the slot in the middle of the span to check free slots too.
+        for addr in start.saturating_sub(64)..end + 64 {
+            let got = h.find_object(addr).map(|o| o.base);
+            let want = if addr < start || addr >= end {
+                // Neighbouring pages: either free or another span.
+                match h.arena.span_of(addr) {
+                    s if s.is_null() => None,
+                    _ => got,
+                }
+            } else if addr < start + n * size {
+                Some(start + (addr - start) / size * size)
+            } else {
+                None // tail waste
+            };
+            assert_eq!(
+                got,
+                want,
+                "class {class} addr {:#x} (offset {})",
+                addr,
+                addr as isize - start as isize
+            );
+        }
+        // One past the end of the last object is in the tail or the next span: never the last object.
+        let last = start + (n - 1) * size;
+        assert_ne!(h.find_object(last + size).map(|o| o.base), Some(last));
+    }
+}
+
+#[test]
+fn free_slots_are_not_objects() {
+    let h = small_heap();
+    let objs: Vec<usize> = (0..10)
+        .map(|_| h.alloc_on(Some(0), 64, ObjectKind::Noscan) as usize)
+        .collect();
+    for &o in objs.iter().step_by(2) {
+        h.try_mark(o);
+    }
+    cycle(&h);
+    for (i, &o) in objs.iter().enumerate() {
+        assert_eq!(h.find_object(o + 8).is_some(), i % 2 == 0, "object {i}");
+    }
+    // Slots past the last allocation were never allocated.
+    assert!(h.find_object(objs[9] + 64).is_none());
+}
+
+#[test]
+fn objects_are_zeroed_on_reuse() {
+    let h = small_heap();
+    for &size in &[8usize, 48, 1024, 32768, 40000, 3 << 20] {
+        let objs: Vec<*mut u8> = (0..20)
+            .map(|_| h.alloc_on(Some(0), size, ObjectKind::Noscan))
+            .collect();
+        for &o in &objs {
+            // SAFETY: o is a fresh slot of at least `size` bytes.
+            let s = unsafe { std::slice::from_raw_parts_mut(o, size) };
+            assert!(s.iter().all(|&b| b == 0), "fresh object not zero");
+            s.fill(0xa5);
+        }
+        cycle(&h); // frees all (nothing marked)
+        let again: Vec<*mut u8> = (0..20)
+            .map(|_| h.alloc_on(Some(0), size, ObjectKind::Noscan))
+            .collect();
+        let reused = again.iter().filter(|p| objs.contains(p)).count();
+        assert!(
+            reused > 0,
+            "size {size}: no slot was reused, the test proves nothing"
+        );
+        for &o in &again {
+            // SAFETY: as above.
+            let s = unsafe { std::slice::from_raw_parts(o, size) };
+            assert!(
+                s.iter().all(|&b| b == 0),
+                "size {size}: reused object not zeroed"
+            );
+        }
+        cycle(&h);
+    }
+}
+
+#[test]
+fn fresh_and_released_pages_are_not_cleared_by_hand() {
+    let h = small_heap();
+    let big = 16 << 20;
+    let o = h.alloc_on(None, big, ObjectKind::Noscan) as usize;
+    let span = h.find_object(o).unwrap().span;
+    assert!(!span.needzero.load(Ordering::Relaxed));
+    // SAFETY: o is a fresh 16 MiB object.
+    unsafe { std::ptr::write_bytes(o as *mut u8, 0x5a, big) };
+    cycle(&h);
+    // Dirty pages: a reallocation must report them (and clear them).
+    {
+        let mut dirty = Vec::new();
+        let mut ph = h.pages.inner.lock();
+        let (p, nz) = ph.alloc_pages(&h.arena, 4, Some(&mut dirty));
+        assert!(nz);
+        assert_eq!(dirty, vec![(p, 4)]);
+        ph.free_pages(p, 4);
+    }
+    // After free_os_memory the same pages come back zero without clearing.
+    let released = h.free_os_memory();
+    assert!(released >= big, "released {released}");
+    let s = check_identities(&h);
+    assert_eq!(s.heap_released, s.heap_idle);
+    let mut dirty = Vec::new();
+    let mut ph = h.pages.inner.lock();
+    let (p, nz) = ph.alloc_pages(&h.arena, big / PAGE_SIZE, Some(&mut dirty));
+    assert!(!nz && dirty.is_empty());
+    // SAFETY: the pages are in the arena and were just allocated to us.
+    let bytes = unsafe { std::slice::from_raw_parts(h.arena.page_addr(p) as *const u8, big) };
+    assert!(
+        bytes.iter().all(|&b| b == 0),
+        "MADV_DONTNEED pages must read as zero"
+    );
+}
+
+#[test]
+fn statistics_identities_hold_under_random_alloc_and_free() {
+    let h = small_heap();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut live: Vec<(usize, usize)> = Vec::new(); // (base, slot size)
+    let (mut mallocs, mut frees, mut total) = (0u64, 0u64, 0u64);
+    for round in 0..30 {
+        for _ in 0..rng.below(3000) {
+            let size = match rng.below(10) {
+                0 => 32769 + rng.below(200_000) as usize,
+                1..=3 => rng.below(32768) as usize + 1,
+                _ => rng.below(256) as usize + 1,
+            };
+            let kind = ObjectKind::ALL[rng.below(3) as usize];
+            let p = [None, Some(0), Some(7)][rng.below(3) as usize];
+            let o = h.alloc_on(p, size, kind) as usize;
+            let slot = h.find_object(o).unwrap().size;
+            assert!(slot >= size);
+            mallocs += 1;
+            total += slot as u64;
+            live.push((o, slot));
+        }
+        let s = check_identities(&h);
+        assert_eq!(
+            (s.mallocs, s.total_alloc),
+            (mallocs, total),
+            "round {round}"
+        );
+        assert_eq!(s.heap_alloc, live.iter().map(|l| l.1 as u64).sum::<u64>());
+        // Keep a random half.
+        let mut kept = Vec::new();
+        for &(o, sz) in &live {
+            if rng.below(2) == 0 {
+                h.try_mark(o).unwrap();
+                kept.push((o, sz));
+            } else {
+                frees += 1;
+            }
+        }
+        live = kept;
+        cycle(&h);
+        let s = check_identities(&h);
+        assert_eq!(s.frees, frees, "round {round}");
+        assert_eq!(s.heap_objects, live.len() as u64);
+        assert_eq!(s.heap_alloc, live.iter().map(|l| l.1 as u64).sum::<u64>());
+        assert!(h.heap_live() >= s.heap_alloc);
+        if round % 10 == 9 {
+            h.free_os_memory();
+            let s = check_identities(&h);
+            assert_eq!(s.heap_released, s.heap_idle);
+        }
+    }
+}
+
+#[test]
+fn allocate_black_objects_survive_the_cycle() {
+    let h = small_heap();
+    let white = h.alloc_on(Some(0), 32, ObjectKind::Noscan) as usize;
+    h.set_allocate_black(true);
+    let black = h.alloc_on(Some(0), 32, ObjectKind::Noscan) as usize;
+    let big = h.alloc_on(Some(0), 100_000, ObjectKind::Noscan) as usize;
+    assert_eq!(h.is_marked(black), Some(true));
+    assert_eq!(h.is_marked(big), Some(true));
+    assert_eq!(h.is_marked(white), Some(false));
+    h.set_allocate_black(false);
+    let r = cycle(&h);
+    assert_eq!(r.objects_freed, 1);
+    assert!(h.find_object(white).is_none());
+    assert!(h.find_object(black).is_some() && h.find_object(big).is_some());
+}
+
+#[test]
+fn clobberfree_poisons_freed_objects() {
+    let h = small_heap();
+    h.set_clobber_free(true);
+    let o = h.alloc_on(Some(0), 64, ObjectKind::Noscan) as usize;
+    let keep = h.alloc_on(Some(0), 64, ObjectKind::Noscan) as usize;
+    h.try_mark(keep);
+    cycle(&h);
+    // SAFETY: the slot is still mapped arena memory owned by the heap.
+    let words = unsafe { std::slice::from_raw_parts(o as *const u32, 16) };
+    assert!(words.iter().all(|&w| w == CLOBBER_WORD));
+    // SAFETY: as above.
+    let kept = unsafe { std::slice::from_raw_parts(keep as *const u32, 16) };
+    assert!(kept.iter().all(|&w| w == 0));
+}
+
+#[test]
+fn lazy_sweep_on_refill_reuses_swept_spans() {
+    let h = small_heap();
+    let n = class_objects(size_class::size_to_class(128));
+    let objs: Vec<usize> = (0..n)
+        .map(|_| h.alloc_on(Some(0), 128, ObjectKind::Noscan) as usize)
+        .collect();
+    h.try_mark(objs[0]);
+    h.flush_caches();
+    h.start_sweep_cycle();
+    assert!(!h.sweep_done());
+    let inuse = h.stats().heap_inuse;
+    // The refill sweeps the unswept span instead of growing.
+    let o = h.alloc_on(Some(0), 128, ObjectKind::Noscan) as usize;
+    assert_eq!(h.stats().heap_inuse, inuse);
+    assert!(objs.contains(&o) && o != objs[0]);
+    assert!(h.sweep_done());
+}
+
+#[test]
+fn precise_objects_trace_through_their_header() {
+    use crate::trace::{Trace, TraceSink, Tracer, TypeInfo};
+    struct Pair(usize, usize);
+    // SAFETY: test type whose "pointers" are reported as raw numbers.
+    unsafe impl Trace for Pair {
+        fn trace(&self, t: &mut Tracer<'_>) {
+            t.edge(self.0);
+            t.edge(self.1);
+        }
+    }
+    static INFO: &TypeInfo = crate::trace::InfoOf::<Pair>::INFO;
+    let h = small_heap();
+    let o = h.alloc_on(Some(0), HEADER_BYTES + 16, ObjectKind::Precise) as usize;
+    // SAFETY: o is a fresh 24-byte slot.
+    unsafe {
+        *(o as *mut usize) = INFO as *const TypeInfo as usize;
+        *((o + 8) as *mut Pair) = Pair(0x1111, 0x2222);
+    }
+    let mut seen = Vec::new();
+    let obj = h.find_object(o + 12).unwrap();
+    h.trace_object(&obj, &mut |b: usize| seen.push(b));
+    assert_eq!(seen, vec![0x1111, 0x2222]);
+    assert!((obj.type_info().unwrap().name)().ends_with("Pair"));
+    struct Words(Vec<usize>);
+    impl TraceSink for Words {
+        fn edge(&mut self, _: usize) {
+            unreachable!()
+        }
+        fn candidate(&mut self, w: usize) {
+            self.0.push(w)
+        }
+    }
+    let c = h.alloc_on(Some(0), 24, ObjectKind::Conservative) as usize;
+    // SAFETY: c is a fresh 24-byte slot.
+    unsafe { *((c + 8) as *mut usize) = 42 };
+    let mut w = Words(Vec::new());
+    h.trace_object(&h.find_object(c).unwrap(), &mut w);
+    assert_eq!(w.0, vec![0, 42, 0]);
 }
