@@ -41,3 +41,60 @@
 
 pub mod fatal;
 pub(crate) mod loom;
+
+mod idle;
+mod park;
+mod runq;
+mod world;
+
+#[cfg(not(all(test, loom)))]
+mod api;
+#[cfg(not(all(test, loom)))]
+pub mod chan;
+#[cfg(not(all(test, loom)))]
+mod g;
+#[cfg(not(all(test, loom)))]
+pub mod hooks;
+#[cfg(not(all(test, loom)))]
+mod lock;
+#[cfg(not(all(test, loom)))]
+mod panic;
+#[cfg(not(all(test, loom)))]
+mod roots;
+#[cfg(not(all(test, loom)))]
+mod sched;
+#[cfg(not(all(test, loom)))]
+mod signal;
+#[cfg(not(all(test, loom)))]
+pub mod stack;
+#[cfg(not(all(test, loom)))]
+mod stw;
+#[cfg(not(all(test, loom)))]
+mod switch;
+#[cfg(not(all(test, loom)))]
+pub mod sync;
+#[cfg(not(all(test, loom)))]
+mod sysmon;
+
+#[cfg(not(all(test, loom)))]
+pub use api::*;
+#[cfg(not(all(test, loom)))]
+pub use chan::{chan, Chan};
+#[cfg(not(all(test, loom)))]
+pub use g::{GStatus, WaitReason};
+#[cfg(not(all(test, loom)))]
+pub use hooks::{set_recorder, SchedEvent, SchedRecorder};
+#[cfg(not(all(test, loom)))]
+pub use sched::{sched_stats, Config, PStatus, SchedStats, MAX_PROCS};
+#[cfg(not(all(test, loom)))]
+pub use stack::DEFAULT_STACK_SIZE;
+#[cfg(not(all(test, loom)))]
+pub use stw::{
+    for_each_goroutine_stack, for_each_p_at_safepoint, for_each_runtime_range, start_the_world,
+    stop_the_world, GoroutineStack, StwReason, WorldStopped,
+};
+#[cfg(not(all(test, loom)))]
+pub use sysmon::FORCE_PREEMPT;
+
+#[cfg(test)]
+mod tests;

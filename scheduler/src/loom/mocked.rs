@@ -26,6 +26,37 @@ pub(crate) mod sync {
         }
     }
 
+    /// loom's condition variable behind the same API as the std side.
+    #[derive(Debug, Default)]
+    pub(crate) struct Condvar(loom::sync::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Condvar {
+            Condvar(loom::sync::Condvar::new())
+        }
+
+        pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0.wait(guard).unwrap()
+        }
+
+        pub(crate) fn wait_timeout<'a, T>(
+            &self,
+            guard: MutexGuard<'a, T>,
+            dur: ::std::time::Duration,
+        ) -> (MutexGuard<'a, T>, bool) {
+            let (g, r) = self.0.wait_timeout(guard, dur).unwrap();
+            (g, r.timed_out())
+        }
+
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+
     pub(crate) mod atomic {
         pub(crate) use loom::sync::atomic::{
             fence, AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8,

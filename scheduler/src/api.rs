@@ -1,0 +1,322 @@
+//! The public entry points (re-exported at the crate root).
+//!
+//! See [crate] for the overview.
+
+use crate::g::{GStatus, WaitReason, G};
+use crate::loom::sync::atomic::Ordering::*;
+use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::sched::{self, getg, sched, try_sched, Config, POLL};
+use std::time::Duration;
+
+/// Runs `f` as the main goroutine on the scheduler (started on first use
+/// with [`Config::default`]) and returns its value, like Go's `main`.
+///
+/// The calling OS thread waits; the goroutine runs on the scheduler's Ms.
+/// Called from inside a goroutine, `f` simply runs inline.
+///
+/// A panic in any goroutine prints `panic: <message>`, a blank line and
+/// `goroutine N [running]:` and exits the process with status 2, as in Go.
+/// When every goroutine is blocked, no timer is pending and nothing outside
+/// the scheduler holds an [`ExternalActivity`], the process ends with
+/// `fatal error: all goroutines are asleep - deadlock!` (status 2).
+///
+/// ```
+/// let v = gort_scheduler::run(|| 6 * 7);
+/// assert_eq!(v, 42);
+/// ```
+pub fn run<R, F>(f: F) -> R
+where
+    R: Send + 'static,
+    F: FnOnce() -> R + Send + 'static,
+{
+    run_with(Config::default(), f)
+}
+
+/// [`run`] with an explicit configuration. The first call in a process
+/// configures the scheduler; later calls reuse it (use [`gomaxprocs`] to
+/// change the number of Ps afterwards).
+pub fn run_with<R, F>(cfg: Config, f: F) -> R
+where
+    R: Send + 'static,
+    F: FnOnce() -> R + Send + 'static,
+{
+    if !getg().is_null() {
+        return f();
+    }
+    let s = sched::init(&cfg);
+    sched::ensure_sysmon();
+    let done: Arc<(Mutex<Option<R>>, Condvar)> = Arc::new((Mutex::new(None), Condvar::new()));
+    let d2 = done.clone();
+    s.external.fetch_add(1, SeqCst);
+    s.run_active.fetch_add(1, SeqCst);
+    sched::newproc(move || {
+        let r = f();
+        sched().run_active.fetch_sub(1, SeqCst);
+        let mut slot = d2.0.lock();
+        *slot = Some(r);
+        d2.1.notify_one();
+    });
+    s.external.fetch_sub(1, SeqCst);
+    sched::kick();
+    let mut slot = done.0.lock();
+    loop {
+        if let Some(r) = slot.take() {
+            return r;
+        }
+        slot = done.1.wait(slot);
+    }
+}
+
+/// Starts a goroutine running `f` (`go f()`). Returns its goroutine id.
+///
+/// The closure is moved onto the new goroutine's own stack before it runs,
+/// so whatever it captures is visible to the collector's stack scan. Called
+/// outside any goroutine (before [`run`]) it starts the scheduler with the
+/// default configuration.
+///
+/// # Panics
+///
+/// If the closure is larger than a quarter of the goroutine stack size.
+pub fn go<F: FnOnce() + Send + 'static>(f: F) -> u64 {
+    if try_sched().is_none() {
+        sched::init(&Config::default());
+        sched::ensure_sysmon();
+    }
+    sched::newproc(f)
+}
+
+/// `runtime.Gosched`: yields the P to other goroutines; the caller goes to
+/// the back of its P's run queue. Outside a goroutine it yields the thread.
+pub fn gosched() {
+    sched::gosched();
+}
+
+/// `time.Sleep`: parks the calling goroutine for at least `d` (a zero `d`
+/// yields). Outside a goroutine it sleeps the thread.
+pub fn sleep(d: Duration) {
+    if getg().is_null() {
+        std::thread::sleep(d);
+        return;
+    }
+    crate::sysmon::sleep(d);
+}
+
+/// `runtime.NumGoroutine`: goroutines that exist now (not yet finished).
+pub fn num_goroutine() -> usize {
+    try_sched().map_or(0, |s| s.ngoroutines.load(SeqCst).max(0) as usize)
+}
+
+/// `runtime.GOMAXPROCS`: sets the number of Ps to `n` and returns the
+/// previous value; `n < 1` only reads. Changing it stops the world.
+pub fn gomaxprocs(n: i32) -> i32 {
+    let s = match try_sched() {
+        Some(s) => s,
+        None => {
+            let s = sched::init(&Config::default());
+            sched::ensure_sysmon();
+            s
+        }
+    };
+    if n < 1 {
+        return s.nprocs() as i32;
+    }
+    crate::stw::set_gomaxprocs(n as usize) as i32
+}
+
+/// A safepoint poll: one relaxed load when nothing is requested. Long
+/// loops that never block should call it (channel, sync and sleep calls
+/// already do); it is where a goroutine stops for a stop-the-world, runs
+/// the ragged barrier's function and yields if sysmon asked it to.
+#[inline]
+pub fn safepoint() {
+    if POLL.load(Relaxed) != 0 {
+        sched::safepoint_slow();
+    }
+}
+
+/// The id of the P running the calling goroutine; `None` outside
+/// goroutines. Stable until the goroutine's next switch point (a safepoint,
+/// a blocking call, `gosched`).
+pub fn current_p() -> Option<usize> {
+    if getg().is_null() {
+        return None;
+    }
+    let p = sched::current_p_ptr();
+    // SAFETY: Ps are leaked.
+    (!p.is_null()).then(|| unsafe { &*p }.id)
+}
+
+/// The runtime's per-P slot of P `id` (null until set). The scheduler never
+/// looks inside; the collector's host keeps its per-P state here.
+pub fn p_local(id: usize) -> *mut () {
+    let p = sched().p(id);
+    if p.is_null() {
+        return core::ptr::null_mut();
+    }
+    // SAFETY: Ps are leaked. Acquire: pairs with the Release in `set_p_local`.
+    unsafe { &*p }.local.load(Acquire)
+}
+
+/// Sets P `id`'s slot (see [`p_local`]). Ps up to [`crate::MAX_PROCS`] are
+/// created on demand, so a slot can be set before `gomaxprocs` grows.
+pub fn set_p_local(id: usize, v: *mut ()) {
+    let s = sched();
+    let p = if id < s.nprocs() {
+        s.p(id)
+    } else {
+        core::ptr::null_mut()
+    };
+    if p.is_null() {
+        panic!(
+            "set_p_local: P {id} does not exist (GOMAXPROCS {})",
+            s.nprocs()
+        );
+    }
+    // SAFETY: Ps are leaked. Release: publishes what `v` points to.
+    unsafe { &*p }.local.store(v, Release);
+}
+
+/// The calling goroutine's id (Go's goid; main is 1), `None` outside
+/// goroutines.
+pub fn current_goroutine_id() -> Option<u64> {
+    let g = getg();
+    // SAFETY: Gs are never freed.
+    (!g.is_null()).then(|| unsafe { &*g }.goid())
+}
+
+/// `[lo, hi)` of the calling goroutine's stack (usable part), `None` outside
+/// goroutines. Safe to call from a signal handler interrupting a goroutine
+/// (the profiler's frame-pointer walk bounds itself with it).
+pub fn current_goroutine_stack_bounds() -> Option<(usize, usize)> {
+    let g = getg();
+    if g.is_null() {
+        return None;
+    }
+    // SAFETY: Gs are never freed; lo/hi are immutable.
+    let g = unsafe { &*g };
+    Some((g.lo + crate::stack::page_size(), g.hi))
+}
+
+/// A parked goroutine, handed to the `publish` closure of [`park`]. Exactly
+/// one `unpark` wakes it.
+#[derive(Debug)]
+pub struct Parked {
+    g: *mut G,
+}
+
+// SAFETY: a handle to a never-freed G; `unpark` is thread-safe.
+unsafe impl Send for Parked {}
+// SAFETY: as above.
+unsafe impl Sync for Parked {}
+
+impl Parked {
+    /// Makes the goroutine runnable again. Callable from any thread.
+    pub fn unpark(self) {
+        sched::unpark(self.g);
+    }
+
+    /// The parked goroutine's id.
+    pub fn goid(&self) -> u64 {
+        // SAFETY: Gs are never freed.
+        unsafe { &*self.g }.goid()
+    }
+}
+
+/// Parks the calling goroutine until the [`Parked`] handle passed to
+/// `publish` is unparked (Go's `gopark`). `publish` runs on the goroutine
+/// before it switches away; it must store the handle where the waker finds
+/// it and may release the lock guarding that place. A wake-up that comes
+/// before the switch is not lost.
+///
+/// # Panics
+///
+/// Outside a goroutine.
+pub fn park(reason: WaitReason, publish: impl FnOnce(Parked)) {
+    sched::park_with(reason, |g| publish(Parked { g }));
+}
+
+/// Tells the deadlock detector that a thread outside the scheduler (a
+/// collector worker, an I/O thread) may still wake a goroutine; the
+/// detector stays quiet while any guard is alive.
+#[derive(Debug)]
+pub struct ExternalActivity(());
+
+impl ExternalActivity {
+    /// Starts a period of external activity (the scheduler must be running).
+    pub fn begin() -> ExternalActivity {
+        sched().external.fetch_add(1, SeqCst);
+        ExternalActivity(())
+    }
+}
+
+impl Drop for ExternalActivity {
+    fn drop(&mut self) {
+        sched().external.fetch_sub(1, SeqCst);
+    }
+}
+
+/// Bytes of stack memory: `(in use by live goroutines, reserved)`. "In use"
+/// counts each live goroutine's whole reserved stack.
+pub fn stack_memory() -> (usize, usize) {
+    let size = crate::stack::stack_size();
+    (num_goroutine() * size, crate::stack::stack_sys_bytes())
+}
+
+impl crate::stw::GoroutineStack {
+    /// Walks the frame-pointer chain of a goroutine that is not running
+    /// (Runnable or Waiting), from its switch frame upwards, staying inside
+    /// `[sp, hi)`; pushes return addresses into `out` (at most `max`).
+    /// Needs code built with frame pointers (`-C force-frame-pointers=yes`)
+    /// to go past the first frames; stops at the first pointer that leaves
+    /// the stack or does not go up.
+    pub fn frames(&self, out: &mut Vec<usize>, max: usize) {
+        if self.status == GStatus::Running || self.sp == 0 {
+            return;
+        }
+        walk_frames(self.sp, self.hi, out, max);
+    }
+}
+
+/// The frame-pointer walk: `sp` is a saved stack pointer of a switch frame.
+pub(crate) fn walk_frames(sp: usize, hi: usize, out: &mut Vec<usize>, max: usize) {
+    use crate::switch::{SAVED_FP_OFFSET, SAVED_PC_OFFSET};
+    if sp % 8 != 0 || sp + SAVED_PC_OFFSET + 8 > hi {
+        return;
+    }
+    // SAFETY: [sp, hi) is the parked goroutine's live stack, readable
+    // memory we mapped; every read below is bounds-checked against it.
+    unsafe {
+        let pc = *((sp + SAVED_PC_OFFSET) as *const usize);
+        let mut fp = *((sp + SAVED_FP_OFFSET) as *const usize);
+        if out.len() < max {
+            out.push(pc);
+        }
+        while out.len() < max && fp >= sp && fp % 8 == 0 && fp + 16 <= hi {
+            let ret = *((fp + 8) as *const usize);
+            let next = *(fp as *const usize);
+            if ret == 0 {
+                break;
+            }
+            out.push(ret);
+            if next <= fp {
+                break;
+            }
+            fp = next;
+        }
+    }
+}
+
+/// Goroutine `goid`'s wait reason while the world is stopped.
+pub fn goroutine_wait_reason(w: &crate::stw::WorldStopped, goid: u64) -> Option<WaitReason> {
+    let mut r = None;
+    let _ = w;
+    let all = sched().allg.lock();
+    for &g in &all.list {
+        // SAFETY: Gs are never freed.
+        let gr = unsafe { &*g };
+        if gr.goid() == goid && gr.status() != GStatus::Dead {
+            r = Some(WaitReason::from_u8(gr.wait_reason.load(Relaxed)));
+        }
+    }
+    r
+}

@@ -1,0 +1,228 @@
+//! The goroutine descriptor (G) and its states.
+//!
+//! See [crate] for the overview. A G lives in the top bytes of its own stack
+//! (`stack.rs`), so it is never freed: a dead G stays on a free list with its
+//! stack and is reused by the next `go`.
+
+use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering::*,
+};
+use crate::park::ParkState;
+use crate::sched::M;
+
+/// The state of a goroutine (Go's `_G*` values, same numbers).
+///
+/// Allowed transitions:
+/// `Idle → Runnable` (spawn), `Runnable → Running` (an M picks it),
+/// `Running → Runnable` (gosched, preemption, stop for a STW),
+/// `Running → Waiting` (park), `Waiting → Runnable` (unpark),
+/// `Running → Dead` (exit), `Dead → Runnable` (reuse by spawn).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum GStatus {
+    /// Just carved out of a fresh stack; never run.
+    Idle = 0,
+    /// On a run queue (or about to be). Nobody runs on its stack; its saved
+    /// stack pointer is valid; the run queue owns it.
+    Runnable = 1,
+    /// Running on an M that holds a P. The M owns the stack; the saved stack
+    /// pointer is stale.
+    Running = 2,
+    /// Parked: off every run queue, waiting for a waker. Nobody runs on its
+    /// stack; the saved stack pointer is valid; whoever readies it owns it.
+    Waiting = 4,
+    /// Finished; on a free list with its stack (the pool owns it).
+    Dead = 6,
+}
+
+impl GStatus {
+    /// Go's name of the state, as in goroutine dumps.
+    pub fn name(self) -> &'static str {
+        match self {
+            GStatus::Idle => "idle",
+            GStatus::Runnable => "runnable",
+            GStatus::Running => "running",
+            GStatus::Waiting => "waiting",
+            GStatus::Dead => "dead",
+        }
+    }
+
+    pub(crate) fn from_u8(v: u8) -> GStatus {
+        match v {
+            0 => GStatus::Idle,
+            1 => GStatus::Runnable,
+            2 => GStatus::Running,
+            4 => GStatus::Waiting,
+            6 => GStatus::Dead,
+            _ => crate::rt_throw!("bad goroutine status {v}"),
+        }
+    }
+}
+
+/// Why a goroutine is parked (Go's `waitReason`, shown in goroutine dumps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum WaitReason {
+    /// Not waiting.
+    None = 0,
+    /// `<-ch`.
+    ChanReceive = 1,
+    /// `ch <- v`.
+    ChanSend = 2,
+    /// `select` with no ready case.
+    Select = 3,
+    /// `time.Sleep`.
+    Sleep = 4,
+    /// `WaitGroup::wait`.
+    WaitGroup = 5,
+    /// `Mutex::lock`.
+    Mutex = 6,
+    /// Waiting for the garbage collector (the runtime's own parks).
+    GcWait = 7,
+    /// Parked through [`park`](crate::park) with no more specific reason.
+    Other = 8,
+}
+
+impl WaitReason {
+    /// Go's spelling, as in `goroutine 7 [chan receive]:`.
+    pub fn name(self) -> &'static str {
+        match self {
+            WaitReason::None => "",
+            WaitReason::ChanReceive => "chan receive",
+            WaitReason::ChanSend => "chan send",
+            WaitReason::Select => "select",
+            WaitReason::Sleep => "sleep",
+            WaitReason::WaitGroup => "semacquire",
+            WaitReason::Mutex => "sync.Mutex.Lock",
+            WaitReason::GcWait => "GC worker (idle)",
+            WaitReason::Other => "wait",
+        }
+    }
+
+    pub(crate) fn from_u8(v: u8) -> WaitReason {
+        match v {
+            1 => WaitReason::ChanReceive,
+            2 => WaitReason::ChanSend,
+            3 => WaitReason::Select,
+            4 => WaitReason::Sleep,
+            5 => WaitReason::WaitGroup,
+            6 => WaitReason::Mutex,
+            7 => WaitReason::GcWait,
+            8 => WaitReason::Other,
+            _ => WaitReason::None,
+        }
+    }
+}
+
+/// The start closure's entry and its address on the goroutine's stack.
+pub(crate) type StartFn = (Option<unsafe fn(*mut u8)>, usize);
+
+/// A goroutine.
+///
+/// # Fields
+///
+/// | field | protection |
+/// |---|---|
+/// | `sp`, `start` | owned by whoever owns the G (see [`GStatus`]); handed over through run queues and [`ParkState`] (Release/Acquire) |
+/// | `lo`, `hi` | immutable after creation |
+/// | `goid`, `parent` | written by the spawner before the G is published; read anywhere |
+/// | `status`, `preempt`, `select_done`, `wait_reason` | atomics (see each) |
+/// | `schedlink` | protected by the lock of the list the G is on (global queue, free list) |
+/// | `m` | written by the M that runs it; read racily by sysmon |
+#[repr(C, align(64))]
+#[derive(Debug)]
+pub(crate) struct G {
+    /// Saved stack pointer, valid while not `Running`.
+    pub(crate) sp: UnsafeCell<usize>,
+    /// Goroutine id (Go's goid; main is 1).
+    pub(crate) goid: AtomicU64,
+    /// The spawning goroutine's id.
+    pub(crate) parent: AtomicU64,
+    /// A [`GStatus`] as u8.
+    pub(crate) status: AtomicU8,
+    /// The park hand-shake.
+    pub(crate) park: ParkState,
+    /// Set by sysmon: yield at the next safepoint.
+    pub(crate) preempt: AtomicBool,
+    /// 0, or 1 + the index of the `select` case that woke this G (CAS'd by
+    /// the waker; reset by the G before it parks in a select).
+    pub(crate) select_done: AtomicU32,
+    /// A [`WaitReason`] as u8.
+    pub(crate) wait_reason: AtomicU8,
+    /// Whether the stack's pages were returned to the OS while pooled.
+    pub(crate) released: AtomicBool,
+    /// Lowest address of the stack mapping (the guard page starts here).
+    pub(crate) lo: usize,
+    /// Top of the stack (this G's own address: the stack ends below it).
+    pub(crate) hi: usize,
+    /// The entry of the start closure and its address on this stack.
+    pub(crate) start: UnsafeCell<StartFn>,
+    /// Intrusive link for the global run queue and the free lists.
+    pub(crate) schedlink: AtomicPtr<G>,
+    /// The M running this G (stale when not running).
+    pub(crate) m: AtomicPtr<M>,
+}
+
+// SAFETY: every field is either atomic, immutable, or an UnsafeCell whose
+// ownership is handed over with Release/Acquire as documented above.
+unsafe impl Sync for G {}
+// SAFETY: as above.
+unsafe impl Send for G {}
+
+impl G {
+    /// Writes a fresh G at the top of the stack `[lo, hi)` and returns it.
+    ///
+    /// # Safety
+    ///
+    /// `[lo, hi)` must be a stack from `StackArena::alloc` that nobody uses.
+    pub(crate) unsafe fn create(lo: usize, hi: usize) -> *mut G {
+        let at = (hi - core::mem::size_of::<G>()) & !(core::mem::align_of::<G>() - 1);
+        let g = at as *mut G;
+        // SAFETY: `at` is aligned for G and inside our unused stack.
+        unsafe {
+            g.write(G {
+                sp: UnsafeCell::new(0),
+                goid: AtomicU64::new(0),
+                parent: AtomicU64::new(0),
+                status: AtomicU8::new(GStatus::Idle as u8),
+                park: ParkState::new(),
+                preempt: AtomicBool::new(false),
+                select_done: AtomicU32::new(0),
+                wait_reason: AtomicU8::new(0),
+                released: AtomicBool::new(false),
+                lo,
+                hi: at,
+                start: UnsafeCell::new((None, 0)),
+                schedlink: AtomicPtr::new(core::ptr::null_mut()),
+                m: AtomicPtr::new(core::ptr::null_mut()),
+            })
+        };
+        g
+    }
+
+    pub(crate) fn status(&self) -> GStatus {
+        GStatus::from_u8(self.status.load(Acquire))
+    }
+
+    pub(crate) fn set_status(&self, s: GStatus) {
+        // Release: pairs with Acquire loads in `status` (STW enumeration,
+        // goroutine dumps): the saved sp is written before.
+        self.status.store(s as u8, Release);
+    }
+
+    /// The saved stack pointer.
+    ///
+    /// # Safety
+    ///
+    /// The caller must own the G (it is not running) or the world must be
+    /// stopped.
+    pub(crate) unsafe fn saved_sp(&self) -> usize {
+        // SAFETY: forwarded from the caller.
+        self.sp.with(|p| unsafe { *p })
+    }
+
+    pub(crate) fn goid(&self) -> u64 {
+        self.goid.load(Relaxed)
+    }
+}

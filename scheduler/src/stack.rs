@@ -1,0 +1,251 @@
+//! Goroutine stacks: mapped by gort, guard page below, pooled.
+//!
+//! See [crate] for the overview. A **stack** is a fixed-size, page-aligned
+//! region of a **stack chunk**, one anonymous mapping (memmap2, `MAP_STACK`,
+//! `MAP_NORESERVE`) holding [`STACKS_PER_CHUNK`] stacks. Only touched pages
+//! cost memory, so the reserved size can be generous while a parked
+//! goroutine costs one or two pages of RSS.
+//!
+//! ```text
+//! one stack (DEFAULT_STACK_SIZE bytes):
+//! lo                                                                    hi
+//! | guard page | ........ frames grow downwards ........ | start closure | G |
+//! ```
+//!
+//! * The lowest page is the **guard page**. It is installed with
+//!   `madvise(MADV_GUARD_INSTALL)` (Linux ≥ 6.13), which creates *no* VMA:
+//!   100,000 goroutines in 3,125 chunk VMAs stay far below the default
+//!   `vm.max_map_count` of 65530. On older kernels the fallback is
+//!   `mprotect(PROT_NONE)`, which splits the chunk into two VMAs per stack;
+//!   then about 32,000 goroutines fit under the default limit (the fallback is
+//!   reported by [`guard_kind`]).
+//! * The G (goroutine descriptor) lives in the top bytes of its own stack,
+//!   so a G and its stack are one allocation; stacks are never unmapped, so
+//!   a pointer to a G stays valid for the life of the process (Go's Gs are
+//!   never freed either).
+//! * A guard-page hit raises SIGSEGV; `signal.rs` recognises the address
+//!   with [`guard_hit`] and reports `fatal error: stack overflow`.
+//!
+//! Pooling (the G free lists in `sched.rs`): a dead G keeps its stack. When
+//! the global pool holds more than [`POOL_CAP`] stacks, a freed stack's
+//! touched pages are returned with `MADV_DONTNEED` ([`release_pages`]) before
+//! it joins the pool.
+
+use crate::loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering::*};
+
+/// The default reserved size of a goroutine stack, guard page included:
+/// 256 KiB. Reserved address space only; a goroutine pays RSS for the pages
+/// it touches (typically one or two 4 KiB pages). Stacks do not grow (Rust
+/// frames cannot be moved; see the crate essay), so this is also the limit
+/// a goroutine's frames must fit in. Configurable with
+/// [`Config::stack_size`](crate::Config::stack_size).
+pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+
+/// Stacks per chunk mapping.
+pub(crate) const STACKS_PER_CHUNK: usize = 32;
+
+/// Pooled stacks above this number get their pages returned to the OS.
+pub(crate) const POOL_CAP: usize = 1024;
+
+/// Capacity of the chunk table the signal handler reads: 32 × 16384 =
+/// 524,288 goroutine stacks.
+const MAX_CHUNKS: usize = 16384;
+
+/// Base address of every chunk, in creation order. Append-only: written
+/// under the allg lock (`Sched::allg`), read lock-free by the SIGSEGV handler
+/// (Acquire on [`NCHUNKS`] pairs with the Release store that publishes a new
+/// chunk).
+static CHUNK_BASES: [AtomicUsize; MAX_CHUNKS] = [const { AtomicUsize::new(0) }; MAX_CHUNKS];
+/// Number of valid entries in [`CHUNK_BASES`].
+static NCHUNKS: AtomicUsize = AtomicUsize::new(0);
+/// The stack size of this process (fixed at scheduler start).
+static STACK_SIZE: AtomicUsize = AtomicUsize::new(DEFAULT_STACK_SIZE);
+/// How guard pages are installed: 0 unknown, 1 MADV_GUARD_INSTALL, 2 mprotect.
+static GUARD_KIND: AtomicU8 = AtomicU8::new(0);
+
+/// `MADV_GUARD_INSTALL` (Linux 6.13, `include/uapi/asm-generic/mman-common.h`).
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+/// How this process installs guard pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardKind {
+    /// `madvise(MADV_GUARD_INSTALL)`: no extra VMA per stack.
+    MadviseGuard,
+    /// `mprotect(PROT_NONE)`: two VMAs per stack (kernels before 6.13).
+    Mprotect,
+}
+
+/// The guard-page mechanism in use (`None` before the first stack exists).
+pub fn guard_kind() -> Option<GuardKind> {
+    match GUARD_KIND.load(Relaxed) {
+        1 => Some(GuardKind::MadviseGuard),
+        2 => Some(GuardKind::Mprotect),
+        _ => None,
+    }
+}
+
+/// The system page size.
+pub(crate) fn page_size() -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p <= 0 {
+        4096
+    } else {
+        p as usize
+    }
+}
+
+/// Sets the process-wide stack size; called once at scheduler start.
+pub(crate) fn set_stack_size(size: usize) {
+    STACK_SIZE.store(size, Relaxed);
+}
+
+/// The process-wide stack size.
+pub(crate) fn stack_size() -> usize {
+    STACK_SIZE.load(Relaxed)
+}
+
+/// Reserved stack memory: (chunks mapped × chunk size).
+pub(crate) fn stack_sys_bytes() -> usize {
+    NCHUNKS.load(Relaxed) * STACKS_PER_CHUNK * stack_size()
+}
+
+/// Carves stacks out of chunks. Protected by the allg lock (`Sched::allg`).
+#[derive(Debug, Default)]
+pub(crate) struct StackArena {
+    /// Base of the chunk being carved (0: none yet).
+    chunk: usize,
+    /// Next free index in `chunk`.
+    next: usize,
+}
+
+impl StackArena {
+    /// Returns `(lo, hi)` of a fresh stack: `lo` is the bottom of its guard
+    /// page, `hi` its top. Throws if the address space is exhausted.
+    pub(crate) fn alloc(&mut self) -> (usize, usize) {
+        let size = stack_size();
+        if self.chunk == 0 || self.next == STACKS_PER_CHUNK {
+            self.chunk = map_chunk(size);
+            self.next = 0;
+        }
+        let lo = self.chunk + self.next * size;
+        self.next += 1;
+        (lo, lo + size)
+    }
+}
+
+/// Maps a new chunk, installs its guard pages and publishes it to the
+/// signal handler's table.
+fn map_chunk(size: usize) -> usize {
+    let n = NCHUNKS.load(Relaxed);
+    if n == MAX_CHUNKS {
+        crate::rt_throw!("out of goroutine stack chunks ({MAX_CHUNKS} × {STACKS_PER_CHUNK})");
+    }
+    let len = size * STACKS_PER_CHUNK;
+    let map = memmap2::MmapOptions::new()
+        .len(len)
+        .stack()
+        .no_reserve_swap()
+        .map_anon()
+        .unwrap_or_else(|e| crate::rt_throw!("cannot map goroutine stacks ({len} bytes): {e}"));
+    let base = map.as_ptr() as usize;
+    // Stacks are never unmapped: a G lives at the top of its stack and Gs
+    // are never freed, so the mapping must outlive every pointer to a G.
+    std::mem::forget(map);
+    let page = page_size();
+    for i in 0..STACKS_PER_CHUNK {
+        install_guard(base + i * size, page);
+    }
+    CHUNK_BASES[n].store(base, Relaxed);
+    // Release: pairs with the Acquire load in `guard_hit`; publishes the
+    // base stored above.
+    NCHUNKS.store(n + 1, Release);
+    base
+}
+
+fn install_guard(addr: usize, page: usize) {
+    if GUARD_KIND.load(Relaxed) != 2 {
+        // SAFETY: `addr..addr+page` lies in a mapping we own and nobody
+        // uses yet; madvise with an unknown advice fails with EINVAL.
+        let r = unsafe { libc::madvise(addr as *mut libc::c_void, page, MADV_GUARD_INSTALL) };
+        if r == 0 {
+            GUARD_KIND.store(1, Relaxed);
+            return;
+        }
+        GUARD_KIND.store(2, Relaxed);
+    }
+    // SAFETY: as above; PROT_NONE on our own unused page.
+    let r = unsafe { libc::mprotect(addr as *mut libc::c_void, page, libc::PROT_NONE) };
+    if r != 0 {
+        crate::rt_throw!(
+            "cannot install a stack guard page: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// If `addr` lies in the guard page of some goroutine stack, returns that
+/// stack's top (where its G lives). Async-signal-safe: atomics only.
+pub(crate) fn guard_hit(addr: usize) -> Option<usize> {
+    let size = STACK_SIZE.load(Relaxed);
+    let page = page_size();
+    // Acquire: pairs with the Release store in `map_chunk`.
+    let n = NCHUNKS.load(Acquire);
+    let chunk_len = size * STACKS_PER_CHUNK;
+    for c in CHUNK_BASES.iter().take(n) {
+        let base = c.load(Relaxed);
+        if addr >= base && addr < base + chunk_len {
+            let lo = base + (addr - base) / size * size;
+            return if addr < lo + page {
+                Some(lo + size)
+            } else {
+                None
+            };
+        }
+    }
+    None
+}
+
+/// Returns the pages of `[lo + guard, below_hi)` to the OS
+/// (`MADV_DONTNEED`): the next touch reads zeros. The guard page stays.
+///
+/// # Safety
+///
+/// Nobody may be running on, or keep data in, that range.
+pub(crate) unsafe fn release_pages(lo: usize, below_hi: usize) {
+    let page = page_size();
+    let start = lo + page;
+    let end = below_hi & !(page - 1);
+    if end > start {
+        // SAFETY: the caller guarantees the range is unused stack memory
+        // inside our own mapping.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_guard_lookup() {
+        let mut a = StackArena::default();
+        let (lo, hi) = a.alloc();
+        let (lo2, _) = a.alloc();
+        assert_eq!(hi - lo, stack_size());
+        assert_eq!(lo2, hi);
+        assert_eq!(guard_hit(lo + 10), Some(hi));
+        assert_eq!(guard_hit(lo + page_size() + 10), None);
+        assert_eq!(guard_hit(8), None);
+        // The usable part is writable.
+        // SAFETY: freshly mapped stack memory nobody uses.
+        unsafe { ((hi - 8) as *mut u64).write(5) };
+        assert!(guard_kind().is_some());
+        // The kernel here is 6.18: the no-VMA guard must be in use.
+        if std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .is_ok_and(|r| r.starts_with("6.18"))
+        {
+            assert_eq!(guard_kind(), Some(GuardKind::MadviseGuard));
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The stop-the-world rendezvous: Go's `gcwaiting` / `stopwait` / `stopnote`.
+//!
+//! See [crate] ("The stop-the-world protocol"). The stopper sets
+//! `stopwait = gomaxprocs` and raises `gcwaiting`; every P stops once —
+//! a running P's M at its next safepoint or scheduling point
+//! ([`World::stop_and_park`]), an idle P on the stopper's behalf
+//! ([`World::stop_one`]) — and the last one wakes the stopper. The stopper
+//! later calls [`World::release`], which bumps the **epoch** every parked M
+//! waits on. Parked Ms read the epoch under the same lock as they decrement
+//! `stopwait`, so a release can never slip between the two (`loom_stw`).
+
+use crate::loom::sync::atomic::{AtomicBool, AtomicI32, Ordering::*};
+use crate::loom::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+/// Rendezvous state.
+#[derive(Debug)]
+pub(crate) struct World {
+    /// A stop is requested or in force. Written by the stopper only.
+    gcwaiting: AtomicBool,
+    /// Ps that still have to stop. Decremented under `lock`.
+    stopwait: AtomicI32,
+    /// The epoch: incremented by every [`World::release`].
+    lock: Mutex<u64>,
+    /// Signalled when `stopwait` reaches 0.
+    stopped_cond: Condvar,
+    /// Signalled on release.
+    start_cond: Condvar,
+}
+
+impl World {
+    pub(crate) fn new() -> World {
+        World {
+            gcwaiting: AtomicBool::new(false),
+            stopwait: AtomicI32::new(0),
+            lock: Mutex::new(0),
+            stopped_cond: Condvar::new(),
+            start_cond: Condvar::new(),
+        }
+    }
+
+    /// Whether a stop is requested (the safepoint slow path reads it).
+    pub(crate) fn requested(&self) -> bool {
+        // Acquire: pairs with the SeqCst store in `request`.
+        self.gcwaiting.load(Acquire)
+    }
+
+    /// The stopper: `nprocs` Ps must stop.
+    pub(crate) fn request(&self, nprocs: i32) {
+        self.stopwait.store(nprocs, Relaxed);
+        // SeqCst: the store is ordered before the stopper's later lock
+        // acquisitions and reads of P status (StoreLoad with Ms that
+        // release Ps under the scheduler lock).
+        self.gcwaiting.store(true, SeqCst);
+    }
+
+    /// One P stopped on someone else's behalf (the stopper's own P, an
+    /// idle P).
+    pub(crate) fn stop_one(&self) {
+        let _l = self.lock.lock();
+        self.dec_locked();
+    }
+
+    fn dec_locked(&self) {
+        // AcqRel: pairs with the stopper's Acquire load in `wait_stopped`;
+        // everything this P did before stopping happens-before the stopper
+        // proceeds.
+        let prev = self.stopwait.fetch_sub(1, AcqRel);
+        if prev == 1 {
+            self.stopped_cond.notify_all();
+        } else if prev < 1 {
+            crate::rt_throw!("stopTheWorld: stopwait went negative");
+        }
+    }
+
+    /// A running P's M stops: counts itself and parks until the world
+    /// starts again.
+    pub(crate) fn stop_and_park(&self) {
+        let mut l = self.lock.lock();
+        let epoch = *l;
+        self.dec_locked();
+        while *l == epoch {
+            l = self.start_cond.wait(l);
+        }
+    }
+
+    /// The stopper waits for every P; `tick` runs every 100 µs of waiting
+    /// (Go re-pokes running goroutines then).
+    pub(crate) fn wait_stopped(&self, mut tick: impl FnMut()) {
+        let mut l = self.lock.lock();
+        // Acquire: pairs with the AcqRel decrements.
+        while self.stopwait.load(Acquire) > 0 {
+            let (g, timed_out) = self
+                .stopped_cond
+                .wait_timeout(l, Duration::from_micros(100));
+            l = g;
+            if timed_out {
+                drop(l);
+                tick();
+                l = self.lock.lock();
+            }
+        }
+    }
+
+    /// The stopper restarts the world.
+    pub(crate) fn release(&self) {
+        let mut l = self.lock.lock();
+        // Release: pairs with the Acquire in `requested`.
+        self.gcwaiting.store(false, Release);
+        *l += 1;
+        self.start_cond.notify_all();
+    }
+}
