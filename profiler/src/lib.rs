@@ -1,10 +1,14 @@
-//! # gort-profiler: what Go programmers use to watch a running program
+//! # gort-profiler: the formats Go programmers use to watch a running program
 //!
-//! This crate records and encodes what gort's instrumentation produces:
-//! `runtime.MemStats`, pprof profiles (gzip'd `profile.proto`, readable by
-//! `go tool pprof`), Go's legacy text profiles, the execution trace (Go's v1
-//! format for `go tool trace`, and Chrome Trace Event JSON for Perfetto),
-//! the `GODEBUG=gctrace=1` line, and the `/debug/pprof/` HTTP routes.
+//! gort's profilers are only worth having if the tools people already use
+//! can read what they write. This crate is the **encoding half** of gort's
+//! instrumentation: given samples, stacks and events, it produces exactly
+//! the bytes that `go tool pprof`, `go tool trace` and Perfetto expect, plus
+//! the two plain-text outputs Go prints itself (`runtime.MemStats` and the
+//! `GODEBUG=gctrace=1` line). Recording — SIGPROF sampling, per-P event
+//! buffers, the allocation sampler, the `/debug/pprof/` server — is not
+//! here yet: it belongs to the crates that own the goroutines and the heap,
+//! and feeds this crate's input model (below) when it exists.
 //!
 //! ## Place in the workspace
 //!
@@ -15,25 +19,100 @@
 //! ```
 //!
 //! The profiler is the leaf: it knows nothing of goroutines or spans. The
-//! collector and the scheduler call into it to record samples and events;
-//! the `gort` facade exposes its encoders as `gort::pprof` and `gort::trace`.
+//! collector and the scheduler hand it plain data; the `gort` facade
+//! exposes it as `gort::pprof` and `gort::trace`.
+//!
+//! ## The input model
+//!
+//! 1. A **stack** is a `Vec<`[`Frame`]`>`, leaf first; a frame names its
+//!    function (Go-style, `main.worker`), file, line and **return** PC (and,
+//!    optionally, the function's entry PC for `+0x..` offsets). See
+//!    [`stack`] for the PC conventions.
+//! 2. A **profile** is a slice of records, one record type per kind:
+//!    [`pprof::CpuSample`], [`pprof::MemRecord`] (raw sampled counts),
+//!    [`pprof::CountRecord`], [`pprof::ContentionRecord`] (cycles).
+//! 3. A **trace** is a [`trace::Trace`]: events (`ts` in ns, the P that
+//!    recorded it, a [`trace::EventKind`]) plus interned stacks. The
+//!    goroutine of an event is implicit — whatever `GoStart`ed last on that
+//!    P — exactly as in Go's own tracer, so a per-P recorder needs no
+//!    goroutine bookkeeping. [`trace::Trace::check`] replays it under the
+//!    rules Go's parser enforces, and both writers refuse a trace that
+//!    breaks them.
+//!
+//! ## The formats, what reads them, and the one command to check each
+//!
+//! | format | module | read by | check with |
+//! |---|---|---|---|
+//! | **profile.proto**, gzip'd — cpu, heap, allocs, goroutine, threadcreate, block, mutex | [`pprof`] | `go tool pprof`, pprof's web UI, Perfetto | `go tool pprof -raw FILE.pb.gz` |
+//! | **legacy text** — `heap?debug=1` (with the `# runtime.MemStats` trailer), `goroutine`/`threadcreate?debug=1`, `block`/`mutex?debug=1`, the `goroutine?debug=2` dump | [`text`] | people; `go tool pprof` (its legacy parsers) | `go tool pprof -raw heap.txt` |
+//! | **Go execution trace, v1** (`go 1.19 trace` header) | [`trace::v1`] | Go 1.19's `go tool trace`; current Go through its old-trace converter | `go tool trace -d trace.out` |
+//! | **Chrome Trace Event JSON**, in `go tool trace`'s viewer layout, pids from 1 | [`trace::json`] | ui.perfetto.dev, chrome://tracing, DevTools | open it in ui.perfetto.dev |
+//! | **`runtime.MemStats`** | [`memstats`] | programs (`gort::runtime::read_mem_stats`), the heap text trailer | its unit tests against the captured Go figures |
+//! | **`gctrace` line** | [`gctrace`] | people, log scrapers written for Go | its unit tests against 118 captured Go 1.19 lines |
+//!
+//! One command writes a file of every kind from a synthetic program
+//! (several goroutines, nested stacks, a GC cycle, blocking):
+//!
+//! ```sh
+//! cargo run --release -p gort-profiler --example synthetic -- DIR
+//! ```
+//!
+//! and `cargo test -p gort-profiler` runs the real tools on it
+//! (`profiler/tests/go_tools.rs`; they skip with a printed reason when Go is
+//! absent, and fail instead under `GORT_REQUIRE_GO=1`).
+//!
+//! ## Fidelity choices
+//!
+//! * **Self-symbolized profiles.** Every Location carries function, file and
+//!   line; exactly one Mapping with `has_functions`, `has_filenames` and
+//!   `has_line_numbers` set. `go tool pprof` therefore never looks for a
+//!   binary and never calls `/debug/pprof/symbol` (`reference/profiler.md`
+//!   §0, §2.4). One Location per frame — never a whole stack in one
+//!   Location's lines, which pprof would render as inlining.
+//! * **Go's numbers, not approximations.** Sample-type strings, periods,
+//!   default sample types, heap un-sampling (`scaleHeapSample`), the mutex
+//!   fraction, cycles→ns, the `bytes` label, the hidden leading `runtime.*`
+//!   frames, Go's text tab-writer alignment, `fmtNSAsMS` — each is Go
+//!   1.19's rule, and the text writers reproduce the captured Go outputs
+//!   byte for byte in the tests.
+//! * **pid 0 avoided in JSON.** Go's viewer puts PROCS at pid 0; Perfetto
+//!   and strict trace models mishandle it, so every pid is shifted by one.
+//!
+//! ## Rejected approaches
+//!
+//! * **Generating the proto code with `protoc`/`prost-build`.** It needs a
+//!   `protoc` binary at build time; nine small messages declared with
+//!   prost's derive ([`pprof::proto`]) carry the same field numbers.
+//! * **Go's v2 trace format (Go ≥ 1.22).** An internal wire format that has
+//!   changed three times in two years, with no validator runnable on the
+//!   Go 1.19 toolchain this project tests against; v1 is read by both.
+//! * **pprof-rs's layout** (one Location per function name, no Mapping, no
+//!   addresses): it loses call-site lines and makes pprof warn.
 //!
 //! ## Glossary
 //!
 //! * **sample** — one observation with a stack and values (a CPU tick, a
 //!   sampled allocation, a blocking event).
-//! * **location** — one frame of a stack: a PC with function, file, line.
+//! * **record** — a sample aggregated per stack, as Go's runtime keeps them
+//!   (`MemProfileRecord`, `BlockProfileRecord`).
+//! * **location** — one frame of a stack in a profile: a PC with function,
+//!   file, line.
+//! * **return PC / call PC** — the address after a call instruction / the
+//!   call itself (return PC − 1); stacks hold return PCs, profiles show
+//!   call PCs.
 //! * **event** — one timestamped record of the execution trace.
+//! * **batch** — the events of one P in a v1 trace, written together.
+//! * **G, P** — goroutine and processor, as in Go; G0 is "no goroutine"
+//!   (the scheduler itself).
 
 pub mod gctrace;
 pub mod memstats;
+pub mod pprof;
+pub mod stack;
+pub mod synthetic;
+pub mod text;
+pub mod trace;
 
 pub use gctrace::GcTraceLine;
 pub use memstats::{BySize, MemStats};
-pub mod pprof;
-pub mod stack;
-pub mod text;
-
 pub use stack::{Frame, Stack};
-pub mod synthetic;
-pub mod trace;

@@ -341,11 +341,20 @@ impl Trace {
         self.events.push(TraceEvent { ts, p, kind });
     }
 
-    /// Events in replay order: by timestamp, ties kept in recording order.
-    pub fn ordered(&self) -> Vec<&TraceEvent> {
-        let mut v: Vec<&TraceEvent> = self.events.iter().collect();
-        v.sort_by_key(|e| e.ts);
+    /// Indices of the events in replay order: by timestamp, ties kept in
+    /// recording order.
+    pub fn ordered_indices(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = (0..self.events.len()).collect();
+        v.sort_by_key(|&i| self.events[i].ts);
         v
+    }
+
+    /// Events in replay order (see [`Trace::ordered_indices`]).
+    pub fn ordered(&self) -> Vec<&TraceEvent> {
+        self.ordered_indices()
+            .into_iter()
+            .map(|i| &self.events[i])
+            .collect()
     }
 
     /// Replay the trace and enforce Go's parser rules (see the module doc).

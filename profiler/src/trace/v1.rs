@@ -116,19 +116,19 @@ pub fn encode(trace: &Trace) -> Result<Vec<u8>, String> {
     // Sequence numbers, computed in global time order.
     let mut gseq: HashMap<u64, u64> = HashMap::new();
     let mut gc_seq = 0u64;
-    let mut seqs: HashMap<*const super::TraceEvent, u64> = HashMap::new();
-    for e in trace.ordered() {
-        match &e.kind {
+    let mut seqs = vec![0u64; trace.events.len()];
+    for i in trace.ordered_indices() {
+        match &trace.events[i].kind {
             EventKind::GoCreate { g, .. } => {
                 gseq.insert(*g, 0);
             }
             EventKind::GoStart { g } | EventKind::GoUnblock { g, .. } => {
                 let s = gseq.entry(*g).or_insert(0);
                 *s += 1;
-                seqs.insert(e as *const _, *s);
+                seqs[i] = *s;
             }
             EventKind::GcStart { .. } => {
-                seqs.insert(e as *const _, gc_seq);
+                seqs[i] = gc_seq;
                 gc_seq += 1;
             }
             _ => {}
@@ -136,18 +136,19 @@ pub fn encode(trace: &Trace) -> Result<Vec<u8>, String> {
     }
 
     // One batch per P, events in recording order (time order per P).
-    let mut by_p: BTreeMap<u32, Vec<&super::TraceEvent>> = BTreeMap::new();
-    for e in &trace.events {
-        by_p.entry(e.p).or_default().push(e);
+    let mut by_p: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (i, e) in trace.events.iter().enumerate() {
+        by_p.entry(e.p).or_default().push(i);
     }
-    for (p, evs) in &by_p {
-        let first = evs[0].ts;
+    for (p, idx) in &by_p {
+        let first = trace.events[idx[0]].ts;
         event(&mut out, ev::BATCH, &[*p as u64, first]);
         let mut last = first;
-        for e in evs {
-            let dt = e.ts - last;
+        for &i in idx {
+            let e = &trace.events[i];
+            let dt = e.ts - last; // checked: per-P timestamps never decrease
             last = e.ts;
-            let seq = seqs.get(&(*e as *const _)).copied().unwrap_or(0);
+            let seq = seqs[i];
             match &e.kind {
                 EventKind::Gomaxprocs { procs, stack } => {
                     event(&mut out, ev::GOMAXPROCS, &[dt, *procs, *stack])
