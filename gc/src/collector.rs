@@ -1,1 +1,846 @@
-//! See [crate] for the overview. (Filled in by the heap or collector issue.)
+//! The cycle: starting it, marking, terminating it, and the public knobs
+//! (≈ Go's `mgc.go`). See [crate] for the overview; the numbered steps of
+//! the crate essay are marked `// (1a)` … in the code below.
+//!
+//! # Fields
+//!
+//! | field | protected by |
+//! |---|---|
+//! | `phase` | written only by the thread driving the cycle (starter, then terminator) |
+//! | `cycle` | `GcMutex` rank `gc.cycle` (held only to claim/release a cycle; never across a host call) |
+//! | `cycles_started`, `cycles_done` | atomics; written under `cycle` or with the world stopped |
+//! | `marking` | atomic; written with the world stopped |
+//! | `terminating` | atomic CAS: one mark terminator at a time |
+//! | `cur` (per-cycle figures) | `GcMutex` rank `gc.cur`; a leaf |
+//! | `stats` | `GcMutex` rank `gc.stats`; a leaf |
+//! | `assist_debt[p]` | atomic; written by the thread running P `p` |
+
+use crate::barrier::BarrierState;
+use crate::heap::{Heap, ObjectKind};
+use crate::host::{assert_no_gc_locks, GcMutex, Host, MarkWorkerMode, StwReason, WorldStopped};
+use crate::loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use crate::mark::roots::ConservativeRoots;
+use crate::mark::work::{GcWork, WorkQueues};
+use crate::mark::{MarkWorker, Obj, ObjKind, ObjectGraph};
+use crate::pacer::{CycleEnd, Pacer, BACKGROUND_UTILIZATION, OVER_ASSIST_WORK};
+use crate::phase::{Phase, PhaseCell};
+use crate::stats::{GcStats, PauseSummary, StatsCell};
+use crate::trace::TraceSink;
+use gort_profiler::{GcTraceLine, MemStats};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use Ordering::{Acquire, Relaxed, Release};
+
+/// Marking restarts allowed at mark termination before the terminator
+/// drains the rest with the world stopped (see [`Collector::mark_termination`]).
+const MAX_MARK_RESTARTS: u32 = 8;
+
+/// How the collector is set up (the facade fills it from `GOGC`,
+/// `GOMEMLIMIT` and `GODEBUG`).
+#[derive(Clone, Debug)]
+pub struct GcConfig {
+    /// GOGC; −1 = off. Default 100.
+    pub gc_percent: i32,
+    /// GOMEMLIMIT in bytes; `i64::MAX` = no limit.
+    pub memory_limit: i64,
+    /// `GODEBUG=gctrace=1`: one line per cycle on stderr.
+    pub gctrace: bool,
+    /// `GODEBUG=clobberfree=1`: poison freed objects.
+    pub clobberfree: bool,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        GcConfig {
+            gc_percent: 100,
+            memory_limit: crate::pacer::NO_LIMIT,
+            gctrace: false,
+            clobberfree: false,
+        }
+    }
+}
+
+/// Figures of the cycle in progress (for the pacer, MemStats and gctrace).
+#[derive(Debug, Default)]
+struct CycleFigures {
+    num: u32,
+    forced: bool,
+    start_ns_since_init: u64,
+    heap_alloc_start: u64,
+    heap_live_start: u64,
+    sweep_term_ns: u64,
+    mark_start: Option<Instant>,
+    mark_wall_ns: u64,
+    mark_term_ns: u64,
+    pause_ns: u64,
+    stack_bytes: u64,
+    restarts: u32,
+    procs: u32,
+}
+
+/// Claimed while a cycle runs (between its start and its mark termination).
+#[derive(Debug, Default)]
+struct CycleClaim {
+    active: bool,
+}
+
+/// The collector: one per process, installed with [`install`].
+pub struct Collector {
+    pub(crate) host: &'static dyn Host,
+    pub(crate) heap: &'static Heap,
+    pub(crate) phase: PhaseCell,
+    pub(crate) barrier: BarrierState,
+    pub(crate) queues: WorkQueues,
+    pub(crate) pacer: Pacer,
+    stats: StatsCell,
+    cycle: GcMutex<CycleClaim>,
+    cur: GcMutex<CycleFigures>,
+    /// Number of the last cycle started (1-based).
+    pub(crate) cycles_started: AtomicU32,
+    /// Number of cycles whose mark termination finished (MemStats num_gc).
+    pub(crate) cycles_done: AtomicU32,
+    /// Assists and workers may blacken objects (Go's `gcBlackenEnabled`).
+    marking: AtomicBool,
+    /// A mark worker is running mark termination.
+    terminating: AtomicBool,
+    gctrace: AtomicBool,
+    /// Scan work each P owes (positive) or has in credit (negative), bytes.
+    assist_debt: Box<[AtomicI64]>,
+    /// The same for threads with no P (shared).
+    assist_debt_shared: AtomicI64,
+    /// Scan work done by background workers and not yet claimed by assists.
+    bg_credit: AtomicI64,
+    /// This cycle's CPU time in assists / background workers, ns.
+    assist_cpu_ns: AtomicU64,
+    worker_cpu_ns: AtomicU64,
+    /// This cycle's scan work and traced marked bytes.
+    scan_work: AtomicU64,
+    marked_bytes: AtomicU64,
+    init: Instant,
+}
+
+impl std::fmt::Debug for Collector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collector")
+            .field("phase", &self.phase.get())
+            .field("cycles_done", &self.cycles_done.load(Relaxed))
+            .finish()
+    }
+}
+
+static GLOBAL: OnceLock<Collector> = OnceLock::new();
+
+/// Install the process-wide collector over the global heap
+/// ([`crate::heap::global`]) with `host`. The first call wins; later calls
+/// return the installed collector with `Err`.
+pub fn install(
+    host: &'static dyn Host,
+    config: GcConfig,
+) -> Result<&'static Collector, &'static Collector> {
+    let mut fresh = false;
+    let c = GLOBAL.get_or_init(|| {
+        fresh = true;
+        Collector::new(host, crate::heap::global(), &config)
+    });
+    if !fresh {
+        return Err(c);
+    }
+    c.heap
+        .set_current_p(|| try_global().and_then(|c| c.host.current_p()));
+    c.heap.set_alloc_hook(alloc_hook);
+    c.heap.set_clobber_free(config.clobberfree);
+    Ok(c)
+}
+
+/// The installed collector, if any.
+#[inline]
+pub fn try_global() -> Option<&'static Collector> {
+    GLOBAL.get()
+}
+
+/// The installed collector; a fatal error if none was installed.
+pub fn global() -> &'static Collector {
+    match GLOBAL.get() {
+        Some(c) => c,
+        None => crate::rt_throw!("runtime: gort-gc used before collector::install"),
+    }
+}
+
+/// The heap's slow-path hook: triggers cycles and runs mark assists.
+fn alloc_hook(_heap: &Heap, size: usize) {
+    let Some(c) = try_global() else { return };
+    if c.marking.load(Relaxed) {
+        c.assist(size as u64);
+    } else if c.pacer.gc_percent() >= 0 || c.pacer.memory_limit() != crate::pacer::NO_LIMIT {
+        let trigger = c.pacer.trigger();
+        if trigger != u64::MAX && c.heap_live() >= trigger {
+            c.start_cycle(false);
+        }
+    }
+}
+
+/// The current thread's CPU time, ns.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer; the clock id is a constant.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if r != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn unix_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// [`ObjectGraph`] over the real heap.
+struct HeapGraph<'h>(&'h Heap);
+
+impl ObjectGraph for HeapGraph<'_> {
+    #[inline]
+    fn mark(&self, addr: usize) -> Option<(Obj, bool)> {
+        if !self.0.in_arena(addr) {
+            return None;
+        }
+        let o = self.0.find_object(addr)?;
+        let kind = match o.kind {
+            ObjectKind::Noscan => ObjKind::Noscan,
+            ObjectKind::Precise => ObjKind::Precise,
+            ObjectKind::Conservative => ObjKind::Conservative,
+        };
+        let newly = o.try_mark();
+        Some((
+            Obj {
+                base: o.base,
+                size: o.size,
+                kind,
+            },
+            newly,
+        ))
+    }
+
+    fn trace(&self, base: usize, f: &mut dyn FnMut(usize)) -> usize {
+        struct Sink<'f>(&'f mut dyn FnMut(usize));
+        impl TraceSink for Sink<'_> {
+            fn edge(&mut self, base: usize) {
+                (self.0)(base)
+            }
+            fn candidate(&mut self, word: usize) {
+                (self.0)(word)
+            }
+        }
+        let Some(o) = self.0.find_object(base) else {
+            crate::rt_throw!("runtime: grey object {base:#x} is not an allocated object");
+        };
+        self.0.trace_object(&o, &mut Sink(f));
+        o.size
+    }
+}
+
+/// What mark termination decided.
+enum MarkDone {
+    /// Marking is complete; the cycle ended.
+    Done,
+    /// Flushing the barrier buffers found work: marking resumed.
+    Restart,
+}
+
+impl Collector {
+    fn new(host: &'static dyn Host, heap: &'static Heap, config: &GcConfig) -> Collector {
+        let procs = host.gomaxprocs().clamp(1, crate::heap::MAX_PROCS);
+        Collector {
+            host,
+            heap,
+            phase: PhaseCell::new(),
+            barrier: BarrierState::new(crate::heap::MAX_PROCS),
+            queues: WorkQueues::new(dedicated_workers(procs).max(1)),
+            pacer: Pacer::new(config.gc_percent, config.memory_limit),
+            stats: StatsCell::default(),
+            cycle: GcMutex::new(CycleClaim::default()),
+            cur: GcMutex::new(CycleFigures::default()),
+            cycles_started: AtomicU32::new(0),
+            cycles_done: AtomicU32::new(0),
+            marking: AtomicBool::new(false),
+            terminating: AtomicBool::new(false),
+            gctrace: AtomicBool::new(config.gctrace),
+            assist_debt: (0..crate::heap::MAX_PROCS)
+                .map(|_| AtomicI64::new(0))
+                .collect(),
+            assist_debt_shared: AtomicI64::new(0),
+            bg_credit: AtomicI64::new(0),
+            assist_cpu_ns: AtomicU64::new(0),
+            worker_cpu_ns: AtomicU64::new(0),
+            scan_work: AtomicU64::new(0),
+            marked_bytes: AtomicU64::new(0),
+            init: Instant::now(),
+        }
+    }
+
+    /// The host, after the debug check that no collector lock is held.
+    #[inline]
+    #[track_caller]
+    fn host(&self) -> &'static dyn Host {
+        assert_no_gc_locks();
+        self.host
+    }
+
+    /// Go's heapLive (allocated bytes plus free slots of cached spans):
+    /// cheap, compared with the trigger on every allocation slow path.
+    fn heap_live(&self) -> u64 {
+        self.heap.heap_live()
+    }
+
+    /// Bytes of allocated objects, exactly (MemStats HeapAlloc).
+    fn heap_alloc(&self) -> u64 {
+        self.heap.stats().heap_alloc
+    }
+
+    /// Memory outside heap spans, for the memory-limit goal.
+    fn non_heap(&self) -> u64 {
+        let s = self.heap.stats();
+        s.heap_sys
+            .saturating_sub(s.heap_inuse)
+            .saturating_sub(s.heap_released)
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        self.phase.get()
+    }
+
+    /// Completed cycles (MemStats `num_gc`).
+    pub fn num_gc(&self) -> u32 {
+        self.cycles_done.load(Acquire)
+    }
+
+    /// Turn `GODEBUG=gctrace=1` output on or off.
+    pub fn set_gctrace(&self, on: bool) {
+        self.gctrace.store(on, Relaxed);
+    }
+
+    // ---------------------------------------------------------------------
+    // (1) Sweep termination and (2a) the start of mark.
+
+    /// Start a cycle if none is running (Go's `gcStart`). Returns the
+    /// number of the cycle started, or `None` if one was already running.
+    pub(crate) fn start_cycle(&'static self, forced: bool) -> Option<u32> {
+        // Sweep what the last cycle left, with the world running (Go sweeps
+        // in gcStart before stopping the world).
+        self.heap.finish_sweep();
+        let n = {
+            let mut claim = self.cycle.lock();
+            if claim.active || self.phase.get() != Phase::Off {
+                return None;
+            }
+            claim.active = true;
+            self.cycles_started.fetch_add(1, Relaxed) + 1
+        };
+        let t0 = Instant::now();
+        // (1a) Stop the world.
+        let w = self.host().stop_the_world(StwReason::SweepTermination);
+        let t_stopped = Instant::now();
+        self.phase.set(Phase::SweepTermination);
+        // (1b) Sweep any unswept spans (normally none left by now).
+        self.heap.finish_sweep();
+        let procs = self.host.gomaxprocs().clamp(1, crate::heap::MAX_PROCS);
+        let heap_alloc_start = self.heap_alloc();
+        let heap_live_start = self.heap_live();
+        self.scan_work.store(0, Relaxed);
+        self.marked_bytes.store(0, Relaxed);
+        self.assist_cpu_ns.store(0, Relaxed);
+        self.worker_cpu_ns.store(0, Relaxed);
+        self.bg_credit.store(0, Relaxed);
+        for d in self.assist_debt.iter() {
+            d.store(0, Relaxed);
+        }
+        self.assist_debt_shared.store(0, Relaxed);
+        if !self.queues.is_done() {
+            crate::rt_throw!("runtime: grey objects left over at sweep termination");
+        }
+        // (2a) Barrier on, allocate-black on, assists on, then roots.
+        self.barrier.enabled.store(true, Relaxed);
+        self.heap.set_allocate_black(true);
+        self.heap.set_always_slow(true);
+        self.phase.set(Phase::Mark);
+        self.pacer.revise(heap_live_start, 0);
+        self.marking.store(true, Relaxed);
+        let (stack_bytes, _runtime_held_bytes) = self.shade_roots(&w);
+        let pause_end = Instant::now();
+        {
+            let mut cur = self.cur.lock();
+            *cur = CycleFigures {
+                num: n,
+                forced,
+                start_ns_since_init: t0.duration_since(self.init).as_nanos() as u64,
+                heap_alloc_start,
+                heap_live_start,
+                sweep_term_ns: pause_end.duration_since(t_stopped).as_nanos() as u64,
+                mark_start: Some(pause_end),
+                pause_ns: pause_end.duration_since(t_stopped).as_nanos() as u64,
+                stack_bytes,
+                procs: procs as u32,
+                ..CycleFigures::default()
+            };
+        }
+        // (2b) Start the world, and the background workers.
+        self.host().start_the_world(w);
+        self.record_pause(pause_end.duration_since(t_stopped).as_nanos() as u64);
+        let dedicated = dedicated_workers(procs).min(self.queues.slots());
+        if dedicated == 0 {
+            self.spawn_worker(n, 0, MarkWorkerMode::Fractional);
+        }
+        for slot in 0..dedicated {
+            self.spawn_worker(n, slot, MarkWorkerMode::Dedicated);
+        }
+        Some(n)
+    }
+
+    /// (2c) Shade every root: the host's ranges (stacks, runtime-held values),
+    /// conservatively. Returns (stack bytes, other bytes) scanned.
+    fn shade_roots(&self, w: &WorldStopped) -> (u64, u64) {
+        let g = HeapGraph(self.heap);
+        let mut gcw = GcWork::new(&self.queues, &g);
+        let (stack, other) = {
+            let mut v = ConservativeRoots::new(&mut gcw);
+            self.host().scan_roots(w, &mut v);
+            (v.stack_bytes, v.other_bytes)
+        };
+        crate::root::for_each_root(&mut |addr| {
+            gcw.shade(addr);
+        });
+        self.marked_bytes.fetch_add(gcw.marked_bytes, Relaxed);
+        gcw.dispose();
+        (stack, other)
+    }
+
+    fn spawn_worker(&'static self, cycle: u32, slot: usize, mode: MarkWorkerMode) {
+        let worker = MarkWorker {
+            body: Box::new(move || self.mark_worker(cycle, slot)),
+        };
+        self.host().spawn_mark_worker(mode, worker);
+    }
+
+    // ---------------------------------------------------------------------
+    // (2d) Background marking and (2e) termination detection.
+
+    /// The body of a background mark worker for cycle `cycle` (Go's
+    /// `gcBgMarkWorker`): drain, and when no grey object is left anywhere
+    /// (the token count is 0), try to become the terminator.
+    fn mark_worker(&'static self, cycle: u32, slot: usize) {
+        let g = HeapGraph(self.heap);
+        let mut gcw = GcWork::for_worker(&self.queues, &g, slot);
+        let mut idle_rounds = 0u32;
+        loop {
+            if self.cycles_done.load(Acquire) >= cycle {
+                break;
+            }
+            let cpu0 = thread_cpu_ns();
+            let done = gcw.drain(Some(64 << 10));
+            gcw.dispose();
+            if done > 0 {
+                idle_rounds = 0;
+                self.bg_credit.fetch_add(done as i64, Relaxed);
+                self.scan_work.fetch_add(done, Relaxed);
+                self.worker_cpu_ns
+                    .fetch_add(thread_cpu_ns().saturating_sub(cpu0), Relaxed);
+                continue;
+            }
+            self.marked_bytes
+                .fetch_add(std::mem::take(&mut gcw.marked_bytes), Relaxed);
+            if self.queues.is_done()
+                && self.phase.get() == Phase::Mark
+                && self
+                    .terminating
+                    .compare_exchange(false, true, Acquire, Relaxed)
+                    .is_ok()
+            {
+                // Re-check under the claim: the cycle may have ended.
+                let r =
+                    if self.cycles_done.load(Acquire) >= cycle || self.phase.get() != Phase::Mark {
+                        MarkDone::Done
+                    } else {
+                        self.mark_termination()
+                    };
+                // Release: pairs with the Acquire CAS above.
+                self.terminating.store(false, Release);
+                if let MarkDone::Done = r {
+                    break;
+                }
+                continue;
+            }
+            idle_rounds += 1;
+            if idle_rounds < 64 {
+                crate::loom::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(20));
+            }
+        }
+        self.marked_bytes
+            .fetch_add(std::mem::take(&mut gcw.marked_bytes), Relaxed);
+    }
+
+    // ---------------------------------------------------------------------
+    // (3) Mark termination and (4a) the start of sweep.
+
+    /// Stop the world, flush every P's barrier buffer; if that shaded
+    /// nothing, end marking and start sweeping; otherwise restart the world
+    /// and keep marking (Go's `gcMarkDone` + `gcMarkTermination`).
+    fn mark_termination(&self) -> MarkDone {
+        let t0 = Instant::now();
+        // (3a) Stop the world.
+        let w = self.host().stop_the_world(StwReason::MarkTermination);
+        let t_stopped = Instant::now();
+        self.phase.set(Phase::MarkTermination);
+        let g = HeapGraph(self.heap);
+        // Buffers hold the barrier's shades since their last flush.
+        let shaded = self.barrier.flush_all(&w, &self.queues, &g);
+        if !self.queues.is_done() {
+            let restarts = {
+                let mut cur = self.cur.lock();
+                cur.restarts += 1;
+                cur.restarts
+            };
+            if restarts <= MAX_MARK_RESTARTS {
+                // Work appeared: resume concurrent marking.
+                self.phase.set(Phase::Mark);
+                let end = Instant::now();
+                let pause = end.duration_since(t_stopped).as_nanos() as u64;
+                self.cur.lock().pause_ns += pause;
+                self.host().start_the_world(w);
+                self.record_pause(pause);
+                return MarkDone::Restart;
+            }
+            // Mutators keep producing work: finish it with the world stopped
+            // (bounded: nothing can add to it now).
+            let mut gcw = GcWork::new(&self.queues, &g);
+            let done = gcw.drain(None);
+            self.scan_work.fetch_add(done, Relaxed);
+            self.marked_bytes.fetch_add(gcw.marked_bytes, Relaxed);
+            gcw.dispose();
+            if !self.queues.is_done() {
+                crate::rt_throw!("runtime: grey objects left after a stopped-world drain");
+            }
+        }
+        let _ = shaded;
+        let mark_end = t0;
+        // (3b) Marking is over: no assists, no barrier, no allocate-black.
+        self.marking.store(false, Relaxed);
+        self.barrier.enabled.store(false, Relaxed);
+        self.heap.set_allocate_black(false);
+        self.heap.set_always_slow(false);
+        let heap_alloc_end = self.heap_alloc();
+        let heap_live_end = self.heap_live();
+        // (3c) Housekeeping: give cached spans back before sweeping.
+        self.heap.flush_caches();
+        // (4a) Set up sweeping: every span becomes unswept.
+        self.heap.start_sweep_cycle();
+        self.phase.set(Phase::Off);
+        let mut cur = std::mem::take(&mut *self.cur.lock());
+        let marked_traced = self.marked_bytes.load(Relaxed);
+        let black_alloc = heap_alloc_end.saturating_sub(cur.heap_alloc_start);
+        let heap_marked = marked_traced + black_alloc;
+        let end = Instant::now();
+        let pause = end.duration_since(t_stopped).as_nanos() as u64;
+        cur.mark_term_ns = pause;
+        cur.pause_ns += pause;
+        cur.mark_wall_ns = cur.mark_start.map_or(0, |s| {
+            mark_end.saturating_duration_since(s).as_nanos() as u64
+        });
+        let assist = self.assist_cpu_ns.load(Relaxed);
+        let background = self.worker_cpu_ns.load(Relaxed);
+        let scan_work = self.scan_work.load(Relaxed);
+        self.pacer.end_cycle(
+            &CycleEnd {
+                heap_marked,
+                heap_live_start: cur.heap_live_start,
+                heap_live_end,
+                scan_work,
+                stack_scan: cur.stack_bytes,
+                globals_scan: 0,
+                mark_wall_ns: cur.mark_wall_ns,
+                mark_cpu_ns: assist + background,
+                procs: cur.procs,
+            },
+            self.non_heap(),
+        );
+        let procs = cur.procs as u64;
+        let now_unix = unix_ns();
+        let (line, n) = {
+            let mut st = self.stats.0.lock();
+            st.gc_cpu_ns += (cur.sweep_term_ns + cur.mark_term_ns) * procs + assist + background;
+            let elapsed = self.init.elapsed().as_nanos() as u64 * procs;
+            let frac = if elapsed > 0 {
+                st.gc_cpu_ns as f64 / elapsed as f64
+            } else {
+                0.0
+            };
+            st.mem.gc_cpu_fraction = frac;
+            st.mem.record_pause(cur.pause_ns, now_unix);
+            if cur.forced {
+                st.mem.num_forced_gc += 1;
+            }
+            st.mark_restarts += u64::from(cur.restarts > 0);
+            let line = GcTraceLine {
+                num: st.mem.num_gc,
+                start_ns: cur.start_ns_since_init,
+                gc_cpu_fraction: frac,
+                sweep_term_clock_ns: cur.sweep_term_ns,
+                mark_clock_ns: cur.mark_wall_ns,
+                mark_term_clock_ns: cur.mark_term_ns,
+                sweep_term_cpu_ns: cur.sweep_term_ns * procs,
+                assist_cpu_ns: assist,
+                background_cpu_ns: background,
+                idle_cpu_ns: 0,
+                mark_term_cpu_ns: cur.mark_term_ns * procs,
+                heap_start_bytes: cur.heap_live_start,
+                heap_end_bytes: heap_live_end,
+                heap_marked_bytes: heap_marked,
+                heap_goal_bytes: self.pacer.goal(),
+                stacks_bytes: cur.stack_bytes,
+                globals_bytes: 0,
+                procs: cur.procs,
+                forced: cur.forced,
+            };
+            (line, st.mem.num_gc)
+        };
+        {
+            let mut claim = self.cycle.lock();
+            claim.active = false;
+        }
+        // Release: pairs with the Acquire loads in `num_gc`, the workers and
+        // the `block_until` conditions.
+        self.cycles_done.store(n, Release);
+        self.host().start_the_world(w);
+        self.record_pause(pause);
+        if self.gctrace.load(Relaxed) {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        }
+        // (4b) Wake whoever waits for this cycle; (4c) sweep in the background.
+        self.host().cycle_done();
+        self.host()
+            .spawn_background_sweeper(crate::sweep::BackgroundSweeper { cycle: cur.num });
+        MarkDone::Done
+    }
+
+    fn record_pause(&self, ns: u64) {
+        self.stats.0.lock().pauses.push(ns);
+    }
+
+    pub(crate) fn stats_bg_swept(&self, spans: u64, bytes: u64) {
+        let mut st = self.stats.0.lock();
+        st.bg_swept_spans += spans;
+        st.bg_swept_bytes += bytes;
+    }
+
+    // ---------------------------------------------------------------------
+    // Mutator side: the barrier slow path and assists.
+
+    /// The write barrier while marking: buffer on the current P, or shade
+    /// directly on a thread without one.
+    pub(crate) fn barrier_slow(&self, old: usize, new: usize) {
+        let g = HeapGraph(self.heap);
+        match self.host.current_p() {
+            Some(p) if p < self.barrier.procs() => {
+                // SAFETY: the host says this thread runs P `p`, and the
+                // barrier is not a safepoint, so nobody else uses its buffer.
+                unsafe { self.barrier.enqueue(p, old, new, &self.queues, &g) }
+            }
+            _ => {
+                let mut gcw = GcWork::new(&self.queues, &g);
+                gcw.shade(old);
+                gcw.shade(new);
+                self.marked_bytes.fetch_add(gcw.marked_bytes, Relaxed);
+                gcw.dispose();
+            }
+        }
+    }
+
+    /// A mark assist (Go's `gcAssistAlloc`): allocating `bytes` while
+    /// marking costs `bytes × assist ratio` of scan work, paid from
+    /// background credit first, then by scanning.
+    fn assist(&self, bytes: u64) {
+        let p = self.host.current_p();
+        let debt_cell = match p {
+            Some(p) if p < self.assist_debt.len() => &self.assist_debt[p],
+            _ => &self.assist_debt_shared,
+        };
+        let owed = (bytes as f64 * self.pacer.assist_ratio()) as i64;
+        let mut debt = debt_cell.fetch_add(owed, Relaxed) + owed;
+        if debt <= 0 {
+            return;
+        }
+        // Steal background credit.
+        let credit = self.bg_credit.load(Relaxed);
+        if credit > 0 {
+            let take = credit.min(debt);
+            if self
+                .bg_credit
+                .compare_exchange(credit, credit - take, Relaxed, Relaxed)
+                .is_ok()
+            {
+                debt -= take;
+                debt_cell.fetch_sub(take, Relaxed);
+            }
+        }
+        if debt <= 0 {
+            return;
+        }
+        let cpu0 = thread_cpu_ns();
+        let g = HeapGraph(self.heap);
+        let mut gcw = GcWork::new(&self.queues, &g);
+        let done = gcw.drain(Some((debt + OVER_ASSIST_WORK) as u64));
+        self.marked_bytes.fetch_add(gcw.marked_bytes, Relaxed);
+        gcw.dispose();
+        debt_cell.fetch_sub(done as i64, Relaxed);
+        self.scan_work.fetch_add(done, Relaxed);
+        self.assist_cpu_ns
+            .fetch_add(thread_cpu_ns().saturating_sub(cpu0), Relaxed);
+        // Holding nothing now: a stop of the world may take us here.
+        self.host().safepoint();
+    }
+
+    // ---------------------------------------------------------------------
+    // Public knobs (Go's runtime and runtime/debug).
+
+    /// `runtime.GC()`: run a full cycle that starts after this call and
+    /// block until it and its sweep have finished.
+    pub fn gc(&'static self) {
+        let target = self.cycles_started.load(Acquire) + 1;
+        loop {
+            if self.cycles_done.load(Acquire) >= target {
+                break;
+            }
+            if self.cycles_started.load(Acquire) >= target {
+                self.block_until_done(target);
+                continue;
+            }
+            if self.phase.get() == Phase::Off {
+                if let Some(n) = self.start_cycle(true) {
+                    self.block_until_done(n);
+                }
+                continue;
+            }
+            // A cycle that started before our call is running: let it end.
+            let running = self.cycles_started.load(Acquire);
+            self.block_until_done(running);
+        }
+        // As runtime.GC: sweep everything before returning.
+        self.heap.finish_sweep();
+    }
+
+    fn block_until_done(&self, n: u32) {
+        let done = || self.cycles_done.load(Acquire) >= n;
+        if !done() {
+            self.host().block_until(&done);
+        }
+    }
+
+    /// `debug.SetGCPercent`: set GOGC (negative = off), return the old
+    /// value. Turning the collector off waits for a running mark to end.
+    pub fn set_gc_percent(&self, pct: i32) -> i32 {
+        let old = self.pacer.set_gc_percent(pct, self.non_heap());
+        if pct < 0 && self.phase.get() != Phase::Off {
+            let n = self.cycles_started.load(Acquire);
+            self.block_until_done(n);
+        }
+        old
+    }
+
+    /// `debug.SetMemoryLimit`: set GOMEMLIMIT in bytes (negative only
+    /// reads), return the old value.
+    pub fn set_memory_limit(&self, limit: i64) -> i64 {
+        self.pacer.set_memory_limit(limit, self.non_heap())
+    }
+
+    /// `debug.FreeOSMemory`: a full collection, then every free page back
+    /// to the OS. Returns the bytes released.
+    pub fn free_os_memory(&'static self) -> usize {
+        self.gc();
+        self.heap.free_os_memory()
+    }
+
+    /// A MemStats snapshot: the collector's figures, the heap's current
+    /// figures (updated by sweeping) and the heap goal. Not stopped-world
+    /// consistent; see [`Collector::read_mem_stats`].
+    pub fn mem_stats(&self) -> MemStats {
+        let mut m = self.stats.0.lock().mem.clone();
+        let h = self.heap.stats();
+        m.alloc = h.heap_alloc;
+        m.heap_alloc = h.heap_alloc;
+        m.total_alloc = h.total_alloc;
+        m.mallocs = h.mallocs;
+        m.frees = h.frees;
+        m.heap_objects = h.heap_objects;
+        m.heap_sys = h.heap_sys;
+        m.heap_idle = h.heap_idle;
+        m.heap_inuse = h.heap_inuse;
+        m.heap_released = h.heap_released;
+        m.sys = m.heap_sys
+            + m.stack_sys
+            + m.mspan_sys
+            + m.mcache_sys
+            + m.buck_hash_sys
+            + m.gc_sys
+            + m.other_sys;
+        m.next_gc = self.pacer.goal().min(i64::MAX as u64);
+        m
+    }
+
+    /// `runtime.ReadMemStats`: [`Collector::mem_stats`] with the world stopped.
+    pub fn read_mem_stats(&self) -> MemStats {
+        let w = self.host().stop_the_world(StwReason::ReadMemStats);
+        let m = self.mem_stats();
+        self.host().start_the_world(w);
+        m
+    }
+
+    /// Every stop-the-world pause so far, summarized.
+    pub fn pause_summary(&self) -> PauseSummary {
+        PauseSummary::of(&self.stats.0.lock().pauses)
+    }
+
+    /// Cycles whose mark termination restarted marking at least once.
+    pub fn mark_restarts(&self) -> u64 {
+        self.stats.0.lock().mark_restarts
+    }
+
+    /// Internal counters for tests (a copy).
+    #[doc(hidden)]
+    pub fn debug_counters(&self) -> (u64, u64) {
+        let st: &GcStats = &self.stats.0.lock();
+        (st.bg_swept_spans, st.bg_swept_bytes)
+    }
+}
+
+/// Go's dedicated worker count: `int(GOMAXPROCS × 0.25 + 0.5)`.
+fn dedicated_workers(procs: usize) -> usize {
+    (procs as f64 * BACKGROUND_UTILIZATION + 0.5) as usize
+}
+
+/// `runtime.GC()` on the installed collector.
+pub fn gc() {
+    global().gc()
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedicated_worker_count_is_gos() {
+        assert_eq!(dedicated_workers(1), 0);
+        assert_eq!(dedicated_workers(2), 1);
+        assert_eq!(dedicated_workers(4), 1);
+        assert_eq!(dedicated_workers(6), 2);
+        assert_eq!(dedicated_workers(8), 2);
+        assert_eq!(dedicated_workers(256), 64);
+    }
+}

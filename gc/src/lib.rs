@@ -66,3 +66,4 @@ pub mod pacer;
 pub mod phase;
 pub mod stats;
 pub mod sweep;
+pub mod tests;

@@ -1,1 +1,84 @@
-//! See [crate] for the overview. (Filled in by the heap or collector issue.)
+//! The collector's statistics, as Go's `runtime.MemStats` reports them
+//! (≈ `mstats.go`). See [crate] for the overview.
+//!
+//! The collector keeps the GC half of a [`MemStats`] (cycle counts, the
+//! pause ring, CPU time) behind one lock, updated once per cycle at mark
+//! termination. A snapshot copies it and fills the heap half from the
+//! heap's counters (which sweeping updates), and `next_gc` from the pacer.
+
+use crate::host::GcMutex;
+use gort_profiler::MemStats;
+
+/// The GC half of the statistics, plus what the gctrace line and the CPU
+/// fraction need.
+#[derive(Debug, Default)]
+pub(crate) struct GcStats {
+    /// num_gc, num_forced_gc, pause ring, pause_total_ns, last_gc.
+    pub(crate) mem: MemStats,
+    /// Cumulative GC CPU time (pauses × GOMAXPROCS + assists + workers), ns.
+    pub(crate) gc_cpu_ns: u64,
+    /// Every stop-the-world pause ever, ns (for the pause distribution).
+    pub(crate) pauses: Vec<u64>,
+    /// Spans swept by background sweepers (cumulative).
+    pub(crate) bg_swept_spans: u64,
+    /// Bytes freed by background sweepers (cumulative).
+    pub(crate) bg_swept_bytes: u64,
+    /// Cycles whose mark termination had to restart marking.
+    pub(crate) mark_restarts: u64,
+}
+
+/// [`GcStats`] behind the collector's stats lock (rank `gc.stats`, a leaf:
+/// nothing is acquired while holding it).
+#[derive(Debug, Default)]
+pub(crate) struct StatsCell(pub(crate) GcMutex<GcStats>);
+
+/// What a pause-distribution benchmark wants: every STW pause so far.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PauseSummary {
+    /// Number of pauses.
+    pub count: usize,
+    /// Longest pause, ns.
+    pub max_ns: u64,
+    /// 99th percentile pause, ns (nearest rank).
+    pub p99_ns: u64,
+    /// Median pause, ns.
+    pub p50_ns: u64,
+    /// Sum of pauses, ns.
+    pub total_ns: u64,
+}
+
+impl PauseSummary {
+    /// Summarize a list of pauses.
+    pub fn of(pauses: &[u64]) -> PauseSummary {
+        if pauses.is_empty() {
+            return PauseSummary::default();
+        }
+        let mut v = pauses.to_vec();
+        v.sort_unstable();
+        let rank = |q: f64| v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
+        PauseSummary {
+            count: v.len(),
+            max_ns: *v.last().unwrap_or(&0),
+            p99_ns: rank(0.99),
+            p50_ns: rank(0.50),
+            total_ns: v.iter().sum(),
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pause_summary_uses_nearest_rank() {
+        let v: Vec<u64> = (1..=200).collect();
+        let s = PauseSummary::of(&v);
+        assert_eq!(s.count, 200);
+        assert_eq!(s.max_ns, 200);
+        assert_eq!(s.p99_ns, 198);
+        assert_eq!(s.p50_ns, 100);
+        assert_eq!(s.total_ns, 200 * 201 / 2);
+        assert_eq!(PauseSummary::of(&[]), PauseSummary::default());
+    }
+}

@@ -8,6 +8,30 @@ pub(crate) mod sync {
     /// as the loom side.
     pub(crate) use parking_lot::{Mutex, MutexGuard};
 
+    /// A condition variable with loom's by-value `wait` signature (parking_lot's underneath).
+    #[derive(Debug, Default)]
+    pub(crate) struct Condvar(parking_lot::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Condvar {
+            Condvar(parking_lot::Condvar::new())
+        }
+
+        /// Blocks until notified; returns the re-acquired guard.
+        pub(crate) fn wait<'a, T>(&self, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0.wait(&mut guard);
+            guard
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
+        }
+    }
+
     pub(crate) mod atomic {
         pub(crate) use ::std::sync::atomic::{
             fence, AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8,
@@ -50,4 +74,11 @@ pub(crate) mod thread {
 
 pub(crate) mod hint {
     pub(crate) use ::std::hint::spin_loop;
+}
+
+/// Work-stealing deques: crossbeam-deque in normal builds. crossbeam-deque is
+/// not loom-instrumented, so under loom `mocked.rs` substitutes a queue with
+/// the same API built on loom's mutex.
+pub(crate) mod deque {
+    pub(crate) use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 }

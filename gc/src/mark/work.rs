@@ -1,0 +1,307 @@
+//! The grey-object queues and the termination count (≈ Go's `mgcwork.go`).
+//! See [crate] for the overview and [crate::mark] for how marking uses them.
+//!
+//! A grey object is one that is marked and on a work queue (or held by a
+//! thread about to scan it); a black object is marked and not on one. Grey
+//! objects live in:
+//!
+//! * the **injector**, a global FIFO (crossbeam-deque `Injector`) that roots,
+//!   barrier-buffer flushes and assists push into;
+//! * one **deque per mark-worker slot** (crossbeam-deque `Worker`, LIFO for
+//!   locality), whose `Stealer`s every other thread may steal from;
+//! * the private stack of an assisting mutator, flushed to the injector
+//!   before the assist returns.
+//!
+//! # Termination: the token count
+//!
+//! "No grey object anywhere" must be decided while other threads push and
+//! steal, and a scan of the queues one after another can miss an object
+//! that moves between them. So the queues are not scanned at all: a single
+//! atomic count, `pending`, is kept **≥ the number of grey objects** at all
+//! times, and marking is over when it reads 0.
+//!
+//! It counts *tokens*. A thread takes tokens from `pending` in batches
+//! (`fetch_add(TOKEN_BATCH)`) into a private reserve; each object it shades
+//! grey takes one token from the reserve (the token travels with the object
+//! through queues and steals); scanning an object turns it black and
+//! returns its token to the scanning thread's reserve; a thread gives its
+//! reserve back (`fetch_sub`) when it goes idle. So `pending` = tokens in
+//! reserves + grey objects, and the count is never below the number of grey
+//! objects — it cannot reach 0 while one exists, whatever the interleaving.
+//! Batching keeps the count's cache line quiet: one RMW per 64 objects.
+//! The loom model `loom_mark::loom_work_stealing_termination` checks it.
+
+use crate::loom::deque::{Injector, Steal, Stealer, Worker};
+use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use crate::loom::sync::Mutex;
+
+use super::{ObjKind, ObjectGraph};
+
+/// Tokens a thread takes from `pending` at once (1 under loom, so every
+/// step of the protocol is a visible atomic operation in the model).
+#[cfg(not(all(test, loom)))]
+const TOKEN_BATCH: usize = 64;
+#[cfg(all(test, loom))]
+const TOKEN_BATCH: usize = 1;
+
+/// The grey-object queues of one collector. Long-lived: cycles reuse them.
+#[derive(Debug)]
+pub(crate) struct WorkQueues {
+    /// The global queue. Lock-free; any thread pushes and steals.
+    injector: Injector<usize>,
+    /// One deque per mark-worker slot; a worker takes its deque out of the
+    /// slot for the length of its run. Each mutex is taken only when a
+    /// worker starts or ends.
+    workers: Vec<Mutex<Option<Worker<usize>>>>,
+    /// The thieves' handles on `workers`. Read-only after construction.
+    stealers: Vec<Stealer<usize>>,
+    /// Tokens: ≥ the number of grey objects (see the module doc).
+    /// Atomic; SeqCst everywhere, because the termination read must be
+    /// ordered with every thread's adds and subs (a single total order).
+    pending: AtomicUsize,
+}
+
+impl WorkQueues {
+    /// Queues with `slots` worker deques.
+    pub(crate) fn new(slots: usize) -> WorkQueues {
+        let workers: Vec<Worker<usize>> = (0..slots).map(|_| Worker::new_lifo()).collect();
+        let stealers = workers.iter().map(|w| w.stealer()).collect();
+        WorkQueues {
+            injector: Injector::new(),
+            workers: workers.into_iter().map(|w| Mutex::new(Some(w))).collect(),
+            stealers,
+            pending: AtomicUsize::new(0),
+        }
+    }
+
+    /// Number of worker slots.
+    pub(crate) fn slots(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// True when no grey object exists anywhere (nor any token in a reserve).
+    pub(crate) fn is_done(&self) -> bool {
+        // SeqCst: pairs with the SeqCst fetch_add/fetch_sub of every GcWork,
+        // so a 0 read here means every grey object ever counted was scanned.
+        self.pending.load(SeqCst) == 0
+    }
+
+    /// Tokens outstanding (for tests and debugging).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(SeqCst)
+    }
+
+    /// Take the deque of worker slot `i` (a mark worker starting).
+    pub(crate) fn take_worker(&self, i: usize) -> Worker<usize> {
+        match self.workers[i].lock().take() {
+            Some(w) => w,
+            None => crate::rt_throw!("runtime: mark worker slot {i} taken twice"),
+        }
+    }
+
+    /// Give the deque of slot `i` back (a mark worker ending; the deque is empty).
+    pub(crate) fn return_worker(&self, i: usize, w: Worker<usize>) {
+        *self.workers[i].lock() = Some(w);
+    }
+}
+
+/// One thread's handle for shading and scanning (Go's `gcWork`): a token
+/// reserve, an optional worker deque, a private stack, and counters.
+///
+/// Must be [`dispose`](GcWork::dispose)d before the thread blocks, reaches a
+/// safepoint, or ends; dropping one with tokens or private work left is a
+/// fatal error (it would stall or break termination).
+pub(crate) struct GcWork<'a, G: ObjectGraph + ?Sized> {
+    q: &'a WorkQueues,
+    g: &'a G,
+    /// The deque of a mark worker; `None` for assists and barrier flushes.
+    local: Option<Worker<usize>>,
+    /// Slot the deque came from (to skip stealing from ourselves).
+    slot: usize,
+    /// Private grey stack of a thread without a deque.
+    stack: Vec<usize>,
+    /// Tokens taken from `pending` and not yet attached to a grey object.
+    reserve: usize,
+    /// Bytes of objects scanned (Go's scan work).
+    pub(crate) scan_work: u64,
+    /// Bytes of objects this handle marked.
+    pub(crate) marked_bytes: u64,
+}
+
+impl<G: ObjectGraph + ?Sized> std::fmt::Debug for GcWork<'_, G> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GcWork")
+            .field("reserve", &self.reserve)
+            .field("stack", &self.stack.len())
+            .field("scan_work", &self.scan_work)
+            .finish()
+    }
+}
+
+impl<'a, G: ObjectGraph + ?Sized> GcWork<'a, G> {
+    /// A handle for a thread without a deque (assists, barrier flushes, root scanning).
+    pub(crate) fn new(q: &'a WorkQueues, g: &'a G) -> Self {
+        GcWork {
+            q,
+            g,
+            local: None,
+            slot: usize::MAX,
+            stack: Vec::new(),
+            reserve: 0,
+            scan_work: 0,
+            marked_bytes: 0,
+        }
+    }
+
+    /// A handle for the mark worker in `slot`.
+    pub(crate) fn for_worker(q: &'a WorkQueues, g: &'a G, slot: usize) -> Self {
+        let mut w = GcWork::new(q, g);
+        w.local = Some(q.take_worker(slot));
+        w.slot = slot;
+        w
+    }
+
+    /// Shade the object containing `addr`, if any (white → grey; noscan
+    /// objects go straight to black). Returns true if this call marked it.
+    #[inline]
+    pub(crate) fn shade(&mut self, addr: usize) -> bool {
+        match self.g.mark(addr) {
+            Some((obj, true)) => {
+                self.marked_bytes += obj.size as u64;
+                if obj.kind != ObjKind::Noscan {
+                    self.push_grey(obj.base);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn push_grey(&mut self, base: usize) {
+        if self.reserve == 0 {
+            // SeqCst: see `WorkQueues::pending`. The token is counted before
+            // the object is visible to anyone as grey.
+            self.q.pending.fetch_add(TOKEN_BATCH, SeqCst);
+            self.reserve = TOKEN_BATCH;
+        }
+        self.reserve -= 1;
+        match &self.local {
+            Some(w) => w.push(base),
+            None => self.stack.push(base),
+        }
+    }
+
+    /// Push privately held grey objects to the injector so others can take them.
+    pub(crate) fn publish(&mut self) {
+        for b in self.stack.drain(..) {
+            self.q.injector.push(b);
+        }
+    }
+
+    /// Take one grey object: own deque/stack, then the injector, then steal.
+    fn pop(&mut self) -> Option<usize> {
+        if let Some(w) = &self.local {
+            if let Some(b) = w.pop() {
+                return Some(b);
+            }
+            loop {
+                match self.q.injector.steal_batch_and_pop(w) {
+                    Steal::Success(b) => return Some(b),
+                    Steal::Retry => continue,
+                    Steal::Empty => break,
+                }
+            }
+        } else {
+            if let Some(b) = self.stack.pop() {
+                return Some(b);
+            }
+            loop {
+                match self.q.injector.steal() {
+                    Steal::Success(b) => return Some(b),
+                    Steal::Retry => continue,
+                    Steal::Empty => break,
+                }
+            }
+        }
+        let n = self.q.stealers.len();
+        for k in 0..n {
+            let i = (self.slot.wrapping_add(1).wrapping_add(k)) % n;
+            if i == self.slot {
+                continue;
+            }
+            loop {
+                let r = match &self.local {
+                    Some(w) => self.q.stealers[i].steal_batch_and_pop(w),
+                    None => self.q.stealers[i].steal(),
+                };
+                match r {
+                    Steal::Success(b) => return Some(b),
+                    Steal::Retry => continue,
+                    Steal::Empty => break,
+                }
+            }
+        }
+        None
+    }
+
+    /// Scan one grey object: shade what it points to, make it black.
+    fn scan(&mut self, base: usize) {
+        let g = self.g;
+        let size = g.trace(base, &mut |child| {
+            self.shade(child);
+        });
+        self.scan_work += size as u64;
+        // The object is black: its token comes back to our reserve.
+        self.reserve += 1;
+        if self.reserve > 2 * TOKEN_BATCH {
+            let give = self.reserve - TOKEN_BATCH;
+            // SeqCst: see `WorkQueues::pending`.
+            self.q.pending.fetch_sub(give, SeqCst);
+            self.reserve = TOKEN_BATCH;
+        }
+    }
+
+    /// Scan grey objects until there are none left to find, or until
+    /// `budget` bytes have been scanned. Returns the bytes scanned.
+    pub(crate) fn drain(&mut self, budget: Option<u64>) -> u64 {
+        let start = self.scan_work;
+        while let Some(b) = self.pop() {
+            self.scan(b);
+            if let Some(limit) = budget {
+                if self.scan_work - start >= limit {
+                    break;
+                }
+            }
+        }
+        self.scan_work - start
+    }
+
+    /// Give back the token reserve and publish private work. After this the
+    /// thread holds no grey object and no token.
+    pub(crate) fn dispose(&mut self) {
+        self.publish();
+        if self.reserve > 0 {
+            // SeqCst: see `WorkQueues::pending`. Every grey object this thread
+            // pushed is already in a queue, so the count stays ≥ grey objects.
+            self.q.pending.fetch_sub(self.reserve, SeqCst);
+            self.reserve = 0;
+        }
+    }
+}
+
+impl<G: ObjectGraph + ?Sized> Drop for GcWork<'_, G> {
+    fn drop(&mut self) {
+        self.dispose();
+        if let Some(w) = self.local.take() {
+            if !w.is_empty() {
+                // A worker leaves only when it found no work; anything still
+                // in its deque moves to the injector so it is not stranded.
+                while let Some(b) = w.pop() {
+                    self.q.injector.push(b);
+                }
+            }
+            self.q.return_worker(self.slot, w);
+        }
+    }
+}
