@@ -83,7 +83,21 @@ impl<T: Trace> Gc<T> {
     /// Moves `value` into a new managed object on the global heap.
     ///
     /// Compile-time checks: `T` must not need `Drop` (managed objects are
-    /// freed without destructors) and must be at most 8-byte aligned.
+    /// freed without destructors) and must be at most 8-byte aligned. The
+    /// Drop check also catches hand-written (wrong) `Trace` impls; it is a
+    /// post-monomorphization error, so it shows in `cargo build`, not
+    /// `cargo check`:
+    ///
+    /// ```compile_fail
+    /// use gort_gc::{Gc, Trace, Tracer};
+    /// struct Owned(String);
+    /// // SAFETY: deliberately wrong: Owned needs Drop.
+    /// unsafe impl Trace for Owned {
+    ///     const NEEDS_TRACE: bool = false;
+    ///     fn trace(&self, _: &mut Tracer<'_>) {}
+    /// }
+    /// let _g = Gc::new(Owned(String::from("x")));
+    /// ```
     #[inline]
     pub fn new(value: T) -> Gc<T> {
         Gc::new_in(heap::global(), value)
