@@ -429,3 +429,124 @@ fn legacy_text_is_read_by_pprof() {
     assert_eq!(g.sample_header, "goroutine/count");
     assert_eq!(g.samples.iter().map(|s| s.0[0]).sum::<i64>(), 5);
 }
+
+/// Start `go tool trace -http` on `trace.out` and fetch its own viewer JSON
+/// (`/jsontrace`), then stop the server.
+fn go_viewer_json(dir: &Path) -> serde_json::Value {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+    let mut child = Command::new("go")
+        .args(["tool", "trace", "-http=127.0.0.1:0", "trace.out"])
+        .current_dir(dir)
+        .env("HOME", dir.join("home"))
+        .env("BROWSER", "true") // "open" the viewer with /bin/true
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn go tool trace");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(i) = line.find("http://") {
+                let _ = tx.send(line[i + 7..].trim().to_string());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(std::time::Duration::from_secs(120));
+    let result = addr.map_err(|e| e.to_string()).and_then(|addr| {
+        let mut s = std::net::TcpStream::connect(&addr).map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+        write!(s, "GET /jsontrace HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).map_err(|e| e.to_string())?;
+        let resp = String::from_utf8_lossy(&resp).into_owned();
+        let (head, body) = resp.split_once("\r\n\r\n").ok_or("no HTTP body")?;
+        if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
+            return Err(format!("bad response: {head}"));
+        }
+        serde_json::from_str(body).map_err(|e| e.to_string())
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    result.unwrap_or_else(|e| panic!("fetching go tool trace's /jsontrace: {e}"))
+}
+
+/// Events of a viewer JSON as comparable strings: pids shifted back to
+/// Go's numbering, stack references resolved to frame-name chains, flow
+/// ids and `cat` dropped (numbering and categories are not layout).
+fn canonical(v: &serde_json::Value, pid_shift: u64) -> (Vec<String>, Vec<String>) {
+    let frames = v["stackFrames"].as_object().cloned().unwrap_or_default();
+    let chain = |id: &serde_json::Value| -> String {
+        let mut out = vec![];
+        let mut cur = id.as_u64().map(|i| i.to_string());
+        while let Some(c) = cur {
+            let f = &frames[&c];
+            out.push(f["name"].as_str().unwrap().to_string());
+            cur = f
+                .get("parent")
+                .and_then(|p| p.as_u64())
+                .map(|p| p.to_string());
+        }
+        out.join(" < ")
+    };
+    let (mut evs, mut meta) = (vec![], vec![]);
+    for e in v["traceEvents"].as_array().unwrap() {
+        let pid = e["pid"].as_u64().unwrap_or(0) - pid_shift;
+        let tid = e["tid"].as_u64().unwrap_or(0);
+        if e["ph"] == "M" {
+            meta.push(format!("{} pid={pid} tid={tid} {}", e["name"], e["args"]));
+            continue;
+        }
+        let f = |k: &str| e.get(k).map(|x| x.to_string()).unwrap_or_default();
+        let num = |k: &str| {
+            e.get(k)
+                .and_then(|x| x.as_f64())
+                .map(|x| format!("{x:.4}"))
+                .unwrap_or_default()
+        };
+        evs.push(format!(
+            "{} {} s={} ts={} dur={} pid={pid} tid={tid} args={} sf=[{}] esf=[{}]",
+            f("ph"),
+            f("name"),
+            f("s"),
+            num("ts"),
+            num("dur"),
+            f("args"),
+            e.get("sf").map(&chain).unwrap_or_default(),
+            e.get("esf").map(&chain).unwrap_or_default(),
+        ));
+    }
+    evs.sort();
+    meta.sort();
+    (evs, meta)
+}
+
+#[test]
+fn trace_json_matches_go_tool_trace_viewer() {
+    if !have_go("trace_json_matches_go_tool_trace_viewer") {
+        return;
+    }
+    let dir = setup("viewer");
+    let go = go_viewer_json(&dir);
+    let ours: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("trace.json")).unwrap()).unwrap();
+    let (go_evs, go_meta) = canonical(&go, 0);
+    let (our_evs, our_meta) = canonical(&ours, 1);
+    assert!(
+        go_evs.len() > 50,
+        "go's viewer produced {} events",
+        go_evs.len()
+    );
+    assert_eq!(our_meta, go_meta, "metadata differs from go tool trace's");
+    let missing: Vec<&String> = go_evs.iter().filter(|e| !our_evs.contains(e)).collect();
+    let extra: Vec<&String> = our_evs.iter().filter(|e| !go_evs.contains(e)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "JSON differs from go tool trace's /jsontrace\nmissing (Go has, we lack):\n{}\nextra (we have, Go lacks):\n{}",
+        missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n"),
+        extra.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
+    );
+    assert_eq!(our_evs, go_evs);
+}

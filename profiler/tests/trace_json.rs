@@ -71,9 +71,15 @@ fn trace_json_has_go_tool_trace_layout() {
             )
         })
         .collect();
-    let name_of = |pid, tid| {
+    // process names have no tid (Go writes 0); thread names have the P (or pseudo-P) number
+    let name_of = |pid, tid: Option<u64>| {
+        let kind = if tid.is_some() {
+            "thread_name"
+        } else {
+            "process_name"
+        };
         meta.iter()
-            .find(|m| m.2 == tid && m.1 == pid && (m.0 == "process_name" || m.0 == "thread_name"))
+            .find(|m| m.0 == kind && m.1 == pid && (tid.is_none() || m.2 == tid))
             .map(|m| m.3["name"].as_str().unwrap().to_string())
     };
     assert_eq!(name_of(PID_PROCS, None).as_deref(), Some("PROCS"));
@@ -147,7 +153,7 @@ fn trace_json_has_go_tool_trace_layout() {
     assert_eq!(sweep["args"]["Swept bytes"], 65536);
     assert_eq!(sweep["args"]["Reclaimed bytes"], 32768);
 
-    // flow arrows: 4 newproc + 2 unblock, each an s/t pair with one id, s not after t
+    // flow arrows: 4 go (create) + 2 unblock, each an s/t pair with one id, s not after t
     let mut flows: BTreeMap<u64, Vec<&Value>> = BTreeMap::new();
     for e in evs.iter().filter(|e| e["ph"] == "s" || e["ph"] == "t") {
         flows.entry(e["id"].as_u64().unwrap()).or_default().push(e);
@@ -163,7 +169,7 @@ fn trace_json_has_go_tool_trace_layout() {
         assert!(pair[0]["ts"].as_f64() <= pair[1]["ts"].as_f64());
         *kinds.entry(pair[0]["name"].as_str().unwrap()).or_default() += 1;
     }
-    assert_eq!(kinds, BTreeMap::from([("newproc", 4), ("unblock", 2)]));
+    assert_eq!(kinds, BTreeMap::from([("go", 4), ("unblock", 2)]));
 
     // counters live in STATS; the last Heap sample shows 2 MiB allocated, goal 6 MiB
     let counters: Vec<&Value> = evs.iter().filter(|e| e["ph"] == "C").collect();

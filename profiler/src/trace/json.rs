@@ -8,7 +8,7 @@
 //!
 //! | pid | process | threads (tid) | what is drawn |
 //! |---|---|---|---|
-//! | 1 | `PROCS` | one per P (`Proc N`, tid N), plus `GC` (tid 1000004, sort −6), `Network`, `Timers`, `Syscalls` | `X` slices: one per goroutine run, named `G<id> <start function>`; `GC`; `STW (<kind>)`; `SWEEP`; `I` instants `proc start`/`proc stop`; `s`/`t` flow arrows `newproc` (create → first start) and `unblock` (unblock → next start) |
+//! | 1 | `PROCS` | one per P (`Proc N`, tid N), plus `GC` (tid 1000004, sort −6), `Network`, `Timers`, `Syscalls` | `X` slices: one per goroutine run, named `G<id> <start function>`; `GC`; `STW (<kind>)`; `SWEEP`; `I` instants `proc start` (args `ThreadID`)/`proc stop`; `s`/`t` flow arrows `go` (create → first start) and `unblock` (unblock → next start) |
 //! | 2 | `STATS` | — | `C` counters `Goroutines` {Running, Runnable, GCWaiting}, `Heap` {Allocated, NextGC}, `Threads` {Running, InSyscall} |
 //!
 //! `Heap.NextGC` is goal − allocated (so the stacked area tops out at the
@@ -17,8 +17,11 @@
 //! "parent": id}}`), referenced by `sf` (start) and `esf` (end). Every event
 //! carries a `cat`, which Go omits but strict parsers require.
 //!
-//! Check a file by opening it in ui.perfetto.dev, or structurally with the
-//! crate's test `trace_json_is_structurally_valid`.
+//! The test `trace_json_matches_go_tool_trace_viewer` (in
+//! `profiler/tests/go_tools.rs`) starts Go 1.19's `go tool trace -http` on
+//! the v1 file written from the same [`Trace`], fetches its `/jsontrace`,
+//! and requires the same events, event for event (pids shifted, `cat`
+//! aside). To look at a file, open it in ui.perfetto.dev.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -109,8 +112,11 @@ impl Gen<'_> {
         self.push(e);
     }
 
-    fn instant(&mut self, name: &str, tid: u64, ts: u64) {
-        let e = json!({"name": name, "cat": "proc", "ph": "I", "s": "t", "ts": self.time(ts), "pid": PID_PROCS, "tid": tid});
+    fn instant(&mut self, name: &str, tid: u64, ts: u64, args: Option<Value>) {
+        let mut e = json!({"name": name, "cat": "proc", "ph": "I", "s": "t", "ts": self.time(ts), "pid": PID_PROCS, "tid": tid});
+        if let Some(a) = args {
+            e["args"] = a;
+        }
         self.push(e);
     }
 
@@ -131,11 +137,8 @@ impl Gen<'_> {
         self.push(t);
     }
 
-    fn meta(&mut self, name: &str, pid: u64, tid: Option<u64>, args: Value) {
-        let mut e = json!({"name": name, "cat": "__metadata", "ph": "M", "pid": pid, "args": args});
-        if let Some(t) = tid {
-            e["tid"] = json!(t);
-        }
+    fn meta(&mut self, name: &str, pid: u64, tid: u64, args: Value) {
+        let e = json!({"name": name, "cat": "__metadata", "ph": "M", "ts": 0, "pid": pid, "tid": tid, "args": args});
         self.push(e);
     }
 }
@@ -155,31 +158,21 @@ pub fn to_value(trace: &Trace) -> Result<Value, String> {
         arrow_seq: 0,
     };
     let max_p = trace.events.iter().map(|e| e.p).max().unwrap_or(0);
-    g.meta("process_name", PID_PROCS, None, json!({"name": "PROCS"}));
-    g.meta(
-        "process_sort_index",
-        PID_PROCS,
-        None,
-        json!({"sort_index": 1}),
-    );
-    g.meta("process_name", PID_STATS, None, json!({"name": "STATS"}));
-    g.meta(
-        "process_sort_index",
-        PID_STATS,
-        None,
-        json!({"sort_index": 0}),
-    );
+    g.meta("process_name", PID_PROCS, 0, json!({"name": "PROCS"}));
+    g.meta("process_sort_index", PID_PROCS, 0, json!({"sort_index": 2}));
+    g.meta("process_name", PID_STATS, 0, json!({"name": "STATS"}));
+    g.meta("process_sort_index", PID_STATS, 0, json!({"sort_index": 0}));
     for (tid, name, sort) in [
         (TID_GC, "GC", -6),
         (FAKE_P + 2, "Network", -5),
         (FAKE_P + 1, "Timers", -4),
         (FAKE_P + 3, "Syscalls", -3),
     ] {
-        g.meta("thread_name", PID_PROCS, Some(tid), json!({"name": name}));
+        g.meta("thread_name", PID_PROCS, tid, json!({"name": name}));
         g.meta(
             "thread_sort_index",
             PID_PROCS,
-            Some(tid),
+            tid,
             json!({"sort_index": sort}),
         );
     }
@@ -187,13 +180,13 @@ pub fn to_value(trace: &Trace) -> Result<Value, String> {
         g.meta(
             "thread_name",
             PID_PROCS,
-            Some(p as u64),
+            p as u64,
             json!({"name": format!("Proc {p}")}),
         );
         g.meta(
             "thread_sort_index",
             PID_PROCS,
-            Some(p as u64),
+            p as u64,
             json!({"sort_index": p}),
         );
     }
@@ -201,7 +194,8 @@ pub fn to_value(trace: &Trace) -> Result<Value, String> {
     // Replay state.
     let mut names: HashMap<GoId, String> = HashMap::new();
     let mut start_stack: HashMap<GoId, StackId> = HashMap::new();
-    let mut current: HashMap<u32, (GoId, u64)> = HashMap::new(); // P -> (G, start ts)
+    // P -> (G, start ts, start stack: only a goroutine's first run has one, as in Go)
+    let mut current: HashMap<u32, (GoId, u64, StackId)> = HashMap::new();
     let mut pending_arrow: HashMap<GoId, (&'static str, u64, u32, StackId)> = HashMap::new();
     let (mut running, mut runnable, mut gc_waiting) = (0i64, 0i64, 0i64);
     let mut gwait_gc: HashMap<GoId, bool> = HashMap::new();
@@ -214,23 +208,28 @@ pub fn to_value(trace: &Trace) -> Result<Value, String> {
     for e in ordered {
         let p = e.p;
         match &e.kind {
-            EventKind::ProcStart { .. } | EventKind::ProcStop => {
-                procs_running += if matches!(e.kind, EventKind::ProcStart { .. }) {
-                    1
-                } else {
-                    -1
-                };
+            EventKind::ProcStart { thread } => {
+                procs_running += 1;
+                g.instant(
+                    "proc start",
+                    p as u64,
+                    e.ts,
+                    Some(json!({"ThreadID": thread})),
+                );
                 g.counter(
                     "Threads",
                     e.ts,
                     json!({"Running": procs_running, "InSyscall": 0}),
                 );
-                let n = if matches!(e.kind, EventKind::ProcStart { .. }) {
-                    "proc start"
-                } else {
-                    "proc stop"
-                };
-                g.instant(n, p as u64, e.ts);
+            }
+            EventKind::ProcStop => {
+                procs_running -= 1;
+                g.instant("proc stop", p as u64, e.ts, None);
+                g.counter(
+                    "Threads",
+                    e.ts,
+                    json!({"Running": procs_running, "InSyscall": 0}),
+                );
             }
             EventKind::GoCreate {
                 g: id,
@@ -245,7 +244,7 @@ pub fn to_value(trace: &Trace) -> Result<Value, String> {
                     .unwrap_or_default();
                 names.insert(*id, format!("G{id} {fname}"));
                 start_stack.insert(*id, *start);
-                pending_arrow.insert(*id, ("newproc", e.ts, p, *stack));
+                pending_arrow.insert(*id, ("go", e.ts, p, *stack));
                 runnable += 1;
                 g.counter(
                     "Goroutines",
@@ -254,7 +253,7 @@ pub fn to_value(trace: &Trace) -> Result<Value, String> {
                 );
             }
             EventKind::GoStart { g: id } => {
-                current.insert(p, (*id, e.ts));
+                current.insert(p, (*id, e.ts, start_stack.remove(id).unwrap_or(0)));
                 runnable -= 1;
                 running += 1;
                 if let Some((name, ts, from_p, stk)) = pending_arrow.remove(id) {
@@ -272,7 +271,7 @@ pub fn to_value(trace: &Trace) -> Result<Value, String> {
             | EventKind::GoPreempt { .. }
             | EventKind::GoSleep { .. }
             | EventKind::GoBlock { .. } => {
-                let (id, start) = current
+                let (id, start, sf) = current
                     .remove(&p)
                     .expect("checked: a goroutine runs on this P");
                 let end_stack = match &e.kind {
@@ -284,7 +283,6 @@ pub fn to_value(trace: &Trace) -> Result<Value, String> {
                     _ => 0,
                 };
                 let name = names.get(&id).cloned().unwrap_or_else(|| format!("G{id}"));
-                let sf = start_stack.get(&id).copied().unwrap_or(0);
                 g.slice(
                     &name,
                     "goroutine",
@@ -293,7 +291,7 @@ pub fn to_value(trace: &Trace) -> Result<Value, String> {
                     e.ts,
                     sf,
                     end_stack,
-                    Some(json!({"reason": e.kind.name()})),
+                    None,
                 );
                 running -= 1;
                 match &e.kind {
@@ -381,11 +379,10 @@ pub fn to_value(trace: &Trace) -> Result<Value, String> {
     }
     // Goroutines still running at the end: close their slices at the last event.
     let end = trace.events.iter().map(|e| e.ts).max().unwrap_or(0);
-    let mut open: Vec<(u32, (GoId, u64))> = current.into_iter().collect();
+    let mut open: Vec<(u32, (GoId, u64, StackId))> = current.into_iter().collect();
     open.sort();
-    for (p, (id, start)) in open {
+    for (p, (id, start, sf)) in open {
         let name = names.get(&id).cloned().unwrap_or_else(|| format!("G{id}"));
-        let sf = start_stack.get(&id).copied().unwrap_or(0);
         g.slice(&name, "goroutine", p as u64, start, end, sf, 0, None);
     }
     let Gen { events, frames, .. } = g;
