@@ -475,6 +475,134 @@ pub fn trace() -> Trace {
     t
 }
 
+/// A second trace that uses every [`EventKind`] at least once — every
+/// block reason, sleep, sched, preempt, stop, a goroutine already waiting at
+/// trace start, wake-ups by the scheduler itself (G0) on an idle P, a GC
+/// with both STW phases and a sweep — so the interop tests cover each
+/// event's wire encoding.
+pub fn trace_every_kind() -> Trace {
+    let mut t = Trace::new();
+    let mut ts = 5_000_000u64;
+    let mut at = |d: u64| {
+        ts += d;
+        ts
+    };
+    let main_start = t.stack(&stack(&[("main.main", 9)]));
+    let worker_start = t.stack(&stack(&[("main.worker", 30)]));
+    let consumer_start = t.stack(&stack(&[("main.consumer", 50)]));
+    let here = t.stack(&stack(&[("main.main", 24), ("runtime.main", 250)]));
+    let lock = t.stack(&stack(&[("sync.(*Mutex).Lock", 90), ("main.worker", 32)]));
+    let gc = t.stack(&stack(&[("runtime.GC", 422), ("main.worker", 35)]));
+
+    use EventKind::*;
+    t.push(at(0), 0, ProcStart { thread: 1 });
+    t.push(at(1_000), 1, ProcStart { thread: 2 });
+    t.push(
+        at(1_000),
+        0,
+        Gomaxprocs {
+            procs: 2,
+            stack: here,
+        },
+    );
+    t.push(
+        at(1_000),
+        0,
+        GoCreate {
+            g: 1,
+            start: main_start,
+            stack: 0,
+        },
+    );
+    t.push(
+        at(1_000),
+        0,
+        GoCreate {
+            g: 2,
+            start: worker_start,
+            stack: 0,
+        },
+    );
+    t.push(
+        at(1_000),
+        0,
+        GoCreate {
+            g: 3,
+            start: consumer_start,
+            stack: 0,
+        },
+    );
+    t.push(at(1_000), 0, GoWaiting { g: 3 });
+    t.push(at(1_000), 0, GoStart { g: 1 });
+    t.push(at(1_000), 0, HeapAlloc { bytes: 1 << 20 });
+    t.push(at(1_000), 0, HeapGoal { bytes: 4 << 20 });
+    for reason in [
+        BlockReason::Other,
+        BlockReason::Send,
+        BlockReason::Recv,
+        BlockReason::Select,
+        BlockReason::Sync,
+        BlockReason::Cond,
+        BlockReason::Net,
+        BlockReason::Gc,
+    ] {
+        t.push(
+            at(3_000),
+            0,
+            GoBlock {
+                reason,
+                stack: lock,
+            },
+        );
+        // woken by the scheduler itself (G0) on the idle P1
+        t.push(at(2_000), 1, GoUnblock { g: 1, stack: 0 });
+        t.push(at(1_000), 0, GoStart { g: 1 });
+    }
+    t.push(at(3_000), 0, GoSleep { stack: here });
+    t.push(at(2_000), 1, GoUnblock { g: 1, stack: 0 });
+    t.push(at(1_000), 0, GoStart { g: 1 });
+    t.push(at(3_000), 0, GoSched { stack: here });
+    t.push(at(1_000), 0, GoStart { g: 1 });
+    t.push(at(3_000), 0, GoPreempt { stack: here });
+    t.push(at(1_000), 0, GoStart { g: 2 });
+    t.push(at(1_000), 0, GoUnblock { g: 3, stack: lock });
+    t.push(at(1_000), 0, GcStart { stack: gc });
+    t.push(
+        at(1_000),
+        0,
+        StwStart {
+            kind: StwKind::SweepTermination,
+        },
+    );
+    t.push(at(5_000), 0, StwDone);
+    t.push(
+        at(20_000),
+        0,
+        StwStart {
+            kind: StwKind::MarkTermination,
+        },
+    );
+    t.push(at(5_000), 0, StwDone);
+    t.push(at(1_000), 0, GcDone);
+    t.push(at(1_000), 0, SweepStart { stack: gc });
+    t.push(
+        at(4_000),
+        0,
+        SweepDone {
+            swept: 8192,
+            reclaimed: 4096,
+        },
+    );
+    t.push(at(1_000), 0, GoStop { stack: lock });
+    t.push(at(1_000), 1, GoStart { g: 3 });
+    t.push(at(2_000), 1, GoEnd);
+    t.push(at(1_000), 0, GoStart { g: 1 });
+    t.push(at(2_000), 0, GoEnd);
+    t.push(at(1_000), 0, ProcStop);
+    t.push(at(1_000), 1, ProcStop);
+    t
+}
+
 /// Write every format into `dir`: the nine files of the brief
 /// (`cpu.pb.gz`, `heap.pb.gz`, `allocs.pb.gz`, `goroutine.pb.gz`,
 /// `threadcreate.pb.gz`, `block.pb.gz`, `mutex.pb.gz`, `trace.out`,

@@ -432,11 +432,11 @@ fn legacy_text_is_read_by_pprof() {
 
 /// Start `go tool trace -http` on `trace.out` and fetch its own viewer JSON
 /// (`/jsontrace`), then stop the server.
-fn go_viewer_json(dir: &Path) -> serde_json::Value {
+fn go_viewer_json(dir: &Path, file: &str) -> serde_json::Value {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::process::Stdio;
     let mut child = Command::new("go")
-        .args(["tool", "trace", "-http=127.0.0.1:0", "trace.out"])
+        .args(["tool", "trace", "-http=127.0.0.1:0", file])
         .current_dir(dir)
         .env("HOME", dir.join("home"))
         .env("BROWSER", "true") // "open" the viewer with /bin/true
@@ -529,9 +529,15 @@ fn trace_json_matches_go_tool_trace_viewer() {
         return;
     }
     let dir = setup("viewer");
-    let go = go_viewer_json(&dir);
+    compare_with_viewer(&dir, "trace.out", "trace.json");
+}
+
+/// Require our JSON (`json`) to hold exactly the events go tool trace's
+/// viewer produces from the v1 file (`out`) written from the same trace.
+fn compare_with_viewer(dir: &Path, out: &str, json: &str) {
+    let go = go_viewer_json(dir, out);
     let ours: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("trace.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(dir.join(json)).unwrap()).unwrap();
     let (go_evs, go_meta) = canonical(&go, 0);
     let (our_evs, our_meta) = canonical(&ours, 1);
     assert!(
@@ -549,4 +555,71 @@ fn trace_json_matches_go_tool_trace_viewer() {
         extra.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
     );
     assert_eq!(our_evs, go_evs);
+}
+
+#[test]
+fn every_event_kind_parses_and_views_like_go() {
+    if !have_go("every_event_kind_parses_and_views_like_go") {
+        return;
+    }
+    let dir = setup("everykind");
+    let t = synthetic::trace_every_kind();
+    let mut buf = Vec::new();
+    gort_profiler::trace::v1::write(&t, &mut buf).unwrap();
+    std::fs::write(dir.join("every.out"), &buf).unwrap();
+    buf.clear();
+    gort_profiler::trace::json::write(&t, &mut buf).unwrap();
+    std::fs::write(dir.join("every.json"), &buf).unwrap();
+
+    let (out, _) = go_tool(&dir, &["trace", "-d", "every.out"]);
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for line in out.lines() {
+        let mut it = line.split_whitespace();
+        if let (Some(ts), Some(name)) = (it.next(), it.next()) {
+            if ts.parse::<u64>().is_ok() {
+                *counts.entry(name.to_string()).or_default() += 1;
+            }
+        }
+    }
+    let mut model: BTreeMap<String, usize> = BTreeMap::new();
+    for e in &t.events {
+        *model.entry(e.kind.name().to_string()).or_default() += 1;
+    }
+    assert_eq!(counts, model, "go tool trace -d output:\n{out}");
+    // every kind of the model appears
+    for name in [
+        "Gomaxprocs",
+        "ProcStart",
+        "ProcStop",
+        "GoCreate",
+        "GoStart",
+        "GoEnd",
+        "GoStop",
+        "GoSched",
+        "GoPreempt",
+        "GoSleep",
+        "GoBlock",
+        "GoBlockSend",
+        "GoBlockRecv",
+        "GoBlockSelect",
+        "GoBlockSync",
+        "GoBlockCond",
+        "GoBlockNet",
+        "GoBlockGC",
+        "GoUnblock",
+        "GoWaiting",
+        "GCStart",
+        "GCDone",
+        "GCSTWStart",
+        "GCSTWDone",
+        "GCSweepStart",
+        "GCSweepDone",
+        "HeapAlloc",
+        "HeapGoal",
+    ] {
+        assert!(counts.contains_key(name), "{name} missing from -d output");
+    }
+    // Go moves the wake-up of a network-blocked goroutine to its Network row
+    assert!(out.contains("GoUnblock p=1000002"), "{out}");
+    compare_with_viewer(&dir, "every.out", "every.json");
 }

@@ -38,6 +38,8 @@ pub const PID_STATS: u64 = 2;
 const FAKE_P: u64 = 1_000_000;
 /// tid of the `GC` row (Go's `trace.GCP`).
 pub const TID_GC: u64 = FAKE_P + 4;
+/// tid of the `Network` row (Go's `trace.NetpollP`).
+pub const TID_NETWORK: u64 = FAKE_P + 2;
 
 struct Gen<'a> {
     trace: &'a Trace,
@@ -46,6 +48,8 @@ struct Gen<'a> {
     frame_ids: HashMap<(u64, String), u64>,
     min_ts: u64,
     arrow_seq: u64,
+    /// Last value of each counter: like Go, a counter is emitted only when it changes.
+    last_counter: HashMap<String, Value>,
 }
 
 impl Gen<'_> {
@@ -121,11 +125,15 @@ impl Gen<'_> {
     }
 
     fn counter(&mut self, name: &str, ts: u64, args: Value) {
+        if self.last_counter.get(name) == Some(&args) {
+            return;
+        }
+        self.last_counter.insert(name.to_string(), args.clone());
         let e = json!({"name": name, "cat": "stats", "ph": "C", "ts": self.time(ts), "pid": PID_STATS, "tid": 0, "args": args});
         self.push(e);
     }
 
-    fn arrow(&mut self, name: &str, from: (u64, u32, StackId), to: (u64, u32)) {
+    fn arrow(&mut self, name: &str, from: (u64, u64, StackId), to: (u64, u64)) {
         self.arrow_seq += 1;
         let id = self.arrow_seq;
         let mut s = json!({"name": name, "cat": "flow", "ph": "s", "id": id, "ts": self.time(from.0), "pid": PID_PROCS, "tid": from.1});
@@ -156,6 +164,7 @@ pub fn to_value(trace: &Trace) -> Result<Value, String> {
         frame_ids: HashMap::new(),
         min_ts: ordered.first().map(|e| e.ts).unwrap_or(0),
         arrow_seq: 0,
+        last_counter: HashMap::new(),
     };
     let max_p = trace.events.iter().map(|e| e.p).max().unwrap_or(0);
     g.meta("process_name", PID_PROCS, 0, json!({"name": "PROCS"}));
@@ -164,7 +173,7 @@ pub fn to_value(trace: &Trace) -> Result<Value, String> {
     g.meta("process_sort_index", PID_STATS, 0, json!({"sort_index": 0}));
     for (tid, name, sort) in [
         (TID_GC, "GC", -6),
-        (FAKE_P + 2, "Network", -5),
+        (TID_NETWORK, "Network", -5),
         (FAKE_P + 1, "Timers", -4),
         (FAKE_P + 3, "Syscalls", -3),
     ] {
@@ -196,9 +205,10 @@ pub fn to_value(trace: &Trace) -> Result<Value, String> {
     let mut start_stack: HashMap<GoId, StackId> = HashMap::new();
     // P -> (G, start ts, start stack: only a goroutine's first run has one, as in Go)
     let mut current: HashMap<u32, (GoId, u64, StackId)> = HashMap::new();
-    let mut pending_arrow: HashMap<GoId, (&'static str, u64, u32, StackId)> = HashMap::new();
+    let mut pending_arrow: HashMap<GoId, (&'static str, u64, u64, StackId)> = HashMap::new();
     let (mut running, mut runnable, mut gc_waiting) = (0i64, 0i64, 0i64);
     let mut gwait_gc: HashMap<GoId, bool> = HashMap::new();
+    let mut net_blocked: std::collections::HashSet<GoId> = Default::default();
     let (mut heap_alloc, mut heap_goal) = (0u64, 0u64);
     let mut procs_running = 0i64;
     let mut gc_start: Option<(u64, StackId)> = None;
@@ -244,7 +254,7 @@ pub fn to_value(trace: &Trace) -> Result<Value, String> {
                     .unwrap_or_default();
                 names.insert(*id, format!("G{id} {fname}"));
                 start_stack.insert(*id, *start);
-                pending_arrow.insert(*id, ("go", e.ts, p, *stack));
+                pending_arrow.insert(*id, ("go", e.ts, p as u64, *stack));
                 runnable += 1;
                 g.counter(
                     "Goroutines",
@@ -257,7 +267,7 @@ pub fn to_value(trace: &Trace) -> Result<Value, String> {
                 runnable -= 1;
                 running += 1;
                 if let Some((name, ts, from_p, stk)) = pending_arrow.remove(id) {
-                    g.arrow(name, (ts, from_p, stk), (e.ts, p));
+                    g.arrow(name, (ts, from_p, stk), (e.ts, p as u64));
                 }
                 g.counter(
                     "Goroutines",
@@ -303,6 +313,12 @@ pub fn to_value(trace: &Trace) -> Result<Value, String> {
                         gc_waiting += 1;
                         gwait_gc.insert(id, true);
                     }
+                    EventKind::GoBlock {
+                        reason: super::BlockReason::Net,
+                        ..
+                    } => {
+                        net_blocked.insert(id);
+                    }
                     _ => {}
                 }
                 g.counter(
@@ -316,7 +332,15 @@ pub fn to_value(trace: &Trace) -> Result<Value, String> {
                     gc_waiting -= 1;
                 }
                 runnable += 1;
-                pending_arrow.insert(*id, ("unblock", e.ts, p, *stack));
+                // Go attributes the wake-up of a goroutine blocked on the
+                // network to the Network row, marked by an instant there.
+                let from = if net_blocked.remove(id) {
+                    g.instant("unblock", TID_NETWORK, e.ts, None);
+                    TID_NETWORK
+                } else {
+                    p as u64
+                };
+                pending_arrow.insert(*id, ("unblock", e.ts, from, *stack));
                 g.counter(
                     "Goroutines",
                     e.ts,

@@ -173,7 +173,7 @@ pub enum EventKind {
     GoCreate {
         /// The new goroutine.
         g: GoId,
-        /// The new goroutine's start function (a one-frame stack).
+        /// The new goroutine's start function (a one-frame stack; required).
         start: StackId,
         /// The creator's stack at the `go` statement.
         stack: StackId,
@@ -408,9 +408,14 @@ impl Trace {
                     }
                     p_running.insert(e.p, false);
                 }
-                EventKind::GoCreate { g, .. } => {
+                EventKind::GoCreate { g, start, .. } => {
                     if *g == 0 || gs.contains_key(g) {
                         return err(&format!("G{g} already exists"));
+                    }
+                    // go tool trace's viewer names goroutines after their
+                    // start function and rejects a creation without one.
+                    if self.stacks.get(*start).is_empty() {
+                        return err(&format!("G{g} has no start stack"));
                     }
                     gs.insert(*g, GState::Runnable);
                 }

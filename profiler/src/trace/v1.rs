@@ -20,7 +20,8 @@
 //!
 //! Sequence numbers: Go's merge of the per-P batches (`order.go`) needs
 //! `GoStart(g, seq)` and `GoUnblock(g, seq)` to carry the goroutine's
-//! sequence number, bumped by each of them starting from 0 at `GoCreate`,
+//! sequence number, bumped by each of them (and by `GoWaiting`, which
+//! carries none) starting from 0 at `GoCreate`,
 //! and `GCStart(seq)` to count cycles from 0. The writer computes both
 //! from the events in time order.
 //!
@@ -126,6 +127,11 @@ pub fn encode(trace: &Trace) -> Result<Vec<u8>, String> {
                 let s = gseq.entry(*g).or_insert(0);
                 *s += 1;
                 seqs[i] = *s;
+            }
+            // "traceEvGoWaiting is implied to have seq=1" (Go's StartTrace):
+            // it carries no seq but bumps the goroutine's.
+            EventKind::GoWaiting { g } => {
+                *gseq.entry(*g).or_insert(0) += 1;
             }
             EventKind::GcStart { .. } => {
                 seqs[i] = gc_seq;
