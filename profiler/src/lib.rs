@@ -46,7 +46,7 @@
 //! | **profile.proto**, gzip'd — cpu, heap, allocs, goroutine, threadcreate, block, mutex | [`pprof`] | `go tool pprof`, pprof's web UI, Perfetto | `go tool pprof -raw FILE.pb.gz` |
 //! | **legacy text** — `heap?debug=1` (with the `# runtime.MemStats` trailer), `goroutine`/`threadcreate?debug=1`, `block`/`mutex?debug=1`, the `goroutine?debug=2` dump | [`text`] | people; `go tool pprof` (its legacy parsers) | `go tool pprof -raw heap.txt` |
 //! | **Go execution trace, v1** (`go 1.19 trace` header) | [`trace::v1`] | Go 1.19's `go tool trace`; current Go through its old-trace converter | `go tool trace -d trace.out` |
-//! | **Chrome Trace Event JSON**, in `go tool trace`'s viewer layout, pids from 1 | [`trace::json`] | ui.perfetto.dev, chrome://tracing, DevTools | open it in ui.perfetto.dev |
+//! | **Chrome Trace Event JSON**, in `go tool trace`'s viewer layout, pids from 1 | [`trace::json`] | ui.perfetto.dev, chrome://tracing, DevTools | open it in ui.perfetto.dev; `cargo test -p gort-profiler --test trace_json` checks it structurally and with the DevTools trace engine |
 //! | **`runtime.MemStats`** | [`memstats`] | programs (`gort::runtime::read_mem_stats`), the heap text trailer | its unit tests against the captured Go figures |
 //! | **`gctrace` line** | [`gctrace`] | people, log scrapers written for Go | its unit tests against 118 captured Go 1.19 lines |
 //!
@@ -59,7 +59,11 @@
 //!
 //! and `cargo test -p gort-profiler` runs the real tools on it
 //! (`profiler/tests/go_tools.rs`; they skip with a printed reason when Go is
-//! absent, and fail instead under `GORT_REQUIRE_GO=1`).
+//! absent, and fail instead under `GORT_REQUIRE_GO=1`). The JSON trace is
+//! also compared event for event with the JSON `go tool trace`'s own viewer
+//! serves for the same trace, and parsed by two JavaScript trace models
+//! installed from npm by the test (`profiler/tests/trace_json.rs`; skipped
+//! without node/npm unless `GORT_REQUIRE_NODE=1`).
 //!
 //! ## Fidelity choices
 //!

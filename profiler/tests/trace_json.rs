@@ -197,3 +197,94 @@ fn trace_json_has_go_tool_trace_layout() {
         .collect();
     assert_eq!(threads, [1, 2, 1, 0]);
 }
+
+/// Parse the JSON with two JavaScript trace models (the DevTools trace
+/// engine and @tracerbench/trace-model), installed from npm by this test
+/// into a temporary prefix — nothing is vendored. Skips with a printed
+/// reason when node/npm or the registry are unavailable, unless
+/// `GORT_REQUIRE_NODE=1`.
+#[test]
+fn trace_json_parses_with_js_trace_models() {
+    use std::process::Command;
+    let skip = |why: &str| {
+        if std::env::var("GORT_REQUIRE_NODE").as_deref() == Ok("1") {
+            panic!("GORT_REQUIRE_NODE=1 but {why}");
+        }
+        eprintln!("SKIPPED trace_json_parses_with_js_trace_models: {why}");
+    };
+    let works = |cmd: &str| {
+        Command::new(cmd)
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    if !works("node") || !works("npm") {
+        return skip("no node/npm on PATH");
+    }
+    let prefix = std::env::temp_dir().join("gort-js-trace-models");
+    let installed = |p: &std::path::Path| {
+        p.join("node_modules/@paulirish/trace_engine/analyze-trace.mjs")
+            .exists()
+            && p.join("node_modules/@tracerbench/trace-model/dist/index.js")
+                .exists()
+    };
+    if !installed(&prefix) {
+        std::fs::create_dir_all(&prefix).unwrap();
+        let out = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&prefix)
+            .args([
+                "@paulirish/trace_engine@0.0.65",
+                "@tracerbench/trace-model@8.0.0",
+            ])
+            .output()
+            .unwrap();
+        if !out.status.success() || !installed(&prefix) {
+            return skip(&format!(
+                "npm install failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    let file = std::env::temp_dir().join(format!("gort-trace-{}.json", std::process::id()));
+    let mut buf = Vec::new();
+    gort_profiler::trace::json::write(&synthetic::trace(), &mut buf).unwrap();
+    std::fs::write(&file, &buf).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js/check_trace.mjs");
+    let out = Command::new("node")
+        .arg(script)
+        .arg(&prefix)
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        out.status.success(),
+        "node: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (evs, _) = events();
+    // the DevTools engine kept every event and found every row of PROCS (pid 1)
+    assert_eq!(
+        seen["engineEvents"].as_u64(),
+        Some(evs.len() as u64),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["threadsInProcess"],
+        serde_json::json!({"1": [0, 1, 1000001, 1000002, 1000003, 1000004]}),
+        "{seen}"
+    );
+    // the strict model saw both processes (it would drop pid 0) and the named rows;
+    // it folds tid-0 events (Proc 0) into the process itself
+    assert_eq!(
+        seen["tracerbench"],
+        serde_json::json!([
+            {"name": "STATS", "threads": []},
+            {"name": "PROCS", "threads": ["GC", "Network", "Timers", "Syscalls", "Proc 1"]}
+        ]),
+        "{seen}"
+    );
+}
