@@ -1,2 +1,71 @@
 //! Support code for gort's integration tests (under `tests/tests/`):
 //! behaviour visible through the public `gort` API only.
+//!
+//! Some behaviour can only be observed from outside a process: a panic, a
+//! deadlock or a stack overflow ends it with exit status 2, and the
+//! environment knobs are read once at start-up. Such tests re-execute their
+//! own test binary as a child ([`run_child`]) with `GORT_TEST_CHILD` naming
+//! the case to run, and the child's `main` hands control to [`child_case`]
+//! first thing. Those test files use `harness = false` (see `Cargo.toml`) so
+//! their `main` is ours.
+
+use std::process::{Command, Output};
+
+/// The variable that tells a re-executed test binary which case to run.
+pub const CHILD_VAR: &str = "GORT_TEST_CHILD";
+
+/// If this process is a child started by [`run_child`], the name of its
+/// case.
+pub fn child_case() -> Option<String> {
+    std::env::var(CHILD_VAR).ok()
+}
+
+/// Run the current executable again with `GORT_TEST_CHILD=case` plus `env`,
+/// with gort's knobs cleared first so the parent's environment does not
+/// leak into the case, and return its exit status and output.
+pub fn run_child(case: &str, env: &[(&str, &str)]) -> Output {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut cmd = Command::new(exe);
+    for var in ["GOGC", "GOMEMLIMIT", "GOMAXPROCS", "GODEBUG"] {
+        cmd.env_remove(var);
+    }
+    cmd.env(CHILD_VAR, case);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("spawn child test process")
+}
+
+/// A child's stderr as text, for assertions and failure messages.
+pub fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A child's stdout as text.
+pub fn stdout_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A harness-less test file's tiny runner: run each `(name, test)` in order,
+/// print `test NAME ... ok` like libtest, and exit 1 at the end if any
+/// failed (each failure prints its panic message).
+pub fn run_tests(tests: &[(&str, fn())]) {
+    let mut failed = Vec::new();
+    println!("\nrunning {} tests", tests.len());
+    for (name, t) in tests {
+        let ok = std::panic::catch_unwind(t).is_ok();
+        println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
+        if !ok {
+            failed.push(*name);
+        }
+    }
+    if failed.is_empty() {
+        println!("\ntest result: ok. {} passed; 0 failed\n", tests.len());
+    } else {
+        println!(
+            "\nfailures: {failed:?}\ntest result: FAILED. {} failed\n",
+            failed.len()
+        );
+        std::process::exit(1);
+    }
+}

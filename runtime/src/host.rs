@@ -1,0 +1,266 @@
+//! The one place where the collector meets the scheduler.
+//!
+//! See [crate] for the overview. `gort-gc` never imports `gort-scheduler`
+//! and the scheduler never imports the collector: the collector asks for
+//! everything it needs from the world through its [`Host`] trait, and this
+//! module implements that trait with scheduler calls, the way an MMTk
+//! binding implements MMTk's `Collection`, `ActivePlan` and `Scanning`
+//! traits (`reference/style.md` §9.2).
+//!
+//! | the collector asks for | the scheduler provides |
+//! | --- | --- |
+//! | GOMAXPROCS, the current P | [`gort_scheduler::gomaxprocs`], [`gort_scheduler::current_p`] |
+//! | a safepoint poll | [`gort_scheduler::safepoint`] |
+//! | stop / start the world | [`gort_scheduler::stop_the_world`] / [`gort_scheduler::start_the_world`]; the scheduler's token is kept in [`GortHost::stopped`] while the collector holds its own [`WorldStopped`] |
+//! | the roots | every goroutine stack `[saved sp, top)` ([`gort_scheduler::for_each_goroutine_stack`]) and every runtime-held range, i.e. channel buffers ([`gort_scheduler::for_each_runtime_range`]) |
+//! | threads for mark workers and the background sweeper | OS threads of a small pool ([`WorkerPool`]), each holding an [`ExternalActivity`] guard while it works |
+//! | "park me until cycle N is over" | a goroutine parks ([`gort_scheduler::park`], `WaitReason::GcWait`) and frees its P; a plain thread waits on a condition variable |
+//!
+//! # Why the workers hold an `ExternalActivity`
+//!
+//! The scheduler declares a deadlock when every goroutine is blocked and
+//! nothing outside it can wake one. A goroutine parked in `runtime::gc()`
+//! waits for a mark worker — an OS thread the scheduler does not know — to
+//! finish the cycle and call [`Host::cycle_done`]. The guard tells the
+//! deadlock detector that such a thread exists. It is taken on the thread
+//! that *asks* for the worker, before that thread can park, and moved into
+//! the worker, so there is no moment at which the waiter is parked and the
+//! worker is not yet counted.
+//!
+//! # Lost wake-ups
+//!
+//! [`Host::block_until`] checks `done()` and registers the waiter under
+//! [`GortHost::waiters`]'s lock; [`Host::cycle_done`] takes the same lock
+//! before waking. The collector makes a cycle's completion visible to
+//! `done()` before calling `cycle_done`, so a waiter either sees `done()`
+//! true or is registered before the wake-up runs.
+
+use gort_gc::host::{Host, MarkWorkerMode, RangeKind, RootVisitor, StwReason, WorldStopped};
+use gort_gc::mark::MarkWorker;
+use gort_gc::sweep::BackgroundSweeper;
+use gort_scheduler as sched;
+use gort_scheduler::{ExternalActivity, Parked, WaitReason};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+
+/// The collector's host: the scheduler seen through [`Host`]. One per
+/// process ([`HOST`]), handed to `gort_gc::collector::install`.
+#[derive(Debug)]
+pub(crate) struct GortHost {
+    /// The scheduler's stop-the-world token while the collector holds the
+    /// matching [`WorldStopped`]. Protected by its mutex; written only by
+    /// the thread that stopped the world and by the one that restarts it
+    /// (the scheduler's world semaphore admits one stop at a time).
+    stopped: Mutex<Option<sched::WorldStopped>>,
+    /// Goroutines parked in [`Host::block_until`]. Protected by its mutex,
+    /// which is also the lock `cycle_done` takes (see "Lost wake-ups").
+    waiters: Mutex<Vec<Parked>>,
+    /// Wakes plain threads waiting in [`Host::block_until`]; used with
+    /// `waiters`' mutex.
+    thread_waiters: Condvar,
+    /// Threads for mark workers and sweepers.
+    pool: WorkerPool,
+}
+
+/// The process's host.
+pub(crate) static HOST: GortHost = GortHost {
+    stopped: Mutex::new(None),
+    waiters: Mutex::new(Vec::new()),
+    thread_waiters: Condvar::new(),
+    pool: WorkerPool::new(),
+};
+
+/// Poison-free locking: a panic elsewhere ends the process (Go's panic
+/// semantics), so a poisoned lock is never observed in a running program,
+/// and the data behind these locks stays consistent at every unlock.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The collector's reason, in the scheduler's words.
+fn sched_reason(r: StwReason) -> sched::StwReason {
+    match r {
+        StwReason::SweepTermination => sched::StwReason::GcSweepTermination,
+        StwReason::MarkTermination => sched::StwReason::GcMarkTermination,
+        StwReason::ReadMemStats => sched::StwReason::ReadMemStats,
+        StwReason::Other => sched::StwReason::Other,
+    }
+}
+
+impl Host for GortHost {
+    fn gomaxprocs(&self) -> usize {
+        sched::gomaxprocs(0).max(1) as usize
+    }
+
+    #[inline]
+    fn current_p(&self) -> Option<usize> {
+        sched::current_p()
+    }
+
+    #[inline]
+    fn safepoint(&self) {
+        sched::safepoint();
+    }
+
+    fn stop_the_world(&self, reason: StwReason) -> WorldStopped {
+        let token = sched::stop_the_world(sched_reason(reason));
+        let prev = lock(&self.stopped).replace(token);
+        if prev.is_some() {
+            gort_scheduler::rt_throw!("gort host: the world was stopped twice");
+        }
+        // SAFETY: `sched::stop_the_world` returned, so every P is stopped at
+        // a safepoint (goroutines switch out through the context switch,
+        // which spills their callee-saved registers on their stacks), and
+        // they stay stopped until `start_the_world` hands the scheduler's
+        // token back, which only happens when the collector returns this
+        // token.
+        unsafe { WorldStopped::new_unchecked(reason) }
+    }
+
+    fn start_the_world(&self, token: WorldStopped) {
+        let _consumed: WorldStopped = token;
+        let Some(t) = lock(&self.stopped).take() else {
+            gort_scheduler::rt_throw!("gort host: start_the_world without a stopped world");
+        };
+        sched::start_the_world(t);
+    }
+
+    fn scan_roots(&self, _w: &WorldStopped, roots: &mut dyn RootVisitor) {
+        let guard = lock(&self.stopped);
+        let Some(t) = guard.as_ref() else {
+            gort_scheduler::rt_throw!("gort host: scan_roots without a stopped world");
+        };
+        sched::for_each_goroutine_stack(t, &mut |s| {
+            roots.visit_range(RangeKind::Stack, s.sp, s.hi);
+        });
+        sched::for_each_runtime_range(t, &mut |start, end| {
+            roots.visit_range(RangeKind::RuntimeHeld, start, end);
+        });
+    }
+
+    fn spawn_mark_worker(&self, mode: MarkWorkerMode, worker: MarkWorker) {
+        let activity = ExternalActivity::begin();
+        let _ = mode; // both modes mark until there is no work (see MarkWorkerMode)
+        HOST.pool.submit(Box::new(move || {
+            worker.run();
+            drop(activity);
+        }));
+    }
+
+    fn spawn_background_sweeper(&self, sweeper: BackgroundSweeper) {
+        let activity = ExternalActivity::begin();
+        HOST.pool.submit(Box::new(move || {
+            sweeper.run();
+            drop(activity);
+        }));
+    }
+
+    fn block_until(&self, done: &dyn Fn() -> bool) {
+        if sched::current_goroutine_id().is_some() {
+            loop {
+                let waiters = lock(&self.waiters);
+                if done() {
+                    return;
+                }
+                // The guard moves into `publish`, which runs on this thread
+                // before the goroutine switches away: registering and
+                // unlocking happen together, so `cycle_done` cannot run
+                // between our check and our registration.
+                sched::park(WaitReason::GcWait, move |parked| {
+                    let mut waiters = waiters;
+                    waiters.push(parked);
+                    drop(waiters);
+                });
+            }
+        } else {
+            let mut waiters = lock(&self.waiters);
+            while !done() {
+                waiters = self
+                    .thread_waiters
+                    .wait(waiters)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+        }
+    }
+
+    fn cycle_done(&self) {
+        let parked: Vec<Parked> = std::mem::take(&mut *lock(&self.waiters));
+        self.thread_waiters.notify_all();
+        for p in parked {
+            p.unpark();
+        }
+    }
+}
+
+/// A job for the pool.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The receiving end of the job queue, shared by the pool's threads.
+type SharedReceiver = std::sync::Arc<Mutex<Receiver<Job>>>;
+
+/// OS threads for the collector's workers. A job goes to an idle thread if
+/// there is one, else to a new thread; threads never exit, so a program
+/// that collects often pays for thread creation only once per concurrent
+/// worker, not once per cycle.
+#[derive(Debug)]
+struct WorkerPool {
+    /// The queue idle threads wait on; `None` until the first job.
+    /// Protected by its mutex.
+    queue: Mutex<Option<(Sender<Job>, SharedReceiver)>>,
+    /// Threads waiting for a job. Incremented by a thread before it waits,
+    /// decremented by `submit` when it hands a job to a waiting thread;
+    /// changed only under `queue`'s mutex.
+    idle: AtomicUsize,
+    /// Threads created so far (for the thread names).
+    created: AtomicUsize,
+}
+
+impl WorkerPool {
+    const fn new() -> WorkerPool {
+        WorkerPool {
+            queue: Mutex::new(None),
+            idle: AtomicUsize::new(0),
+            created: AtomicUsize::new(0),
+        }
+    }
+
+    fn submit(&'static self, job: Job) {
+        let mut q = lock(&self.queue);
+        let (tx, rx) = q.get_or_insert_with(|| {
+            let (tx, rx) = channel();
+            (tx, std::sync::Arc::new(Mutex::new(rx)))
+        });
+        // Relaxed: `idle` is only read and written under `queue`'s mutex.
+        let need_thread = self.idle.load(Ordering::Relaxed) == 0;
+        if need_thread {
+            let rx = rx.clone();
+            let n = self.created.fetch_add(1, Ordering::Relaxed);
+            std::thread::Builder::new()
+                .name(format!("gort-gc-worker-{n}"))
+                .spawn(move || self.worker_loop(rx))
+                .unwrap_or_else(|e| {
+                    gort_scheduler::rt_throw!("gort: cannot start a collector thread: {e}")
+                });
+        } else {
+            self.idle.fetch_sub(1, Ordering::Relaxed);
+        }
+        if tx.send(job).is_err() {
+            gort_scheduler::rt_throw!("gort: collector thread pool is gone");
+        }
+    }
+
+    fn worker_loop(&'static self, rx: SharedReceiver) {
+        loop {
+            let job = lock(&rx).recv();
+            match job {
+                Ok(job) => job(),
+                Err(_) => return,
+            }
+            // Count ourselves idle before waiting again, under the queue
+            // lock so `submit` sees a consistent count.
+            let _q = lock(&self.queue);
+            self.idle.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Go's package `runtime`: memory statistics, forced collection, goroutine
+//! and processor counts.
+//!
+//! See [crate] for the overview.
+
+pub use gort_profiler::memstats::{BySize, MemStats, BY_SIZE_CLASSES, PAUSE_HISTORY};
+
+/// `runtime.ReadMemStats`: a snapshot of the memory allocator's and the
+/// collector's statistics, taken with the world stopped so the fields agree
+/// with each other (Alloc = HeapAlloc, HeapIdle + HeapInuse = HeapSys,
+/// Mallocs − Frees = HeapObjects, Sys = the sum of the `*_sys` fields).
+///
+/// The stack figures come from the scheduler: `stack_inuse` counts the
+/// stacks of live goroutines, `stack_sys` the stack memory mapped (both as
+/// reserved address space, of which only the touched pages take memory).
+///
+/// ```
+/// let m = gort::run(gort::runtime::read_mem_stats);
+/// assert_eq!(m.alloc, m.heap_alloc);
+/// assert_eq!(m.heap_idle + m.heap_inuse, m.heap_sys);
+/// ```
+pub fn read_mem_stats() -> MemStats {
+    crate::run::ensure_started();
+    let mut m = gort_gc::collector::global().read_mem_stats();
+    let (inuse, sys) = gort_scheduler::stack_memory();
+    m.stack_inuse = inuse as u64;
+    m.stack_sys = sys as u64;
+    m.sys = m.heap_sys
+        + m.stack_sys
+        + m.mspan_sys
+        + m.mcache_sys
+        + m.buck_hash_sys
+        + m.gc_sys
+        + m.other_sys;
+    m
+}
+
+/// `runtime.GC`: run a complete collection and return when it (and the
+/// sweep of what it freed) has finished. Blocks the calling goroutine, not
+/// its OS thread. Counted in `MemStats::num_forced_gc`.
+pub fn gc() {
+    crate::run::ensure_started();
+    gort_gc::collector::global().gc();
+}
+
+/// `runtime.NumGoroutine`: the number of goroutines that exist now,
+/// including the main one.
+pub fn num_goroutine() -> usize {
+    gort_scheduler::num_goroutine()
+}
+
+/// `runtime.GOMAXPROCS`: set the number of Ps (goroutines running at once)
+/// to `n` and return the previous setting; `n < 1` only reads. Values
+/// above 256 are lowered to 256 (the collector's per-P tables hold 256
+/// entries), as Go lowers values above its own maximum. Changing it stops
+/// the world briefly.
+pub fn gomaxprocs(n: i32) -> i32 {
+    crate::run::ensure_started();
+    gort_scheduler::gomaxprocs(n.min(crate::env::MAX_GOMAXPROCS as i32))
+}

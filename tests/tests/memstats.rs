@@ -1,0 +1,145 @@
+//! `runtime::read_mem_stats` through the public API: Go's identities between
+//! the fields hold, and the bigbytes walk-through moves the numbers the way
+//! it does in Go (`gc.md` §5.4: TotalAlloc ≥ 10 × 10^8, several cycles).
+
+use gort::runtime::{gc, gomaxprocs, num_goroutine, read_mem_stats};
+use gort::sync::WaitGroup;
+use gort::{chan, go, make_slice, MemStats};
+
+fn assert_identities(m: &MemStats, when: &str) {
+    assert_eq!(m.alloc, m.heap_alloc, "{when}: Alloc = HeapAlloc");
+    assert_eq!(
+        m.heap_idle + m.heap_inuse,
+        m.heap_sys,
+        "{when}: HeapIdle + HeapInuse = HeapSys"
+    );
+    assert_eq!(
+        m.mallocs - m.frees,
+        m.heap_objects,
+        "{when}: Mallocs - Frees = HeapObjects"
+    );
+    assert!(
+        m.heap_released <= m.heap_idle,
+        "{when}: HeapReleased <= HeapIdle"
+    );
+    assert!(
+        m.heap_alloc <= m.heap_inuse,
+        "{when}: HeapAlloc <= HeapInuse"
+    );
+    assert!(
+        m.total_alloc >= m.heap_alloc,
+        "{when}: TotalAlloc >= HeapAlloc"
+    );
+    assert!(
+        m.sys >= m.heap_sys + m.stack_sys,
+        "{when}: Sys covers the heap and stacks"
+    );
+}
+
+#[test]
+fn bigbytes_moves_the_numbers_like_go() {
+    gort::run(|| {
+        let before = read_mem_stats();
+        assert_identities(&before, "baseline");
+        for _ in 0..10 {
+            let s = make_slice::<u8>(100_000_000);
+            assert_eq!(std::hint::black_box(s).len(), 100_000_000);
+        }
+        let after = read_mem_stats();
+        assert_identities(&after, "after the loop");
+        assert!(
+            after.total_alloc - before.total_alloc >= 1_000_000_000,
+            "TotalAlloc grew by {}",
+            after.total_alloc - before.total_alloc
+        );
+        assert!(after.mallocs - before.mallocs >= 10);
+        assert!(
+            after.num_gc >= before.num_gc + 5,
+            "each 100 MB slice should trigger about one cycle: NumGC {} -> {}",
+            before.num_gc,
+            after.num_gc
+        );
+        // Most slices were freed: at most one (plus a stale stack word's
+        // worth) can still be live.
+        assert!(
+            after.heap_alloc < 250_000_000,
+            "HeapAlloc {}",
+            after.heap_alloc
+        );
+
+        // runtime.GC: a forced cycle, counted as such, with a recorded pause.
+        gc();
+        let forced = read_mem_stats();
+        assert_identities(&forced, "after gc()");
+        assert!(forced.num_gc > after.num_gc);
+        assert!(forced.num_forced_gc > after.num_forced_gc);
+        assert!(forced.pause_total_ns >= after.pause_total_ns);
+        assert!(forced.last_gc > 0, "LastGC is a Unix time in ns");
+        let last = forced.pause_ns[((forced.num_gc as usize) + 255) % 256];
+        assert!(last > 0, "the last cycle's pause is recorded");
+        assert!(forced.next_gc >= 4 << 20, "NextGC has the 4 MiB minimum");
+    });
+}
+
+#[test]
+fn small_objects_are_counted() {
+    gort::run(|| {
+        #[derive(gort::Trace)]
+        struct Pair {
+            a: u64,
+            b: Option<gort::Gc<Pair>>,
+        }
+        let before = read_mem_stats();
+        let mut head: Option<gort::Gc<Pair>> = None;
+        for i in 0..10_000u64 {
+            head = Some(gort::Gc::new(Pair { a: i, b: head }));
+        }
+        let mid = read_mem_stats();
+        assert_identities(&mid, "10,000 pairs");
+        assert!(mid.mallocs - before.mallocs >= 10_000);
+        assert!(mid.total_alloc - before.total_alloc >= 10_000 * 16);
+        let mut n = 0;
+        let mut cur = head;
+        while let Some(p) = cur {
+            n += p.a;
+            cur = p.b;
+        }
+        assert_eq!(n, 10_000 * 9_999 / 2);
+    });
+}
+
+#[test]
+fn goroutines_and_procs_are_counted() {
+    gort::run(|| {
+        assert!(gomaxprocs(0) >= 1);
+        assert_eq!(gomaxprocs(-1), gomaxprocs(0), "n < 1 only reads");
+        let base = num_goroutine();
+        assert!(base >= 1, "the main goroutine counts");
+        let release = chan::<()>(0);
+        let started = WaitGroup::new();
+        let finished = WaitGroup::new();
+        started.add(10);
+        finished.add(10);
+        for _ in 0..10 {
+            let (release, started, finished) = (release.clone(), started.clone(), finished.clone());
+            go(move || {
+                started.done();
+                release.recv();
+                finished.done();
+            });
+        }
+        started.wait();
+        assert_eq!(num_goroutine(), base + 10);
+        release.close();
+        finished.wait();
+        // A goroutine that called done() may not have exited yet; give the
+        // scheduler a few turns.
+        for _ in 0..1000 {
+            if num_goroutine() == base {
+                break;
+            }
+            gort::gosched();
+        }
+        assert_eq!(num_goroutine(), base);
+    });
+}
