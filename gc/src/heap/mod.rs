@@ -1,7 +1,152 @@
 //! # The allocator
 //!
-//! (The full essay is being written; see the "# Fields" table and the
-//! module docs of each submodule for the current contract.)
+//! Where managed objects live, how they are laid out, how any address leads
+//! back to its object, and how memory goes back to the OS. This is Go's
+//! allocator (`malloc.go`, `mheap.go`, `mcentral.go`, `mcache.go`,
+//! `mgcscavenge.go`) with gort's object model on top; the *policy* of
+//! collection (when to mark, when to sweep) is the collector's
+//! (`crate::collector`, `crate::sweep`), which calls the entry points
+//! described here.
+//!
+//! ## The arena
+//!
+//! One reservation of address space for the whole heap
+//! ([`HeapConfig::arena_bytes`], default [`DEFAULT_ARENA_BYTES`] = 64 GiB),
+//! mapped `PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE`
+//! through memmap2 and aligned to a page. Untouched memory costs nothing;
+//! the heap "grows" by handing out more of it (in steps of at least 1 MiB,
+//! counted in `heap_sys`). A second anonymous mapping holds the **page
+//! table**: one span pointer per 8 KiB page, null for free pages. Running
+//! out of arena is `fatal error: out of memory`.
+//!
+//! ## Address → object in O(1)
+//!
+//! [`Heap::find_object`]: (1) range check against the arena; (2) page
+//! table lookup → span (Acquire, pairs with the Release that installed
+//! it); (3) the span's state says it holds objects; (4) slot index =
+//! `(offset × div_mul) >> 32` — Go's `divMul`, a multiply and a shift that
+//! equals `offset / size` for every offset in a span (checked exhaustively
+//! in `size_class::tests`); indices past the last slot are the span's tail
+//! waste → None; (5) the slot is allocated if it is below the span's
+//! `free_index` or its alloc bit is set. Interior pointers therefore find
+//! their object. **One-past-the-end**: `base + size` is the next slot (or
+//! the tail), never the object itself. Rust creates such pointers when it
+//! iterates a slice, so [`crate::ptr::GcSlice`] allocates one spare byte
+//! (Boehm's padding byte) and its elements' end pointer stays inside its
+//! own slot; single objects (`Gc<T>`) are not padded — code that keeps
+//! only `(&*gc as *const T).add(1)` alive must keep the `Gc` too.
+//!
+//! ## Size classes, spans and object kinds
+//!
+//! Requests up to 32 KiB are rounded up to one of Go's 67 size classes
+//! (`size_class.rs`, table and waste written once); a span is a run of
+//! pages holding objects of one **span class** = size class × object
+//! kind. The kind is a property of the span class, as Go's noscan bit is:
+//!
+//! * **noscan** — no managed pointers; never scanned (byte slices, numbers,
+//!   `Gc<T>` where `T::NEEDS_TRACE` is false);
+//! * **precise** — word 0 is a `&'static TypeInfo` (name + trace fn); the
+//!   value follows at [`HEADER_BYTES`]. A precise slice is
+//!   `[TypeInfo][len][elements][pad byte]`;
+//! * **conservative** — every aligned word is a candidate pointer (buffers
+//!   of unknown layout the runtime keeps for users).
+//!
+//! Objects over 32 KiB get a span of their own (class 0, "large"), page
+//! aligned and rounded up to whole pages. gort has no tiny allocator.
+//!
+//! ## The cache hierarchy (malloc.go's four steps)
+//!
+//! 1. **Cache** (per P, no lock): the P's span of the class; a 64-slot
+//!    window of free bits (`CachedSpan::bits`) gives the next slot with a
+//!    `trailing_zeros`; the window moves over the span's alloc bits. This is
+//!    [`Heap::alloc_on`] — `#[inline]`, one Relaxed load of the flags word,
+//!    no lock, no atomic read-modify-write (the per-P counters are a load
+//!    and a store; the span's `free_index` is one Release store).
+//! 2. **Central** (`#[cold] alloc_slow`, one lock per span class): give the
+//!    full span back, take a swept span with free slots; if there is none,
+//!    sweep unswept spans of the class until one has room (lazy sweep).
+//! 3. **Page heap** (page-heap lock): a new span from the lowest free run
+//!    of pages, first fit.
+//! 4. **Arena**: grow the heap into fresh reserved pages.
+//!
+//! Before any of this, the slow path calls the collector's hook (trigger a
+//! cycle, assist marking) with no heap lock held; the hook may be a
+//! safepoint, so the P is re-read after it. While allocate-black or
+//! always-slow is on, every allocation takes the slow path.
+//!
+//! ## Span states and sweep generations
+//!
+//! [`SpanState`] lists where a span is (Dead / InCache / InCentral / Large)
+//! and its allowed transitions. Orthogonally, a span's `sweepgen` relative
+//! to the heap's (Go's scheme): h−2 needs sweeping, h−1 is being swept, h is
+//! swept. [`Heap::start_sweep_cycle`] (world stopped, after marking) flushes
+//! every cache, adds 2 to h and moves every span onto its unswept list;
+//! [`Heap::sweep_one`] (background) and the refill path (lazy) take spans
+//! off those lists, claim them by CAS h−2 → h−1, free unmarked objects —
+//! mark bits become alloc bits, mark bits are cleared — and put them back
+//! or free their pages. Spans cached during marking hold only objects
+//! allocated black or reachable ones, so nothing live is freed.
+//!
+//! ## Fields: who may touch what
+//!
+//! | data | written by | under | read by |
+//! |---|---|---|---|
+//! | page table entry | page heap (span made / freed) | page-heap lock, Release | anyone, Acquire |
+//! | span `start`, `npages`, class, `elem_size`, `nelems` | page heap, span Dead | page-heap lock | anyone (atomics) |
+//! | span `state` | transition owner (see `SpanState`) | lock of the list it moves to | anyone |
+//! | span `free_index` | the P caching it; the sweeper owning it | none (single owner), Release | lookups, Acquire |
+//! | span alloc bits | sweeper (owner); uncaching P (fetch_or) | ownership | lookups, sweeper |
+//! | span mark bits | markers, allocate-black (fetch_or); sweeper clears | atomics; clearing by owner | markers, sweeper |
+//! | span `sweepgen` | sweeper (CAS claim, Release store) | — | anyone |
+//! | span `alloc_count`, `needzero` | sweeper; uncaching P | ownership | the next owner |
+//! | `CachedSpan` (window, bits) | the P's thread | host: one thread per P between safepoints; stopped world for flushes; shared cache: its lock | same |
+//! | per-P `mallocs`, `total_alloc` | the P's thread (load + store) | — | stats readers (Relaxed) |
+//! | central lists | anyone | that central's lock | — |
+//! | free runs, scavenged / need-zero page bits, pool | page heap | page-heap lock | — |
+//! | `frees`, `freed_bytes`, `heap_live` | sweepers, refills | atomics | stats, pacer |
+//!
+//! Lock order (docs/lock-order.md, gc section): shared cache < central <
+//! page heap; the large list and the root registry are leaves. No heap lock
+//! is held when the collector's hook or the host is called.
+//!
+//! ## The zeroing rule
+//!
+//! Objects are always handed out zeroed, and **memory fresh from the OS or
+//! released with `MADV_DONTNEED` is never cleared by hand.** The page heap
+//! keeps two bits per page: *scavenged* (released or never touched: reads
+//! as zero) and *need-zero* (held data once). A new small span gets
+//! `needzero` if any of its pages needs it; then each object is cleared as
+//! it is allocated. A large object clears only its dirty pages. Sweeping
+//! sets `needzero` on spans where it freed objects. So `make_slice::<u8>
+//! (100_000_000)` on fresh or released pages touches none of its 100 MB
+//! (`gc/tests/heap_scavenge.rs` checks RSS; `benches/alloc.rs` times it).
+//!
+//! ## The scavenger
+//!
+//! Free pages go back to the OS with `MADV_DONTNEED` (see `scavenger.rs`):
+//! in the background, down to a retention goal (110 % of `heap_inuse` or
+//! what the pacer sets), 8 MiB per 100 ms; and all at once on
+//! [`Heap::free_os_memory`]. Released pages are zero on next use.
+//!
+//! ## Statistics
+//!
+//! [`HeapStats`] uses Go's names and meanings. Counters on the allocation
+//! path (`mallocs`, `total_alloc`) are per P and summed on read; sweep-side
+//! counters are heap atomics; page counts live under the page-heap lock. By
+//! construction `heap_idle + heap_inuse = heap_sys`, `mallocs − frees =
+//! heap_objects`, `heap_released ≤ heap_idle`.
+//!
+//! ## Rejected or postponed
+//!
+//! * Go's radix-tree page allocator (`mpagealloc.go`): gort's page heap is a
+//!   `BTreeMap` of coalesced free runs searched first fit, linear in the
+//!   number of free runs. Simple and correct; a summary tree is the next step
+//!   if fragmented heaps show it in profiles.
+//! * The scavenger holds the page-heap lock during `madvise` (Go drops it);
+//!   the 8 MiB budget bounds the hold time in the background.
+//! * A header word on every object (simpler lookups, worse for `[]byte`):
+//!   only precise objects have one.
+//! * Go's tiny allocator and per-size-class statistics (`BySize`): not yet.
 
 pub mod size_class;
 
