@@ -32,8 +32,12 @@ const SYNTHETIC_BASE: u64 = 0x7f00_0000_0000;
 pub struct ProfileBuilder {
     profile: Profile,
     strings: HashMap<String, i64>,
-    functions: HashMap<(String, String), u64>,
-    locations: HashMap<(u64, String, String, u32), u64>,
+    /// Function name -> [(file, id)]: looked up by `&str`, no allocation on a hit.
+    functions: HashMap<String, Vec<(String, u64)>>,
+    /// Call PC -> [(function id, line, location id)] for frames with a known PC.
+    locations: HashMap<u64, Vec<(u64, u32, u64)>>,
+    /// (function id, line) -> location id, for frames without a PC.
+    pcless: HashMap<(u64, u32), u64>,
     program: String,
 }
 
@@ -46,6 +50,7 @@ impl ProfileBuilder {
             strings: HashMap::new(),
             functions: HashMap::new(),
             locations: HashMap::new(),
+            pcless: HashMap::new(),
             program: program.to_string(),
         };
         b.string(""); // index 0, as the format requires
@@ -94,9 +99,10 @@ impl ProfileBuilder {
     }
 
     fn function(&mut self, f: &Frame) -> u64 {
-        let key = (f.function.clone(), f.file.clone());
-        if let Some(&id) = self.functions.get(&key) {
-            return id;
+        if let Some(list) = self.functions.get(f.function.as_str()) {
+            if let Some((_, id)) = list.iter().find(|(file, _)| *file == f.file) {
+                return *id;
+            }
         }
         let id = self.profile.function.len() as u64 + 1;
         let name = self.string(&f.function);
@@ -108,16 +114,27 @@ impl ProfileBuilder {
             filename,
             start_line: 0,
         });
-        self.functions.insert(key, id);
+        self.functions
+            .entry(f.function.clone())
+            .or_default()
+            .push((f.file.clone(), id));
         id
     }
 
     fn location(&mut self, f: &Frame) -> u64 {
-        let key = (f.call_pc(), f.function.clone(), f.file.clone(), f.line);
-        if let Some(&id) = self.locations.get(&key) {
-            return id;
-        }
         let function_id = self.function(f);
+        if f.pc == 0 {
+            if let Some(&id) = self.pcless.get(&(function_id, f.line)) {
+                return id;
+            }
+        } else if let Some(list) = self.locations.get(&f.call_pc()) {
+            if let Some(&(_, _, id)) = list
+                .iter()
+                .find(|(fid, line, _)| *fid == function_id && *line == f.line)
+            {
+                return id;
+            }
+        }
         let id = self.profile.location.len() as u64 + 1;
         let address = if f.pc == 0 {
             SYNTHETIC_BASE + id * 16
@@ -134,7 +151,14 @@ impl ProfileBuilder {
             }],
             is_folded: false,
         });
-        self.locations.insert(key, id);
+        if f.pc == 0 {
+            self.pcless.insert((function_id, f.line), id);
+        } else {
+            self.locations
+                .entry(f.call_pc())
+                .or_default()
+                .push((function_id, f.line, id));
+        }
         id
     }
 

@@ -18,6 +18,11 @@
 //! not yet stopped (`GoEnd`, `GoStop`, `GoSched`, `GoPreempt`, `GoSleep`,
 //! `GoBlock`); with none, the event belongs to "G0", the scheduler itself.
 //!
+//! A trace that starts while the program runs must first describe the
+//! goroutines that already exist, as Go's `StartTrace` does: a `GoCreate`
+//! for each (with its start function as a one-frame stack), then
+//! `GoWaiting` for the blocked ones and `GoStart` for the running ones.
+//!
 //! # The rules (Go 1.19 `internal/trace`: `order.go`, `parser.go` `postProcessTrace`)
 //!
 //! [`Trace::check`] replays the events in time order and enforces what Go's
