@@ -127,16 +127,20 @@ impl Host for GortHost {
     }
 
     fn scan_roots(&self, _w: &WorldStopped, roots: &mut dyn RootVisitor) {
-        let guard = lock(&self.stopped);
-        let Some(t) = guard.as_ref() else {
+        // Take the scheduler's token out for the scan so that no host lock
+        // is held while the collector's visitor runs; nobody else touches
+        // the slot meanwhile, because the collector restarts the world
+        // only after `scan_roots` returns.
+        let Some(t) = lock(&self.stopped).take() else {
             gort_scheduler::rt_throw!("gort host: scan_roots without a stopped world");
         };
-        sched::for_each_goroutine_stack(t, &mut |s| {
+        sched::for_each_goroutine_stack(&t, &mut |s| {
             roots.visit_range(RangeKind::Stack, s.sp, s.hi);
         });
-        sched::for_each_runtime_range(t, &mut |start, end| {
+        sched::for_each_runtime_range(&t, &mut |start, end| {
             roots.visit_range(RangeKind::RuntimeHeld, start, end);
         });
+        *lock(&self.stopped) = Some(t);
     }
 
     fn spawn_mark_worker(&self, mode: MarkWorkerMode, worker: MarkWorker) {
@@ -262,5 +266,66 @@ impl WorkerPool {
             let _q = lock(&self.queue);
             self.idle.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Barrier};
+    use std::time::{Duration, Instant};
+
+    fn wait_idle(pool: &WorkerPool, n: usize) {
+        let t = Instant::now();
+        while {
+            let _q = lock(&pool.queue);
+            pool.idle.load(Ordering::Relaxed) != n
+        } {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "pool threads never went idle"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn pool_runs_blocked_jobs_at_once_and_reuses_threads() {
+        let pool: &'static WorkerPool = Box::leak(Box::new(WorkerPool::new()));
+        for round in 0..3 {
+            // Three jobs that can only finish together: each needs a thread
+            // of its own (mark workers of one cycle wait for each other).
+            let all = Arc::new(Barrier::new(4));
+            for _ in 0..3 {
+                let all = all.clone();
+                pool.submit(Box::new(move || {
+                    all.wait();
+                }));
+            }
+            all.wait();
+            wait_idle(pool, 3);
+            // Round 0 created the threads; later rounds reuse them.
+            assert_eq!(pool.created.load(Ordering::Relaxed), 3, "round {round}");
+        }
+    }
+
+    #[test]
+    fn stw_reasons_map_one_to_one() {
+        let all = [
+            StwReason::SweepTermination,
+            StwReason::MarkTermination,
+            StwReason::ReadMemStats,
+            StwReason::Other,
+        ];
+        let mapped: Vec<sched::StwReason> = all.iter().map(|&r| sched_reason(r)).collect();
+        assert_eq!(
+            mapped,
+            [
+                sched::StwReason::GcSweepTermination,
+                sched::StwReason::GcMarkTermination,
+                sched::StwReason::ReadMemStats,
+                sched::StwReason::Other,
+            ]
+        );
     }
 }

@@ -1,10 +1,12 @@
 //! `runtime::read_mem_stats` through the public API: Go's identities between
-//! the fields hold, and the bigbytes walk-through moves the numbers the way
-//! it does in Go (`gc.md` §5.4: TotalAlloc ≥ 10 × 10^8, several cycles).
+//! the fields hold for small objects, and the goroutine and P counts are
+//! right. The bigbytes walk-through has its own file (`memstats_bigbytes.rs`)
+//! so that its outcome does not hide these: a failed assertion inside
+//! `gort::run` ends the whole test process, as a Go panic would.
 
-use gort::runtime::{gc, gomaxprocs, num_goroutine, read_mem_stats};
+use gort::runtime::{gomaxprocs, num_goroutine, read_mem_stats};
 use gort::sync::WaitGroup;
-use gort::{chan, go, make_slice, MemStats};
+use gort::{chan, go, MemStats};
 
 fn assert_identities(m: &MemStats, when: &str) {
     assert_eq!(m.alloc, m.heap_alloc, "{when}: Alloc = HeapAlloc");
@@ -34,51 +36,6 @@ fn assert_identities(m: &MemStats, when: &str) {
         m.sys >= m.heap_sys + m.stack_sys,
         "{when}: Sys covers the heap and stacks"
     );
-}
-
-#[test]
-fn bigbytes_moves_the_numbers_like_go() {
-    gort::run(|| {
-        let before = read_mem_stats();
-        assert_identities(&before, "baseline");
-        for _ in 0..10 {
-            let s = make_slice::<u8>(100_000_000);
-            assert_eq!(std::hint::black_box(s).len(), 100_000_000);
-        }
-        let after = read_mem_stats();
-        assert_identities(&after, "after the loop");
-        assert!(
-            after.total_alloc - before.total_alloc >= 1_000_000_000,
-            "TotalAlloc grew by {}",
-            after.total_alloc - before.total_alloc
-        );
-        assert!(after.mallocs - before.mallocs >= 10);
-        assert!(
-            after.num_gc >= before.num_gc + 5,
-            "each 100 MB slice should trigger about one cycle: NumGC {} -> {}",
-            before.num_gc,
-            after.num_gc
-        );
-        // Most slices were freed: at most one (plus a stale stack word's
-        // worth) can still be live.
-        assert!(
-            after.heap_alloc < 250_000_000,
-            "HeapAlloc {}",
-            after.heap_alloc
-        );
-
-        // runtime.GC: a forced cycle, counted as such, with a recorded pause.
-        gc();
-        let forced = read_mem_stats();
-        assert_identities(&forced, "after gc()");
-        assert!(forced.num_gc > after.num_gc);
-        assert!(forced.num_forced_gc > after.num_forced_gc);
-        assert!(forced.pause_total_ns >= after.pause_total_ns);
-        assert!(forced.last_gc > 0, "LastGC is a Unix time in ns");
-        let last = forced.pause_ns[((forced.num_gc as usize) + 255) % 256];
-        assert!(last > 0, "the last cycle's pause is recorded");
-        assert!(forced.next_gc >= 4 << 20, "NextGC has the 4 MiB minimum");
-    });
 }
 
 #[test]

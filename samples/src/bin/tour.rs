@@ -132,11 +132,25 @@ fn print_memstats(base: &MemStats, cmp: &MemStats) {
     for (name, a, b) in rows {
         println!("   {name:<12} {a:>16} {b:>16}");
     }
-    println!(
-        "   TotalAlloc grew by {} while Alloc stayed at {}: the collector freed the rest.",
-        cmp.total_alloc - base.total_alloc,
-        cmp.alloc
-    );
+    let allocated = cmp.total_alloc - base.total_alloc;
+    let freed = freed_between(base, cmp);
+    if freed == 0 {
+        println!("   TotalAlloc grew by {allocated} and nothing was freed in between.");
+    } else {
+        println!(
+            "   TotalAlloc grew by {allocated}; the collector freed {freed} of it ({:.0}%), so Alloc is {}.",
+            100.0 * freed as f64 / allocated.max(1) as f64,
+            cmp.alloc
+        );
+    }
+}
+
+/// Bytes freed between two snapshots: what was allocated minus how much
+/// the live heap grew.
+fn freed_between(base: &MemStats, cmp: &MemStats) -> u64 {
+    let allocated = cmp.total_alloc - base.total_alloc;
+    let grew = cmp.alloc as i128 - base.alloc as i128;
+    (allocated as i128 - grew).max(0) as u64
 }
 
 /// Step 3: the CPU profile, heap profile and execution trace.
