@@ -51,11 +51,11 @@
 //! | a pointer field assigned after allocation | [`GcCell<T>`]: `get`, `set` (barriered) |
 //! | `make([]T, n)` · `s[i]` · `s[i] = v` | [`make_slice`]`::<T>(n)` → [`GcSlice<T>`]: `get`, `set` |
 //! | a global `var p *T` | [`Root<T>`] |
-//! | `make(chan T, n)` · `select` | [`chan`]`::<T>(n)` → [`Chan<T>`] · [`select!`] |
+//! | `make(chan T, n)` · `select` | [`chan()`]`::<T>(n)` → [`Chan<T>`] · [`select!`] |
 //! | `sync.WaitGroup` · `sync.Mutex` | [`sync::WaitGroup`] · [`sync::Mutex`] |
 //! | `runtime.ReadMemStats` · `runtime.GC` · `runtime.NumGoroutine` · `runtime.GOMAXPROCS` | [`runtime::read_mem_stats`] · [`runtime::gc`] · [`runtime::num_goroutine`] · [`runtime::gomaxprocs`] |
 //! | `debug.SetGCPercent` · `debug.SetMemoryLimit` · `debug.FreeOSMemory` | [`debug::set_gc_percent`] · [`debug::set_memory_limit`] · [`debug::free_os_memory`] |
-//! | `GOGC`, `GOMEMLIMIT`, `GOMAXPROCS`, `GODEBUG` | the same variables ([`env`]), or [`Builder`] |
+//! | `GOGC`, `GOMEMLIMIT`, `GOMAXPROCS`, `GODEBUG` | the same variables ([`mod@env`]), or [`Builder`] |
 //!
 //! ## Where a managed pointer may live
 //!
@@ -102,7 +102,7 @@
 //!
 //! `GOGC`, `GOMEMLIMIT`, `GOMAXPROCS` and `GODEBUG` (`gctrace=1`,
 //! `schedtrace=N`, `clobberfree=1`) have Go's syntax and meaning (see
-//! [`env`]); a malformed value stops the program before it starts, with a
+//! [`mod@env`]); a malformed value stops the program before it starts, with a
 //! message naming the variable and exit status 2. [`Builder`] sets the same
 //! things in code and wins over the environment.
 //!
@@ -124,7 +124,7 @@
 //!   mutable links in [`GcCell`].
 //! * Big arrays: [`make_slice`] — a byte or number slice is *noscan* (never
 //!   scanned), a slice of `Option<Gc<T>>` is traced element by element.
-//! * Handing work between goroutines: [`chan`]; waiting for a group:
+//! * Handing work between goroutines: [`chan()`]; waiting for a group:
 //!   [`sync::WaitGroup`]; shared mutable state: [`sync::Mutex`] (parks the
 //!   goroutine, not the thread).
 
