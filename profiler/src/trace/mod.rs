@@ -43,9 +43,12 @@
 //!    uses (`GoStart`/`GoUnblock` carry `seq`, bumped each time) and the GC
 //!    sequence (from 0), so the producer never deals with them.
 //!
-//! Timestamps should be distinct across Ps where events depend on each
-//! other (Go's parser fails with "time stamps out of order" if the only
-//! consistent order of two events contradicts their timestamps).
+//! The replay order is the one Go's parser computes
+//! ([`Trace::merge_order`]): per-P sequences merged by timestamp, where a
+//! goroutine's transitions (create → start → block → unblock → start …)
+//! may not overtake each other. Equal timestamps on different Ps are
+//! therefore fine for goroutine events; events linked only by time (a GC
+//! started on one P and finished on another) need distinct timestamps.
 
 pub mod json;
 pub mod v1;
@@ -346,12 +349,122 @@ impl Trace {
         self.events.push(TraceEvent { ts, p, kind });
     }
 
-    /// Indices of the events in replay order: by timestamp, ties kept in
-    /// recording order.
+    /// Indices of the events in replay order: Go's merge of the per-P
+    /// sequences ([`Trace::merge_order`]), or plain timestamp order if no
+    /// consistent merge exists (which [`Trace::check`] reports).
     pub fn ordered_indices(&self) -> Vec<usize> {
-        let mut v: Vec<usize> = (0..self.events.len()).collect();
-        v.sort_by_key(|&i| self.events[i].ts);
-        v
+        self.merge_order().unwrap_or_else(|_| {
+            let mut v: Vec<usize> = (0..self.events.len()).collect();
+            v.sort_by_key(|&i| self.events[i].ts);
+            v
+        })
+    }
+
+    /// Merge the per-P event sequences the way Go's parser does
+    /// (`order.go` `order1007`): repeatedly take, among the first unmerged
+    /// event of every P, those whose goroutine dependencies are satisfied
+    /// — `GoStart` needs its goroutine runnable, `GoUnblock` needs it
+    /// waiting, block/sched events need it running, `GoWaiting` needs it
+    /// freshly created — and merge the one with the lowest timestamp (ties
+    /// by P). Fails if no event is ready (Go: "no consistent ordering of
+    /// events possible") or if the result is not in time order (Go: "time
+    /// stamps out of order").
+    pub fn merge_order(&self) -> Result<Vec<usize>, String> {
+        use std::collections::BTreeMap;
+        use std::collections::VecDeque;
+        // Per-P sequences in recording order, and each event's implicit G.
+        let mut per_p: BTreeMap<u32, VecDeque<usize>> = BTreeMap::new();
+        for (i, e) in self.events.iter().enumerate() {
+            per_p.entry(e.p).or_default().push_back(i);
+        }
+        let mut g_of = vec![0u64; self.events.len()];
+        for seq in per_p.values() {
+            let mut cur = 0;
+            for &i in seq {
+                g_of[i] = cur;
+                match &self.events[i].kind {
+                    EventKind::GoStart { g } => {
+                        cur = *g;
+                        g_of[i] = *g;
+                    }
+                    EventKind::GoEnd
+                    | EventKind::GoStop { .. }
+                    | EventKind::GoSched { .. }
+                    | EventKind::GoPreempt { .. }
+                    | EventKind::GoSleep { .. }
+                    | EventKind::GoBlock { .. } => cur = 0,
+                    _ => {}
+                }
+            }
+        }
+        // The goroutine an event depends on, the state it needs, and the state it leaves.
+        let transition = |i: usize| -> Option<(GoId, Option<GState>, GState)> {
+            let g = g_of[i];
+            match &self.events[i].kind {
+                EventKind::GoCreate { g, .. } => Some((*g, None, GState::Runnable)),
+                EventKind::GoWaiting { g } => Some((*g, Some(GState::Runnable), GState::Waiting)),
+                EventKind::GoStart { g } => Some((*g, Some(GState::Runnable), GState::Running)),
+                EventKind::GoUnblock { g, .. } => {
+                    Some((*g, Some(GState::Waiting), GState::Runnable))
+                }
+                EventKind::GoSched { .. } | EventKind::GoPreempt { .. } => {
+                    Some((g, Some(GState::Running), GState::Runnable))
+                }
+                EventKind::GoSleep { .. } | EventKind::GoBlock { .. } => {
+                    Some((g, Some(GState::Running), GState::Waiting))
+                }
+                _ => None,
+            }
+        };
+        let mut gs: HashMap<GoId, GState> = HashMap::new();
+        let mut out = Vec::with_capacity(self.events.len());
+        let mut last_ts = 0;
+        while out.len() < self.events.len() {
+            let mut best: Option<(u64, u32, usize)> = None;
+            for (&p, seq) in &per_p {
+                let Some(&i) = seq.front() else { continue };
+                let ready = match transition(i) {
+                    None => true,
+                    Some((g, None, _)) => !gs.contains_key(&g),
+                    Some((g, Some(need), _)) => gs.get(&g) == Some(&need),
+                };
+                let key = (self.events[i].ts, p, i);
+                if ready && best.map_or(true, |b| (key.0, key.1) < (b.0, b.1)) {
+                    best = Some(key);
+                }
+            }
+            let Some((ts, p, i)) = best else {
+                let fronts: Vec<String> = per_p
+                    .iter()
+                    .filter_map(|(p, q)| {
+                        q.front().map(|&i| {
+                            format!(
+                                "P{p}: {} at {}",
+                                self.events[i].kind.name(),
+                                self.events[i].ts
+                            )
+                        })
+                    })
+                    .collect();
+                return Err(format!(
+                    "no consistent ordering of events possible (waiting: {})",
+                    fronts.join(", ")
+                ));
+            };
+            if ts < last_ts {
+                return Err(format!(
+                    "time stamps out of order: {} on P {p} at {ts} must follow an event at {last_ts}",
+                    self.events[i].kind.name()
+                ));
+            }
+            last_ts = ts;
+            if let Some((g, _, next)) = transition(i) {
+                gs.insert(g, next);
+            }
+            per_p.get_mut(&p).expect("P has events").pop_front();
+            out.push(i);
+        }
+        Ok(out)
     }
 
     /// Events in replay order (see [`Trace::ordered_indices`]).
@@ -385,7 +498,8 @@ impl Trace {
             }
             *last = e.ts;
         }
-        for e in self.ordered() {
+        let order = self.merge_order()?;
+        for e in order.into_iter().map(|i| &self.events[i]) {
             let cur = running_on.get(&e.p).copied().unwrap_or(0);
             let err = |m: &str| {
                 Err(format!(
@@ -568,8 +682,15 @@ mod tests {
     #[test]
     fn check_rejects_what_go_rejects() {
         let cases: Vec<(EventKind, &str)> = vec![
-            (EventKind::GoStart { g: 1 }, "P already runs G1"),
-            (EventKind::GoUnblock { g: 1, stack: 0 }, "G1 is not waiting"),
+            // goroutine transitions that cannot happen: Go's merge finds no order
+            (
+                EventKind::GoStart { g: 1 },
+                "no consistent ordering of events possible",
+            ),
+            (
+                EventKind::GoUnblock { g: 1, stack: 0 },
+                "no consistent ordering of events possible",
+            ),
             (EventKind::ProcStop, "P still runs G1"),
             (EventKind::ProcStart { thread: 2 }, "P already running"),
             (EventKind::GcDone, "no GC in progress"),
@@ -586,7 +707,7 @@ mod tests {
                     start: 0,
                     stack: 0,
                 },
-                "G1 already exists",
+                "no consistent ordering of events possible",
             ),
         ];
         for (kind, msg) in cases {
@@ -602,6 +723,46 @@ mod tests {
         let mut t = base();
         t.push(5, 0, EventKind::GoEnd);
         assert!(t.check().unwrap_err().contains("before its previous event"));
+        // a second runnable goroutine started on a P that is busy
+        let mut t = base();
+        let s = t.stack(&[f("main.worker")]);
+        t.push(
+            40,
+            0,
+            EventKind::GoCreate {
+                g: 2,
+                start: s,
+                stack: 0,
+            },
+        );
+        t.push(50, 0, EventKind::GoStart { g: 2 });
+        assert!(t.check().unwrap_err().contains("P already runs G1"));
+        // a goroutine created without a start function
+        let mut t = base();
+        t.push(
+            40,
+            0,
+            EventKind::GoCreate {
+                g: 2,
+                start: 0,
+                stack: 0,
+            },
+        );
+        assert!(t.check().unwrap_err().contains("G2 has no start stack"));
+        // an unblock recorded on P1 before the block on P0 it answers: the
+        // only consistent order contradicts the timestamps
+        let mut t = base();
+        t.push(40, 1, EventKind::ProcStart { thread: 2 });
+        t.push(50, 1, EventKind::GoUnblock { g: 1, stack: 0 });
+        t.push(
+            60,
+            0,
+            EventKind::GoBlock {
+                reason: BlockReason::Recv,
+                stack: 0,
+            },
+        );
+        assert!(t.check().unwrap_err().contains("time stamps out of order"));
     }
 
     #[test]
@@ -626,5 +787,56 @@ mod tests {
         // stack 1: [id 1, n 1, pc 0x1000, fn 1, file 2, line 7], length-prefixed
         let tail = &b[62..];
         assert_eq!(tail, &[3 | 0xc0, 7, 1, 1, 0x80, 0x20, 1, 2, 7]);
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+
+    /// Equal timestamps on two Ps: the merge follows the goroutine's
+    /// transitions, not the recording order of the events.
+    #[test]
+    fn ties_are_resolved_by_goroutine_transitions() {
+        let mut t = Trace::new();
+        let s = t.stack(&[Frame::new("main.main", "/m.go", 1, 0x1001, 0x1000)]);
+        // P1's events are recorded first, and its unblock has the same
+        // timestamp as P0's block: only block-then-unblock is consistent.
+        t.push(10, 1, EventKind::ProcStart { thread: 2 });
+        t.push(30, 1, EventKind::GoUnblock { g: 1, stack: 0 });
+        t.push(30, 1, EventKind::GoStart { g: 1 });
+        t.push(5, 0, EventKind::ProcStart { thread: 1 });
+        t.push(
+            6,
+            0,
+            EventKind::GoCreate {
+                g: 1,
+                start: s,
+                stack: 0,
+            },
+        );
+        t.push(7, 0, EventKind::GoStart { g: 1 });
+        t.push(
+            30,
+            0,
+            EventKind::GoBlock {
+                reason: BlockReason::Sync,
+                stack: 0,
+            },
+        );
+        let order: Vec<&str> = t.ordered().iter().map(|e| e.kind.name()).collect();
+        assert_eq!(
+            order,
+            [
+                "ProcStart",
+                "GoCreate",
+                "GoStart",
+                "ProcStart",
+                "GoBlockSync",
+                "GoUnblock",
+                "GoStart"
+            ]
+        );
+        assert_eq!(t.check().unwrap()[&1], GState::Running);
     }
 }
