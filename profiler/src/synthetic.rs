@@ -603,6 +603,243 @@ pub fn trace_every_kind() -> Trace {
     t
 }
 
+/// A pseudo-random but valid scheduling history, built by a tiny model
+/// scheduler: `procs` Ps, up to `max_goroutines` goroutines that create,
+/// block (every reason), sleep, yield, get preempted, wake each other (or
+/// are woken by an idle P's scheduler), end; GC cycles spanning many other
+/// events; heap samples. Timestamps advance by 1..=`tick_ns` per event;
+/// with `coarse` they are rounded down to whole microseconds, so events on
+/// different Ps often share a timestamp (the merge must then follow the
+/// goroutine transitions). Deterministic for a given `seed`.
+pub fn simulated_trace(
+    seed: u64,
+    procs: u32,
+    max_goroutines: u64,
+    steps: usize,
+    tick_ns: u64,
+    coarse: bool,
+) -> Trace {
+    use std::collections::VecDeque;
+    let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move |n: u64| -> u64 {
+        // xorshift64*
+        rng ^= rng >> 12;
+        rng ^= rng << 25;
+        rng ^= rng >> 27;
+        (rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) % n.max(1)
+    };
+    let mut t = Trace::new();
+    let main_start = t.stack(&stack(&[("main.main", 9)]));
+    let worker_start = t.stack(&stack(&[("main.worker", 30)]));
+    let go_stmt = t.stack(&stack(&[("main.worker", 31)]));
+    let lock = t.stack(&stack(&[("sync.(*Mutex).Lock", 90), ("main.worker", 32)]));
+    let unlock = t.stack(&stack(&[
+        ("sync.(*Mutex).Unlock", 223),
+        ("main.worker", 33),
+    ]));
+    let recv = t.stack(&stack(&[("runtime.chanrecv1", 442), ("main.worker", 34)]));
+    let sleep = t.stack(&stack(&[("time.Sleep", 195), ("main.worker", 36)]));
+    let gc = t.stack(&stack(&[("runtime.GC", 422), ("main.worker", 35)]));
+    let reasons = [
+        (BlockReason::Other, lock),
+        (BlockReason::Send, recv),
+        (BlockReason::Recv, recv),
+        (BlockReason::Select, recv),
+        (BlockReason::Sync, lock),
+        (BlockReason::Cond, lock),
+        (BlockReason::Net, recv),
+        (BlockReason::Gc, gc),
+    ];
+
+    let mut clock = 1_000_000u64;
+    let stamp = |clock: &mut u64, d: u64| {
+        *clock += 1 + d;
+        if coarse {
+            *clock / 1000 * 1000
+        } else {
+            *clock
+        }
+    };
+    let mut running: Vec<Option<u64>> = vec![None; procs as usize];
+    let mut runq: VecDeque<u64> = VecDeque::new();
+    let mut waiting: Vec<u64> = Vec::new();
+    let mut created = 1u64;
+    let mut heap = 1u64 << 20;
+    // GC: None = idle, Some(p) = marking, started by P p (which finishes it)
+    let mut gc_on: Option<u32> = None;
+
+    use EventKind::*;
+    for p in 0..procs {
+        let ts = stamp(&mut clock, next(tick_ns));
+        t.push(
+            ts,
+            p,
+            ProcStart {
+                thread: p as u64 + 1,
+            },
+        );
+    }
+    let ts = stamp(&mut clock, next(tick_ns));
+    t.push(
+        ts,
+        0,
+        GoCreate {
+            g: 1,
+            start: main_start,
+            stack: 0,
+        },
+    );
+    runq.push_back(1);
+
+    for _ in 0..steps {
+        let p = next(procs as u64) as u32;
+        let pi = p as usize;
+        let ts = stamp(&mut clock, next(tick_ns));
+        if gc_on == Some(p) && next(4) == 0 {
+            // finish the cycle on the P that started it
+            t.push(
+                ts,
+                p,
+                StwStart {
+                    kind: StwKind::MarkTermination,
+                },
+            );
+            let ts = stamp(&mut clock, next(tick_ns));
+            t.push(ts, p, StwDone);
+            let ts = stamp(&mut clock, next(tick_ns));
+            t.push(ts, p, GcDone);
+            heap /= 2;
+            let ts = stamp(&mut clock, next(tick_ns));
+            t.push(ts, p, HeapGoal { bytes: heap * 2 });
+            let ts = stamp(&mut clock, next(tick_ns));
+            t.push(ts, p, SweepStart { stack: gc });
+            let ts = stamp(&mut clock, next(tick_ns));
+            t.push(
+                ts,
+                p,
+                SweepDone {
+                    swept: heap,
+                    reclaimed: heap / 2,
+                },
+            );
+            gc_on = None;
+            continue;
+        }
+        match running[pi] {
+            None => {
+                if let Some(g) = runq.pop_front() {
+                    t.push(ts, p, GoStart { g });
+                    running[pi] = Some(g);
+                } else if !waiting.is_empty() && next(2) == 0 {
+                    // the idle P's scheduler (G0) wakes a goroutine (a timer, the poller)
+                    let g = waiting.swap_remove(next(waiting.len() as u64) as usize);
+                    t.push(ts, p, GoUnblock { g, stack: 0 });
+                    runq.push_back(g);
+                }
+            }
+            Some(g) => match next(12) {
+                0 | 1 if created < max_goroutines => {
+                    created += 1;
+                    t.push(
+                        ts,
+                        p,
+                        GoCreate {
+                            g: created,
+                            start: worker_start,
+                            stack: go_stmt,
+                        },
+                    );
+                    runq.push_back(created);
+                }
+                2 | 3 => {
+                    let (reason, stack) = reasons[next(reasons.len() as u64) as usize];
+                    t.push(ts, p, GoBlock { reason, stack });
+                    waiting.push(g);
+                    running[pi] = None;
+                }
+                4 => {
+                    t.push(ts, p, GoSleep { stack: sleep });
+                    waiting.push(g);
+                    running[pi] = None;
+                }
+                5 => {
+                    t.push(ts, p, GoSched { stack: go_stmt });
+                    runq.push_back(g);
+                    running[pi] = None;
+                }
+                6 => {
+                    t.push(ts, p, GoPreempt { stack: go_stmt });
+                    runq.push_back(g);
+                    running[pi] = None;
+                }
+                7 | 8 if !waiting.is_empty() => {
+                    let w = waiting.swap_remove(next(waiting.len() as u64) as usize);
+                    t.push(
+                        ts,
+                        p,
+                        GoUnblock {
+                            g: w,
+                            stack: unlock,
+                        },
+                    );
+                    runq.push_back(w);
+                }
+                9 if g != 1 => {
+                    t.push(ts, p, GoEnd);
+                    running[pi] = None;
+                }
+                10 if gc_on.is_none() => {
+                    t.push(ts, p, GcStart { stack: gc });
+                    let ts = stamp(&mut clock, next(tick_ns));
+                    t.push(
+                        ts,
+                        p,
+                        StwStart {
+                            kind: StwKind::SweepTermination,
+                        },
+                    );
+                    let ts = stamp(&mut clock, next(tick_ns));
+                    t.push(ts, p, StwDone);
+                    gc_on = Some(p);
+                }
+                _ => {
+                    heap += 4096 * (1 + next(64));
+                    t.push(ts, p, HeapAlloc { bytes: heap });
+                }
+            },
+        }
+    }
+    // Wind down: finish a GC in progress, park every running goroutine, stop the Ps.
+    if let Some(p) = gc_on {
+        for kind in [
+            StwStart {
+                kind: StwKind::MarkTermination,
+            },
+            StwDone,
+            GcDone,
+        ] {
+            let ts = stamp(&mut clock, next(tick_ns));
+            t.push(ts, p, kind);
+        }
+    }
+    for p in 0..procs {
+        if running[p as usize].take().is_some() {
+            let ts = stamp(&mut clock, next(tick_ns));
+            t.push(
+                ts,
+                p,
+                GoBlock {
+                    reason: BlockReason::Select,
+                    stack: recv,
+                },
+            );
+        }
+        let ts = stamp(&mut clock, next(tick_ns));
+        t.push(ts, p, ProcStop);
+    }
+    t
+}
+
 /// Write every format into `dir`: the nine files of the brief
 /// (`cpu.pb.gz`, `heap.pb.gz`, `allocs.pb.gz`, `goroutine.pb.gz`,
 /// `threadcreate.pb.gz`, `block.pb.gz`, `mutex.pb.gz`, `trace.out`,

@@ -623,3 +623,72 @@ fn every_event_kind_parses_and_views_like_go() {
     assert!(out.contains("GoUnblock p=1000002"), "{out}");
     compare_with_viewer(&dir, "every.out", "every.json");
 }
+
+/// Parse `go tool trace -d` output into event-name counts.
+fn d_counts(out: &str) -> BTreeMap<String, usize> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for line in out.lines() {
+        let mut it = line.split_whitespace();
+        if let (Some(ts), Some(name)) = (it.next(), it.next()) {
+            if ts.parse::<u64>().is_ok() {
+                *counts.entry(name.to_string()).or_default() += 1;
+            }
+        }
+    }
+    counts
+}
+
+/// Random but valid scheduling histories on 4 Ps: Go parses every event,
+/// and (with distinct timestamps) its viewer's JSON equals ours; with
+/// coarse timestamps that tie across Ps, Go's merge still finds the order.
+#[test]
+fn simulated_histories_parse_and_view_like_go() {
+    if !have_go("simulated_histories_parse_and_view_like_go") {
+        return;
+    }
+    let dir = setup("simulated");
+    for (seed, coarse) in [(1, false), (2, false), (3, true), (4, true)] {
+        let t = synthetic::simulated_trace(seed, 4, 40, 3000, 3000, coarse);
+        t.check().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let out = format!("sim{seed}.out");
+        let json = format!("sim{seed}.json");
+        let mut buf = Vec::new();
+        gort_profiler::trace::v1::write(&t, &mut buf).unwrap();
+        std::fs::write(dir.join(&out), &buf).unwrap();
+        buf.clear();
+        gort_profiler::trace::json::write(&t, &mut buf).unwrap();
+        std::fs::write(dir.join(&json), &buf).unwrap();
+
+        let (d, _) = go_tool(&dir, &["trace", "-d", &out]);
+        let mut model: BTreeMap<String, usize> = BTreeMap::new();
+        for e in &t.events {
+            *model.entry(e.kind.name().to_string()).or_default() += 1;
+        }
+        assert!(
+            t.events.len() > 1500,
+            "seed {seed}: only {} events",
+            t.events.len()
+        );
+        assert_eq!(
+            d_counts(&d),
+            model,
+            "seed {seed}: go tool trace -d disagrees"
+        );
+        if !coarse {
+            compare_with_viewer(&dir, &out, &json);
+        }
+        // the derived blocking profiles build too
+        for kind in ["-pprof=sync", "-pprof=sched"] {
+            let o = Command::new("go")
+                .args(["tool", "trace", kind, &out])
+                .current_dir(&dir)
+                .env("HOME", dir.join("home"))
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success() && o.stdout.starts_with(&[0x1f, 0x8b]),
+                "seed {seed} {kind}"
+            );
+        }
+    }
+}

@@ -101,7 +101,7 @@ struct Gen<'a> {
     stack_nodes: HashMap<StackId, u64>,
     min_ts: u64,
     arrow_seq: u64,
-    /// Last args of each counter: like Go, a counter is emitted only when it changes.
+    /// Last state of each counter: like Go, a counter is emitted only when its state changes.
     last_counter: HashMap<&'static str, String>,
 }
 
@@ -235,7 +235,14 @@ impl Gen<'_> {
     }
 
     fn counter(&mut self, name: &'static str, ts: u64, args: String) {
-        if self.last_counter.get(name) == Some(&args) {
+        self.counter_keyed(name, args.clone(), ts, args)
+    }
+
+    /// Emit a counter unless its underlying state (`key`) is unchanged —
+    /// Go compares the state, not the rendered values (a new heap goal below
+    /// the allocated bytes renders like the old one, and is still emitted).
+    fn counter_keyed(&mut self, name: &'static str, key: String, ts: u64, args: String) {
+        if self.last_counter.get(name) == Some(&key) {
             return;
         }
         let ts = self.time(ts);
@@ -253,7 +260,7 @@ impl Gen<'_> {
             esf: 0,
             args: &args,
         });
-        self.last_counter.insert(name, args);
+        self.last_counter.insert(name, key);
     }
 
     fn arrow(&mut self, name: &str, from: (u64, u64, StackId), to: (u64, u64)) {
@@ -550,8 +557,9 @@ pub fn encode(trace: &Trace) -> Result<String, String> {
                     heap_goal = *bytes;
                 }
                 let next = heap_goal.saturating_sub(heap_alloc);
-                g.counter(
+                g.counter_keyed(
                     "Heap",
+                    format!("{heap_alloc} {heap_goal}"),
                     e.ts,
                     format!(r#"{{"Allocated":{heap_alloc},"NextGC":{next}}}"#),
                 );
