@@ -252,6 +252,8 @@ impl ExternalActivity {
 impl Drop for ExternalActivity {
     fn drop(&mut self) {
         sched().external.fetch_sub(1, SeqCst);
+        // A check skipped while we were active must happen now.
+        sched::checkdead_now();
     }
 }
 

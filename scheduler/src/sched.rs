@@ -593,6 +593,14 @@ fn stopm(s: &Sched, m: &M) {
     acquirep(m, p);
 }
 
+/// Runs the deadlock check now (after a timer delivery or the end of an
+/// [`crate::ExternalActivity`], which may have hidden the last check).
+pub(crate) fn checkdead_now() {
+    let s = sched();
+    let l = s.lock.lock();
+    checkdead(s, &l);
+}
+
 /// Go's `checkdead`: called with the scheduler lock held when an M goes
 /// idle. Throws when every M is idle, no G is runnable, no timer is pending
 /// and a `run` is in progress.
@@ -655,8 +663,14 @@ fn m_found_work(m: &M) {
 fn find_runnable(m: &M) -> (*mut G, bool) {
     let s = sched();
     loop {
-        // SAFETY: m.p is set whenever an M is in the loop; Ps are leaked.
-        let p = unsafe { &*m.p.load(Relaxed) };
+        let pp = m.p.load(Relaxed);
+        if pp.is_null() {
+            // Lost our P in a GOMAXPROCS change.
+            drop_dead_p(s, m);
+            continue;
+        }
+        // SAFETY: Ps are leaked.
+        let p = unsafe { &*pp };
         match p.status() {
             PStatus::Dead => {
                 drop_dead_p(s, m);
@@ -805,6 +819,13 @@ fn gcstopm(s: &Sched, m: &M, p: &P) {
     }
     p.set_status(PStatus::GcStop);
     s.world.stop_and_park();
+    // A GOMAXPROCS change may have destroyed our P while we were stopped —
+    // and even revived it for someone else: `destroy_p` clears `p.m`.
+    // Acquire: pairs with the world release (the resize happened before).
+    if !std::ptr::eq(p.m.load(Acquire), m) || p.status() == PStatus::Dead {
+        m.p.store(null_mut(), Relaxed);
+        return;
+    }
     if p.status() == PStatus::GcStop {
         p.set_status(PStatus::Running);
     }
@@ -1262,6 +1283,7 @@ pub(crate) fn lock_sched(s: &Sched) -> MutexGuard<'_, SchedLocked> {
 /// stopped).
 pub(crate) fn destroy_p(s: &Sched, l: &mut SchedLocked, p: &P) {
     let mut gs = Vec::new();
+    p.m.store(null_mut(), Release);
     p.runq.drain(&mut gs);
     for g in gs {
         s.globrunq_put_locked(l, g);

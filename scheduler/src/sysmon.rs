@@ -98,9 +98,14 @@ pub(crate) fn sysmon() {
             }
             t.heap.peek().map(|Reverse((w, _, _))| *w)
         };
+        let delivered = !due.is_empty();
         for g in due {
             sched::unpark(g as *mut G);
             PENDING.fetch_sub(1, SeqCst);
+        }
+        if delivered {
+            // The last M may have gone idle while a delivery was pending.
+            sched::checkdead_now();
         }
         // 2. preemption requests
         let n = s.nprocs();

@@ -263,3 +263,500 @@ fn waitgroup_negative_panics() {
     // Outside a goroutine the panic reaches the caller (no exit 2).
     WaitGroup::new().done();
 }
+
+// ---------------------------------------------------------------------------
+// Child-process tests: the outcome is the process's exit.
+
+/// If this process is the child for `name`, runs `body` (which must end the
+/// process) and never returns; otherwise re-runs this test binary as that
+/// child and returns its output.
+fn in_child(name: &str, body: impl FnOnce()) -> std::process::Output {
+    if std::env::var("GORT_CHILD").as_deref() == Ok(name) {
+        body();
+        std::process::exit(0);
+    }
+    let exe = std::env::current_exe().unwrap();
+    std::process::Command::new(exe)
+        .args([
+            "--exact",
+            &format!("tests::runtime::{name}"),
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("GORT_CHILD", name)
+        .output()
+        .unwrap()
+}
+
+fn stderr_of(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn goroutine_panic_prints_go_report_and_exits_2() {
+    let out = in_child("goroutine_panic_prints_go_report_and_exits_2", || {
+        rt(|| {
+            let c = chan::<()>(0);
+            let c2 = c.clone();
+            let id = go(move || {
+                c2.recv();
+                panic!("boom {}", 7);
+            });
+            eprintln!("child goroutine id {id}");
+            c.send(());
+            sleep(Duration::from_secs(5));
+        });
+    });
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    let id: u64 = err
+        .lines()
+        .find_map(|l| l.strip_prefix("child goroutine id "))
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no id line in {err}"));
+    assert!(
+        err.contains(&format!("panic: boom 7\n\ngoroutine {id} [running]:\n")),
+        "stderr: {err}"
+    );
+}
+
+#[test]
+fn send_on_closed_channel_panics_in_goroutine() {
+    let out = in_child("send_on_closed_channel_panics_in_goroutine", || {
+        rt(|| {
+            let c = chan::<u8>(1);
+            c.close();
+            c.send(1);
+        });
+    });
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(
+        err.starts_with("panic: send on closed channel\n\ngoroutine "),
+        "stderr: {err}"
+    );
+}
+
+#[test]
+fn negative_waitgroup_in_goroutine_exits_2() {
+    let out = in_child("negative_waitgroup_in_goroutine_exits_2", || {
+        rt(|| WaitGroup::new().add(-1));
+    });
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(
+        err.starts_with("panic: sync: negative WaitGroup counter\n\ngoroutine "),
+        "stderr: {err}"
+    );
+}
+
+#[test]
+fn all_goroutines_asleep_is_a_fatal_deadlock() {
+    let out = in_child("all_goroutines_asleep_is_a_fatal_deadlock", || {
+        rt(|| {
+            let c = chan::<u8>(0);
+            let c2 = c.clone();
+            go(move || {
+                c2.recv();
+            });
+            sleep(Duration::from_millis(5)); // a pending timer is not a deadlock
+            c.recv(); // nobody will ever send
+        });
+    });
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(err, "fatal error: all goroutines are asleep - deadlock!\n");
+}
+
+#[inline(never)]
+fn recurse(n: u64) -> u64 {
+    let buf = [n; 32];
+    std::hint::black_box(&buf);
+    if std::hint::black_box(n) == u64::MAX {
+        return 0;
+    }
+    recurse(n + 1) + buf[5]
+}
+
+#[test]
+fn stack_overflow_is_reported_by_the_guard_page() {
+    let out = in_child("stack_overflow_is_reported_by_the_guard_page", || {
+        rt(|| {
+            let c = chan::<()>(0);
+            let c2 = c.clone();
+            let id = go(move || {
+                c2.recv();
+                std::hint::black_box(recurse(0));
+            });
+            eprintln!("child goroutine id {id}");
+            c.send(());
+            sleep(Duration::from_secs(5));
+        });
+    });
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    let id: u64 = err
+        .lines()
+        .find_map(|l| l.strip_prefix("child goroutine id "))
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no id line in {err}"));
+    assert!(
+        err.contains("-byte limit\nfatal error: stack overflow\n\n"),
+        "stderr: {err}"
+    );
+    assert!(
+        err.contains(&format!("goroutine {id} [running]:\n")),
+        "stderr: {err}"
+    );
+}
+
+fn rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+fn map_count() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .count()
+}
+
+#[test]
+fn hundred_thousand_parked_goroutines() {
+    let out = in_child("hundred_thousand_parked_goroutines", || {
+        let (n, rss, maps, released) = rt(|| {
+            const K: usize = 100_000;
+            let block = chan::<()>(0);
+            let wg = WaitGroup::new();
+            let exited = Arc::new(AtomicUsize::new(0));
+            let before = rss_kib();
+            for _ in 0..K {
+                wg.add(1);
+                let (b, wg, e) = (block.clone(), wg.clone(), exited.clone());
+                go(move || {
+                    wg.done();
+                    b.recv();
+                    e.fetch_add(1, SeqCst);
+                });
+            }
+            wg.wait();
+            let n = num_goroutine();
+            let rss = (rss_kib() - before) * 1024 / K as u64;
+            let maps = map_count();
+            block.close();
+            while exited.load(SeqCst) < K {
+                sleep(Duration::from_millis(1));
+            }
+            (n, rss, maps, exited.load(SeqCst))
+        });
+        println!("RESULT {n} {rss} {maps} {released}");
+    });
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr_of(&out));
+    let line = text
+        .lines()
+        .find_map(|l| l.split("RESULT ").nth(1))
+        .unwrap();
+    let v: Vec<u64> = line.split(' ').map(|x| x.parse().unwrap()).collect();
+    assert!(v[0] >= 100_000 && v[0] <= 100_010, "num_goroutine {}", v[0]);
+    assert!(
+        v[2] < 65_530 / 4,
+        "{} mappings: guard pages must not split VMAs",
+        v[2]
+    );
+    assert_eq!(v[3], 100_000);
+    eprintln!("RSS per parked goroutine: {} bytes", v[1]);
+}
+
+#[test]
+fn gomaxprocs_changes_at_run_time() {
+    let out = in_child("gomaxprocs_changes_at_run_time", || {
+        let r = run_with(
+            Config {
+                gomaxprocs: Some(2),
+                ..Config::default()
+            },
+            || {
+                let mut seen = vec![gomaxprocs(0)];
+                let old = gomaxprocs(1);
+                seen.push(old);
+                seen.push(gomaxprocs(0));
+                let sum = par_sum(64);
+                let stats1 = sched_stats();
+                gomaxprocs(3);
+                seen.push(gomaxprocs(0));
+                let sum2 = par_sum(64);
+                let stats3 = sched_stats();
+                // Shrink while goroutines are running.
+                let c = chan::<u64>(0);
+                let c2 = c.clone();
+                go(move || c2.send(par_sum(32)));
+                gomaxprocs(2);
+                let sum3 = c.recv().unwrap();
+                (
+                    seen,
+                    sum,
+                    sum2,
+                    sum3,
+                    stats1.local_runqueues.len(),
+                    stats3.local_runqueues.len(),
+                )
+            },
+        );
+        println!("RESULT {r:?}");
+    });
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr_of(&out));
+    let want = par_sum_expected(64);
+    assert!(
+        text.contains(&format!(
+            "RESULT ([2, 2, 1, 3], {want}, {want}, {}, 1, 3)",
+            par_sum_expected(32)
+        )),
+        "{text}"
+    );
+}
+
+fn par_sum(n: u64) -> u64 {
+    let total = Arc::new(AtomicU64::new(0));
+    let wg = WaitGroup::new();
+    for i in 0..n {
+        wg.add(1);
+        let (t, wg) = (total.clone(), wg.clone());
+        go(move || {
+            for k in 0..100 {
+                t.fetch_add(i * k, SeqCst);
+                if k % 10 == 0 {
+                    gosched();
+                }
+            }
+            wg.done();
+        });
+    }
+    wg.wait();
+    total.load(SeqCst)
+}
+
+fn par_sum_expected(n: u64) -> u64 {
+    (0..n).map(|i| (0..100).map(|k| i * k).sum::<u64>()).sum()
+}
+
+// ---------------------------------------------------------------------------
+// Stop the world, root enumeration, ragged barrier, preemption.
+
+const MAGIC_STACK: u64 = 0x5eed_f00d_dead_beef;
+const MAGIC_BUF: u64 = 0x0b0f_fe4e_c0de_cafe;
+const MAGIC_SELF: u64 = 0x5e1f_5e1f_5e1f_5e1f;
+
+fn range_contains(lo: usize, hi: usize, word: u64) -> bool {
+    let mut a = (lo + 7) & !7;
+    while a + 8 <= hi {
+        // SAFETY: the ranges come from the scheduler's root enumeration:
+        // readable stack or buffer memory, stable while the world is stopped.
+        if unsafe { (a as *const u64).read_volatile() } == word {
+            return true;
+        }
+        a += 8;
+    }
+    false
+}
+
+#[test]
+fn stop_the_world_freezes_goroutines_and_reports_roots() {
+    rt(|| {
+        let counters: Arc<Vec<AtomicU64>> = Arc::new((0..3).map(|_| AtomicU64::new(0)).collect());
+        let stop = Arc::new(crate::loom::sync::atomic::AtomicBool::new(false));
+        let wg = WaitGroup::new();
+        for i in 0..3 {
+            wg.add(1);
+            let (c, stop, wg) = (counters.clone(), stop.clone(), wg.clone());
+            go(move || {
+                while !stop.load(SeqCst) {
+                    c[i].fetch_add(1, SeqCst);
+                    safepoint();
+                }
+                wg.done();
+            });
+        }
+        // A parked goroutine with a value only on its stack.
+        let park_ch = chan::<u8>(0);
+        let pc = park_ch.clone();
+        wg.add(1);
+        let wg2 = wg.clone();
+        go(move || {
+            let magic = std::hint::black_box(MAGIC_STACK);
+            pc.recv();
+            std::hint::black_box(magic);
+            wg2.done();
+        });
+        // A value only in a channel buffer.
+        let buf = chan::<u64>(4);
+        buf.send(MAGIC_BUF);
+        sleep(Duration::from_millis(5));
+        let mine = std::hint::black_box(MAGIC_SELF);
+
+        let w = stop_the_world(StwReason::Other);
+        let snap: Vec<u64> = counters.iter().map(|c| c.load(SeqCst)).collect();
+        std::thread::sleep(Duration::from_millis(3));
+        let again: Vec<u64> = counters.iter().map(|c| c.load(SeqCst)).collect();
+        assert_eq!(snap, again, "a goroutine ran while the world was stopped");
+        let (mut n, mut found_stack, mut found_self) = (0, false, false);
+        let me = current_goroutine_id().unwrap();
+        for_each_goroutine_stack(&w, &mut |s| {
+            n += 1;
+            assert!(s.sp >= s.lo && s.sp < s.hi, "{s:?}");
+            found_stack |= range_contains(s.sp, s.hi, MAGIC_STACK);
+            if s.goid == me {
+                assert_eq!(s.status, GStatus::Running);
+                found_self |= range_contains(s.sp, s.hi, MAGIC_SELF);
+            }
+        });
+        let mut found_buf = false;
+        for_each_runtime_range(&w, &mut |a, b| found_buf |= range_contains(a, b, MAGIC_BUF));
+        start_the_world(w);
+        std::hint::black_box(mine);
+        assert!(n >= 5, "only {n} goroutines reported");
+        assert!(found_stack, "parked goroutine's stack value not found");
+        assert!(found_self, "caller's own stack value not found");
+        assert!(found_buf, "channel buffer value not found");
+        // The world runs again.
+        let before = counters[0].load(SeqCst);
+        while counters[0].load(SeqCst) == before {
+            sleep(Duration::from_millis(1));
+        }
+        stop.store(true, SeqCst);
+        park_ch.close();
+        wg.wait();
+        assert_eq!(buf.recv(), Some(MAGIC_BUF));
+    });
+}
+
+#[test]
+fn stop_the_world_from_a_plain_thread() {
+    rt(|| {
+        let count = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(crate::loom::sync::atomic::AtomicBool::new(false));
+        let wg = WaitGroup::new();
+        for _ in 0..2 {
+            wg.add(1);
+            let (c, stop, wg) = (count.clone(), stop.clone(), wg.clone());
+            go(move || {
+                while !stop.load(SeqCst) {
+                    c.fetch_add(1, SeqCst);
+                    safepoint();
+                }
+                wg.done();
+            });
+        }
+        let c2 = count.clone();
+        let guard = ExternalActivity::begin();
+        let t = std::thread::spawn(move || {
+            let w = stop_the_world(StwReason::GcSweepTermination);
+            let a = c2.load(SeqCst);
+            std::thread::sleep(Duration::from_millis(3));
+            let b = c2.load(SeqCst);
+            let mut running = 0;
+            for_each_goroutine_stack(&w, &mut |s| {
+                if s.status == GStatus::Running {
+                    running += 1;
+                }
+            });
+            start_the_world(w);
+            (a, b, running)
+        });
+        while !t.is_finished() {
+            sleep(Duration::from_millis(1));
+        }
+        let (a, b, running) = t.join().unwrap();
+        drop(guard);
+        stop.store(true, SeqCst);
+        wg.wait();
+        assert_eq!(a, b);
+        assert_eq!(running, 0);
+    });
+}
+
+#[test]
+fn ragged_barrier_runs_once_per_p() {
+    let hits = rt(|| {
+        let hits: Arc<Vec<AtomicUsize>> =
+            Arc::new((0..MAX_PROCS).map(|_| AtomicUsize::new(0)).collect());
+        let stop = Arc::new(crate::loom::sync::atomic::AtomicBool::new(false));
+        let wg = WaitGroup::new();
+        wg.add(1);
+        let (s2, wg2) = (stop.clone(), wg.clone());
+        go(move || {
+            while !s2.load(SeqCst) {
+                safepoint();
+            }
+            wg2.done();
+        });
+        let h = hits.clone();
+        for_each_p_at_safepoint(&move |p| {
+            h[p].fetch_add(1, SeqCst);
+        });
+        stop.store(true, SeqCst);
+        wg.wait();
+        let n = gomaxprocs(0) as usize;
+        hits.iter()
+            .take(n)
+            .map(|h| h.load(SeqCst))
+            .collect::<Vec<_>>()
+    });
+    assert!(hits.iter().all(|&h| h == 1), "{hits:?}");
+}
+
+#[test]
+fn sysmon_preempts_a_long_running_goroutine_at_safepoints() {
+    // Two goroutines that never block on a P of their own: without
+    // preemption requests the second would never run on a single P.
+    let out = in_child(
+        "sysmon_preempts_a_long_running_goroutine_at_safepoints",
+        || {
+            let ok = run_with(
+                Config {
+                    gomaxprocs: Some(1),
+                    ..Config::default()
+                },
+                || {
+                    let flag = Arc::new(crate::loom::sync::atomic::AtomicBool::new(false));
+                    let f2 = flag.clone();
+                    go(move || f2.store(true, SeqCst));
+                    let t = Instant::now();
+                    while !flag.load(SeqCst) && t.elapsed() < Duration::from_secs(5) {
+                        safepoint();
+                    }
+                    flag.load(SeqCst)
+                },
+            );
+            println!("RESULT {ok}");
+        },
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("RESULT true"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn park_and_unpark_from_another_thread() {
+    rt(|| {
+        let slot: Arc<crate::loom::sync::Mutex<Option<Parked>>> = Arc::new(Default::default());
+        let s2 = slot.clone();
+        let _guard = ExternalActivity::begin();
+        let t = std::thread::spawn(move || loop {
+            if let Some(p) = s2.lock().take() {
+                p.unpark();
+                return;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        });
+        park(WaitReason::GcWait, |p| *slot.lock() = Some(p));
+        t.join().unwrap();
+    });
+}
