@@ -30,7 +30,7 @@ use gort_profiler::{GcTraceLine, MemStats};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use Ordering::{Acquire, Relaxed, Release};
+use Ordering::{Acquire, Relaxed, Release, SeqCst};
 
 /// Marking restarts allowed at mark termination before the terminator
 /// drains the rest with the world stopped (see [`Collector::mark_termination`]).
@@ -100,6 +100,8 @@ pub struct Collector {
     pub(crate) cycles_started: AtomicU32,
     /// Number of cycles whose mark termination finished (MemStats num_gc).
     pub(crate) cycles_done: AtomicU32,
+    /// Threads inside `sweep_one` through `sweep_while_current`.
+    sweepers: AtomicU32,
     /// Assists and workers may blacken objects (Go's `gcBlackenEnabled`).
     marking: AtomicBool,
     /// A mark worker is running mark termination.
@@ -171,6 +173,9 @@ pub fn global() -> &'static Collector {
 fn alloc_hook(_heap: &Heap, size: usize) {
     let Some(c) = try_global() else { return };
     if c.marking.load(Relaxed) {
+        // Every allocation comes here while marking: let a pending stop of
+        // the world (mark termination) take this P first.
+        c.host().safepoint();
         c.assist(size as u64);
     } else if c.pacer.gc_percent() >= 0 || c.pacer.memory_limit() != crate::pacer::NO_LIMIT {
         let trigger = c.pacer.trigger();
@@ -267,6 +272,7 @@ impl Collector {
             cur: GcMutex::new(CycleFigures::default()),
             cycles_started: AtomicU32::new(0),
             cycles_done: AtomicU32::new(0),
+            sweepers: AtomicU32::new(0),
             marking: AtomicBool::new(false),
             terminating: AtomicBool::new(false),
             gctrace: AtomicBool::new(config.gctrace),
@@ -333,21 +339,28 @@ impl Collector {
     pub(crate) fn start_cycle(&'static self, forced: bool) -> Option<u32> {
         // Sweep what the last cycle left, with the world running (Go sweeps
         // in gcStart before stopping the world).
-        self.heap.finish_sweep();
+        self.sweep_while_current(self.cycles_started.load(SeqCst));
         let n = {
             let mut claim = self.cycle.lock();
             if claim.active || self.phase.get() != Phase::Off {
                 return None;
             }
             claim.active = true;
-            self.cycles_started.fetch_add(1, Relaxed) + 1
+            // SeqCst: the other half of the Dekker pair with the `sweepers`
+            // count in `sweep_while_current` (see there).
+            self.cycles_started.fetch_add(1, SeqCst) + 1
         };
         let t0 = Instant::now();
         // (1a) Stop the world.
         let w = self.host().stop_the_world(StwReason::SweepTermination);
         let t_stopped = Instant::now();
         self.phase.set(Phase::SweepTermination);
-        // (1b) Sweep any unswept spans (normally none left by now).
+        // (1b) Sweep any unswept spans (normally none left by now), after
+        // every concurrent sweeper has left its span: a sweep still running
+        // once marking starts would clear the new mark bits.
+        while self.sweepers.load(SeqCst) != 0 {
+            crate::loom::thread::yield_now();
+        }
         self.heap.finish_sweep();
         let procs = self.host.gomaxprocs().clamp(1, crate::heap::MAX_PROCS);
         let heap_alloc_start = self.heap_alloc();
@@ -732,8 +745,40 @@ impl Collector {
             let running = self.cycles_started.load(Acquire);
             self.block_until_done(running);
         }
-        // As runtime.GC: sweep everything before returning.
-        self.heap.finish_sweep();
+        // As runtime.GC: sweep everything before returning (unless another
+        // cycle has started, whose sweep termination does it).
+        self.sweep_while_current(target);
+    }
+
+    /// Sweep spans one at a time while `cycle` is still the latest cycle
+    /// started; returns (spans, bytes freed). Every concurrent sweep goes
+    /// through here (background sweeper, `gc()`, the pre-start sweep) so
+    /// that sweep termination can wait for them: a span whose sweep
+    /// overlapped the next mark would lose that mark's bits.
+    ///
+    /// Dekker pair: a sweeper increments `sweepers` then checks
+    /// `cycles_started`; the starter increments `cycles_started` then waits
+    /// for `sweepers` to reach 0 (both SeqCst). Either the sweeper sees the
+    /// new cycle and sweeps nothing, or the starter sees it and waits.
+    pub(crate) fn sweep_while_current(&self, cycle: u32) -> (u64, u64) {
+        let (mut spans, mut bytes) = (0, 0);
+        loop {
+            self.sweepers.fetch_add(1, SeqCst);
+            if self.cycles_started.load(SeqCst) != cycle {
+                self.sweepers.fetch_sub(1, SeqCst);
+                break;
+            }
+            let r = self.heap.sweep_one();
+            self.sweepers.fetch_sub(1, SeqCst);
+            match r {
+                Some(r) => {
+                    spans += 1;
+                    bytes += r.bytes_freed as u64;
+                }
+                None => break,
+            }
+        }
+        (spans, bytes)
     }
 
     fn block_until_done(&self, n: u32) {

@@ -21,8 +21,6 @@
 //! `0xdeadbeef` ([`crate::heap::CLOBBER_WORD`]), so a pointer the collector
 //! failed to see reads poison instead of plausible stale data.
 
-use crate::loom::sync::atomic::Ordering::Relaxed;
-
 /// A background sweeper handed to
 /// [`Host::spawn_background_sweeper`](crate::host::Host::spawn_background_sweeper).
 pub struct BackgroundSweeper {
@@ -37,26 +35,12 @@ impl std::fmt::Debug for BackgroundSweeper {
 
 impl BackgroundSweeper {
     /// Sweep spans one at a time until none is left or a newer cycle has
-    /// started (whose sweep termination then finishes the job). Yields
-    /// between spans so that it takes little from the mutators.
+    /// started (whose sweep termination then finishes the job).
     pub fn run(self) {
         let Some(c) = crate::collector::try_global() else {
             return;
         };
-        let mut spans = 0u64;
-        let mut freed = 0u64;
-        while c.cycles_started.load(Relaxed) == self.cycle {
-            match c.heap.sweep_one() {
-                Some(r) => {
-                    spans += 1;
-                    freed += r.bytes_freed as u64;
-                }
-                None => break,
-            }
-            if spans % 16 == 0 {
-                crate::loom::thread::yield_now();
-            }
-        }
+        let (spans, freed) = c.sweep_while_current(self.cycle);
         c.stats_bg_swept(spans, freed);
     }
 }

@@ -92,11 +92,15 @@ impl WorkQueues {
         self.pending.load(SeqCst)
     }
 
-    /// Take the deque of worker slot `i` (a mark worker starting).
+    /// Take the deque of worker slot `i` (a mark worker starting). The
+    /// worker of the previous cycle may still be on its way out (the world
+    /// restarts before the terminating worker returns its deque): wait.
     pub(crate) fn take_worker(&self, i: usize) -> Worker<usize> {
-        match self.workers[i].lock().take() {
-            Some(w) => w,
-            None => crate::rt_throw!("runtime: mark worker slot {i} taken twice"),
+        loop {
+            if let Some(w) = self.workers[i].lock().take() {
+                return w;
+            }
+            crate::loom::thread::yield_now();
         }
     }
 

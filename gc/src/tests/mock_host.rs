@@ -12,6 +12,11 @@
 //! is exercised on real Rust frames — plus the host's mailboxes (a stand-in
 //! for channel buffers: values the "runtime" holds on a user's behalf) and
 //! start closures not yet moved onto their thread's stack.
+//!
+//! As in Go, where every allocation runs on a goroutine, only mutator
+//! threads (threads with a P) may hold managed pointers on their stacks: a
+//! thread without a P (a test's main thread) is not a root and must keep
+//! what it needs in a `Root<T>`.
 
 use crate::host::{Host, MarkWorkerMode, RangeKind, RootVisitor, StwReason, WorldStopped};
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
@@ -130,14 +135,6 @@ fn with_spilled_registers<R>(f: impl FnOnce(usize) -> R) -> R {
     r
 }
 
-/// The address of a local in the caller's frame (an upper bound for the
-/// frames it calls).
-#[inline(never)]
-fn frame_address() -> usize {
-    let x = 0u8;
-    std::hint::black_box(&x) as *const u8 as usize
-}
-
 impl MockHost {
     /// A host with `procs` Ps (1..=256).
     pub fn new(procs: usize) -> MockHost {
@@ -196,7 +193,10 @@ impl MockHost {
             id
         };
         std::thread::spawn(move || {
-            let top = frame_address();
+            // The top of the mutator's stack: a local of this frame; the
+            // closure runs in frames below it.
+            let anchor = 0u8;
+            let top = std::hint::black_box(&anchor) as *const u8 as usize + 1;
             self.acquire_p(top);
             Self::run_closure(self, boxed, id);
             self.release_p();
