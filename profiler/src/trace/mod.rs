@@ -416,7 +416,8 @@ impl Trace {
                 _ => None,
             }
         };
-        let mut gs: HashMap<GoId, GState> = HashMap::new();
+        // Go's order state per goroutine: (sequence number, status).
+        let mut gs: HashMap<GoId, (u64, GState)> = HashMap::new();
         let mut out = Vec::with_capacity(self.events.len());
         let mut last_ts = 0;
         while out.len() < self.events.len() {
@@ -426,7 +427,12 @@ impl Trace {
                 let ready = match transition(i) {
                     None => true,
                     Some((g, None, _)) => !gs.contains_key(&g),
-                    Some((g, Some(need), _)) => gs.get(&g) == Some(&need),
+                    // Go: GoWaiting "is implied to have seq=1", i.e. it only
+                    // follows the goroutine's creation.
+                    Some((g, Some(GState::Runnable), GState::Waiting)) => {
+                        gs.get(&g) == Some(&(1, GState::Runnable))
+                    }
+                    Some((g, Some(need), _)) => gs.get(&g).map(|s| s.1) == Some(need),
                 };
                 let key = (self.events[i].ts, p, i);
                 if ready && best.map_or(true, |b| (key.0, key.1) < (b.0, b.1)) {
@@ -458,8 +464,17 @@ impl Trace {
                 ));
             }
             last_ts = ts;
-            if let Some((g, _, next)) = transition(i) {
-                gs.insert(g, next);
+            if let Some((g, need, next)) = transition(i) {
+                let seq = gs.get(&g).map_or(0, |s| s.0);
+                // GoCreate starts at 1; GoStart, GoUnblock and GoWaiting bump it.
+                let seq = match (need, next) {
+                    (None, _) => 1,
+                    (Some(GState::Runnable), GState::Running)
+                    | (Some(GState::Waiting), GState::Runnable)
+                    | (Some(GState::Runnable), GState::Waiting) => seq + 1,
+                    _ => seq,
+                };
+                gs.insert(g, (seq, next));
             }
             per_p.get_mut(&p).expect("P has events").pop_front();
             out.push(i);
@@ -838,5 +853,46 @@ mod merge_tests {
             ]
         );
         assert_eq!(t.check().unwrap()[&1], GState::Running);
+    }
+}
+
+#[cfg(test)]
+mod waiting_tests {
+    use super::*;
+
+    /// `GoWaiting` describes a goroutine blocked when tracing started: Go
+    /// accepts it only right after the goroutine's creation.
+    #[test]
+    fn go_waiting_only_after_creation() {
+        let mut t = Trace::new();
+        let s = t.stack(&[Frame::new("main.main", "/m.go", 1, 0x1001, 0x1000)]);
+        t.push(1, 0, EventKind::ProcStart { thread: 1 });
+        t.push(
+            2,
+            0,
+            EventKind::GoCreate {
+                g: 1,
+                start: s,
+                stack: 0,
+            },
+        );
+        t.push(3, 0, EventKind::GoWaiting { g: 1 });
+        assert_eq!(t.check().unwrap()[&1], GState::Waiting);
+        let mut t = Trace::new();
+        let s = t.stack(&[Frame::new("main.main", "/m.go", 1, 0x1001, 0x1000)]);
+        t.push(1, 0, EventKind::ProcStart { thread: 1 });
+        t.push(
+            2,
+            0,
+            EventKind::GoCreate {
+                g: 1,
+                start: s,
+                stack: 0,
+            },
+        );
+        t.push(3, 0, EventKind::GoStart { g: 1 });
+        t.push(4, 0, EventKind::GoSched { stack: 0 });
+        t.push(5, 0, EventKind::GoWaiting { g: 1 });
+        assert!(t.check().unwrap_err().contains("no consistent ordering"));
     }
 }
