@@ -2,10 +2,16 @@
 //! page → span table that makes address lookups O(1).
 //!
 //! See [crate::heap] for the overview.
+#![allow(clippy::disallowed_types)] // HACK(fixed-layout-atomics), below
 
 use super::span::Span;
 use super::{PAGE_SHIFT, PAGE_SIZE};
-use crate::loom::sync::atomic::{AtomicPtr, Ordering};
+// HACK(fixed-layout-atomics): the page table lives in an anonymous mapping
+// whose zero bytes must be valid null entries, so it uses core's AtomicPtr
+// (loom's needs construction); see cell.rs. The publication protocol is the
+// same Release/Acquire pair that `loom_heap` models on span fields.
+#[allow(clippy::disallowed_types)]
+use core::sync::atomic::{AtomicPtr, Ordering};
 use memmap2::{MmapMut, MmapOptions};
 
 /// One reservation of address space (`mmap(PROT_READ|PROT_WRITE,

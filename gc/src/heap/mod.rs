@@ -778,5 +778,7 @@ fn global_slow() -> &'static Heap {
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, loom))]
+mod loom_heap;
+#[cfg(all(test, not(loom)))]
 mod tests;

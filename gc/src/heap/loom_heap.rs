@@ -1,0 +1,69 @@
+//! Loom models of the heap's lock-free protocols (run by CI with
+//! `--cfg loom`, filter `loom_`):
+//!
+//! * a mark bit has exactly one winner ([`Span::try_mark`]);
+//! * a span has exactly one sweeper (the sweepgen claim CAS);
+//! * a lookup that sees a slot allocated (Acquire load of `free_index`)
+//!   sees what the allocator wrote before publishing it (Release store) —
+//!   the same Release/Acquire pair publishes a span through the page table.
+
+use super::span::Span;
+use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+use crate::loom::sync::Arc;
+use crate::loom::thread;
+
+#[test]
+fn loom_try_mark_has_one_winner() {
+    loom::model(|| {
+        let s = Arc::new(Span::new_dead());
+        let s2 = s.clone();
+        let t = thread::spawn(move || s2.try_mark(70));
+        let mine = s.try_mark(70);
+        let theirs = t.join().unwrap();
+        assert!(mine ^ theirs, "exactly one marker turns the object black");
+        assert!(s.is_marked(70));
+        assert!(
+            !s.is_marked(6),
+            "a neighbouring bit of the same word stays clear"
+        );
+    });
+}
+
+#[test]
+fn loom_sweep_claim_has_one_owner() {
+    loom::model(|| {
+        let s = Arc::new(Span::new_dead());
+        let h = 4u32;
+        s.sweepgen.store(h - 2, Ordering::Relaxed);
+        let claim = move |s: &Span| {
+            s.sweepgen
+                .compare_exchange(h - 2, h - 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        };
+        let s2 = s.clone();
+        let t = thread::spawn(move || claim(&s2));
+        let mine = claim(&s);
+        assert!(mine ^ t.join().unwrap());
+    });
+}
+
+#[test]
+fn loom_free_index_publishes_the_slot() {
+    loom::model(|| {
+        let s = Arc::new(Span::new_dead());
+        s.nelems.store(4, Ordering::Relaxed);
+        // Stands for the object's header word written by the typed API.
+        let header = Arc::new(AtomicUsize::new(0));
+        let (s2, h2) = (s.clone(), header.clone());
+        let alloc = thread::spawn(move || {
+            h2.store(0xbeef, Ordering::Relaxed);
+            // The cache's fast path: Release store of the new free_index.
+            s2.free_index.store(1, Ordering::Release);
+        });
+        if s.is_allocated(0) {
+            assert_eq!(header.load(Ordering::Relaxed), 0xbeef);
+        }
+        alloc.join().unwrap();
+        assert!(s.is_allocated(0) && !s.is_allocated(1));
+    });
+}
