@@ -40,11 +40,14 @@ fn edges(addr: usize) -> Vec<usize> {
 
 #[test]
 fn derive_computes_needs_trace() {
-    assert!(<Node as Trace>::NEEDS_TRACE);
-    assert!(!<Plain as Trace>::NEEDS_TRACE);
-    assert!(!<Wrapper<u64> as Trace>::NEEDS_TRACE);
-    assert!(<Wrapper<Option<Gc<Plain>>> as Trace>::NEEDS_TRACE);
-    assert!(<Shape as Trace>::NEEDS_TRACE);
+    let needs = [
+        <Node as Trace>::NEEDS_TRACE,
+        <Plain as Trace>::NEEDS_TRACE,
+        <Wrapper<u64> as Trace>::NEEDS_TRACE,
+        <Wrapper<Option<Gc<Plain>>> as Trace>::NEEDS_TRACE,
+        <Shape as Trace>::NEEDS_TRACE,
+    ];
+    assert_eq!(needs, [true, false, false, true, true]);
 }
 
 #[test]
