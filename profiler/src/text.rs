@@ -358,8 +358,17 @@ pub struct GoroutineDump {
 ///
 /// gort records no argument words, so every call prints as `name(...)`
 /// (the form Go uses when it elides arguments); each frame's second line is
-/// `\tfile:line +0xOFF`, the offset of the return PC from the entry.
+/// `\tfile:line +0xOFF`, the offset of the return PC from the entry. A
+/// frame whose PC is unknown (0) prints no offset, as Go prints inlined
+/// frames.
 pub fn write_goroutine_dump(mut w: impl io::Write, goroutines: &[GoroutineDump]) -> io::Result<()> {
+    let loc = |s: &mut String, f: &Frame| {
+        let _ = write!(s, "\t{}:{}", f.file, f.line);
+        if f.pc != 0 {
+            let _ = write!(s, " +{:#x}", f.return_offset());
+        }
+        s.push('\n');
+    };
     let mut s = String::new();
     for (i, g) in goroutines.iter().enumerate() {
         if i > 0 {
@@ -374,24 +383,12 @@ pub fn write_goroutine_dump(mut w: impl io::Write, goroutines: &[GoroutineDump])
         }
         s.push_str("]:\n");
         for f in &g.stack {
-            let _ = writeln!(
-                s,
-                "{}(...)\n\t{}:{} +{:#x}",
-                f.function,
-                f.file,
-                f.line,
-                f.return_offset()
-            );
+            let _ = writeln!(s, "{}(...)", f.function);
+            loc(&mut s, f);
         }
         if let Some(c) = &g.created_by {
-            let _ = writeln!(
-                s,
-                "created by {}\n\t{}:{} +{:#x}",
-                c.function,
-                c.file,
-                c.line,
-                c.return_offset()
-            );
+            let _ = writeln!(s, "created by {}", c.function);
+            loc(&mut s, c);
         }
     }
     w.write_all(s.as_bytes())
@@ -627,6 +624,63 @@ mod tests {
              goroutine 21 [sleep]:\ntime.Sleep(...)\n\t$GOROOT/src/runtime/time.go:195 +0x135\n\
              main.main.func1(...)\n\t/src/main.go:29 +0x47\ncreated by main.main\n\t/src/main.go:26 +0x12b\n"
         );
+    }
+
+    /// `goroutine?debug=2`: the capture, with Go's argument words replaced
+    /// by `...` (gort records none), is reproduced byte for byte.
+    #[test]
+    fn goroutine_dump_reproduces_go_capture() {
+        let cap = data("goroutine_debug2.txt");
+        let mut normalized = String::new();
+        let mut dumps: Vec<GoroutineDump> = Vec::new();
+        let mut pending: Option<String> = None; // a function or "created by" waiting for its location
+        for line in cap.lines() {
+            if let Some(rest) = line.strip_prefix("goroutine ") {
+                let (id, rest) = rest.split_once(" [").unwrap();
+                let status = rest.strip_suffix("]:").unwrap();
+                dumps.push(GoroutineDump {
+                    id: id.parse().unwrap(),
+                    status: status.into(),
+                    ..Default::default()
+                });
+                normalized.push_str(line);
+            } else if let Some(loc) = line.strip_prefix('\t') {
+                let (fileline, off) = match loc.split_once(" +0x") {
+                    Some((fl, off)) => (fl, Some(u64::from_str_radix(off, 16).unwrap())),
+                    None => (loc, None),
+                };
+                let (file, l) = fileline.rsplit_once(':').unwrap();
+                let entry = 0x40_0000;
+                let pc = off.map_or(0, |o| entry + o);
+                let name = pending.take().unwrap();
+                let g = dumps.last_mut().unwrap();
+                match name.strip_prefix("created by ") {
+                    Some(f) => {
+                        g.created_by = Some(Frame::new(f, file, l.parse().unwrap(), pc, entry))
+                    }
+                    None => g
+                        .stack
+                        .push(Frame::new(name, file, l.parse().unwrap(), pc, entry)),
+                }
+                normalized.push_str(line);
+            } else if line.starts_with("created by ") {
+                pending = Some(line.to_string());
+                normalized.push_str(line);
+            } else if line.is_empty() {
+                normalized.push_str(line);
+            } else {
+                // "pkg.f(args)": the argument list is the last parenthesized group
+                let open = line.rfind('(').unwrap();
+                pending = Some(line[..open].to_string());
+                normalized.push_str(&line[..open]);
+                normalized.push_str("(...)");
+            }
+            normalized.push('\n');
+        }
+        assert_eq!(dumps.len(), 9);
+        let mut out = Vec::new();
+        write_goroutine_dump(&mut out, &dumps).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), normalized);
     }
 
     #[test]
