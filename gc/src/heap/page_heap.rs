@@ -199,7 +199,7 @@ impl PageHeapInner {
         let need = need.min(arena.npages - self.grown);
         if tail + need < npages {
             crate::rt_throw!(
-                "out of memory: the heap arena of {} bytes is exhausted (GORT_HEAP_ARENA raises it)",
+                "out of memory: the heap arena of {} bytes is exhausted (HeapConfig::arena_bytes sets its size)",
                 arena.npages * super::PAGE_SIZE
             );
         }

@@ -93,6 +93,9 @@ impl Heap {
     /// call from any thread, concurrently with mutators and other sweepers
     /// (Go's `sweepone`).
     pub fn sweep_one(&self) -> Option<SweepResult> {
+        if self.sweep_done() {
+            return None;
+        }
         for c in self.central.iter() {
             let s = c.lists.lock().unswept.pop();
             if let Some(s) = s {
@@ -139,7 +142,6 @@ impl Heap {
                 span.state().name()
             );
         }
-        self.unswept.fetch_sub(1, Ordering::Relaxed);
         let alloc = span.alloc_snapshot();
         let marks = span.mark_snapshot();
         let elem = span.elem_size();
@@ -199,6 +201,9 @@ impl Heap {
                 l.partial.push(s);
             }
         }
+        // Release: pairs with the Acquire in `sweep_done`; "done" means the
+        // span is back on a list (or freed), not just claimed.
+        self.unswept.fetch_sub(1, Ordering::Release);
         r
     }
 }

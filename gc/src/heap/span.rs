@@ -381,3 +381,54 @@ impl SpanPtr {
         unsafe { &*self.0 }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn below_mask_covers_exactly_the_slots_below_n() {
+        for n in 0..=MAX_OBJECTS_PER_SPAN {
+            for w in 0..BITMAP_WORDS {
+                let m = below_mask(n, w);
+                for b in 0..64 {
+                    assert_eq!(m & (1 << b) != 0, w * 64 + b < n, "n {n} word {w} bit {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bitmaps_mark_allocate_and_snapshot() {
+        let s = Span::new_dead();
+        s.init(
+            0x10_0000,
+            1,
+            SpanClass::new(3, ObjectKind::Precise),
+            0,
+            false,
+        );
+        assert_eq!(
+            (s.elem_size(), s.nelems(), s.kind()),
+            (24, 341, ObjectKind::Precise)
+        );
+        assert_eq!(s.slot_of(0x10_0000 + 24 * 340 + 23), Some(340));
+        assert_eq!(s.slot_of(0x10_0000 + 24 * 341), None, "tail waste");
+        for i in [0, 63, 64, 200, 340] {
+            assert!(s.try_mark(i));
+            assert!(!s.try_mark(i));
+            assert!(s.is_marked(i));
+        }
+        assert!(!s.is_marked(1));
+        let m = s.mark_snapshot();
+        assert_eq!(m.iter().map(|w| w.count_ones()).sum::<u32>(), 5);
+        s.free_index.store(70, Ordering::Relaxed);
+        s.alloc_bits[4].store(1 << 2, Ordering::Relaxed); // slot 258
+        let a = s.alloc_snapshot();
+        assert_eq!(a[0], u64::MAX);
+        assert_eq!(a[1], (1 << 6) - 1);
+        assert_eq!(a[4], 1 << 2);
+        assert!(s.is_allocated(69) && !s.is_allocated(70) && s.is_allocated(258));
+        assert_eq!(s.valid_mask(5), (1 << (341 - 320)) - 1);
+    }
+}
