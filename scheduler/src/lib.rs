@@ -39,6 +39,8 @@
 //! prints `fatal error: ...` and exits 2. See `HACKING.md` at the workspace
 //! root.
 
+#![cfg_attr(loom, allow(dead_code))]
+
 pub mod fatal;
 pub(crate) mod loom;
 

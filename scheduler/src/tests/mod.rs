@@ -1,5 +1,19 @@
 //! The crate's own tests: loom models (`loom_*`, only under `cfg(loom)`)
 //! and runtime tests (only without loom).
+//!
+//! The loom models drive the very structs the runtime uses — `RunQueue`,
+//! `ParkState`, `Idle`, `World` — with loom's instrumented atomics and locks
+//! (through `crate::loom`). Run them with
+//! `RUSTFLAGS="--cfg loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gort-scheduler --lib -- loom_`.
+
+#[cfg(loom)]
+mod loom_idle;
+#[cfg(loom)]
+mod loom_park;
+#[cfg(loom)]
+mod loom_runq;
+#[cfg(loom)]
+mod loom_stw;
 
 #[cfg(not(loom))]
 mod runtime;
