@@ -50,6 +50,12 @@ pub const TID_NETWORK: u64 = FAKE_P + 2;
 /// Append `s` as a JSON string literal.
 fn push_str(out: &mut String, s: &str) {
     out.push('"');
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        // the common case: nothing to escape
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -314,8 +320,8 @@ impl Gen<'_> {
 /// (`{"traceEvents": […], "stackFrames": {…}, "displayTimeUnit": "ns"}`).
 /// Fails if the trace breaks the model's rules ([`Trace::check`]).
 pub fn encode(trace: &Trace) -> Result<String, String> {
-    trace.check()?;
-    let ordered = trace.ordered();
+    let (order, _) = trace.checked_order()?;
+    let ordered: Vec<&super::TraceEvent> = order.iter().map(|&i| &trace.events[i]).collect();
     let mut g = Gen {
         trace,
         out: String::with_capacity(trace.events.len() * 110 + 4096),

@@ -372,71 +372,75 @@ impl Trace {
     pub fn merge_order(&self) -> Result<Vec<usize>, String> {
         use std::collections::BTreeMap;
         use std::collections::VecDeque;
-        // Per-P sequences in recording order, and each event's implicit G.
+        // Per-P sequences in recording order.
         let mut per_p: BTreeMap<u32, VecDeque<usize>> = BTreeMap::new();
         for (i, e) in self.events.iter().enumerate() {
             per_p.entry(e.p).or_default().push_back(i);
         }
-        let mut g_of = vec![0u64; self.events.len()];
+        // Each event's goroutine dependency, computed once: (dense goroutine
+        // index, the state it needs — None: not yet created —, the state it
+        // leaves). The G of block/sched events is implicit: the goroutine
+        // last started on that P.
+        let mut dense: HashMap<GoId, u32> = HashMap::new();
+        let mut index = |g: GoId| -> u32 {
+            let n = dense.len() as u32;
+            *dense.entry(g).or_insert(n)
+        };
+        type Dep = Option<(u32, Option<GState>, GState)>;
+        let mut deps: Vec<Dep> = vec![None; self.events.len()];
         for seq in per_p.values() {
             let mut cur = 0;
             for &i in seq {
-                g_of[i] = cur;
-                match &self.events[i].kind {
+                let dep = match &self.events[i].kind {
+                    EventKind::GoCreate { g, .. } => Some((*g, None, GState::Runnable)),
+                    EventKind::GoWaiting { g } => {
+                        Some((*g, Some(GState::Runnable), GState::Waiting))
+                    }
                     EventKind::GoStart { g } => {
                         cur = *g;
-                        g_of[i] = *g;
+                        Some((*g, Some(GState::Runnable), GState::Running))
                     }
-                    EventKind::GoEnd
-                    | EventKind::GoStop { .. }
-                    | EventKind::GoSched { .. }
-                    | EventKind::GoPreempt { .. }
-                    | EventKind::GoSleep { .. }
-                    | EventKind::GoBlock { .. } => cur = 0,
-                    _ => {}
-                }
+                    EventKind::GoUnblock { g, .. } => {
+                        Some((*g, Some(GState::Waiting), GState::Runnable))
+                    }
+                    EventKind::GoSched { .. } | EventKind::GoPreempt { .. } => {
+                        let g = std::mem::take(&mut cur);
+                        Some((g, Some(GState::Running), GState::Runnable))
+                    }
+                    EventKind::GoSleep { .. } | EventKind::GoBlock { .. } => {
+                        let g = std::mem::take(&mut cur);
+                        Some((g, Some(GState::Running), GState::Waiting))
+                    }
+                    EventKind::GoEnd | EventKind::GoStop { .. } => {
+                        cur = 0;
+                        None // unordered in Go's merge too
+                    }
+                    _ => None,
+                };
+                deps[i] = dep.map(|(g, need, next)| (index(g), need, next));
             }
         }
-        // The goroutine an event depends on, the state it needs, and the state it leaves.
-        let transition = |i: usize| -> Option<(GoId, Option<GState>, GState)> {
-            let g = g_of[i];
-            match &self.events[i].kind {
-                EventKind::GoCreate { g, .. } => Some((*g, None, GState::Runnable)),
-                EventKind::GoWaiting { g } => Some((*g, Some(GState::Runnable), GState::Waiting)),
-                EventKind::GoStart { g } => Some((*g, Some(GState::Runnable), GState::Running)),
-                EventKind::GoUnblock { g, .. } => {
-                    Some((*g, Some(GState::Waiting), GState::Runnable))
-                }
-                EventKind::GoSched { .. } | EventKind::GoPreempt { .. } => {
-                    Some((g, Some(GState::Running), GState::Runnable))
-                }
-                EventKind::GoSleep { .. } | EventKind::GoBlock { .. } => {
-                    Some((g, Some(GState::Running), GState::Waiting))
-                }
-                _ => None,
-            }
-        };
-        // Go's order state per goroutine: (sequence number, status).
-        let mut gs: HashMap<GoId, (u64, GState)> = HashMap::new();
+        // Go's order state per goroutine: (sequence number, status); None = not created.
+        let mut gs: Vec<Option<(u64, GState)>> = vec![None; dense.len()];
         let mut out = Vec::with_capacity(self.events.len());
         let mut last_ts = 0;
         while out.len() < self.events.len() {
             let mut best: Option<(u64, u32, usize)> = None;
             for (&p, seq) in &per_p {
                 let Some(&i) = seq.front() else { continue };
-                let ready = match transition(i) {
+                let ready = match deps[i] {
                     None => true,
-                    Some((g, None, _)) => !gs.contains_key(&g),
+                    Some((g, None, _)) => gs[g as usize].is_none(),
                     // Go: GoWaiting "is implied to have seq=1", i.e. it only
                     // follows the goroutine's creation.
                     Some((g, Some(GState::Runnable), GState::Waiting)) => {
-                        gs.get(&g) == Some(&(1, GState::Runnable))
+                        gs[g as usize] == Some((1, GState::Runnable))
                     }
-                    Some((g, Some(need), _)) => gs.get(&g).map(|s| s.1) == Some(need),
+                    Some((g, Some(need), _)) => gs[g as usize].map(|s| s.1) == Some(need),
                 };
-                let key = (self.events[i].ts, p, i);
-                if ready && best.map_or(true, |b| (key.0, key.1) < (b.0, b.1)) {
-                    best = Some(key);
+                let ts = self.events[i].ts;
+                if ready && best.map_or(true, |b| (ts, p) < (b.0, b.1)) {
+                    best = Some((ts, p, i));
                 }
             }
             let Some((ts, p, i)) = best else {
@@ -464,8 +468,8 @@ impl Trace {
                 ));
             }
             last_ts = ts;
-            if let Some((g, need, next)) = transition(i) {
-                let seq = gs.get(&g).map_or(0, |s| s.0);
+            if let Some((g, need, next)) = deps[i] {
+                let seq = gs[g as usize].map_or(0, |s| s.0);
                 // GoCreate starts at 1; GoStart, GoUnblock and GoWaiting bump it.
                 let seq = match (need, next) {
                     (None, _) => 1,
@@ -474,7 +478,7 @@ impl Trace {
                     | (Some(GState::Runnable), GState::Waiting) => seq + 1,
                     _ => seq,
                 };
-                gs.insert(g, (seq, next));
+                gs[g as usize] = Some((seq, next));
             }
             per_p.get_mut(&p).expect("P has events").pop_front();
             out.push(i);
@@ -493,6 +497,12 @@ impl Trace {
     /// Replay the trace and enforce Go's parser rules (see the module doc).
     /// On success, returns the final state of every goroutine.
     pub fn check(&self) -> Result<HashMap<GoId, GState>, String> {
+        self.checked_order().map(|(_, gs)| gs)
+    }
+
+    /// [`Trace::check`], also returning the replay order (so the writers
+    /// merge only once).
+    pub fn checked_order(&self) -> Result<(Vec<usize>, HashMap<GoId, GState>), String> {
         let mut gs: HashMap<GoId, GState> = HashMap::new();
         let mut running_on: HashMap<u32, GoId> = HashMap::new(); // P -> current G (absent = G0)
         let mut p_running: HashMap<u32, bool> = HashMap::new();
@@ -514,7 +524,7 @@ impl Trace {
             *last = e.ts;
         }
         let order = self.merge_order()?;
-        for e in order.into_iter().map(|i| &self.events[i]) {
+        for e in order.iter().map(|&i| &self.events[i]) {
             let cur = running_on.get(&e.p).copied().unwrap_or(0);
             let err = |m: &str| {
                 Err(format!(
@@ -634,7 +644,7 @@ impl Trace {
                 | EventKind::HeapGoal { .. } => {}
             }
         }
-        Ok(gs)
+        Ok((order, gs))
     }
 }
 

@@ -110,15 +110,17 @@ fn event(out: &mut Vec<u8>, ty: u8, args: &[u64]) {
 /// Encode the trace in Go's v1 format. Fails (without writing) if the
 /// trace breaks a rule Go's parser enforces ([`Trace::check`]).
 pub fn encode(trace: &Trace) -> Result<Vec<u8>, String> {
-    trace.check()?;
+    let (order, _) = trace.checked_order()?;
     let mut out = Vec::with_capacity(64 + trace.events.len() * 6);
     out.extend_from_slice(HEADER);
 
-    // Sequence numbers, computed in global time order.
+    // Sequence numbers, assigned in the merge order Go's parser will
+    // reconstruct (Trace::merge_order), so each GoStart/GoUnblock carries
+    // exactly the seq the goroutine has at that point of the merge.
     let mut gseq: HashMap<u64, u64> = HashMap::new();
     let mut gc_seq = 0u64;
     let mut seqs = vec![0u64; trace.events.len()];
-    for i in trace.ordered_indices() {
+    for i in order {
         match &trace.events[i].kind {
             EventKind::GoCreate { g, .. } => {
                 gseq.insert(*g, 0);
