@@ -33,13 +33,39 @@ fn have_go(test: &str) -> bool {
 static DIRS: AtomicUsize = AtomicUsize::new(0);
 
 /// A fresh directory holding all synthetic outputs, plus HOME/PPROF_TMPDIR.
-fn setup(name: &str) -> PathBuf {
+/// Removed when the test passes; kept (its path is in the failure) when it fails.
+struct TestDir(PathBuf);
+
+impl std::ops::Deref for TestDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TestDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept {} for inspection", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn setup(name: &str) -> TestDir {
     let n = DIRS.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("gort-prof-{}-{name}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     synthetic::write_all(&dir).expect("write synthetic outputs");
     std::fs::create_dir_all(dir.join("home")).unwrap();
-    dir
+    TestDir(dir)
 }
 
 /// Run `go tool ARGS` in `dir`, require success, return stdout (+ stderr for diagnostics).
