@@ -320,17 +320,40 @@ pub struct Trace {
     pub stacks: StackTable,
 }
 
-/// Goroutine states the checker tracks (Go's `gDead`, `gRunnable`, …).
+/// Goroutine states the checker tracks (Go's `gRunnable`, `gRunning`,
+/// `gWaiting`, `gDead` in `postProcessTrace`).
+///
+/// Allowed transitions (the event that makes each):
+///
+/// * (not yet created) → `Runnable`: `GoCreate`
+/// * `Runnable` → `Running`: `GoStart`
+/// * `Runnable` → `Waiting`: `GoWaiting` (only right after `GoCreate`)
+/// * `Running` → `Runnable`: `GoSched`, `GoPreempt`
+/// * `Running` → `Waiting`: `GoBlock`, `GoSleep`
+/// * `Running` → `Dead`: `GoEnd`, `GoStop`
+/// * `Waiting` → `Runnable`: `GoUnblock`
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GState {
-    /// Running on a P.
+    /// Running on a P; that P's events belong to it.
     Running,
-    /// Ready to run.
+    /// Ready to run, on no P.
     Runnable,
-    /// Blocked, sleeping, or waiting since trace start.
+    /// Blocked, sleeping, or waiting since trace start; only a `GoUnblock` moves it.
     Waiting,
-    /// Ended.
+    /// Ended; its id is never reused.
     Dead,
+}
+
+impl GState {
+    /// The state's name, as traces and messages print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            GState::Running => "running",
+            GState::Runnable => "runnable",
+            GState::Waiting => "waiting",
+            GState::Dead => "dead",
+        }
+    }
 }
 
 impl Trace {

@@ -39,8 +39,10 @@ pub const HEADER: &[u8; 16] = b"go 1.19 trace\0\0\0";
 /// Ticks per second of gort's timestamps (nanoseconds).
 pub const FREQUENCY: u64 = 1_000_000_000;
 
-/// Go 1.19's event type numbers (`internal/trace/parser.go`).
-#[allow(missing_docs)]
+/// Go 1.19's event type numbers (`internal/trace/parser.go`), named after
+/// Go's `Ev*` constants (`EvGoBlockSync` → `GO_BLOCK_SYNC`); the meaning
+/// and arguments of each are in the table of `reference/profiler.md` §4.1.
+#[allow(missing_docs)] // one name per Go constant; documenting each would repeat Go's table
 pub mod ev {
     pub const BATCH: u8 = 1;
     pub const FREQUENCY: u8 = 2;
