@@ -134,3 +134,40 @@ fn debug_knobs() {
         assert_eq!(after.heap_idle + after.heap_inuse, after.heap_sys);
     });
 }
+
+#[test]
+fn gomaxprocs_changes_while_collecting() {
+    gort::run(|| {
+        let start = gomaxprocs(0);
+        assert_eq!(gomaxprocs(1), start, "returns the previous setting");
+        assert_eq!(gomaxprocs(0), 1);
+        // The collector works with the new P count: a graph built before
+        // the change survives collections made after it.
+        let keep = Gc::new(Pair {
+            a: 42,
+            b: GcCell::new(None),
+        });
+        let done = chan::<u64>(4);
+        for i in 0..4 {
+            let done = done.clone();
+            go(move || {
+                let mut sum = 0;
+                for j in 0..2000u64 {
+                    sum += Gc::new(Pair {
+                        a: j,
+                        b: GcCell::new(None),
+                    })
+                    .a;
+                }
+                done.send(sum + i);
+            });
+        }
+        gc();
+        assert_eq!(gomaxprocs(start.max(2)), 1);
+        gc();
+        let total: u64 = (0..4).map(|_| done.recv().expect("sum")).sum();
+        assert_eq!(total, 4 * (1999 * 2000 / 2) + 6);
+        assert_eq!(keep.a, 42);
+        gomaxprocs(start);
+    });
+}
