@@ -24,7 +24,7 @@ use crate::mark::work::{GcWork, WorkQueues};
 use crate::mark::{MarkWorker, Obj, ObjKind, ObjectGraph};
 use crate::pacer::{CycleEnd, Pacer, BACKGROUND_UTILIZATION, OVER_ASSIST_WORK};
 use crate::phase::{Phase, PhaseCell};
-use crate::stats::{GcStats, PauseSummary, StatsCell};
+use crate::stats::{CycleRecord, GcStats, PauseSummary, StatsCell};
 use crate::trace::TraceSink;
 use gort_profiler::{GcTraceLine, MemStats};
 use std::sync::OnceLock;
@@ -48,6 +48,10 @@ pub struct GcConfig {
     pub gctrace: bool,
     /// `GODEBUG=clobberfree=1`: poison freed objects.
     pub clobberfree: bool,
+    /// Number of dedicated mark workers; `None` = Go's
+    /// `int(GOMAXPROCS × 0.25 + 0.5)`. For tests and benchmarks whose
+    /// MockHost Ps stand for goroutines rather than processors.
+    pub mark_workers: Option<usize>,
 }
 
 impl Default for GcConfig {
@@ -57,6 +61,7 @@ impl Default for GcConfig {
             memory_limit: crate::pacer::NO_LIMIT,
             gctrace: false,
             clobberfree: false,
+            mark_workers: None,
         }
     }
 }
@@ -107,6 +112,8 @@ pub struct Collector {
     /// A mark worker is running mark termination.
     terminating: AtomicBool,
     gctrace: AtomicBool,
+    /// Dedicated mark workers per cycle (read-only after construction).
+    workers: usize,
     /// Scan work each P owes (positive) or has in credit (negative), bytes.
     assist_debt: Box<[AtomicI64]>,
     /// The same for threads with no P (shared).
@@ -265,7 +272,15 @@ impl Collector {
             heap,
             phase: PhaseCell::new(),
             barrier: BarrierState::new(crate::heap::MAX_PROCS),
-            queues: WorkQueues::new(dedicated_workers(procs).max(1)),
+            queues: WorkQueues::new(
+                config
+                    .mark_workers
+                    .unwrap_or_else(|| dedicated_workers(procs))
+                    .max(1),
+            ),
+            workers: config
+                .mark_workers
+                .unwrap_or_else(|| dedicated_workers(procs)),
             pacer: Pacer::new(config.gc_percent, config.memory_limit),
             stats: StatsCell::default(),
             cycle: GcMutex::new(CycleClaim::default()),
@@ -353,7 +368,6 @@ impl Collector {
         let t0 = Instant::now();
         // (1a) Stop the world.
         let w = self.host().stop_the_world(StwReason::SweepTermination);
-        let t_stopped = Instant::now();
         self.phase.set(Phase::SweepTermination);
         // (1b) Sweep any unswept spans (normally none left by now), after
         // every concurrent sweeper has left its span: a sweep still running
@@ -394,9 +408,9 @@ impl Collector {
                 start_ns_since_init: t0.duration_since(self.init).as_nanos() as u64,
                 heap_alloc_start,
                 heap_live_start,
-                sweep_term_ns: pause_end.duration_since(t_stopped).as_nanos() as u64,
+                sweep_term_ns: pause_end.duration_since(t0).as_nanos() as u64,
                 mark_start: Some(pause_end),
-                pause_ns: pause_end.duration_since(t_stopped).as_nanos() as u64,
+                pause_ns: pause_end.duration_since(t0).as_nanos() as u64,
                 stack_bytes,
                 procs: procs as u32,
                 ..CycleFigures::default()
@@ -404,8 +418,8 @@ impl Collector {
         }
         // (2b) Start the world, and the background workers.
         self.host().start_the_world(w);
-        self.record_pause(pause_end.duration_since(t_stopped).as_nanos() as u64);
-        let dedicated = dedicated_workers(procs).min(self.queues.slots());
+        self.record_pause(pause_end.duration_since(t0).as_nanos() as u64);
+        let dedicated = self.workers.min(self.queues.slots());
         if dedicated == 0 {
             self.spawn_worker(n, 0, MarkWorkerMode::Fractional);
         }
@@ -509,7 +523,6 @@ impl Collector {
         let t0 = Instant::now();
         // (3a) Stop the world.
         let w = self.host().stop_the_world(StwReason::MarkTermination);
-        let t_stopped = Instant::now();
         self.phase.set(Phase::MarkTermination);
         let g = HeapGraph(self.heap);
         // Buffers hold the barrier's shades since their last flush.
@@ -524,7 +537,7 @@ impl Collector {
                 // Work appeared: resume concurrent marking.
                 self.phase.set(Phase::Mark);
                 let end = Instant::now();
-                let pause = end.duration_since(t_stopped).as_nanos() as u64;
+                let pause = end.duration_since(t0).as_nanos() as u64;
                 self.cur.lock().pause_ns += pause;
                 self.host().start_the_world(w);
                 self.record_pause(pause);
@@ -560,7 +573,7 @@ impl Collector {
         let black_alloc = heap_alloc_end.saturating_sub(cur.heap_alloc_start);
         let heap_marked = marked_traced + black_alloc;
         let end = Instant::now();
-        let pause = end.duration_since(t_stopped).as_nanos() as u64;
+        let pause = end.duration_since(t0).as_nanos() as u64;
         cur.mark_term_ns = pause;
         cur.pause_ns += pause;
         cur.mark_wall_ns = cur.mark_start.map_or(0, |s| {
@@ -600,6 +613,19 @@ impl Collector {
                 st.mem.num_forced_gc += 1;
             }
             st.mark_restarts += u64::from(cur.restarts > 0);
+            let num = st.mem.num_gc;
+            st.cycles.push(CycleRecord {
+                num,
+                forced: cur.forced,
+                sweep_term_ns: cur.sweep_term_ns,
+                mark_wall_ns: cur.mark_wall_ns,
+                mark_term_ns: cur.mark_term_ns,
+                heap_marked,
+                scan_work,
+                assist_cpu_ns: assist,
+                background_cpu_ns: background,
+                restarts: cur.restarts,
+            });
             let line = GcTraceLine {
                 num: st.mem.num_gc,
                 start_ns: cur.start_ns_since_init,
@@ -623,6 +649,14 @@ impl Collector {
             };
             (line, st.mem.num_gc)
         };
+        self.host().start_the_world(w);
+        self.record_pause(pause);
+        // Print before the cycle counts as done, so that a `gc()` caller
+        // that returns has seen its line on stderr.
+        if self.gctrace.load(Relaxed) {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        }
         {
             let mut claim = self.cycle.lock();
             claim.active = false;
@@ -630,12 +664,6 @@ impl Collector {
         // Release: pairs with the Acquire loads in `num_gc`, the workers and
         // the `block_until` conditions.
         self.cycles_done.store(n, Release);
-        self.host().start_the_world(w);
-        self.record_pause(pause);
-        if self.gctrace.load(Relaxed) {
-            use std::io::Write as _;
-            let _ = writeln!(std::io::stderr().lock(), "{line}");
-        }
         // (4b) Wake whoever waits for this cycle; (4c) sweep in the background.
         self.host().cycle_done();
         self.host()
@@ -850,6 +878,11 @@ impl Collector {
     /// Every stop-the-world pause so far, summarized.
     pub fn pause_summary(&self) -> PauseSummary {
         PauseSummary::of(&self.stats.0.lock().pauses)
+    }
+
+    /// The figures of every completed cycle, oldest first.
+    pub fn cycle_records(&self) -> Vec<CycleRecord> {
+        self.stats.0.lock().cycles.clone()
     }
 
     /// Cycles whose mark termination restarted marking at least once.

@@ -25,6 +25,33 @@ pub(crate) struct GcStats {
     pub(crate) bg_swept_bytes: u64,
     /// Cycles whose mark termination had to restart marking.
     pub(crate) mark_restarts: u64,
+    /// One record per completed cycle.
+    pub(crate) cycles: Vec<CycleRecord>,
+}
+
+/// What one completed cycle did (the gctrace figures, unformatted).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CycleRecord {
+    /// Cycle number (1-based).
+    pub num: u32,
+    /// Forced by `gc()`.
+    pub forced: bool,
+    /// Sweep-termination pause, ns (from the stop request to the restart).
+    pub sweep_term_ns: u64,
+    /// Concurrent mark wall time, ns.
+    pub mark_wall_ns: u64,
+    /// Mark-termination pause (the last one, if marking restarted), ns.
+    pub mark_term_ns: u64,
+    /// Bytes marked live (traced + allocated black).
+    pub heap_marked: u64,
+    /// Bytes scanned.
+    pub scan_work: u64,
+    /// CPU time in assists, ns.
+    pub assist_cpu_ns: u64,
+    /// CPU time in background workers, ns.
+    pub background_cpu_ns: u64,
+    /// Times mark termination restarted marking.
+    pub restarts: u32,
 }
 
 /// [`GcStats`] behind the collector's stats lock (rank `gc.stats`, a leaf:

@@ -86,7 +86,13 @@ pub struct MockHost {
     /// Protects every field of [`MockState`]. The host's own lock: it is
     /// never held while calling into the collector.
     state: Mutex<MockState>,
-    cv: Condvar,
+    /// Signalled when a P stops running (parks, blocks, is released): the
+    /// stopper waits on it. Kept apart from `resume` so that stopping the
+    /// world does not wake every parked thread.
+    parked_cv: Condvar,
+    /// Signalled when the world restarts, a P is freed, or a cycle ends:
+    /// parked and blocked threads wait on it.
+    resume_cv: Condvar,
     /// A stop of the world is requested or in effect. Written under
     /// `state`; read without it by `safepoint` (Acquire, pairs with the
     /// Release store in `stop_the_world`).
@@ -160,7 +166,8 @@ impl MockHost {
                 mailboxes: Vec::new(),
                 stops: 0,
             }),
-            cv: Condvar::new(),
+            parked_cv: Condvar::new(),
+            resume_cv: Condvar::new(),
             stop_pending: AtomicBool::new(false),
         }
     }
@@ -229,7 +236,7 @@ impl MockHost {
                     return;
                 }
             }
-            st = self.cv.wait(st);
+            st = self.resume_cv.wait(st);
         }
     }
 
@@ -239,7 +246,8 @@ impl MockHost {
         let mut st = self.state.lock();
         st.ps[p].owner = false;
         st.ps[p].status = MockPStatus::Idle;
-        self.cv.notify_all();
+        self.parked_cv.notify_all();
+        self.resume_cv.notify_all();
     }
 
     /// Park the current P's thread (registers spilled) until `ready` says
@@ -251,10 +259,10 @@ impl MockHost {
             if p != usize::MAX {
                 st.ps[p].status = MockPStatus::Parked;
                 st.ps[p].sp = sp;
-                self.cv.notify_all();
+                self.parked_cv.notify_all();
             }
             while !ready(&st) || st.stopper {
-                st = self.cv.wait(st);
+                st = self.resume_cv.wait(st);
             }
             if p != usize::MAX {
                 st.ps[p].status = MockPStatus::Running;
@@ -306,10 +314,10 @@ impl Host for MockHost {
             if p != usize::MAX {
                 st.ps[p].status = MockPStatus::Parked;
                 st.ps[p].sp = sp;
-                self.cv.notify_all();
+                self.parked_cv.notify_all();
             }
             while st.stopper {
-                st = self.cv.wait(st);
+                st = self.resume_cv.wait(st);
             }
             st.stopper = true;
             IS_STOPPER.with(|c| c.set(true));
@@ -320,7 +328,7 @@ impl Host for MockHost {
                 .iter()
                 .any(|s| s.owner && s.status == MockPStatus::Running)
             {
-                st = self.cv.wait(st);
+                st = self.parked_cv.wait(st);
             }
             st.stopped = true;
             st.stops += 1;
@@ -343,7 +351,7 @@ impl Host for MockHost {
         if p != usize::MAX {
             st.ps[p].status = MockPStatus::Running;
         }
-        self.cv.notify_all();
+        self.resume_cv.notify_all();
     }
 
     fn scan_roots(&self, _w: &WorldStopped, roots: &mut dyn RootVisitor) {
@@ -393,6 +401,6 @@ impl Host for MockHost {
 
     fn cycle_done(&self) {
         let _st = self.state.lock();
-        self.cv.notify_all();
+        self.resume_cv.notify_all();
     }
 }
