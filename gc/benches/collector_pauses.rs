@@ -76,7 +76,7 @@ fn main() {
         return bintrees();
     }
     let live_mb = env("GORT_BENCH_LIVE_MB", 1024);
-    let parked = env("GORT_BENCH_PARKED", 254) as usize;
+    let parked = env("GORT_BENCH_PARKED", 253) as usize;
     let running = 2usize;
     let secs = env("GORT_BENCH_SECS", 20);
     let host = MockHost::leak(parked + running + 1);
