@@ -52,6 +52,8 @@ fn start(s: &Settings) {
             memory_limit: s.memory_limit,
             gctrace: s.gctrace,
             clobberfree: s.clobberfree,
+            // Go's dedicated-worker count, from GOMAXPROCS.
+            ..GcConfig::default()
         };
         if collector::install(&crate::host::HOST, cfg).is_err() {
             gort_scheduler::rt_throw!("gort: the collector was installed outside gort");
