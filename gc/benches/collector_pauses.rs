@@ -184,6 +184,32 @@ fn main() {
         ms(all.p99_ns),
         c.mem_stats().gc_cpu_fraction
     );
+    let stop = PauseSummary::of(
+        &recs
+            .iter()
+            .flat_map(|r| [r.sweep_term_stop_ns, r.mark_term_stop_ns])
+            .collect::<Vec<_>>(),
+    );
+    let work = PauseSummary::of(
+        &recs
+            .iter()
+            .flat_map(|r| {
+                [
+                    r.sweep_term_ns - r.sweep_term_stop_ns.min(r.sweep_term_ns),
+                    r.mark_term_ns - r.mark_term_stop_ns.min(r.mark_term_ns),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    );
+    println!(
+        "of which waiting for the host to stop the world: max {:.3} ms p50 {:.3} ms; \
+         collector work with the world stopped: max {:.3} ms p99 {:.3} ms p50 {:.3} ms",
+        ms(stop.max_ns),
+        ms(stop.p50_ns),
+        ms(work.max_ns),
+        ms(work.p99_ns),
+        ms(work.p50_ns)
+    );
     let sweep_term = PauseSummary::of(&recs.iter().map(|r| r.sweep_term_ns).collect::<Vec<_>>());
     let mark_term = PauseSummary::of(&recs.iter().map(|r| r.mark_term_ns).collect::<Vec<_>>());
     println!(

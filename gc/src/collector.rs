@@ -25,6 +25,7 @@ use crate::mark::{MarkWorker, Obj, ObjKind, ObjectGraph};
 use crate::pacer::{CycleEnd, Pacer, BACKGROUND_UTILIZATION, OVER_ASSIST_WORK};
 use crate::phase::{Phase, PhaseCell};
 use crate::stats::{CycleRecord, GcStats, PauseSummary, StatsCell};
+use crate::sweep::SweepGate;
 use crate::trace::TraceSink;
 use gort_profiler::{GcTraceLine, MemStats};
 use std::sync::OnceLock;
@@ -79,6 +80,7 @@ struct CycleFigures {
     mark_wall_ns: u64,
     mark_term_ns: u64,
     pause_ns: u64,
+    sweep_term_stop_ns: u64,
     stack_bytes: u64,
     restarts: u32,
     procs: u32,
@@ -105,8 +107,8 @@ pub struct Collector {
     pub(crate) cycles_started: AtomicU32,
     /// Number of cycles whose mark termination finished (MemStats num_gc).
     pub(crate) cycles_done: AtomicU32,
-    /// Threads inside `sweep_one` through `sweep_while_current`.
-    sweepers: AtomicU32,
+    /// Concurrent sweepers vs the start of mark (see [`SweepGate`]).
+    sweep_gate: SweepGate,
     /// Assists and workers may blacken objects (Go's `gcBlackenEnabled`).
     marking: AtomicBool,
     /// A mark worker is running mark termination.
@@ -287,7 +289,7 @@ impl Collector {
             cur: GcMutex::new(CycleFigures::default()),
             cycles_started: AtomicU32::new(0),
             cycles_done: AtomicU32::new(0),
-            sweepers: AtomicU32::new(0),
+            sweep_gate: SweepGate::default(),
             marking: AtomicBool::new(false),
             terminating: AtomicBool::new(false),
             gctrace: AtomicBool::new(config.gctrace),
@@ -368,15 +370,14 @@ impl Collector {
         let t0 = Instant::now();
         // (1a) Stop the world.
         let w = self.host().stop_the_world(StwReason::SweepTermination);
+        let sweep_term_stop_ns = t0.elapsed().as_nanos() as u64;
         self.phase.set(Phase::SweepTermination);
         // (1b) Sweep any unswept spans (normally none left by now), after
         // every concurrent sweeper has left its span: a sweep still running
         // once marking starts would clear the new mark bits.
-        while self.sweepers.load(SeqCst) != 0 {
-            crate::loom::thread::yield_now();
-        }
+        self.sweep_gate.wait_empty();
         self.heap.finish_sweep();
-        let procs = self.host.gomaxprocs().clamp(1, crate::heap::MAX_PROCS);
+        let procs = self.host().gomaxprocs().clamp(1, crate::heap::MAX_PROCS);
         let heap_alloc_start = self.heap_alloc();
         let heap_live_start = self.heap_live();
         self.scan_work.store(0, Relaxed);
@@ -412,6 +413,7 @@ impl Collector {
                 mark_start: Some(pause_end),
                 pause_ns: pause_end.duration_since(t0).as_nanos() as u64,
                 stack_bytes,
+                sweep_term_stop_ns,
                 procs: procs as u32,
                 ..CycleFigures::default()
             };
@@ -523,6 +525,7 @@ impl Collector {
         let t0 = Instant::now();
         // (3a) Stop the world.
         let w = self.host().stop_the_world(StwReason::MarkTermination);
+        let mark_term_stop_ns = t0.elapsed().as_nanos() as u64;
         self.phase.set(Phase::MarkTermination);
         let g = HeapGraph(self.heap);
         // Buffers hold the barrier's shades since their last flush.
@@ -625,6 +628,8 @@ impl Collector {
                 assist_cpu_ns: assist,
                 background_cpu_ns: background,
                 restarts: cur.restarts,
+                sweep_term_stop_ns: cur.sweep_term_stop_ns,
+                mark_term_stop_ns,
             });
             let line = GcTraceLine {
                 num: st.mem.num_gc,
@@ -688,7 +693,7 @@ impl Collector {
     /// directly on a thread without one.
     pub(crate) fn barrier_slow(&self, old: usize, new: usize) {
         let g = HeapGraph(self.heap);
-        match self.host.current_p() {
+        match self.host().current_p() {
             Some(p) if p < self.barrier.procs() => {
                 // SAFETY: the host says this thread runs P `p`, and the
                 // barrier is not a safepoint, so nobody else uses its buffer.
@@ -708,7 +713,7 @@ impl Collector {
     /// marking costs `bytes × assist ratio` of scan work, paid from
     /// background credit first, then by scanning.
     fn assist(&self, bytes: u64) {
-        let p = self.host.current_p();
+        let p = self.host().current_p();
         let debt_cell = match p {
             Some(p) if p < self.assist_debt.len() => &self.assist_debt[p],
             _ => &self.assist_debt_shared,
@@ -784,20 +789,12 @@ impl Collector {
     /// that sweep termination can wait for them: a span whose sweep
     /// overlapped the next mark would lose that mark's bits.
     ///
-    /// Dekker pair: a sweeper increments `sweepers` then checks
-    /// `cycles_started`; the starter increments `cycles_started` then waits
-    /// for `sweepers` to reach 0 (both SeqCst). Either the sweeper sees the
-    /// new cycle and sweeps nothing, or the starter sees it and waits.
+    /// See [`SweepGate`] for the protocol.
     pub(crate) fn sweep_while_current(&self, cycle: u32) -> (u64, u64) {
         let (mut spans, mut bytes) = (0, 0);
-        loop {
-            self.sweepers.fetch_add(1, SeqCst);
-            if self.cycles_started.load(SeqCst) != cycle {
-                self.sweepers.fetch_sub(1, SeqCst);
-                break;
-            }
+        while self.sweep_gate.enter(&self.cycles_started, cycle) {
             let r = self.heap.sweep_one();
-            self.sweepers.fetch_sub(1, SeqCst);
+            self.sweep_gate.leave();
             match r {
                 Some(r) => {
                     spans += 1;

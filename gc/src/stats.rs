@@ -52,6 +52,10 @@ pub struct CycleRecord {
     pub background_cpu_ns: u64,
     /// Times mark termination restarted marking.
     pub restarts: u32,
+    /// Part of `sweep_term_ns` spent waiting for the host to stop the world.
+    pub sweep_term_stop_ns: u64,
+    /// Part of `mark_term_ns` spent waiting for the host to stop the world.
+    pub mark_term_stop_ns: u64,
 }
 
 /// [`GcStats`] behind the collector's stats lock (rank `gc.stats`, a leaf:

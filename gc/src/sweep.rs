@@ -44,3 +44,47 @@ impl BackgroundSweeper {
         c.stats_bg_swept(spans, freed);
     }
 }
+
+use crate::loom::sync::atomic::{AtomicU32, Ordering::SeqCst};
+
+/// The gate between concurrent sweepers and the start of the next mark.
+///
+/// A sweep that overlaps the next cycle's marking would clear that cycle's
+/// fresh mark bits (sweeping turns a span's mark bits into its allocation
+/// bits and zeroes them). So every concurrent sweep enters the gate, and
+/// sweep termination, after bumping the started-cycle count, waits for the
+/// gate to empty. Dekker pair (both sides SeqCst): a sweeper increments
+/// `sweepers` then reads `started`; the starter increments `started` then
+/// reads `sweepers`. Either the sweeper sees the new cycle and sweeps
+/// nothing, or the starter sees the sweeper and waits for it. Checked by
+/// `loom_sweep::loom_sweep_gate_vs_cycle_start`.
+#[derive(Debug, Default)]
+pub(crate) struct SweepGate {
+    /// Threads between a successful `enter` and their `leave`.
+    sweepers: AtomicU32,
+}
+
+impl SweepGate {
+    /// Enter to sweep on behalf of cycle `cycle`; false (and not entered)
+    /// if a newer cycle has started (`started` is the started-cycle count).
+    pub(crate) fn enter(&self, started: &AtomicU32, cycle: u32) -> bool {
+        self.sweepers.fetch_add(1, SeqCst);
+        if started.load(SeqCst) != cycle {
+            self.sweepers.fetch_sub(1, SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// Leave after an `enter` that returned true.
+    pub(crate) fn leave(&self) {
+        self.sweepers.fetch_sub(1, SeqCst);
+    }
+
+    /// Wait until no sweeper is inside (call after bumping `started`).
+    pub(crate) fn wait_empty(&self) {
+        while self.sweepers.load(SeqCst) != 0 {
+            crate::loom::thread::yield_now();
+        }
+    }
+}

@@ -5,7 +5,8 @@
 //!   and the collector benchmarks can drive the collector without the scheduler.
 //! * `loom_*` modules (only under `RUSTFLAGS="--cfg loom"`): models of the write
 //!   barrier racing a marker, mark termination racing barrier-buffer
-//!   flushes, work-stealing termination, and the stop-the-world handshake.
+//!   flushes, work-stealing termination, the stop-the-world handshake, and
+//!   the gate between concurrent sweepers and the start of mark.
 
 pub mod mock_host;
 
@@ -13,6 +14,8 @@ pub mod mock_host;
 mod loom_mark;
 #[cfg(all(test, loom))]
 mod loom_stw;
+#[cfg(all(test, loom))]
+mod loom_sweep;
 
 #[cfg(all(test, loom, not(debug_assertions)))]
 compile_error!("loom models need debug assertions: RUSTFLAGS=\"--cfg loom -C debug-assertions\"");
