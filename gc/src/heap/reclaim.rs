@@ -187,7 +187,9 @@ impl Heap {
             pages_freed: 0,
         };
         let large = span.state() == SpanState::Large;
-        if live == 0 {
+        if live == 0 && large {
+            r.pages_freed = self.free_large(s);
+        } else if live == 0 {
             r.pages_freed = span.npages();
             self.pages.free_span(&self.arena, s);
         } else if large {
@@ -205,6 +207,28 @@ impl Heap {
         // span is back on a list (or freed), not just claimed.
         self.unswept.fetch_sub(1, Ordering::Release);
         r
+    }
+}
+
+impl Heap {
+    /// Frees a large-object span (Go's `mheap.freeSpan` for a large
+    /// object): clears its page table entries and returns its pages to the
+    /// page heap, where they coalesce with free neighbours and count as
+    /// dirty (need zeroing) until the scavenger releases them. The caller
+    /// owns the span (the sweeper that claimed it and found it unmarked;
+    /// its statistics are already counted). Returns the pages freed.
+    pub(crate) fn free_large(&self, s: SpanPtr) -> usize {
+        let span = s.get();
+        if span.state() != SpanState::Large {
+            crate::rt_throw!(
+                "runtime: free_large of a span in state {} at {:#x}",
+                span.state().name(),
+                span.start()
+            );
+        }
+        let n = span.npages();
+        self.pages.free_span(&self.arena, s);
+        n
     }
 }
 
