@@ -103,7 +103,7 @@ pub fn sleep(d: Duration) {
 
 /// `runtime.NumGoroutine`: goroutines that exist now (not yet finished).
 pub fn num_goroutine() -> usize {
-    try_sched().map_or(0, |s| s.ngoroutines.load(SeqCst).max(0) as usize)
+    try_sched().map_or(0, |s| s.goroutines().max(0) as usize)
 }
 
 /// `runtime.GOMAXPROCS`: sets the number of Ps to `n` and returns the

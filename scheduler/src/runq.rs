@@ -145,6 +145,16 @@ impl<T> RunQueue<T> {
         t == h && self.runnext.load(Acquire).is_null()
     }
 
+    /// Whether `runnext` holds a G (a racy snapshot).
+    pub(crate) fn has_runnext(&self) -> bool {
+        !self.runnext.load(Relaxed).is_null()
+    }
+
+    /// Whether the ring is empty (a racy snapshot).
+    pub(crate) fn is_ring_empty(&self) -> bool {
+        self.head.load(Acquire) == self.tail.load(Acquire)
+    }
+
     /// Number of Gs, including `runnext` (a racy snapshot).
     pub(crate) fn len(&self) -> usize {
         let h = self.head.load(Acquire);

@@ -36,6 +36,9 @@ use std::time::Duration;
 /// Upper bound on GOMAXPROCS (Go's `_MaxGomaxprocs` is 1024 too).
 pub const MAX_PROCS: usize = 1024;
 
+/// Goroutine ids a P reserves at a time (Go's `_GoidCacheBatch`).
+const GOID_BATCH: u64 = 16;
+
 /// Per-P cache of dead Gs before half moves to the global pool.
 const GFREE_LOCAL_MAX: usize = 64;
 
@@ -113,6 +116,13 @@ pub(crate) struct P {
     pub(crate) run_safepoint_fn: AtomicBool,
     /// The runtime's per-P slot (the collector's per-P state). Opaque here.
     pub(crate) local: AtomicPtr<()>,
+    /// Goroutines created minus goroutines that exited on this P. Written
+    /// only by the owning M (load + store, no RMW: no cache-line ping-pong
+    /// on the spawn path); summed by [`Sched::goroutines`].
+    pub(crate) ngdelta: AtomicI64,
+    /// Goroutine ids reserved for this P: `[next, end)`. Owned by the M
+    /// holding the P (Go's `goidcache`).
+    goidcache: UnsafeCell<(u64, u64)>,
 }
 
 impl P {
@@ -126,6 +136,8 @@ impl P {
             gfree: UnsafeCell::new(Vec::new()),
             run_safepoint_fn: AtomicBool::new(false),
             local: AtomicPtr::new(null_mut()),
+            ngdelta: AtomicI64::new(0),
+            goidcache: UnsafeCell::new((0, 0)),
         }
     }
 
@@ -247,6 +259,23 @@ pub(crate) struct SchedLocked {
     mcount: u32,
 }
 
+/// The global pool of dead Gs (with their stacks). Protected by
+/// `Sched::gfree`. LIFO: `list[..released_upto]` have had their pages
+/// returned by the scavenger.
+#[derive(Debug, Default)]
+pub(crate) struct Pool {
+    list: Vec<*mut G>,
+    released_upto: usize,
+}
+
+impl Pool {
+    fn pop(&mut self) -> Option<*mut G> {
+        let g = self.list.pop();
+        self.released_upto = self.released_upto.min(self.list.len());
+        g
+    }
+}
+
 /// Every G ever created plus the stack arena. Protected by `Sched::allg`.
 #[derive(Debug, Default)]
 pub(crate) struct AllG {
@@ -263,7 +292,7 @@ pub(crate) struct Sched {
     allp: Box<[AtomicPtr<P>]>,
     runq_size: AtomicUsize,
     pub(crate) allg: Mutex<AllG>,
-    gfree: Mutex<Vec<*mut G>>,
+    gfree: Mutex<Pool>,
     pub(crate) ngoroutines: AtomicI64,
     goidgen: AtomicU64,
     mid: AtomicU64,
@@ -397,7 +426,7 @@ pub(crate) fn init(cfg: &Config) -> &'static Sched {
             allp,
             runq_size: AtomicUsize::new(0),
             allg: Mutex::new(AllG::default()),
-            gfree: Mutex::new(Vec::new()),
+            gfree: Mutex::new(Pool::default()),
             ngoroutines: AtomicI64::new(0),
             goidgen: AtomicU64::new(0),
             mid: AtomicU64::new(0),
@@ -427,6 +456,21 @@ impl Sched {
     /// P number `i` (may be null beyond GOMAXPROCS).
     pub(crate) fn p(&self, i: usize) -> *mut P {
         self.allp[i].load(Acquire)
+    }
+
+    /// Goroutines that exist (created, not yet exited): the global count
+    /// (spawns outside any P) plus every P's delta.
+    pub(crate) fn goroutines(&self) -> i64 {
+        let mut n = self.ngoroutines.load(SeqCst);
+        for slot in self.allp.iter() {
+            let p = slot.load(Acquire);
+            if p.is_null() {
+                break;
+            }
+            // SAFETY: Ps are leaked.
+            n += unsafe { &*p }.ngdelta.load(SeqCst);
+        }
+        n
     }
 
     pub(crate) fn nprocs(&self) -> usize {
@@ -611,7 +655,7 @@ fn checkdead(s: &Sched, l: &SchedLocked) {
     if (l.midle.len() as u32) < l.mcount {
         return;
     }
-    if l.runq.len > 0 || crate::sysmon::pending_timers() > 0 || s.ngoroutines.load(SeqCst) <= 0 {
+    if l.runq.len > 0 || crate::sysmon::pending_timers() > 0 || s.goroutines() <= 0 {
         return;
     }
     if l.pidle.len() + l.stopped.len() < s.nprocs() {
@@ -795,7 +839,7 @@ fn steal_work(s: &Sched, p: &P, procs: usize) -> Option<*mut G> {
                 continue;
             }
             let take_next = pass == 3;
-            if take_next {
+            if take_next && v.runq.has_runnext() && v.runq.is_ring_empty() {
                 // Give the victim ~3 µs to run the G it just readied
                 // (Go's usleep(3) before stealing runnext).
                 let t = std::time::Instant::now();
@@ -909,7 +953,8 @@ fn execute(m: &M, g: *mut G, inherit: bool) {
         }
         After::Exit => {
             gr.set_status(GStatus::Dead);
-            sched().ngoroutines.fetch_sub(1, SeqCst);
+            // Owner-only counter: a plain load + store.
+            p.ngdelta.store(p.ngdelta.load(Relaxed) - 1, SeqCst);
             gfput(p, g);
         }
         After::Nothing => crate::rt_throw!("a goroutine switched to g0 without a request"),
@@ -1012,20 +1057,32 @@ fn gfput(p: &P, g: *mut G) {
 
 fn gfput_global(gs: Vec<*mut G>) {
     let s = sched();
+    s.gfree.lock().list.extend(gs);
+}
+
+/// The stack scavenger (run by sysmon): pooled stacks beyond
+/// [`stack::POOL_CAP`] give their touched pages back to the OS. The pool is
+/// LIFO, so the bottom entries are the coldest; releasing lazily keeps a
+/// spawn burst from faulting in pages it just returned.
+pub(crate) fn scavenge_stacks() -> usize {
+    let s = sched();
     let mut pool = s.gfree.lock();
-    for g in gs {
-        if pool.len() >= stack::POOL_CAP {
-            // SAFETY: Gs are never freed.
-            let gr = unsafe { &*g };
-            if !gr.released.swap(true, Relaxed) {
-                // Keep the page holding the G itself.
-                // SAFETY: the G is dead and pooled: nobody runs on or keeps
-                // data in its stack.
-                unsafe { stack::release_pages(gr.lo, gr.hi - stack::page_size()) };
-            }
+    let mut released = 0;
+    let keep_from = pool.list.len().saturating_sub(stack::POOL_CAP);
+    for i in pool.released_upto..keep_from {
+        // SAFETY: Gs are never freed.
+        let gr = unsafe { &*pool.list[i] };
+        if !gr.released.swap(true, Relaxed) {
+            // Keep the page holding the G itself.
+            // SAFETY: the G is dead and pooled (we hold the pool lock, so
+            // nobody can take it meanwhile): nobody runs on or keeps data in
+            // its stack.
+            unsafe { stack::release_pages(gr.lo, gr.hi - stack::page_size()) };
+            released += 1;
         }
-        pool.push(g);
     }
+    pool.released_upto = pool.released_upto.max(keep_from);
+    released
 }
 
 /// Takes a dead G (with its stack) or creates one.
@@ -1038,10 +1095,11 @@ fn gfget(p: Option<&P>) -> *mut G {
         }
         let s = sched();
         let mut pool = s.gfree.lock();
-        if !pool.is_empty() {
-            let n = pool.len().min(GFREE_LOCAL_MAX / 2);
-            let at = pool.len() - n;
-            let batch: Vec<*mut G> = pool.drain(at..).collect();
+        if !pool.list.is_empty() {
+            let n = pool.list.len().min(GFREE_LOCAL_MAX / 2);
+            let at = pool.list.len() - n;
+            let batch: Vec<*mut G> = pool.list.drain(at..).collect();
+            pool.released_upto = pool.released_upto.min(at);
             drop(pool);
             let g = batch[0];
             // SAFETY: as above.
@@ -1116,7 +1174,19 @@ pub(crate) fn newproc<F: FnOnce() + Send + 'static>(f: F) -> u64 {
         panic!("gort: go(f): closure of {size} bytes does not fit a quarter of a goroutine stack");
     }
     let data = (gr.hi - size) & !(align - 1);
-    let goid = s.goidgen.fetch_add(1, Relaxed) + 1;
+    let goid = match pr {
+        Some(p) => p.goidcache.with_mut(|c| {
+            // SAFETY: the cache is owned by the M holding the P (us).
+            let c = unsafe { &mut *c };
+            if c.0 == c.1 {
+                let start = s.goidgen.fetch_add(GOID_BATCH, Relaxed) + 1;
+                *c = (start, start + GOID_BATCH);
+            }
+            c.0 += 1;
+            c.0 - 1
+        }),
+        None => s.goidgen.fetch_add(1, Relaxed) + 1,
+    };
     let parent = getg();
     let parent_id = if parent.is_null() {
         0
@@ -1224,6 +1294,9 @@ pub(crate) fn safepoint_slow() {
     }
     // SAFETY: Gs are never freed.
     if unsafe { &*g }.preempt.swap(false, Relaxed) {
+        // Our request is served; sysmon sets the bit again on its next
+        // round if another goroutine still has one.
+        POLL.fetch_and(!POLL_PREEMPT, Relaxed);
         hooks::emit(|| SchedEvent::GoPreempt {
             // SAFETY: as above.
             goid: unsafe { &*g }.goid(),

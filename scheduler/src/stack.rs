@@ -27,9 +27,10 @@
 //!   with [`guard_hit`] and reports `fatal error: stack overflow`.
 //!
 //! Pooling (the G free lists in `sched.rs`): a dead G keeps its stack. When
-//! the global pool holds more than [`POOL_CAP`] stacks, a freed stack's
-//! touched pages are returned with `MADV_DONTNEED` ([`release_pages`]) before
-//! it joins the pool.
+//! the global pool holds more than [`POOL_CAP`] stacks, sysmon's scavenger
+//! returns the touched pages of the coldest ones (the pool is LIFO) with
+//! `MADV_DONTNEED` ([`release_pages`]) every 100 ms; doing it lazily keeps a
+//! spawn burst from re-faulting pages it has just given back.
 
 use crate::loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering::*};
 

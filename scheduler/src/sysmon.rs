@@ -3,6 +3,8 @@
 //! See [crate] for the overview. sysmon runs on its own OS thread without a
 //! P (as in Go). Each round it
 //!
+//! 0. every 100 ms, returns the pages of pooled stacks beyond the pool cap
+//!    (`sched::scavenge_stacks`);
 //! 1. fires expired timers (readies the sleeping goroutines), and
 //! 2. asks a goroutine that has held its P for more than [`FORCE_PREEMPT`]
 //!    (the P's `schedtick` has not moved) to yield at its next safepoint:
@@ -29,6 +31,9 @@ use std::time::Duration;
 /// A goroutine that holds its P longer than this is asked to yield (Go's
 /// `forcePreemptNS`).
 pub const FORCE_PREEMPT: Duration = Duration::from_millis(10);
+
+/// How often sysmon returns the pages of cold pooled stacks.
+const SCAVENGE_PERIOD: Duration = Duration::from_millis(100);
 
 /// sysmon's longest sleep.
 const SYSMON_TICK: Duration = Duration::from_millis(5);
@@ -83,8 +88,14 @@ pub(crate) fn sysmon() {
     let s = sched();
     // Per P: (last schedtick seen, when it was first seen).
     let mut seen: Vec<(u32, u64)> = Vec::new();
+    let mut last_scavenge = 0u64;
     loop {
         let now = now_nanos();
+        // 0. return the pages of cold pooled stacks (every 100 ms)
+        if now.saturating_sub(last_scavenge) >= SCAVENGE_PERIOD.as_nanos() as u64 {
+            last_scavenge = now;
+            sched::scavenge_stacks();
+        }
         // 1. timers
         let mut due: Vec<usize> = Vec::new();
         let next = {
