@@ -450,3 +450,46 @@ fn precise_objects_trace_through_their_header() {
     h.trace_object(&h.find_object(c).unwrap(), &mut w);
     assert_eq!(w.0, vec![0, 42, 0]);
 }
+
+#[test]
+fn ps_allocate_in_parallel_without_sharing_slots() {
+    let h: &'static Heap = Box::leak(Box::new(
+        Heap::new(HeapConfig {
+            arena_bytes: 2 << 30,
+        })
+        .unwrap(),
+    ));
+    let threads: Vec<_> = (0..4)
+        .map(|p| {
+            std::thread::spawn(move || {
+                let mut rng = Rng(0x1234_5678 + p as u64);
+                let mut mine = Vec::new();
+                for _ in 0..10_000 {
+                    let size = [8, 16, 48, 200, 1024, 5000, 40_000][rng.below(7) as usize];
+                    let o = h.alloc_on(Some(p), size, ObjectKind::Noscan) as usize;
+                    // Another P's lookups run concurrently with this one's allocations.
+                    assert_eq!(h.find_object(o).unwrap().base, o);
+                    mine.push((o, size));
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut all: Vec<(usize, usize)> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    all.sort_unstable();
+    for w in all.windows(2) {
+        assert!(
+            w[0].0 + w[0].1 <= w[1].0,
+            "objects overlap: {:?} {:?}",
+            w[0],
+            w[1]
+        );
+    }
+    let s = check_identities(h);
+    assert_eq!(s.mallocs, 40_000);
+    assert_eq!(cycle(h).objects_freed, 40_000);
+    assert_eq!(check_identities(h).heap_inuse, 0);
+}
