@@ -282,7 +282,7 @@ impl crate::stw::GoroutineStack {
 /// The frame-pointer walk: `sp` is a saved stack pointer of a switch frame.
 pub(crate) fn walk_frames(sp: usize, hi: usize, out: &mut Vec<usize>, max: usize) {
     use crate::switch::{SAVED_FP_OFFSET, SAVED_PC_OFFSET};
-    if sp % 8 != 0 || sp + SAVED_PC_OFFSET + 8 > hi {
+    if !sp.is_multiple_of(8) || sp + SAVED_PC_OFFSET + 8 > hi {
         return;
     }
     // SAFETY: [sp, hi) is the parked goroutine's live stack, readable
@@ -293,7 +293,7 @@ pub(crate) fn walk_frames(sp: usize, hi: usize, out: &mut Vec<usize>, max: usize
         if out.len() < max {
             out.push(pc);
         }
-        while out.len() < max && fp >= sp && fp % 8 == 0 && fp + 16 <= hi {
+        while out.len() < max && fp >= sp && fp.is_multiple_of(8) && fp + 16 <= hi {
             let ret = *((fp + 8) as *const usize);
             let next = *(fp as *const usize);
             if ret == 0 {

@@ -19,7 +19,7 @@
 //!
 //! # Fields
 //!
-//! Everything in [`ChanState`] is protected by `Inner::lock` (a spin lock
+//! Everything in `ChanState` is protected by `Inner::lock` (a spin lock
 //! that is never held across a switch point). A [`Sudog`] on a wait queue is
 //! owned by its parked goroutine's stack; the waker that dequeues it writes
 //! `success` (and the value) before unparking, and the goroutine reads them

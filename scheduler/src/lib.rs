@@ -1,9 +1,23 @@
 //! # gort-scheduler: goroutines on gort's own stacks
 //!
-//! This crate owns goroutines: their stacks, the context switch between them,
-//! the run queues, parking, timers and the runtime-aware blocking primitives
-//! (channels, `WaitGroup`, `Mutex`), and the stop-the-world handshake the
-//! collector uses. The design is Go's G/M/P scheduler.
+//! This crate owns goroutines: their stacks, the context switch between
+//! them, the run queues, parking, timers and the runtime-aware blocking
+//! primitives (channels, `select!`, `WaitGroup`, `Mutex`), and the
+//! stop-the-world handshake the collector uses. The design is Go's G/M/P
+//! scheduler (`src/runtime/proc.go`); the code is ours.
+//!
+//! ```
+//! use gort_scheduler::{chan, go, run};
+//! let sum = run(|| {
+//!     let c = chan::<u64>(0);
+//!     for i in 1..=10 {
+//!         let c = c.clone();
+//!         go(move || c.send(i));
+//!     }
+//!     (0..10).map(|_| c.recv().unwrap()).sum::<u64>()
+//! });
+//! assert_eq!(sum, 55);
+//! ```
 //!
 //! ## Place in the workspace
 //!
@@ -14,30 +28,230 @@
 //! ```
 //!
 //! The scheduler never depends on the collector; `gort` joins the two in
-//! `runtime/src/host.rs`. It calls into `gort-profiler` (a leaf) to record
-//! scheduling events.
+//! `runtime/src/host.rs` through the API of `stw.rs` (stop/start the world,
+//! goroutine stacks, runtime-held ranges, safepoints, per-P slots). Profiler
+//! events leave through the [`SchedRecorder`] trait of `hooks.rs`, so this
+//! crate needs nothing from `gort-profiler`.
 //!
 //! ## Glossary
 //!
 //! As in Go's `src/runtime/HACKING.md`; one word per concept:
 //!
-//! * **G** — a goroutine: a stack, a saved stack pointer, a status.
-//! * **M** — a machine: an OS thread that runs Gs. Each M has its own
-//!   scheduler stack, **g0**, on which scheduling decisions run.
-//! * **P** — a processor: the right to run Go code, with a local run queue.
-//!   There are `GOMAXPROCS` Ps. Never "core" or "slot".
-//! * **run queue** — a P's bounded local queue of runnable Gs (plus the
-//!   `runnext` slot); the **global queue** is shared.
-//! * **park** — take the current G off its M until someone **readies** it.
-//! * **safepoint** — a point where a G checks whether the world must stop or
-//!   it must yield.
+//! * **G** — a goroutine: a stack, a saved stack pointer, a status
+//!   (`g.rs`). The G itself lives in the top bytes of its own stack.
+//! * **M** — a machine: an OS thread that runs Gs (`sched.rs`). Its own
+//!   thread stack is its **g0**, the scheduler stack on which every
+//!   scheduling decision runs.
+//! * **P** — a processor: the right to run goroutines, with a local **run
+//!   queue** (a 256-slot ring, `runq.rs`) and a **runnext** slot. There are
+//!   `GOMAXPROCS` Ps. Never "core" or "slot".
+//! * **global queue** — the run queue shared by all Ps, under the
+//!   scheduler lock.
+//! * **spinning** — an M that holds a P and looks for work it has not yet
+//!   found (`idle.rs`).
+//! * **park** — take the running G off its M until a waker **readies** it
+//!   again (puts it on a run queue); **unpark** is the waker's side
+//!   (`park.rs`).
+//! * **sudog** — a parked G's entry on a channel's wait queue, pointing at
+//!   the value on the G's own stack (`chan.rs`).
+//! * **safepoint** — a point where a G checks the **poll word** and stops
+//!   for a stop-the-world, runs the ragged barrier's function, or yields
+//!   because sysmon asked it to.
+//! * **stop the world (STW)** — every P stopped at a safepoint; **ragged
+//!   barrier** — a function run once per P, each at its own safepoint,
+//!   without stopping everything (`stw.rs`, `world.rs`).
+//! * **sysmon** — the monitor thread without a P: timers, preemption
+//!   requests, the stack scavenger (`sysmon.rs`).
+//! * **stack**, **guard page**, **pool** — see `stack.rs`.
+//!
+//! ## Goroutine states and who owns the stack
+//!
+//! | [`GStatus`] | where the G is | who may touch its stack | saved sp |
+//! |---|---|---|---|
+//! | `Idle` | carved from a fresh stack, never run | the spawner | — |
+//! | `Runnable` | on a run queue (ring, runnext or global) | the queue; then the M that takes it | valid |
+//! | `Running` | on an M that holds a P | that M only | stale |
+//! | `Waiting` | parked on a channel, timer, `WaitGroup`, `Mutex` or [`park`] | nobody; its waker readies it | valid |
+//! | `Dead` | on a free list with its stack | the pool | — |
+//!
+//! A G's stack is only ever run on by one M: it changes hands only while
+//! the G is not `Running`, through a run queue (Release/Acquire on the queue)
+//! or the park hand-shake.
+//!
+//! ## The life of a goroutine
+//!
+//! 1. **Spawn** (`newproc`): take a dead G from the P's cache, the global
+//!    pool, or a fresh stack. The start closure is **moved onto the
+//!    goroutine's own stack**, just below the G, and below it the first
+//!    switch frame, whose return address is a trampoline into
+//!    `goroutine_entry`. The G goes into the spawning P's `runnext` (Go:
+//!    a new goroutine runs next); a G that `runnext` held before moves to
+//!    the ring, where other Ps can steal it, so a spinning M is woken.
+//! 2. **Run**: an M's g0 picks the G (`find_runnable`) and switches to it.
+//!    The context switch (`switch/`) is a naked function per architecture
+//!    that pushes the callee-saved registers (and MXCSR / x87 control word,
+//!    or FPCR) on the current stack, stores the stack pointer, loads the
+//!    other and pops. Every switch goes **G → g0 → G'** (Go's `mcall`):
+//!    the G writes a request (`After` in `sched.rs` — yield, park, exit,
+//!    stop for a STW) into its M and switches to g0, which carries it out
+//!    once the G is off its stack. Scheduler code thus never runs on a
+//!    goroutine's small stack, and no G is made runnable while still
+//!    running.
+//! 3. **Park** (the primitive all blocking is built on, `park.rs`): the G
+//!    marks itself *parking*, publishes itself (a sudog on a channel, an
+//!    entry in the timer heap, …), releases the lock that guarded the
+//!    publication, and switches to g0, which then **commits** the park. A
+//!    waker that comes before the commit leaves a note and g0 requeues the
+//!    G itself; a waker after the commit readies it. Exactly one of them
+//!    does, and no wake-up is lost (`loom_park`).
+//! 4. **Exit**: the start closure returns; the G switches to g0 with an
+//!    exit request and g0 puts it on the P's free cache. A panic is caught
+//!    at `goroutine_entry` (unwinding never crosses the trampoline): the
+//!    panic hook has printed `panic: <msg>`, a blank line and
+//!    `goroutine N [running]:`, and the process exits with status 2, as in
+//!    Go.
+//!
+//! ## Finding work (`find_runnable`, on g0)
+//!
+//! In order: a pending stop-the-world (stop the P); a pending ragged
+//! barrier (run its function); every 61st schedule the global queue first
+//! (fairness); the local run queue (`runnext` first: it inherits the time
+//! slice); the global queue (a batch); stealing half of another P's ring —
+//! four passes in random order, the last one also taking `runnext` after a
+//! 3 µs pause — if this M may spin; finally release the P and park the M.
+//!
+//! ## The spinning protocol
+//!
+//! Waking a parked M costs a futex wake-up; waking one for every new G
+//! would be a storm. Go's rule (`idle.rs`):
+//!
+//! 1. Whoever publishes **stealable** work (the ring or the global queue;
+//!    not `runnext`, which is not stolen in the first passes) wakes an M
+//!    only if there is an idle P **and** no M is spinning; the woken M
+//!    starts out spinning (`nmspinning` is claimed by CAS 0 → 1).
+//! 2. At most half of the busy Ps have a spinning M
+//!    (`2 * nmspinning < gomaxprocs - npidle`).
+//! 3. A spinning M that finds work stops spinning; if it was the last
+//!    spinner it wakes another M, so a burst of work keeps one spinner
+//!    looking.
+//! 4. A spinning M that finds nothing releases its P, decrements
+//!    `nmspinning`, and then — after a StoreLoad fence — re-checks every
+//!    run queue; if work appeared it takes an idle P back and spins again.
+//!    The submitter, symmetrically, publishes then fences then reads the
+//!    counters. One of the two always sees the other (`loom_idle` fails if
+//!    either fence is removed).
+//!
+//! ## Preemption: cooperative only
+//!
+//! gort preempts at **safepoints only**: channel, sync and timer
+//! operations, `gosched`, and explicit [`safepoint`] calls (the
+//! collector's allocation path calls it too). sysmon asks a goroutine that
+//! has held its P for more than 10 ms ([`FORCE_PREEMPT`], measured as an
+//! unchanged `schedtick`, so a chain of `runnext` hand-offs shares one time
+//! slice as in Go) to yield at its next safepoint, by setting its flag and
+//! the poll word. A loop without safepoints is never preempted and delays a
+//! stop-the-world. There is no signal-based asynchronous preemption: it
+//! would need safe-point metadata for arbitrary Rust code, which the
+//! compiler does not give us.
+//!
+//! ## The stop-the-world protocol (`stw.rs`, `world.rs`)
+//!
+//! 1. The stopper (a goroutine, or any OS thread — e.g. a mark worker)
+//!    takes the world semaphore (a goroutine waits for it by yielding, so
+//!    a concurrent stopper can still stop its P).
+//! 2. It sets `stopwait = GOMAXPROCS`, raises `gcwaiting` and the poll
+//!    word's STW bit.
+//! 3. Its own P, if it has one, stops at once (its goroutine keeps
+//!    running: it is the one that asked). Under the scheduler lock it takes
+//!    every idle P; a P released later while `gcwaiting` is raised stops
+//!    itself on release.
+//! 4. Every running P stops at its G's next safepoint (the G is requeued at
+//!    the head of its P and the M parks) or at the top of `find_runnable`.
+//!    The last P to stop wakes the stopper, which re-pokes every 100 µs.
+//! 5. While stopped, [`for_each_goroutine_stack`] reports every goroutine's
+//!    `[saved sp, stack top)` — registers are already spilled there by the
+//!    switch; the stopper's own stack is reported from below a fresh spill
+//!    of its callee-saved registers — and [`for_each_runtime_range`] the
+//!    channel buffers. Values of blocked senders and closures of goroutines
+//!    that have not started are on goroutine stacks, inside those ranges.
+//! 6. [`start_the_world`] puts the idle Ps back, bumps the epoch every
+//!    stopped M waits on (so a release can never slip between an M's "I
+//!    stopped" and its wait: `loom_stw`), and wakes an M if there is work.
+//!
+//! The **ragged barrier** ([`for_each_p_at_safepoint`]) flags every P;
+//! each runs the function at its next safepoint or scheduling point, idle
+//! Ps on the caller's thread. [`gomaxprocs`] stops the world, moves the
+//! run queues of removed Ps to the global queue (an M whose P disappeared
+//! takes another or parks) and adds new Ps to the idle list.
+//!
+//! ## Deadlock detection
+//!
+//! When the last M goes idle (and after a timer delivery, which may have
+//! hidden the last check) the scheduler checks Go's condition: every M
+//! idle, nothing runnable, no timer pending, some goroutine alive, a [`run`]
+//! in progress, and no [`ExternalActivity`] (a thread outside the scheduler
+//! that may still wake a goroutine, such as a collector worker). Then it
+//! prints `fatal error: all goroutines are asleep - deadlock!` and exits 2.
+//!
+//! ## Stacks and memory (`stack.rs`)
+//!
+//! Stacks are fixed-size ([`DEFAULT_STACK_SIZE`] = 256 KiB reserved,
+//! configurable), carved 32 at a time from one anonymous mapping, with a
+//! guard page installed by `MADV_GUARD_INSTALL` (no extra VMA; `mprotect`
+//! on older kernels). Only touched pages cost memory: a parked goroutine
+//! costs about one page. A guard-page hit ends in
+//! `fatal error: stack overflow` naming the goroutine, printed by a
+//! SIGSEGV handler on each M's alternate signal stack (`signal.rs`).
+//!
+//! ## Thread-local storage
+//!
+//! A goroutine may resume on another OS thread after any switch point. The
+//! runtime therefore reaches its M only through `current_m()`/`getg()`,
+//! which are `#[inline(never)]` and whose results are never kept across a
+//! switch point; user code must not keep `thread_local!` references across
+//! a blocking call either.
+//!
+//! ## What is not here (yet)
+//!
+//! * No hand-off of the P around blocking system calls: a goroutine that
+//!   blocks its OS thread (file I/O, `std::thread::sleep`, a std mutex)
+//!   keeps its P meanwhile. Go's `entersyscall`/`exitsyscall` with sysmon
+//!   retaking the P is the next step.
+//! * Blocking operations (`send`, `recv`, `wait`, `lock`, `select!`
+//!   without default) called outside a goroutine panic; the non-blocking
+//!   ones work from any thread.
+//! * One global timer heap (Go has one per P); only `sleep` uses it.
+//! * `gosched` puts the G at the tail of its own P's ring (Go uses the
+//!   global queue); a preempted G goes to the global queue, as in Go.
+//!
+//! ## Rejected approaches
+//!
+//! * **One OS thread per goroutine.** Simple and preemptive for free, but a
+//!   thread costs a kernel task, a 2–8 MiB stack reservation, and a
+//!   futex-and-kernel-scheduler round trip per blocking hand-off (several µs
+//!   instead of a few hundred ns); 100,000 of them exhaust thread limits and
+//!   make every channel operation a system call. The collector would also
+//!   have to stop threads with signals to find their stacks.
+//! * **Stackless futures (async/await).** No stacks to switch, but every
+//!   blocking call would have to be `async` and `.await`ed: user code would
+//!   not look like Go, and values held across an await live in compiler-made
+//!   state machines anywhere in the heap, which the collector could not
+//!   scan as stacks. Stackful goroutines keep user code synchronous and put
+//!   every live value on a stack the collector can scan conservatively.
+//! * **Growable (copying or segmented) stacks.** Go copies stacks because
+//!   its compiler emits stack maps for every frame; Rust frames cannot be
+//!   moved, so gort reserves fixed-size stacks and relies on lazily touched
+//!   pages instead.
+//! * **crossbeam-deque for the run queues.** It grows, pins an epoch on
+//!   every steal and is not loom-instrumented; Go's fixed ring on the
+//!   facade's atomics is smaller and loom checks the real code.
 //!
 //! ## Conventions
 //!
-//! Every synchronization primitive comes from [`crate::loom`] (a facade over
+//! Every synchronization primitive comes from `crate::loom` (a facade over
 //! std/parking_lot or loom). Broken invariants end in [`rt_throw!`], which
-//! prints `fatal error: ...` and exits 2. See `HACKING.md` at the workspace
-//! root.
+//! prints `fatal error: ...` and exits 2. The lock order is in
+//! `docs/lock-order.md`. See `HACKING.md` at the workspace root.
 
 #![cfg_attr(loom, allow(dead_code))]
 

@@ -39,6 +39,8 @@ pub(crate) fn unregister(i: usize) {
 
 /// Visits every registered range.
 pub(crate) fn for_each(f: &mut dyn FnMut(usize, usize)) {
+    // The lock stays held while `f` runs: a channel dropped meanwhile (by a
+    // thread outside the stopped world) must not free a buffer being read.
     let r = REGISTRY.lock();
     for &(a, b) in &r.ranges {
         if b > a {

@@ -780,10 +780,11 @@ fn find_runnable(m: &M) -> (*mut G, bool) {
             m_found_work(m);
             return (g, false);
         }
-        hooks::emit(|| SchedEvent::ProcStop { p: p.id });
+        let pid = p.id;
         s.pidleput_locked(&mut l, p as *const P as *mut P);
         m.p.store(null_mut(), Relaxed);
         drop(l);
+        hooks::emit(|| SchedEvent::ProcStop { p: pid });
         if m.spinning.load(Relaxed) {
             m.spinning.store(false, Relaxed);
             s.idle.stop_spinning();

@@ -2,7 +2,7 @@
 //!
 //! See [crate] for the overview. A **stack** is a fixed-size, page-aligned
 //! region of a **stack chunk**, one anonymous mapping (memmap2, `MAP_STACK`,
-//! `MAP_NORESERVE`) holding [`STACKS_PER_CHUNK`] stacks. Only touched pages
+//! `MAP_NORESERVE`) holding `STACKS_PER_CHUNK` stacks. Only touched pages
 //! cost memory, so the reserved size can be generous while a parked
 //! goroutine costs one or two pages of RSS.
 //!
@@ -24,12 +24,12 @@
 //!   a pointer to a G stays valid for the life of the process (Go's Gs are
 //!   never freed either).
 //! * A guard-page hit raises SIGSEGV; `signal.rs` recognises the address
-//!   with [`guard_hit`] and reports `fatal error: stack overflow`.
+//!   with `guard_hit` and reports `fatal error: stack overflow`.
 //!
 //! Pooling (the G free lists in `sched.rs`): a dead G keeps its stack. When
-//! the global pool holds more than [`POOL_CAP`] stacks, sysmon's scavenger
+//! the global pool holds more than `POOL_CAP` (1024) stacks, sysmon's scavenger
 //! returns the touched pages of the coldest ones (the pool is LIFO) with
-//! `MADV_DONTNEED` ([`release_pages`]) every 100 ms; doing it lazily keeps a
+//! `MADV_DONTNEED` (`release_pages`) every 100 ms; doing it lazily keeps a
 //! spawn burst from re-faulting pages it has just given back.
 
 use crate::loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering::*};

@@ -208,8 +208,11 @@ pub fn for_each_goroutine_stack(w: &WorldStopped, f: &mut dyn FnMut(&GoroutineSt
     let page = crate::stack::page_size();
     let me = getg();
     {
-        let all = s.allg.lock();
-        for &g in &all.list {
+        // Snapshot the list so `f` runs with no scheduler lock held (Gs are
+        // only added by spawns, and nothing spawns while the world is
+        // stopped except, possibly, the stopper itself).
+        let all: Vec<*mut G> = s.allg.lock().list.clone();
+        for &g in &all {
             // SAFETY: Gs are never freed.
             let gr = unsafe { &*g };
             let st = gr.status();
@@ -260,7 +263,9 @@ pub fn for_each_goroutine_stack(w: &WorldStopped, f: &mut dyn FnMut(&GoroutineSt
 }
 
 /// Visits every runtime-held range of user values (channel buffers) as
-/// `(start, end)` while the world is stopped. Values of blocked senders are
+/// `(start, end)` while the world is stopped. `f` runs with the registry
+/// lock held (so no buffer can be freed under it): it must not create or
+/// drop channels. Values of blocked senders are
 /// not here: they stay on the sender's own stack, inside the range
 /// [`for_each_goroutine_stack`] reports; start closures are on their
 /// goroutine's stack likewise.

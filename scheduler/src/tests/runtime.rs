@@ -276,16 +276,30 @@ fn in_child(name: &str, body: impl FnOnce()) -> std::process::Output {
         std::process::exit(0);
     }
     let exe = std::env::current_exe().unwrap();
-    std::process::Command::new(exe)
-        .args([
-            "--exact",
-            &format!("tests::runtime::{name}"),
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("GORT_CHILD", name)
-        .output()
-        .unwrap()
+    // Cross-testing under qemu-user: re-run the child through the same
+    // runner cargo used for us (the variable is inherited from cargo's
+    // environment).
+    let runner = std::env::var("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER")
+        .ok()
+        .filter(|_| cfg!(target_arch = "aarch64"));
+    let mut cmd = match runner {
+        Some(r) => {
+            let mut parts = r.split_whitespace();
+            let mut c = std::process::Command::new(parts.next().unwrap());
+            c.args(parts).arg(&exe);
+            c
+        }
+        None => std::process::Command::new(&exe),
+    };
+    cmd.args([
+        "--exact",
+        &format!("tests::runtime::{name}"),
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("GORT_CHILD", name)
+    .output()
+    .unwrap()
 }
 
 fn stderr_of(o: &std::process::Output) -> String {
