@@ -36,6 +36,44 @@ pub fn run_child(case: &str, env: &[(&str, &str)]) -> Output {
     cmd.output().expect("spawn child test process")
 }
 
+/// [`run_child`] with a time limit: `None` if the child was still running
+/// after `limit` (it is then killed). Tests of protocols that could hang
+/// (lost wake-ups, a stop of the world that never completes) use it so a
+/// regression fails the test instead of blocking the whole test run.
+pub fn run_child_with_limit(
+    case: &str,
+    env: &[(&str, &str)],
+    limit: std::time::Duration,
+) -> Option<Output> {
+    use std::process::Stdio;
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut cmd = Command::new(exe);
+    for var in ["GOGC", "GOMEMLIMIT", "GOMAXPROCS", "GODEBUG"] {
+        cmd.env_remove(var);
+    }
+    cmd.env(CHILD_VAR, case);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn child test process");
+    let start = std::time::Instant::now();
+    loop {
+        match child.try_wait().expect("wait for child") {
+            Some(_) => return Some(child.wait_with_output().expect("child output")),
+            None if start.elapsed() >= limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            None => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+}
+
 /// A child's stderr as text, for assertions and failure messages.
 pub fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
