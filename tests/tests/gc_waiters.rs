@@ -9,9 +9,9 @@
 //! Each round runs the scenario in a fresh process (start-up races are part
 //! of what it exercises).
 
-use gort::runtime::{gc, read_mem_stats};
+use gort::runtime::{gc, gomaxprocs, read_mem_stats};
 use gort::sync::{Mutex, WaitGroup};
-use gort::{go, make_slice, Builder, Gc, GcCell, Trace};
+use gort::{chan, go, make_slice, Builder, Gc, GcCell, Trace};
 use gort_tests::{child_case, run_child_with_limit, run_tests, stderr_of, stdout_of};
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,6 +77,83 @@ fn scenario() {
     });
 }
 
+/// Every kind of stop of the world at once: collections (forced and
+/// paced), `read_mem_stats`, GOMAXPROCS changes, while lists travel
+/// through channels between goroutines.
+fn stw_storm() {
+    Builder::new().gc_percent(1).clobberfree(true).run(|| {
+        let lists = chan::<(u64, Gc<Cell>)>(2);
+        let results = chan::<bool>(64);
+        let stoppers = WaitGroup::new();
+        for k in 0..3u64 {
+            let stoppers = stoppers.clone();
+            stoppers.add(1);
+            go(move || {
+                for i in 0..20u64 {
+                    match (k + i) % 3 {
+                        0 => gc(),
+                        1 => {
+                            let m = read_mem_stats();
+                            assert_eq!(m.heap_idle + m.heap_inuse, m.heap_sys);
+                        }
+                        _ => {
+                            gomaxprocs(if i % 2 == 0 { 1 } else { 2 });
+                        }
+                    }
+                }
+                stoppers.done();
+            });
+        }
+        for p in 0..4u64 {
+            let lists = lists.clone();
+            go(move || {
+                for i in 0..10u64 {
+                    let salt = p * 1000 + i;
+                    lists.send((salt, list(80, salt)));
+                }
+            });
+        }
+        for _ in 0..2 {
+            let (lists, results) = (lists.clone(), results.clone());
+            go(move || {
+                while let Some((salt, l)) = lists.recv() {
+                    std::hint::black_box(list(20, 0));
+                    results.send(sum(l) == expected(80, salt));
+                }
+            });
+        }
+        let mut ok = 0;
+        for _ in 0..40 {
+            if results.recv().expect("a result") {
+                ok += 1;
+            }
+        }
+        lists.close();
+        stoppers.wait();
+        gomaxprocs(2);
+        println!("ok={ok}");
+    });
+}
+
+fn every_stop_of_the_world_at_once() {
+    for round in 0..5 {
+        let Some(out) = run_child_with_limit("stw_storm", &[], Duration::from_secs(60)) else {
+            panic!("round {round}: the STW storm hung for 60 s");
+        };
+        let so = stdout_of(&out);
+        assert!(
+            out.status.success(),
+            "round {round}: {:?}\n{}",
+            out.status,
+            stderr_of(&out)
+        );
+        assert!(
+            so.contains("ok=40\n"),
+            "round {round}: lists lost or corrupted:\n{so}"
+        );
+    }
+}
+
 fn waiters_are_woken_and_lists_survive() {
     for round in 0..5 {
         let Some(out) = run_child_with_limit("scenario", &[], Duration::from_secs(60)) else {
@@ -111,12 +188,19 @@ fn main() {
     if let Some(case) = child_case() {
         match case.as_str() {
             "scenario" => scenario(),
+            "stw_storm" => stw_storm(),
             other => panic!("unknown child case {other}"),
         }
         return;
     }
-    run_tests(&[(
-        "waiters_are_woken_and_lists_survive",
-        waiters_are_woken_and_lists_survive,
-    )]);
+    run_tests(&[
+        (
+            "waiters_are_woken_and_lists_survive",
+            waiters_are_woken_and_lists_survive,
+        ),
+        (
+            "every_stop_of_the_world_at_once",
+            every_stop_of_the_world_at_once,
+        ),
+    ]);
 }
