@@ -774,3 +774,204 @@ fn park_and_unpark_from_another_thread() {
         t.join().unwrap();
     });
 }
+
+// ---------------------------------------------------------------------------
+// Profiler hooks, frame walks, the stack scavenger.
+
+#[derive(Default)]
+struct Counting {
+    counts: crate::loom::sync::Mutex<std::collections::HashMap<&'static str, usize>>,
+    last_ts: AtomicU64,
+    backwards: AtomicUsize,
+}
+
+impl SchedRecorder for Counting {
+    fn record(&self, nanos: u64, ev: SchedEvent) {
+        let k = match ev {
+            SchedEvent::GoCreate { .. } => "create",
+            SchedEvent::GoStart { .. } => "start",
+            SchedEvent::GoSched { .. } => "sched",
+            SchedEvent::GoPreempt { .. } => "preempt",
+            SchedEvent::GoBlock { .. } => "block",
+            SchedEvent::GoUnblock { .. } => "unblock",
+            SchedEvent::GoEnd { .. } => "end",
+            SchedEvent::ProcStart { .. } => "procstart",
+            SchedEvent::ProcStop { .. } => "procstop",
+        };
+        *self.counts.lock().entry(k).or_default() += 1;
+        if nanos == 0 {
+            self.backwards.fetch_add(1, SeqCst);
+        }
+        self.last_ts.store(nanos, SeqCst);
+    }
+}
+
+#[test]
+fn profiler_hooks_see_every_goroutine_event() {
+    let out = in_child("profiler_hooks_see_every_goroutine_event", || {
+        let rec: &'static Counting = Box::leak(Box::default());
+        set_recorder(Some(rec));
+        rt(|| {
+            let c = chan::<u32>(0);
+            let wg = WaitGroup::new();
+            for i in 0..100 {
+                wg.add(1);
+                let (c, wg) = (c.clone(), wg.clone());
+                go(move || {
+                    gosched();
+                    c.send(i);
+                    wg.done();
+                });
+            }
+            let s: u32 = (0..100).map(|_| c.recv().unwrap()).sum();
+            wg.wait();
+            assert_eq!(s, 4950);
+        });
+        // The main goroutine ends just after `run` got its value.
+        while num_goroutine() > 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        set_recorder(None);
+        let c = rec.counts.lock();
+        let g = |k: &str| c.get(k).copied().unwrap_or(0);
+        println!(
+            "RESULT create={} end={} sched={} block={} unblock={} start={} zero_ts={}",
+            g("create"),
+            g("end"),
+            g("sched"),
+            g("block"),
+            g("unblock"),
+            g("start"),
+            rec.backwards.load(SeqCst)
+        );
+        assert!(g("procstart") >= 1);
+    });
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let line = text
+        .lines()
+        .find_map(|l| l.split("RESULT ").nth(1))
+        .unwrap()
+        .to_string();
+    let kv: std::collections::HashMap<&str, usize> = line
+        .split(' ')
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap();
+            (k, v.parse().unwrap())
+        })
+        .collect();
+    // 100 goroutines + main.
+    assert_eq!(kv["create"], 101, "{line}");
+    assert_eq!(kv["end"], 101, "{line}");
+    assert!(kv["sched"] >= 100, "{line}");
+    // Every block is matched by an unblock; a park that was woken before its
+    // commit also reports one unblock.
+    assert!(kv["unblock"] >= kv["block"], "{line}");
+    assert!(kv["start"] >= 101 + kv["sched"], "{line}");
+    assert_eq!(kv["zero_ts"], 0, "{line}");
+}
+
+#[test]
+fn frame_walk_of_a_parked_goroutine_starts_at_its_switch() {
+    rt(|| {
+        let c = chan::<()>(0);
+        let c2 = c.clone();
+        let id = go(move || {
+            c2.recv();
+        });
+        sleep(Duration::from_millis(2));
+        let w = stop_the_world(StwReason::GoroutineProfile);
+        let mut frames = Vec::new();
+        let mut status = None;
+        for_each_goroutine_stack(&w, &mut |s| {
+            if s.goid == id {
+                status = Some(s.status);
+                s.frames(&mut frames, 32);
+            }
+        });
+        let reason = goroutine_wait_reason(&w, id);
+        start_the_world(w);
+        c.send(());
+        assert_eq!(status, Some(GStatus::Waiting));
+        assert_eq!(reason, Some(WaitReason::ChanReceive));
+        // The first return address is right after a call of the switch, or
+        // of `mcall` when the compiler made the switch a tail call.
+        assert!(!frames.is_empty());
+        let pc = frames[0];
+        let target = crate::switch::gort_switch as *const () as usize;
+        // SAFETY: `pc` is a return address into our own code: the bytes
+        // before it are the call instruction.
+        let called = unsafe {
+            if cfg!(target_arch = "x86_64") {
+                assert_eq!(
+                    *((pc - 5) as *const u8),
+                    0xE8,
+                    "no call rel32 before {pc:#x}"
+                );
+                let rel = ((pc - 4) as *const i32).read_unaligned() as isize;
+                (pc as isize + rel) as usize
+            } else {
+                let insn = ((pc - 4) as *const u32).read_unaligned();
+                assert_eq!(insn >> 26, 0b100101, "no BL before {pc:#x}");
+                let imm = (((insn & 0x03FF_FFFF) << 6) as i32 >> 6) as isize * 4;
+                ((pc - 4) as isize + imm) as usize
+            }
+        };
+        let mcall = crate::sched::mcall as *const () as usize;
+        assert!(
+            called == target || called == mcall,
+            "call before {pc:#x} goes to {called:#x}, not gort_switch {target:#x} or mcall {mcall:#x}"
+        );
+    });
+}
+
+#[test]
+fn pooled_stacks_beyond_the_cap_are_returned_to_the_os() {
+    let out = in_child(
+        "pooled_stacks_beyond_the_cap_are_returned_to_the_os",
+        || {
+            let (touched, after) = rt(|| {
+                const N: usize = 3000;
+                let before = rss_kib();
+                let gate = chan::<()>(0);
+                let wg = WaitGroup::new();
+                for _ in 0..N {
+                    wg.add(1);
+                    let (gate, wg) = (gate.clone(), wg.clone());
+                    go(move || {
+                        // Touch 64 KiB of this goroutine's stack.
+                        let buf = [7u8; 64 * 1024];
+                        std::hint::black_box(&buf);
+                        wg.done();
+                        gate.recv();
+                    });
+                }
+                wg.wait();
+                let touched = rss_kib().saturating_sub(before);
+                gate.close();
+                while num_goroutine() > 1 {
+                    sleep(Duration::from_millis(1));
+                }
+                sleep(Duration::from_millis(300)); // sysmon's scavenger runs every 100 ms
+                (touched, rss_kib().saturating_sub(before))
+            });
+            println!("RESULT {touched} {after}");
+        },
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let line = text
+        .lines()
+        .find_map(|l| l.split("RESULT ").nth(1))
+        .unwrap();
+    let v: Vec<u64> = line.split(' ').map(|x| x.parse().unwrap()).collect();
+    // 3000 × 64 KiB ≈ 190 MiB touched; all but the 1024 pooled stacks' worth
+    // (≈ 66 MiB) must be given back.
+    assert!(v[0] > 150 * 1024, "touched only {} KiB", v[0]);
+    assert!(
+        v[1] < v[0] / 2,
+        "RSS growth {} KiB after the scavenger (was {} KiB)",
+        v[1],
+        v[0]
+    );
+}
