@@ -10,7 +10,8 @@
 //! 2. The first start in a process starts the scheduler with the resolved
 //!    GOMAXPROCS, then installs the collector over the global heap with
 //!    [`HOST`](crate::host::HOST) as its host, GOGC, GOMEMLIMIT, gctrace
-//!    and clobberfree. A later start (tests call [`run`] once per test)
+//!    and clobberfree, and starts the heap's background scavenger (Go's
+//!    `bgscavenge`). A later start (tests call [`run`] once per test)
 //!    applies the new settings to the running runtime instead.
 //! 3. `GODEBUG=schedtrace=N` starts the printer thread ([`crate::schedtrace`]).
 //! 4. The body runs as the main goroutine; the calling thread waits for its
@@ -27,6 +28,9 @@ use std::time::Duration;
 
 /// Set once the scheduler is started and the collector installed.
 static STARTED: OnceLock<()> = OnceLock::new();
+
+/// The background scavenger, started with the runtime.
+static SCAVENGER: OnceLock<gort_gc::heap::ScavengerHandle> = OnceLock::new();
 
 /// Serializes `run` bodies (see the module docs). Held by the calling OS
 /// thread, never by a goroutine.
@@ -59,6 +63,10 @@ fn start(s: &Settings) {
             gort_scheduler::rt_throw!("gort: the collector was installed outside gort");
         }
         crate::schedtrace::init_clock();
+        // Go's bgscavenge: return free pages to the OS in the background
+        // (8 MiB per 100 ms at most, down to the heap's retention goal).
+        // The handle lives as long as the process.
+        SCAVENGER.get_or_init(|| gort_gc::heap::global().start_scavenger());
     });
     if !first {
         if gort_scheduler::gomaxprocs(0) as usize != s.gomaxprocs {

@@ -100,3 +100,54 @@ fn goroutines_and_procs_are_counted() {
         assert_eq!(num_goroutine(), base);
     });
 }
+
+/// Allocate and touch 64 MiB in a frame of its own, so that no stale copy
+/// of the pointer stays in the caller's live stack range (stacks are
+/// scanned conservatively).
+#[inline(never)]
+fn touch_64_mib() {
+    let big = gort::make_slice::<u8>(64 << 20);
+    for i in (0..big.len()).step_by(4096) {
+        big.set(i, 1);
+    }
+    std::hint::black_box(big);
+}
+
+/// Overwrite the stack below the caller with zeros: the frames `gc()`
+/// pushes next would otherwise reuse `touch_64_mib`'s old slots, and a
+/// stale copy of its pointer there keeps the slice alive (conservative
+/// stack scanning's false retention, see the `Gc` docs).
+#[inline(never)]
+fn scrub_stack() {
+    std::hint::black_box([0u64; 4096]);
+}
+
+#[test]
+fn background_scavenger_returns_free_memory() {
+    gort::run(|| {
+        touch_64_mib();
+        scrub_stack();
+        gort::runtime::gc();
+        let freed = read_mem_stats();
+        assert!(
+            freed.heap_idle >= 64 << 20,
+            "the 64 MiB slice was not freed (HeapIdle {})",
+            freed.heap_idle
+        );
+        // No free_os_memory call: only the background scavenger releases.
+        let mut released = freed.heap_released;
+        for _ in 0..40 {
+            if released >= freed.heap_released + (8 << 20) {
+                break;
+            }
+            gort::sleep(std::time::Duration::from_millis(50));
+            released = read_mem_stats().heap_released;
+        }
+        assert!(
+            released >= freed.heap_released + (8 << 20),
+            "the background scavenger released {} bytes in 2 s (HeapIdle {})",
+            released - freed.heap_released,
+            freed.heap_idle
+        );
+    });
+}
