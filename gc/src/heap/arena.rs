@@ -56,6 +56,18 @@ impl std::fmt::Debug for Arena {
     }
 }
 
+/// An anonymous private mapping with `MAP_NORESERVE` (no swap is reserved
+/// for it, so a 64 GiB arena is fine with the default overcommit policy).
+/// Miri models only plain `MAP_PRIVATE|MAP_ANONYMOUS`, so it gets that.
+fn anon(len: usize) -> std::io::Result<MmapMut> {
+    let mut o = MmapOptions::new();
+    o.len(len);
+    if !cfg!(miri) {
+        o.no_reserve_swap();
+    }
+    o.map_anon()
+}
+
 impl Arena {
     /// Reserves `bytes` (rounded up to whole pages) of address space.
     pub(crate) fn reserve(bytes: usize) -> std::io::Result<Arena> {
@@ -63,17 +75,16 @@ impl Arena {
         // One extra page so the start can be aligned to PAGE_SIZE (mmap
         // aligns only to the 4 KiB OS page).
         let len = (npages + 1) * PAGE_SIZE;
-        let map = MmapOptions::new().len(len).no_reserve_swap().map_anon()?;
-        let raw = map.as_ptr() as usize;
+        let mut map = anon(len)?;
+        // Exposes a read-write provenance for the whole mapping: the heap
+        // reaches objects by address from here on.
+        let raw = map.as_mut_ptr() as usize;
         let base = (raw + PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
         let table_len = npages * std::mem::size_of::<AtomicPtr<Span>>();
-        let table_map = MmapOptions::new()
-            .len(table_len)
-            .no_reserve_swap()
-            .map_anon()?;
+        let mut table_map = anon(table_len)?;
         // A zeroed AtomicPtr is a null pointer, so the fresh mapping is a
         // table of nulls without writing a byte.
-        let spans = table_map.as_ptr() as *const AtomicPtr<Span>;
+        let spans = table_map.as_mut_ptr() as *const AtomicPtr<Span>;
         Ok(Arena {
             _map: map,
             _table_map: table_map,
