@@ -36,6 +36,9 @@ use std::time::Duration;
 /// Upper bound on GOMAXPROCS (Go's `_MaxGomaxprocs` is 1024 too).
 pub const MAX_PROCS: usize = 1024;
 
+/// Pooled stacks the scavenger releases per sysmon round at most.
+const SCAVENGE_BATCH: usize = 512;
+
 /// Goroutine ids a P reserves at a time (Go's `_GoidCacheBatch`).
 const GOID_BATCH: u64 = 16;
 
@@ -1069,7 +1072,14 @@ pub(crate) fn scavenge_stacks() -> usize {
     let s = sched();
     let mut pool = s.gfree.lock();
     let mut released = 0;
-    let keep_from = pool.list.len().saturating_sub(stack::POOL_CAP);
+    // Paced: at most SCAVENGE_BATCH stacks per round, so a large pool left
+    // by a spawn burst is trimmed over a few seconds instead of in one long
+    // burst of system calls under the pool lock.
+    let keep_from = pool
+        .list
+        .len()
+        .saturating_sub(stack::POOL_CAP)
+        .min(pool.released_upto + SCAVENGE_BATCH);
     for i in pool.released_upto..keep_from {
         // SAFETY: Gs are never freed.
         let gr = unsafe { &*pool.list[i] };

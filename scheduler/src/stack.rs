@@ -29,7 +29,7 @@
 //! Pooling (the G free lists in `sched.rs`): a dead G keeps its stack. When
 //! the global pool holds more than `POOL_CAP` (1024) stacks, sysmon's scavenger
 //! returns the touched pages of the coldest ones (the pool is LIFO) with
-//! `MADV_DONTNEED` (`release_pages`) every 100 ms; doing it lazily keeps a
+//! `MADV_DONTNEED` (`release_pages`), at most 512 every 100 ms; doing it lazily keeps a
 //! spawn burst from re-faulting pages it has just given back.
 
 use crate::loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering::*};

@@ -3,7 +3,7 @@
 //! See [crate] for the overview. sysmon runs on its own OS thread without a
 //! P (as in Go). Each round it
 //!
-//! 0. every 100 ms, returns the pages of pooled stacks beyond the pool cap
+//! 0. every 100 ms, returns the pages of (at most 512) pooled stacks beyond the pool cap
 //!    (`sched::scavenge_stacks`);
 //! 1. fires expired timers (readies the sleeping goroutines), and
 //! 2. asks a goroutine that has held its P for more than [`FORCE_PREEMPT`]

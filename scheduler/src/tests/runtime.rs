@@ -952,7 +952,7 @@ fn pooled_stacks_beyond_the_cap_are_returned_to_the_os() {
                 while num_goroutine() > 1 {
                     sleep(Duration::from_millis(1));
                 }
-                sleep(Duration::from_millis(300)); // sysmon's scavenger runs every 100 ms
+                sleep(Duration::from_millis(900)); // the scavenger: 512 stacks per 100 ms
                 (touched, rss_kib().saturating_sub(before))
             });
             println!("RESULT {touched} {after}");
