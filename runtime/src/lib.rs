@@ -139,6 +139,7 @@ mod host;
 mod run;
 pub mod runtime;
 mod schedtrace;
+pub mod trace;
 
 pub use builder::Builder;
 pub use run::{go, gosched, run, sleep};

@@ -1,0 +1,319 @@
+//! Go's package `runtime/trace`: an execution trace of the scheduler's
+//! events, written in Go's v1 format for `go tool trace`.
+//!
+//! See [crate] for the overview.
+//!
+//! # What it records, and what it does not (yet)
+//!
+//! The scheduler reports Go's tracer events through its hook
+//! ([`gort_scheduler::set_recorder`]): goroutine create / start / yield /
+//! preempt / block / unblock / end and P start / stop. [`start`] installs a
+//! recorder that keeps them in memory; [`stop`] turns them into a
+//! [`gort_profiler::trace::Trace`], checks it against the rules of Go's
+//! trace parser ([`Trace::check`](gort_profiler::trace::Trace::check)), and
+//! writes it with the profiler's v1 encoder. The goroutine timeline, the
+//! Ps, blocking and unblocking are therefore real.
+//!
+//! Missing, and said plainly: the collector reports no events yet (no GC,
+//! STW, sweep, heap-size or goal tracks), and gort has no symbolizer, so
+//! every goroutine's start function is the placeholder frame
+//! `gort.unsymbolized` and events carry no stacks.
+//!
+//! # From hook events to a trace Go's parser accepts
+//!
+//! The hooks fire on whatever thread the event happens on, each with its
+//! own clock reading, so the recorder sees a faithful but slightly
+//! unordered stream. The conversion in [`stop`]:
+//!
+//! 1. sorts the events by time (ties keep recording order);
+//! 2. describes the goroutines that existed at [`start`], as Go's
+//!    `StartTrace` does: a `GoCreate` for each, `GoWaiting` for the blocked
+//!    ones, and `ProcStart` + `GoStart` for the one that called `start`;
+//! 3. attributes each event to a P: the P named by the event, else the P the
+//!    goroutine runs on, else the P of the recording thread, else P 0;
+//! 4. starts a P implicitly (`ProcStart`) the first time an event needs it
+//!    running — a P that was already running when the trace started never
+//!    reports its start;
+//! 5. repairs the two reorderings the per-thread clocks allow: a `GoStart`
+//!    seen before the `GoUnblock` that made it possible gets the unblock
+//!    first (the late one is dropped), and a `GoCreate` missing for a
+//!    goroutine created while the world restarted is added.
+
+use gort_profiler::stack::Frame;
+use gort_profiler::trace::{BlockReason, EventKind, StackId, Trace};
+use gort_scheduler::{GStatus, SchedEvent, SchedRecorder, WaitReason};
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// One hook event with the P of the thread that recorded it.
+#[derive(Debug, Clone, Copy)]
+struct Raw {
+    ts: u64,
+    thread_p: Option<usize>,
+    ev: SchedEvent,
+}
+
+/// The trace being recorded. Protected by its mutex.
+struct Active {
+    out: Box<dyn Write + Send>,
+    start_ts: u64,
+    /// Goroutines at start: (goid, status), and the P and goroutine of the
+    /// caller of `start`, if it is a goroutine.
+    initial: Vec<(u64, GStatus)>,
+    caller: Option<(usize, u64)>,
+    gomaxprocs: usize,
+}
+
+static ACTIVE: Mutex<Option<Active>> = Mutex::new(None);
+/// Recorded events. Protected by its mutex (held only to push or take).
+static EVENTS: Mutex<Vec<Raw>> = Mutex::new(Vec::new());
+/// Whether the recorder keeps events. Relaxed: a late or early event at the
+/// edges is handled by the conversion.
+static ON: AtomicBool = AtomicBool::new(false);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+struct Recorder;
+
+impl SchedRecorder for Recorder {
+    fn record(&self, nanos: u64, ev: SchedEvent) {
+        if ON.load(Ordering::Relaxed) {
+            let thread_p = gort_scheduler::current_p();
+            lock(&EVENTS).push(Raw {
+                ts: nanos,
+                thread_p,
+                ev,
+            });
+        }
+    }
+}
+
+static RECORDER: Recorder = Recorder;
+
+/// `trace.Start`: start recording an execution trace, to be written to `w`
+/// by [`stop`]. Fails if a trace is already being recorded.
+pub fn start(w: impl Write + Send + 'static) -> io::Result<()> {
+    crate::run::ensure_started();
+    let mut active = lock(&ACTIVE);
+    if active.is_some() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "tracing is already enabled",
+        ));
+    }
+    // Snapshot the goroutines with the world stopped, and install the
+    // recorder before it restarts, so no event falls between the two.
+    let world = gort_scheduler::stop_the_world(gort_scheduler::StwReason::Trace);
+    let mut initial = Vec::new();
+    gort_scheduler::for_each_goroutine_stack(&world, &mut |s| initial.push((s.goid, s.status)));
+    let caller = gort_scheduler::current_p().zip(gort_scheduler::current_goroutine_id());
+    let start_ts = gort_scheduler::hooks::now_nanos();
+    lock(&EVENTS).clear();
+    ON.store(true, Ordering::Relaxed);
+    gort_scheduler::set_recorder(Some(&RECORDER));
+    *active = Some(Active {
+        out: Box::new(w),
+        start_ts,
+        initial,
+        caller,
+        gomaxprocs: gort_scheduler::gomaxprocs(0).max(1) as usize,
+    });
+    gort_scheduler::start_the_world(world);
+    Ok(())
+}
+
+/// `trace.Stop`: stop recording and write the trace. Does nothing if no
+/// trace is being recorded. Errors (a write error, or a trace that breaks
+/// Go's parser rules) are returned, where Go would only log them.
+pub fn stop() -> io::Result<()> {
+    let Some(mut a) = lock(&ACTIVE).take() else {
+        return Ok(());
+    };
+    gort_scheduler::set_recorder(None);
+    ON.store(false, Ordering::Relaxed);
+    let events = std::mem::take(&mut *lock(&EVENTS));
+    let trace = convert(&a, events);
+    trace
+        .check()
+        .map_err(|e| io::Error::other(format!("gort trace: {e}")))?;
+    gort_profiler::trace::v1::write(&trace, &mut a.out)?;
+    a.out.flush()
+}
+
+/// Per-goroutine state while converting (Go's parser's view).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum G {
+    Runnable,
+    Running(usize),
+    Waiting,
+    Dead,
+}
+
+struct Converter {
+    t: Trace,
+    start: StackId,
+    gs: HashMap<u64, G>,
+    /// Goroutine running on each P (absent: none).
+    running: HashMap<usize, u64>,
+    up: Vec<bool>,
+}
+
+impl Converter {
+    fn p_index(&mut self, p: usize) -> usize {
+        if p >= self.up.len() {
+            self.up.resize(p + 1, false);
+        }
+        p
+    }
+
+    fn ensure_up(&mut self, ts: u64, p: usize) {
+        let p = self.p_index(p);
+        if !self.up[p] {
+            self.up[p] = true;
+            self.t
+                .push(ts, p as u32, EventKind::ProcStart { thread: p as u64 });
+        }
+    }
+
+    fn create(&mut self, ts: u64, p: usize, g: u64) {
+        if !self.gs.contains_key(&g) {
+            let start = self.start;
+            self.t
+                .push(ts, p as u32, EventKind::GoCreate { g, start, stack: 0 });
+            self.gs.insert(g, G::Runnable);
+        }
+    }
+
+    /// The current goroutine on its P leaves it with `kind`.
+    fn leave(&mut self, ts: u64, g: u64, kind: EventKind, next: G) {
+        if let Some(G::Running(p)) = self.gs.get(&g).copied() {
+            self.t.push(ts, p as u32, kind);
+            self.running.remove(&p);
+            self.gs.insert(g, next);
+        }
+    }
+}
+
+fn block_kind(reason: WaitReason) -> EventKind {
+    let reason = match reason {
+        WaitReason::Sleep => return EventKind::GoSleep { stack: 0 },
+        WaitReason::ChanReceive => BlockReason::Recv,
+        WaitReason::ChanSend => BlockReason::Send,
+        WaitReason::Select => BlockReason::Select,
+        WaitReason::WaitGroup | WaitReason::Mutex => BlockReason::Sync,
+        WaitReason::GcWait => BlockReason::Gc,
+        WaitReason::None | WaitReason::Other => BlockReason::Other,
+    };
+    EventKind::GoBlock { reason, stack: 0 }
+}
+
+fn convert(a: &Active, mut events: Vec<Raw>) -> Trace {
+    let mut c = Converter {
+        t: Trace::new(),
+        start: 0,
+        gs: HashMap::new(),
+        running: HashMap::new(),
+        up: vec![false; a.gomaxprocs],
+    };
+    c.start = c.t.stack(&[Frame::new("gort.unsymbolized", "?", 0, 0, 0)]);
+    let ts0 = a.start_ts;
+    let first_p = a.caller.map_or(0, |(p, _)| p);
+    c.t.push(
+        ts0,
+        first_p as u32,
+        EventKind::Gomaxprocs {
+            procs: a.gomaxprocs as u64,
+            stack: 0,
+        },
+    );
+    for &(g, status) in &a.initial {
+        c.create(ts0, first_p, g);
+        if status == GStatus::Waiting {
+            c.t.push(ts0, first_p as u32, EventKind::GoWaiting { g });
+            c.gs.insert(g, G::Waiting);
+        }
+    }
+    if let Some((p, g)) = a.caller {
+        c.ensure_up(ts0, p);
+        c.create(ts0, p, g);
+        c.t.push(ts0, p as u32, EventKind::GoStart { g });
+        c.gs.insert(g, G::Running(p));
+        c.running.insert(p, g);
+    }
+
+    events.sort_by_key(|r| r.ts);
+    for r in events {
+        let ts = r.ts.max(ts0);
+        let here = |c: &Converter, g: u64| match c.gs.get(&g) {
+            Some(G::Running(p)) => Some(*p),
+            _ => None,
+        };
+        match r.ev {
+            SchedEvent::ProcStart { p } => {
+                let p = c.p_index(p);
+                if !c.up[p] {
+                    c.up[p] = true;
+                    c.t.push(ts, p as u32, EventKind::ProcStart { thread: p as u64 });
+                }
+            }
+            SchedEvent::ProcStop { p } => {
+                let p = c.p_index(p);
+                if let Some(g) = c.running.get(&p).copied() {
+                    // The P's goroutine left without an event we saw.
+                    c.leave(ts, g, EventKind::GoStop { stack: 0 }, G::Dead);
+                }
+                c.ensure_up(ts, p);
+                c.t.push(ts, p as u32, EventKind::ProcStop);
+                c.up[p] = false;
+            }
+            SchedEvent::GoCreate { goid, parent } => {
+                let p = r.thread_p.or_else(|| here(&c, parent)).unwrap_or(first_p);
+                c.create(ts, p, goid);
+            }
+            SchedEvent::GoStart { goid, p } => {
+                c.ensure_up(ts, p);
+                if let Some(other) = c.running.get(&p).copied() {
+                    c.leave(ts, other, EventKind::GoStop { stack: 0 }, G::Dead);
+                }
+                c.create(ts, p, goid);
+                match c.gs.get(&goid).copied() {
+                    Some(G::Waiting) => {
+                        // Its GoUnblock was stamped later on another thread.
+                        c.t.push(ts, p as u32, EventKind::GoUnblock { g: goid, stack: 0 });
+                    }
+                    Some(G::Running(q)) => {
+                        c.leave(ts, goid, EventKind::GoSched { stack: 0 }, G::Runnable);
+                        let _ = q;
+                    }
+                    Some(G::Dead) => continue,
+                    _ => {}
+                }
+                c.t.push(ts, p as u32, EventKind::GoStart { g: goid });
+                c.gs.insert(goid, G::Running(p));
+                c.running.insert(p, goid);
+            }
+            SchedEvent::GoSched { goid } => {
+                c.leave(ts, goid, EventKind::GoSched { stack: 0 }, G::Runnable)
+            }
+            SchedEvent::GoPreempt { goid } => {
+                c.leave(ts, goid, EventKind::GoPreempt { stack: 0 }, G::Runnable)
+            }
+            SchedEvent::GoBlock { goid, reason } => {
+                c.leave(ts, goid, block_kind(reason), G::Waiting)
+            }
+            SchedEvent::GoEnd { goid } => c.leave(ts, goid, EventKind::GoEnd, G::Dead),
+            SchedEvent::GoUnblock { goid } => {
+                if c.gs.get(&goid) == Some(&G::Waiting) {
+                    let p = r.thread_p.unwrap_or(first_p);
+                    c.t.push(ts, p as u32, EventKind::GoUnblock { g: goid, stack: 0 });
+                    c.gs.insert(goid, G::Runnable);
+                }
+            }
+        }
+    }
+    c.t
+}
