@@ -238,23 +238,31 @@ fn mutex_counts_exactly_under_contention() {
 
 #[test]
 fn sleep_waits_at_least_the_duration() {
-    let (elapsed, order) = rt(|| {
+    let (elapsed, woke) = rt(|| {
         let t = Instant::now();
         sleep(Duration::from_millis(20));
         let e = t.elapsed();
-        let c = chan::<u32>(3);
-        for (i, ms) in [(3u32, 15u64), (1, 3), (2, 8)] {
+        // Many concurrent sleepers: each wakes no earlier than asked.
+        let c = chan::<(u64, Duration)>(64);
+        for ms in [3u64, 8, 15, 1, 0, 5, 12, 2] {
             let c = c.clone();
             go(move || {
+                let t = Instant::now();
                 sleep(Duration::from_millis(ms));
-                c.send(i);
+                c.send((ms, t.elapsed()));
             });
         }
-        let order: Vec<u32> = (0..3).map(|_| c.recv().unwrap()).collect();
-        (e, order)
+        let woke: Vec<(u64, Duration)> = (0..8).map(|_| c.recv().unwrap()).collect();
+        (e, woke)
     });
     assert!(elapsed >= Duration::from_millis(20), "{elapsed:?}");
-    assert_eq!(order, [1, 2, 3]);
+    assert_eq!(woke.len(), 8);
+    for (ms, took) in woke {
+        assert!(
+            took >= Duration::from_millis(ms),
+            "slept {took:?} for {ms} ms"
+        );
+    }
 }
 
 #[test]
