@@ -112,14 +112,16 @@ fn measure_gort() -> Numbers {
         wg3.wait();
         let grown = (rss_kib().saturating_sub(before)) * 1024;
         n.parked_bytes = grown as f64 / K as f64;
-        let (inuse, reserved) = gort_scheduler::stack_memory();
+        let (inuse, total) = gort_scheduler::stack_memory();
+        let (_, reserved) = gort_scheduler::stack_reserved();
         println!(
-            "100k parked goroutines: RSS +{} MiB ({:.0} B/goroutine), {} goroutines, stacks reserved {} MiB (in use {} MiB)",
+            "100k parked goroutines: RSS +{} MiB ({:.0} B/goroutine), {} goroutines, StackInuse {} MiB, stacks resident {} MiB, reserved {} MiB",
             grown >> 20,
             n.parked_bytes,
             num_goroutine(),
-            reserved >> 20,
-            inuse >> 20
+            inuse >> 20,
+            total >> 20,
+            reserved >> 20
         );
         block.close();
         n

@@ -257,9 +257,30 @@ impl Drop for ExternalActivity {
     }
 }
 
-/// Bytes of stack memory: `(in use by live goroutines, reserved)`. "In use"
-/// counts each live goroutine's whole reserved stack.
+/// Resident bytes of goroutine stacks: `(in use, total)` — the pages
+/// actually touched (measured with `mincore`, one system call per 32
+/// stacks), not the reservations. "In use" counts stacks of goroutines that
+/// exist; "total" adds the pooled stacks of dead goroutines whose pages have
+/// not been returned yet. These are what Go's `StackInuse` and `StackSys`
+/// mean for gort (Go's stacks are all resident).
 pub fn stack_memory() -> (usize, usize) {
+    let (mut inuse, mut total) = (0, 0);
+    crate::stack::for_each_resident_stack(|top, bytes| {
+        total += bytes;
+        let g = (top - core::mem::size_of::<G>()) & !(core::mem::align_of::<G>() - 1);
+        // SAFETY: a resident slot has its G written at its top (the G's page
+        // is the first touched and never released); Gs are never freed.
+        let st = unsafe { &*(g as *const G) }.status.load(Relaxed);
+        if st != GStatus::Dead as u8 {
+            inuse += bytes;
+        }
+    });
+    (inuse, total)
+}
+
+/// Reserved address space of goroutine stacks: `(reserved for live
+/// goroutines, reserved in all)`.
+pub fn stack_reserved() -> (usize, usize) {
     let size = crate::stack::stack_size();
     (num_goroutine() * size, crate::stack::stack_sys_bytes())
 }

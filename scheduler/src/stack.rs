@@ -111,6 +111,36 @@ pub(crate) fn stack_sys_bytes() -> usize {
     NCHUNKS.load(Relaxed) * STACKS_PER_CHUNK * stack_size()
 }
 
+/// Calls `f(top, resident_bytes)` for every stack slot with at least one
+/// resident page (`mincore`, one call per chunk). `top` is the slot's top,
+/// where its G lives. Slots never used (and the guard pages) are not
+/// resident.
+pub(crate) fn for_each_resident_stack(mut f: impl FnMut(usize, usize)) {
+    let size = stack_size();
+    let page = page_size();
+    let chunk_len = size * STACKS_PER_CHUNK;
+    let pages_per_slot = size / page;
+    let mut vec = vec![0u8; chunk_len / page];
+    // Acquire: pairs with the Release in `map_chunk`.
+    let n = NCHUNKS.load(Acquire);
+    for c in CHUNK_BASES.iter().take(n) {
+        let base = c.load(Relaxed);
+        // SAFETY: `base..base+chunk_len` is one of our mappings (never
+        // unmapped) and `vec` has one byte per page.
+        let r = unsafe { libc::mincore(base as *mut libc::c_void, chunk_len, vec.as_mut_ptr()) };
+        if r != 0 {
+            continue;
+        }
+        for slot in 0..STACKS_PER_CHUNK {
+            let pages = &vec[slot * pages_per_slot..(slot + 1) * pages_per_slot];
+            let resident = pages.iter().filter(|&&b| b & 1 != 0).count();
+            if resident > 0 {
+                f(base + (slot + 1) * size, resident * page);
+            }
+        }
+    }
+}
+
 /// Carves stacks out of chunks. Protected by the allg lock (`Sched::allg`).
 #[derive(Debug, Default)]
 pub(crate) struct StackArena {

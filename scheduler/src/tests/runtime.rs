@@ -468,6 +468,11 @@ fn hundred_thousand_parked_goroutines() {
             wg.wait();
             let n = num_goroutine();
             let rss = (rss_kib() - before) * 1024 / K as u64;
+            // Resident stack bytes: at least one page per parked goroutine,
+            // and far below the reservation.
+            let (inuse, total) = stack_memory();
+            assert!(inuse >= K * 4096 && inuse <= total, "{inuse} {total}");
+            assert!(inuse < K * crate::DEFAULT_STACK_SIZE / 8, "{inuse}");
             let maps = map_count();
             block.close();
             while exited.load(SeqCst) < K {
