@@ -14,6 +14,7 @@
 //! | stop / start the world | [`gort_scheduler::stop_the_world`] / [`gort_scheduler::start_the_world`]; the scheduler's token is kept in [`GortHost::stopped`] while the collector holds its own [`WorldStopped`] |
 //! | the roots | every goroutine stack `[saved sp, top)` ([`gort_scheduler::for_each_goroutine_stack`]) and every runtime-held range, i.e. channel buffers ([`gort_scheduler::for_each_runtime_range`]) |
 //! | threads for mark workers and the background sweeper | OS threads of a small pool ([`WorkerPool`]), each holding an [`ExternalActivity`] guard while it works |
+//! | (for `gort::trace`) the GC phases | recorded here as they pass: the stops for sweep and mark termination, the restarts, and `cycle_done` |
 //! | "park me until cycle N is over" | a goroutine parks ([`gort_scheduler::park`], `WaitReason::GcWait`) and frees its P; a plain thread waits on a condition variable |
 //!
 //! # Why the workers hold an `ExternalActivity`
@@ -35,6 +36,7 @@
 //! `done()` before calling `cycle_done`, so a waiter either sees `done()`
 //! true or is registered before the wake-up runs.
 
+use crate::trace::GcPhase;
 use gort_gc::host::{Host, MarkWorkerMode, RangeKind, RootVisitor, StwReason, WorldStopped};
 use gort_gc::mark::MarkWorker;
 use gort_gc::sweep::BackgroundSweeper;
@@ -104,6 +106,15 @@ impl Host for GortHost {
     }
 
     fn stop_the_world(&self, reason: StwReason) -> WorldStopped {
+        if crate::trace::tracing() {
+            match reason {
+                StwReason::SweepTermination => {
+                    crate::trace::gc_phase(GcPhase::SweepTerminationStop)
+                }
+                StwReason::MarkTermination => crate::trace::gc_phase(GcPhase::MarkTerminationStop),
+                StwReason::ReadMemStats | StwReason::Other => {}
+            }
+        }
         let token = sched::stop_the_world(sched_reason(reason));
         let prev = lock(&self.stopped).replace(token);
         if prev.is_some() {
@@ -119,11 +130,18 @@ impl Host for GortHost {
     }
 
     fn start_the_world(&self, token: WorldStopped) {
+        let gc_stop = matches!(
+            token.reason(),
+            StwReason::SweepTermination | StwReason::MarkTermination
+        );
         let _consumed: WorldStopped = token;
         let Some(t) = lock(&self.stopped).take() else {
             gort_scheduler::rt_throw!("gort host: start_the_world without a stopped world");
         };
         sched::start_the_world(t);
+        if gc_stop && crate::trace::tracing() {
+            crate::trace::gc_phase(GcPhase::WorldRestart);
+        }
     }
 
     fn scan_roots(&self, _w: &WorldStopped, roots: &mut dyn RootVisitor) {
@@ -189,6 +207,15 @@ impl Host for GortHost {
     }
 
     fn cycle_done(&self) {
+        if crate::trace::tracing() {
+            if let Some(c) = gort_gc::collector::try_global() {
+                let m = c.mem_stats();
+                crate::trace::gc_phase(GcPhase::CycleDone {
+                    heap_alloc: m.heap_alloc,
+                    heap_goal: m.next_gc,
+                });
+            }
+        }
         let parked: Vec<Parked> = std::mem::take(&mut *lock(&self.waiters));
         self.thread_waiters.notify_all();
         for p in parked {

@@ -14,10 +14,15 @@
 //! writes it with the profiler's v1 encoder. The goroutine timeline, the
 //! Ps, blocking and unblocking are therefore real.
 //!
-//! Missing, and said plainly: the collector reports no events yet (no GC,
-//! STW, sweep, heap-size or goal tracks), and gort has no symbolizer, so
-//! every goroutine's start function is the placeholder frame
-//! `gort.unsymbolized` and events carry no stacks.
+//! The collector reports no events of its own, but the host sees its
+//! phases go by ([`GcPhase`]): a stop of the world for sweep termination
+//! starts a cycle (`GCStart`, `GCSTWStart`), one for mark termination ends
+//! its marking, and the collector waking its waiters ends the cycle
+//! (`GCDone`, with `HeapAlloc` and `HeapGoal`). Missing, and said plainly:
+//! mark-worker and sweep tracks (the collector would have to report them),
+//! and symbols — gort has no symbolizer, so every goroutine's start
+//! function is the placeholder frame `gort.unsymbolized` and events carry
+//! no stacks.
 //!
 //! # From hook events to a trace Go's parser accepts
 //!
@@ -40,19 +45,48 @@
 //!    goroutine created while the world restarted is added.
 
 use gort_profiler::stack::Frame;
-use gort_profiler::trace::{BlockReason, EventKind, StackId, Trace};
+use gort_profiler::trace::{BlockReason, EventKind, StackId, StwKind, Trace};
 use gort_scheduler::{GStatus, SchedEvent, SchedRecorder, WaitReason};
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-/// One hook event with the P of the thread that recorded it.
+/// What the recorder saw: a scheduler hook event, or a collector phase the
+/// host observed (see [`gc_phase`]).
+#[derive(Debug, Clone, Copy)]
+enum Ev {
+    Sched(SchedEvent),
+    Gc(GcPhase),
+}
+
+/// A collector phase, as seen at the host boundary (`runtime/src/host.rs`):
+/// the collector stops the world for sweep termination at the start of a
+/// cycle and for mark termination at its end, and wakes waiters when a
+/// cycle is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GcPhase {
+    /// The world is about to stop for sweep termination: a cycle starts.
+    SweepTerminationStop,
+    /// The world is about to stop for mark termination.
+    MarkTerminationStop,
+    /// The world restarts after a GC stop.
+    WorldRestart,
+    /// A cycle is complete (the collector woke its waiters).
+    CycleDone {
+        /// Live heap bytes now (Go's `HeapAlloc` trace event).
+        heap_alloc: u64,
+        /// The next heap goal (Go's `HeapGoal` / `NextGC`).
+        heap_goal: u64,
+    },
+}
+
+/// One event with its time and the P of the thread that recorded it.
 #[derive(Debug, Clone, Copy)]
 struct Raw {
     ts: u64,
     thread_p: Option<usize>,
-    ev: SchedEvent,
+    ev: Ev,
 }
 
 /// The trace being recorded. Protected by its mutex.
@@ -86,9 +120,29 @@ impl SchedRecorder for Recorder {
             lock(&EVENTS).push(Raw {
                 ts: nanos,
                 thread_p,
-                ev,
+                ev: Ev::Sched(ev),
             });
         }
+    }
+}
+
+/// Whether a trace is being recorded (one relaxed load: the host checks it
+/// before computing anything for [`gc_phase`]).
+#[inline]
+pub(crate) fn tracing() -> bool {
+    ON.load(Ordering::Relaxed)
+}
+
+/// Record a collector phase observed by the host, if tracing.
+pub(crate) fn gc_phase(phase: GcPhase) {
+    if tracing() {
+        let ts = gort_scheduler::hooks::now_nanos();
+        let thread_p = gort_scheduler::current_p();
+        lock(&EVENTS).push(Raw {
+            ts,
+            thread_p,
+            ev: Ev::Gc(phase),
+        });
     }
 }
 
@@ -246,13 +300,60 @@ fn convert(a: &Active, mut events: Vec<Raw>) -> Trace {
     }
 
     events.sort_by_key(|r| r.ts);
+    let (mut in_gc, mut in_stw) = (false, false);
     for r in events {
         let ts = r.ts.max(ts0);
         let here = |c: &Converter, g: u64| match c.gs.get(&g) {
             Some(G::Running(p)) => Some(*p),
             _ => None,
         };
-        match r.ev {
+        let ev = match r.ev {
+            Ev::Sched(ev) => ev,
+            Ev::Gc(phase) => {
+                // GC cycles and STW phases do not nest; a phase whose
+                // partner happened outside the trace is dropped.
+                let p = r.thread_p.unwrap_or(first_p) as u32;
+                match phase {
+                    GcPhase::SweepTerminationStop | GcPhase::MarkTerminationStop => {
+                        let sweep = phase == GcPhase::SweepTerminationStop;
+                        if sweep && !in_gc {
+                            c.t.push(ts, p, EventKind::GcStart { stack: 0 });
+                            in_gc = true;
+                        }
+                        if in_gc && !in_stw {
+                            let kind = if sweep {
+                                StwKind::SweepTermination
+                            } else {
+                                StwKind::MarkTermination
+                            };
+                            c.t.push(ts, p, EventKind::StwStart { kind });
+                            in_stw = true;
+                        }
+                    }
+                    GcPhase::WorldRestart => {
+                        if in_stw {
+                            c.t.push(ts, p, EventKind::StwDone);
+                            in_stw = false;
+                        }
+                    }
+                    GcPhase::CycleDone {
+                        heap_alloc,
+                        heap_goal,
+                    } => {
+                        // Go emits GCDone inside mark termination's stop
+                        // too; its parser does not nest GC inside STW.
+                        if in_gc {
+                            c.t.push(ts, p, EventKind::GcDone);
+                            c.t.push(ts, p, EventKind::HeapAlloc { bytes: heap_alloc });
+                            c.t.push(ts, p, EventKind::HeapGoal { bytes: heap_goal });
+                            in_gc = false;
+                        }
+                    }
+                }
+                continue;
+            }
+        };
+        match ev {
             SchedEvent::ProcStart { p } => {
                 let p = c.p_index(p);
                 if !c.up[p] {

@@ -1,5 +1,5 @@
-//! `gort::trace`: an execution trace of goroutines, channels, sleeps and
-//! yields, written in Go's v1 format and read back by Go 1.19's own parser
+//! `gort::trace`: an execution trace of goroutines, channels, sleeps,
+//! yields and a forced collection, written in Go's v1 format and read back by Go 1.19's own parser
 //! (`go tool trace -d`). Without Go on PATH the parse step is skipped with a
 //! printed reason, unless `GORT_REQUIRE_GO=1` (CI), where it fails.
 
@@ -54,6 +54,7 @@ fn go_tool_trace_reads_the_trace() {
             "a second start fails, as in Go"
         );
         workload();
+        gort::runtime::gc();
         gort::trace::stop().expect("stop writes a trace Go's parser rules accept");
     });
     let bytes = std::fs::read(&path).unwrap();
