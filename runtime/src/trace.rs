@@ -15,7 +15,7 @@
 //! Ps, blocking and unblocking are therefore real.
 //!
 //! The collector reports no events of its own, but the host sees its
-//! phases go by ([`GcPhase`]): a stop of the world for sweep termination
+//! phases go by (`GcPhase` in this module): a stop of the world for sweep termination
 //! starts a cycle (`GCStart`, `GCSTWStart`), one for mark termination ends
 //! its marking, and the collector waking its waiters ends the cycle
 //! (`GCDone`, with `HeapAlloc` and `HeapGoal`). Missing, and said plainly:
