@@ -720,7 +720,7 @@ pub fn select_impl(cases: &mut [&mut dyn SelectCase], has_default: bool) -> Opti
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by_key(|&i| cases[i].chan_addr());
     // Poll order: random start, for fairness.
-    let start = (crate::hooks::now_nanos() as usize) % n;
+    let start = sched::cheaprand() as usize % n;
     let mut wake = Vec::new();
     lock_all(cases, &order);
     for k in 0..n {

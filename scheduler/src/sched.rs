@@ -808,7 +808,7 @@ fn find_runnable(m: &M) -> (*mut G, bool) {
     }
 }
 
-fn cheaprand() -> u32 {
+pub(crate) fn cheaprand() -> u32 {
     thread_local! { static SEED: Cell<u32> = const { Cell::new(0x9E37_79B9) }; }
     SEED.with(|s| {
         let mut x = s.get();

@@ -988,3 +988,42 @@ fn pooled_stacks_beyond_the_cap_are_returned_to_the_os() {
         v[0]
     );
 }
+
+#[test]
+#[should_panic(expected = "send on closed channel")]
+fn try_send_on_closed_channel_panics() {
+    // Non-blocking operations work outside goroutines too.
+    let c = chan::<u8>(1);
+    c.close();
+    let _ = c.try_send(1);
+}
+
+#[test]
+#[should_panic(expected = "close of closed channel")]
+fn double_close_panics() {
+    let c = chan::<u8>(0);
+    c.close();
+    c.close();
+}
+
+#[test]
+fn select_chooses_among_ready_cases_at_random() {
+    let (na, nb) = rt(|| {
+        let (a, b) = (chan::<u8>(1), chan::<u8>(1));
+        let (mut na, mut nb) = (0, 0);
+        for _ in 0..400 {
+            a.send(1);
+            b.send(2);
+            select! {
+                recv(a) -> _v => na += 1,
+                recv(b) -> _v => nb += 1,
+            }
+            // drain the other one
+            let _ = a.try_recv();
+            let _ = b.try_recv();
+        }
+        (na, nb)
+    });
+    assert_eq!(na + nb, 400);
+    assert!(na > 50 && nb > 50, "unfair: {na} vs {nb}");
+}
