@@ -311,6 +311,9 @@ pub struct Heap {
     pub(crate) sweepgen: AtomicU32,
     /// Spans on unswept lists or being swept.
     pub(crate) unswept: AtomicUsize,
+    /// First central that may still hold unswept spans in this cycle
+    /// (reset by start_sweep_cycle, advanced by sweep_one).
+    pub(crate) sweep_cursor: AtomicUsize,
     /// Objects freed by sweeping (cumulative).
     pub(crate) frees: AtomicU64,
     /// Bytes freed by sweeping (cumulative).
@@ -353,6 +356,7 @@ impl Heap {
             flags: AtomicU32::new(0),
             sweepgen: AtomicU32::new(0),
             unswept: AtomicUsize::new(0),
+            sweep_cursor: AtomicUsize::new(0),
             frees: AtomicU64::new(0),
             freed_bytes: AtomicU64::new(0),
             heap_live: AtomicU64::new(0),
@@ -736,6 +740,18 @@ pub const HEADER_BYTES: usize = 8;
 /// Clears `n` bytes at `addr` (an object slot the caller owns).
 #[inline]
 fn zero(addr: usize, n: usize) {
+    if n <= 32 {
+        // Small slots (a multiple of 8 bytes): up to four word stores beat a
+        // call into libc's memset. Volatile only so LLVM does not turn the
+        // loop back into that call.
+        let p = addr as *mut u64;
+        for i in 0..n / 8 {
+            // SAFETY: as below; `i < n / 8` stays inside the slot, which is
+            // 8-byte aligned.
+            unsafe { p.add(i).write_volatile(0) };
+        }
+        return;
+    }
     // SAFETY: `[addr, addr+n)` is an object slot just handed to the caller,
     // inside the mapped arena; nobody else reads or writes it yet.
     unsafe { std::ptr::write_bytes(addr as *mut u8, 0, n) };

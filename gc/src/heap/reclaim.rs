@@ -79,6 +79,7 @@ impl Heap {
             n += l.inuse.len();
             l.unswept.append(&mut l.inuse);
         }
+        self.sweep_cursor.store(0, Ordering::Relaxed);
         self.unswept.fetch_add(n, Ordering::Relaxed);
         drop(shared);
     }
@@ -96,11 +97,21 @@ impl Heap {
         if self.sweep_done() {
             return None;
         }
-        for c in self.central.iter() {
-            let s = c.lists.lock().unswept.pop();
+        // Unswept lists only shrink during a cycle, so a drained central
+        // stays drained: the cursor skips it from then on (Go's
+        // `sweepClass`), and a sweep costs O(1) locks, not one per class.
+        let n = self.central.len();
+        let mut i = self.sweep_cursor.load(Ordering::Relaxed);
+        while i < n {
+            let s = self.central[i].lists.lock().unswept.pop();
             if let Some(s) = s {
                 return Some(self.sweep_span(s));
             }
+            // Relaxed: the cursor is a hint; the central lock orders the lists.
+            let _ =
+                self.sweep_cursor
+                    .compare_exchange(i, i + 1, Ordering::Relaxed, Ordering::Relaxed);
+            i = (i + 1).max(self.sweep_cursor.load(Ordering::Relaxed));
         }
         let s = self.large.lock().unswept.pop();
         s.map(|s| self.sweep_span(s))
