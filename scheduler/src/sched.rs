@@ -808,10 +808,19 @@ fn find_runnable(m: &M) -> (*mut G, bool) {
     }
 }
 
+/// A per-thread xorshift generator (Go's `cheaprand`): for steal order and
+/// `select` polling order, not for anything that needs quality.
 pub(crate) fn cheaprand() -> u32 {
-    thread_local! { static SEED: Cell<u32> = const { Cell::new(0x9E37_79B9) }; }
+    thread_local! { static SEED: Cell<u32> = const { Cell::new(0) }; }
     SEED.with(|s| {
         let mut x = s.get();
+        if x == 0 {
+            // Seed from this thread's TLS address and the clock, so Ms do not
+            // all walk the Ps in the same order.
+            let a = s as *const Cell<u32> as usize as u64;
+            let t = crate::hooks::now_nanos();
+            x = ((a ^ (a >> 32) ^ t ^ (t >> 29)) as u32) | 1;
+        }
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
