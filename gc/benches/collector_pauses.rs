@@ -237,7 +237,15 @@ fn request_stop() {
 fn bintrees() {
     let n = env("GORT_BENCH_DEPTH", 18) as u32;
     let host = MockHost::leak(1);
-    let c = collector::install(host, GcConfig::default()).unwrap();
+    let gctrace = std::env::var("GODEBUG").is_ok_and(|v| v.contains("gctrace=1"));
+    let c = collector::install(
+        host,
+        GcConfig {
+            gctrace,
+            ..GcConfig::default()
+        },
+    )
+    .unwrap();
     let t = Instant::now();
     on_mutator(host, move || {
         let max_depth = n.max(6);

@@ -357,6 +357,11 @@ impl Collector {
         // Sweep what the last cycle left, with the world running (Go sweeps
         // in gcStart before stopping the world).
         self.sweep_while_current(self.cycles_started.load(SeqCst));
+        // Go's gcStart re-tests the trigger after sweeping: the heap size
+        // that fired it included garbage that sweeping just freed.
+        if !forced && self.heap_live() < self.pacer.trigger() {
+            return None;
+        }
         let n = {
             let mut claim = self.cycle.lock();
             if claim.active || self.phase.get() != Phase::Off {
@@ -375,7 +380,7 @@ impl Collector {
         // (1b) Sweep any unswept spans (normally none left by now), after
         // every concurrent sweeper has left its span: a sweep still running
         // once marking starts would clear the new mark bits.
-        self.sweep_gate.wait_empty();
+        self.sweep_gate.advance(n);
         self.heap.finish_sweep();
         let procs = self.host().gomaxprocs().clamp(1, crate::heap::MAX_PROCS);
         let heap_alloc_start = self.heap_alloc();
@@ -769,8 +774,14 @@ impl Collector {
                 continue;
             }
             if self.phase.get() == Phase::Off {
-                if let Some(n) = self.start_cycle(true) {
-                    self.block_until_done(n);
+                match self.start_cycle(true) {
+                    Some(n) => self.block_until_done(n),
+                    None => {
+                        // Another thread is starting a cycle and may be
+                        // waiting for our P to stop: let it.
+                        self.host().safepoint();
+                        crate::loom::thread::yield_now();
+                    }
                 }
                 continue;
             }
@@ -792,7 +803,7 @@ impl Collector {
     /// See [`SweepGate`] for the protocol.
     pub(crate) fn sweep_while_current(&self, cycle: u32) -> (u64, u64) {
         let (mut spans, mut bytes) = (0, 0);
-        while self.sweep_gate.enter(&self.cycles_started, cycle) {
+        while self.sweep_gate.enter(cycle) {
             let r = self.heap.sweep_one();
             self.sweep_gate.leave();
             match r {
@@ -817,7 +828,8 @@ impl Collector {
     /// value. Turning the collector off waits for a running mark to end.
     pub fn set_gc_percent(&self, pct: i32) -> i32 {
         let old = self.pacer.set_gc_percent(pct, self.non_heap());
-        if pct < 0 && self.phase.get() != Phase::Off {
+        if pct < 0 {
+            // As Go's gcWaitOnMark: a cycle already started completes first.
             let n = self.cycles_started.load(Acquire);
             self.block_until_done(n);
         }

@@ -45,45 +45,76 @@ impl BackgroundSweeper {
     }
 }
 
-use crate::loom::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use crate::loom::sync::atomic::{AtomicU64, Ordering};
 
 /// The gate between concurrent sweepers and the start of the next mark.
 ///
 /// A sweep that overlaps the next cycle's marking would clear that cycle's
 /// fresh mark bits (sweeping turns a span's mark bits into its allocation
-/// bits and zeroes them). So every concurrent sweep enters the gate, and
-/// sweep termination, after bumping the started-cycle count, waits for the
-/// gate to empty. Dekker pair (both sides SeqCst): a sweeper increments
-/// `sweepers` then reads `started`; the starter increments `started` then
-/// reads `sweepers`. Either the sweeper sees the new cycle and sweeps
-/// nothing, or the starter sees the sweeper and waits for it. Checked by
-/// `loom_sweep::loom_sweep_gate_vs_cycle_start`.
+/// bits and zeroes them). So every concurrent sweep enters the gate for the
+/// cycle whose garbage it sweeps, and sweep termination of the next cycle
+/// [`advance`](SweepGate::advance)s the gate and waits for it to empty.
+///
+/// One atomic word holds both halves — the cycle the gate is open for (high
+/// 32 bits) and the number of sweepers inside (low 32 bits) — so entering
+/// (a compare-and-swap that checks the cycle) and advancing are ordered by
+/// that word's modification order: either a sweeper entered before the
+/// advance, and the advancer waits for it, or its CAS sees the new cycle
+/// and it sweeps nothing. (A first version used two atomics and a SeqCst
+/// Dekker pair; the loom model `loom_sweep_gate_vs_cycle_start` rejects it,
+/// loom modelling SeqCst as acquire/release, so one word it is.)
 #[derive(Debug, Default)]
 pub(crate) struct SweepGate {
-    /// Threads between a successful `enter` and their `leave`.
-    sweepers: AtomicU32,
+    /// `cycle << 32 | sweepers inside`.
+    state: AtomicU64,
 }
 
 impl SweepGate {
     /// Enter to sweep on behalf of cycle `cycle`; false (and not entered)
-    /// if a newer cycle has started (`started` is the started-cycle count).
-    pub(crate) fn enter(&self, started: &AtomicU32, cycle: u32) -> bool {
-        self.sweepers.fetch_add(1, SeqCst);
-        if started.load(SeqCst) != cycle {
-            self.sweepers.fetch_sub(1, SeqCst);
-            return false;
+    /// once the gate has advanced past it.
+    pub(crate) fn enter(&self, cycle: u32) -> bool {
+        let mut v = self.state.load(Ordering::Relaxed);
+        loop {
+            if (v >> 32) as u32 != cycle {
+                return false;
+            }
+            // Acquire: pairs with the Release of `advance`'s CAS (not needed
+            // for safety; keeps the sweeper's view of the heap current).
+            match self
+                .state
+                .compare_exchange_weak(v, v + 1, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(now) => v = now,
+            }
         }
-        true
     }
 
     /// Leave after an `enter` that returned true.
     pub(crate) fn leave(&self) {
-        self.sweepers.fetch_sub(1, SeqCst);
+        // Release: pairs with the Acquire load in `advance`; the sweep's
+        // writes to the span happen before the next mark starts.
+        self.state.fetch_sub(1, Ordering::Release);
     }
 
-    /// Wait until no sweeper is inside (call after bumping `started`).
-    pub(crate) fn wait_empty(&self) {
-        while self.sweepers.load(SeqCst) != 0 {
+    /// Open the gate for `cycle` only (refusing sweepers of older cycles)
+    /// and wait until every sweeper already inside has left.
+    pub(crate) fn advance(&self, cycle: u32) {
+        let mut v = self.state.load(Ordering::Relaxed);
+        loop {
+            let next = (u64::from(cycle) << 32) | (v & 0xffff_ffff);
+            // AcqRel: the Release half orders the advance before later
+            // sweepers' failing CASes; the Acquire half pairs with `leave`.
+            match self
+                .state
+                .compare_exchange_weak(v, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => v = now,
+            }
+        }
+        // Acquire: pairs with the Release in `leave`.
+        while self.state.load(Ordering::Acquire) & 0xffff_ffff != 0 {
             crate::loom::thread::yield_now();
         }
     }

@@ -2,7 +2,6 @@
 //! marking of the next cycle.
 
 use crate::loom::cell::UnsafeCell;
-use crate::loom::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use crate::loom::sync::Arc;
 use crate::loom::thread;
 use crate::sweep::SweepGate;
@@ -18,22 +17,20 @@ unsafe impl Sync for Bits {}
 fn loom_sweep_gate_vs_cycle_start() {
     loom::model(|| {
         let gate = Arc::new(SweepGate::default());
-        let started = Arc::new(AtomicU32::new(1));
         let bits = Arc::new(Bits(UnsafeCell::new(0b1010)));
         let sweeper = {
-            let (gate, started, bits) = (gate.clone(), started.clone(), bits.clone());
+            let (gate, bits) = (gate.clone(), bits.clone());
             thread::spawn(move || {
-                // Sweeping on behalf of cycle 1.
-                if gate.enter(&started, 1) {
+                // Sweeping the garbage of cycle 0.
+                if gate.enter(0) {
                     // SAFETY: inside the gate; loom checks exclusivity.
                     bits.0.with_mut(|b| unsafe { *b = 0 });
                     gate.leave();
                 }
             })
         };
-        // Cycle 2 starts: bump, wait for the gate, then mark.
-        started.fetch_add(1, SeqCst);
-        gate.wait_empty();
+        // Cycle 1 starts: advance the gate (waits for sweepers), then mark.
+        gate.advance(1);
         // SAFETY: the gate is empty and no sweeper can enter for cycle 1.
         bits.0.with_mut(|b| unsafe { *b |= 1 });
         sweeper.join().unwrap();
