@@ -4,7 +4,7 @@
 //! See [crate::heap] for the overview.
 #![allow(clippy::disallowed_types)] // see HACK(fixed-layout-atomics) below
 
-use crate::trace::{Trace, Tracer};
+use crate::trace::Trace;
 use std::marker::PhantomData;
 
 // HACK(fixed-layout-atomics): cells live inside managed objects whose layout
@@ -72,9 +72,10 @@ pub(crate) unsafe fn atomic_store<T: Copy>(p: *mut T, v: T) {
 /// A field of a managed object that changes after construction:
 /// `new(v)`, `get() -> T`, `set(v)`.
 ///
-/// `set` calls [`crate::barrier::write_barrier`] before the store: for each
-/// managed pointer in the old value `write_barrier(old, 0)`, for each in the
-/// new value `write_barrier(0, new)` (Go's hybrid barrier shades both). The
+/// `set` calls [`crate::barrier::write_barrier`]`(old, new)` before the
+/// store, with the base addresses of the objects the old and the new value
+/// point to (0 for none; a one-word value holds at most one managed
+/// pointer). Go's hybrid barrier shades both. The
 /// cell offers no `&T`, `&mut T` or raw pointer to its contents, so safe
 /// code cannot store a managed pointer into a managed object without the
 /// barrier.
@@ -126,10 +127,7 @@ impl<T: Trace + Copy> GcCell<T> {
     /// managed pointers (Release: publishes the object `v` points to).
     #[inline]
     pub fn set(&self, v: T) {
-        if T::NEEDS_TRACE {
-            self.get().trace(&mut Tracer::barrier_old());
-            v.trace(&mut Tracer::barrier_new());
-        }
+        crate::trace::barrier_store(&self.get(), &v);
         self.bits.store(Self::to_bits(v), Ordering::Release);
     }
 }

@@ -349,8 +349,7 @@ impl<T: Trace + Copy> GcSlice<T> {
         if T::NEEDS_TRACE {
             // SAFETY: as in `get`.
             let old = unsafe { atomic_load(p) };
-            old.trace(&mut Tracer::barrier_old());
-            v.trace(&mut Tracer::barrier_new());
+            crate::trace::barrier_store(&old, &v);
         }
         // SAFETY: as in `get`.
         unsafe { atomic_store(p, v) };

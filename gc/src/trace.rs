@@ -31,10 +31,9 @@ impl<F: FnMut(usize)> TraceSink for F {
 
 enum Mode<'a> {
     Sink(&'a mut dyn TraceSink),
-    /// Report each edge as the overwritten value of a store.
-    BarrierOld,
-    /// Report each edge as the new value of a store.
-    BarrierNew,
+    /// Keep the (single) edge of a value of at most one word, for the
+    /// write barrier of `GcCell::set` / `GcSlice::set`.
+    Capture(usize),
 }
 
 /// What [`Trace::trace`] reports pointers to.
@@ -56,26 +55,42 @@ impl<'a> Tracer<'a> {
         }
     }
 
-    pub(crate) fn barrier_old() -> Tracer<'static> {
-        Tracer {
-            mode: Mode::BarrierOld,
-        }
-    }
-
-    pub(crate) fn barrier_new() -> Tracer<'static> {
-        Tracer {
-            mode: Mode::BarrierNew,
-        }
-    }
-
     /// Reports one managed object by its base address.
     #[inline]
     pub fn edge(&mut self, base: usize) {
         match &mut self.mode {
             Mode::Sink(s) => s.edge(base),
-            Mode::BarrierOld => crate::barrier::write_barrier(base, 0),
-            Mode::BarrierNew => crate::barrier::write_barrier(0, base),
+            Mode::Capture(slot) => {
+                if *slot != 0 {
+                    crate::rt_throw!("runtime: a one-word value reported two managed pointers");
+                }
+                *slot = base;
+            }
         }
+    }
+}
+
+/// The base of the managed object a one-word value points to (0 for none).
+/// `GcCell` and `GcSlice` elements are at most one word, so they hold at
+/// most one managed pointer.
+#[inline]
+pub(crate) fn edge_of<T: Trace>(v: &T) -> usize {
+    let mut t = Tracer {
+        mode: Mode::Capture(0),
+    };
+    v.trace(&mut t);
+    match t.mode {
+        Mode::Capture(b) => b,
+        Mode::Sink(_) => 0,
+    }
+}
+
+/// The write barrier of a store of `new` over `old` into managed memory:
+/// `write_barrier(old object, new object)`, called before the store.
+#[inline]
+pub(crate) fn barrier_store<T: Trace>(old: &T, new: &T) {
+    if T::NEEDS_TRACE {
+        crate::barrier::write_barrier(edge_of(old), edge_of(new));
     }
 }
 
