@@ -11,6 +11,7 @@ use gort_gc::tests::mock_host::MockHost;
 use gort_gc::{make_slice, Gc, GcCell, Root, Trace};
 
 #[derive(Trace)]
+#[repr(C)]
 struct Link {
     next: GcCell<Option<Gc<Link>>>,
     n: u64,
@@ -117,4 +118,43 @@ fn gogc_off_memory_limit_forced_gc_and_free_os_memory() {
     assert!(m.heap_released >= released as u64);
     assert_eq!(m.num_forced_gc, 2);
     assert_eq!(m.check_invariants(), Ok(()));
+
+    // A conservative object (runtime buffer of unknown layout) keeps what
+    // any of its words points into alive, interior pointers included; it
+    // is itself held only by a runtime-held range (a mailbox).
+    host.spawn_mutator(move || {
+        let heap = gort_gc::heap::global();
+        let buf = heap.alloc(64, gort_gc::ObjectKind::Conservative) as *mut usize;
+        let child = Gc::new(Link {
+            next: GcCell::new(None),
+            n: 7,
+        });
+        // SAFETY: `buf` is a fresh 64-byte object; word 3 is inside it.
+        unsafe { buf.add(3).write(child.base() + 9) };
+        host.send(9, buf as usize);
+    })
+    .join()
+    .unwrap();
+    collector::gc();
+    collector::gc();
+    let buf = host.try_recv(9).unwrap();
+    host.send(9, buf);
+    // SAFETY: the buffer is alive (held by the mailbox); word 3 was written above.
+    let inner = unsafe { (buf as *const usize).add(3).read() };
+    let h = gort_gc::heap::global();
+    let child = h
+        .find_object(inner)
+        .expect("child of a conservative object was freed");
+    // SAFETY: `child.base` is a live Link: header word, then the value
+    // (`repr(C)`: `next` at +0, `n` at +8).
+    let n = unsafe { *((child.base + gort_gc::heap::HEADER_BYTES + 8) as *const u64) };
+    assert_eq!(n, 7, "child contents");
+    // Drop the buffer: both go.
+    assert_eq!(host.try_recv(9), Some(buf));
+    collector::gc();
+    assert!(
+        h.find_object(buf).is_none(),
+        "unreachable conservative object survived"
+    );
+    assert!(h.find_object(inner).is_none(), "its child survived");
 }
