@@ -262,3 +262,41 @@ impl<T> std::ops::DerefMut for GcMutexGuard<'_, T> {
         &mut self.0
     }
 }
+
+#[cfg(all(test, not(loom), debug_assertions))]
+mod tests {
+    use super::*;
+
+    const CHILD: &str = "GORT_GC_LOCK_CHILD";
+
+    /// Calling the host with a collector lock held is a fatal error in
+    /// debug builds (checked in a child process: `rt_throw!` exits 2).
+    #[test]
+    fn host_call_with_a_gc_lock_held_is_fatal() {
+        if std::env::var_os(CHILD).is_some() {
+            let m = GcMutex::new(0u32);
+            {
+                let _g = m.lock();
+            }
+            // Released: fine.
+            assert_no_gc_locks();
+            let _g = m.lock();
+            assert_no_gc_locks();
+            unreachable!("assert_no_gc_locks returned with a lock held");
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "host::tests::host_call_with_a_gc_lock_held_is_fatal",
+            ])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("fatal error: runtime: calling the host with 1 gc lock(s) held at "),
+            "{stderr}"
+        );
+    }
+}
