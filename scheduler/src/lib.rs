@@ -216,7 +216,14 @@
 //! * No hand-off of the P around blocking system calls: a goroutine that
 //!   blocks its OS thread (file I/O, `std::thread::sleep`, a std mutex)
 //!   keeps its P meanwhile. Go's `entersyscall`/`exitsyscall` with sysmon
-//!   retaking the P is the next step.
+//!   retaking the P is the next step. The delicate part is the collector:
+//!   a G in a system call must count as stopped, be scanned from a sp saved
+//!   (with registers spilled) at entry, and on exit must not run — not even
+//!   the exit path on its own stack — while the world is stopped, and must
+//!   re-spill before publishing a value produced during the call.
+//! * The value returned by [`run`]'s closure crosses from the main
+//!   goroutine to the calling thread through a std mutex; a managed pointer
+//!   in it is invisible to the collector for that instant.
 //! * Blocking operations (`send`, `recv`, `wait`, `lock`, `select!`
 //!   without default) called outside a goroutine panic; the non-blocking
 //!   ones work from any thread.
