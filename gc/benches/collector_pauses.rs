@@ -210,6 +210,15 @@ fn main() {
         ms(work.p99_ns),
         ms(work.p50_ns)
     );
+    let roots = PauseSummary::of(&recs.iter().map(|r| r.roots_ns).collect::<Vec<_>>());
+    let setup = PauseSummary::of(&recs.iter().map(|r| r.sweep_setup_ns).collect::<Vec<_>>());
+    println!(
+        "inside: root shading max {:.3} ms p50 {:.3} ms; sweep setup (flush caches + sweepgen) max {:.3} ms p50 {:.3} ms",
+        ms(roots.max_ns),
+        ms(roots.p50_ns),
+        ms(setup.max_ns),
+        ms(setup.p50_ns)
+    );
     let sweep_term = PauseSummary::of(&recs.iter().map(|r| r.sweep_term_ns).collect::<Vec<_>>());
     let mark_term = PauseSummary::of(&recs.iter().map(|r| r.mark_term_ns).collect::<Vec<_>>());
     println!(

@@ -81,6 +81,7 @@ struct CycleFigures {
     mark_term_ns: u64,
     pause_ns: u64,
     sweep_term_stop_ns: u64,
+    roots_ns: u64,
     stack_bytes: u64,
     restarts: u32,
     procs: u32,
@@ -404,7 +405,9 @@ impl Collector {
         self.phase.set(Phase::Mark);
         self.pacer.revise(heap_live_start, 0);
         self.marking.store(true, Relaxed);
+        let t_roots = Instant::now();
         let (stack_bytes, _runtime_held_bytes) = self.shade_roots(&w);
+        let roots_ns = t_roots.elapsed().as_nanos() as u64;
         let pause_end = Instant::now();
         {
             let mut cur = self.cur.lock();
@@ -419,6 +422,7 @@ impl Collector {
                 pause_ns: pause_end.duration_since(t0).as_nanos() as u64,
                 stack_bytes,
                 sweep_term_stop_ns,
+                roots_ns,
                 procs: procs as u32,
                 ..CycleFigures::default()
             };
@@ -572,9 +576,11 @@ impl Collector {
         let heap_alloc_end = self.heap_alloc();
         let heap_live_end = self.heap_live();
         // (3c) Housekeeping: give cached spans back before sweeping.
+        let t_setup = Instant::now();
         self.heap.flush_caches();
         // (4a) Set up sweeping: every span becomes unswept.
         self.heap.start_sweep_cycle();
+        let sweep_setup_ns = t_setup.elapsed().as_nanos() as u64;
         self.phase.set(Phase::Off);
         let mut cur = std::mem::take(&mut *self.cur.lock());
         let marked_traced = self.marked_bytes.load(Relaxed);
@@ -635,6 +641,8 @@ impl Collector {
                 restarts: cur.restarts,
                 sweep_term_stop_ns: cur.sweep_term_stop_ns,
                 mark_term_stop_ns,
+                roots_ns: cur.roots_ns,
+                sweep_setup_ns,
             });
             let line = GcTraceLine {
                 num: st.mem.num_gc,

@@ -56,6 +56,10 @@ pub struct CycleRecord {
     pub sweep_term_stop_ns: u64,
     /// Part of `mark_term_ns` spent waiting for the host to stop the world.
     pub mark_term_stop_ns: u64,
+    /// Part of `sweep_term_ns` spent shading roots (stacks, runtime ranges, Root registry).
+    pub roots_ns: u64,
+    /// Part of `mark_term_ns` spent handing cached spans back and starting the sweep cycle.
+    pub sweep_setup_ns: u64,
 }
 
 /// [`GcStats`] behind the collector's stats lock (rank `gc.stats`, a leaf:
