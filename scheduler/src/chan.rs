@@ -313,9 +313,12 @@ impl<T: Send> Chan<T> {
             Try::WouldBlock => {}
         }
         // Park with the value on our own stack.
-        let mut sg = Sudog::new(getg(), v.as_mut_ptr() as *mut u8, None);
+        let mut sg = Sudog::new(core::ptr::null_mut(), v.as_mut_ptr() as *mut u8, None);
         let sgp: *mut Sudog = &mut sg;
-        sched::park_with(WaitReason::ChanSend, |_| {
+        sched::park_with(WaitReason::ChanSend, |g| {
+            // SAFETY: `sgp` points at our own stack frame; no waker can see
+            // it before it is queued below.
+            unsafe { (*sgp).g = g };
             // SAFETY: lock held.
             unsafe { self.state() }.sendq.0.push_back(sgp);
             self.inner.lock.unlock();
@@ -355,9 +358,12 @@ impl<T: Send> Chan<T> {
             }
             Try::WouldBlock => {}
         }
-        let mut sg = Sudog::new(getg(), out.as_mut_ptr() as *mut u8, None);
+        let mut sg = Sudog::new(core::ptr::null_mut(), out.as_mut_ptr() as *mut u8, None);
         let sgp: *mut Sudog = &mut sg;
-        sched::park_with(WaitReason::ChanReceive, |_| {
+        sched::park_with(WaitReason::ChanReceive, |g| {
+            // SAFETY: `sgp` points at our own stack frame; no waker can see
+            // it before it is queued below.
+            unsafe { (*sgp).g = g };
             // SAFETY: lock held.
             unsafe { self.state() }.recvq.0.push_back(sgp);
             self.inner.lock.unlock();
