@@ -15,7 +15,7 @@
 //!     *slot = new            // the caller stores after the barrier returns
 //! ```
 //!
-//! When not marking it costs **one relaxed load** of [`BarrierState::enabled`]
+//! When not marking it costs **one relaxed load** of `BarrierState::enabled`
 //! and a predictable branch. The load can be relaxed because the flag only
 //! changes with the world stopped: stopping and restarting the world
 //! synchronizes every P with the thread that flipped it.

@@ -14,8 +14,8 @@
 //! collector (a P reaching a safepoint flushes its barrier buffer); if the
 //! collector held one of its locks across a host call, the two lock orders
 //! would meet and could deadlock. In debug builds every call site asserts it
-//! through [`assert_no_gc_locks`], which reads a per-thread count that
-//! [`GcMutex`] maintains.
+//! through `assert_no_gc_locks`, which reads a per-thread count that
+//! `GcMutex` maintains.
 //!
 //! # Capability tokens
 //!
@@ -173,7 +173,7 @@ pub trait Host: Send + Sync + 'static {
     /// `scan_roots_in_mutator_thread` + `scan_vm_specific_roots`).
     fn scan_roots(&self, w: &WorldStopped, roots: &mut dyn RootVisitor);
 
-    /// Run `worker` (call [`MarkWorker::run`]) on a thread the host manages
+    /// Run `worker` (call [`MarkWorker::run`](crate::mark::MarkWorker::run)) on a thread the host manages
     /// (≈ `Collection::spawn_gc_thread`). `run` may stop the world.
     fn spawn_mark_worker(&self, mode: MarkWorkerMode, worker: crate::mark::MarkWorker);
 

@@ -179,7 +179,7 @@
 //!
 //! ## Conventions
 //!
-//! Every synchronization primitive comes from [`crate::loom`] (a facade over
+//! Every synchronization primitive comes from `crate::loom` (a facade over
 //! std/parking_lot or loom). Broken invariants end in [`rt_throw!`], which
 //! prints `fatal error: ...` and exits 2. See `HACKING.md` at the workspace
 //! root.

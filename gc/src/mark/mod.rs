@@ -1,15 +1,15 @@
 //! Marking: shading roots and draining grey objects (≈ Go's `mgcmark.go`).
 //! See [crate] for the overview.
 //!
-//! The mark code sees the heap only through [`ObjectGraph`]: find the object
+//! The mark code sees the heap only through `ObjectGraph`: find the object
 //! containing an address, set its mark bit, list what a scannable object
 //! points to. The collector implements it over the real heap
 //! ([`crate::collector`]); the loom models and unit tests implement it over
 //! small hand-made graphs, so the same queue and termination code runs in
 //! both.
 //!
-//! * [`work`]: the grey queues and the token count that detects termination.
-//! * [`roots`]: conservative scanning of root ranges, word by word.
+//! * `work`: the grey queues and the token count that detects termination.
+//! * `roots`: conservative scanning of root ranges, word by word.
 
 pub(crate) mod roots;
 pub(crate) mod work;
