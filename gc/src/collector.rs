@@ -434,6 +434,9 @@ impl Collector {
         if dedicated == 0 {
             self.spawn_worker(n, 0, MarkWorkerMode::Fractional);
         }
+        // (Go also runs a fractional worker for the remainder of 25 % when
+        // it is not a whole number of Ps, e.g. 1.25 of 5; here the dedicated
+        // count is rounded as Go rounds it and no extra fractional worker runs.)
         for slot in 0..dedicated {
             self.spawn_worker(n, slot, MarkWorkerMode::Dedicated);
         }
@@ -460,7 +463,7 @@ impl Collector {
 
     fn spawn_worker(&'static self, cycle: u32, slot: usize, mode: MarkWorkerMode) {
         let worker = MarkWorker {
-            body: Box::new(move || self.mark_worker(cycle, slot)),
+            body: Box::new(move || self.mark_worker(cycle, slot, mode)),
         };
         self.host().spawn_mark_worker(mode, worker);
     }
@@ -471,10 +474,22 @@ impl Collector {
     /// The body of a background mark worker for cycle `cycle` (Go's
     /// `gcBgMarkWorker`): drain, and when no grey object is left anywhere
     /// (the token count is 0), try to become the terminator.
-    fn mark_worker(&'static self, cycle: u32, slot: usize) {
+    ///
+    /// A [`MarkWorkerMode::Fractional`] worker keeps its CPU time at
+    /// `GOMAXPROCS × 25 %` of the mark phase's wall time (Go's
+    /// `fractionalUtilizationGoal`, 0.25 with one P): when ahead, it sleeps.
+    fn mark_worker(&'static self, cycle: u32, slot: usize, mode: MarkWorkerMode) {
         let g = HeapGraph(self.heap);
         let mut gcw = GcWork::for_worker(&self.queues, &g, slot);
         let mut idle_rounds = 0u32;
+        let start = Instant::now();
+        let goal = match mode {
+            MarkWorkerMode::Fractional => {
+                Some(self.host().gomaxprocs() as f64 * BACKGROUND_UTILIZATION)
+            }
+            MarkWorkerMode::Dedicated => None,
+        };
+        let mut my_cpu = 0u64;
         loop {
             if self.cycles_done.load(Acquire) >= cycle {
                 break;
@@ -486,8 +501,16 @@ impl Collector {
                 idle_rounds = 0;
                 self.bg_credit.fetch_add(done as i64, Relaxed);
                 self.scan_work.fetch_add(done, Relaxed);
-                self.worker_cpu_ns
-                    .fetch_add(thread_cpu_ns().saturating_sub(cpu0), Relaxed);
+                let used = thread_cpu_ns().saturating_sub(cpu0);
+                self.worker_cpu_ns.fetch_add(used, Relaxed);
+                my_cpu += used;
+                if let Some(goal) = goal {
+                    let allowed = goal * start.elapsed().as_nanos() as f64;
+                    if my_cpu as f64 > allowed {
+                        let ahead = ((my_cpu as f64 - allowed) / goal) as u64;
+                        std::thread::sleep(Duration::from_nanos(ahead.min(1_000_000)));
+                    }
+                }
                 continue;
             }
             self.marked_bytes

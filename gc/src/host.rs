@@ -119,9 +119,9 @@ pub trait RootVisitor {
 pub enum MarkWorkerMode {
     /// Runs until marking is done, on its own thread (or a P given over to it).
     Dedicated,
-    /// Meant to take only part of a P: GOMAXPROCS × 25 % is not a whole
-    /// number of Ps. A host may run it at lower priority; it marks until
-    /// there is no work, like a dedicated worker.
+    /// Takes only part of a P (GOMAXPROCS × 25 % rounds to no whole P, i.e.
+    /// GOMAXPROCS = 1): the worker sleeps whenever its CPU time runs ahead
+    /// of 25 % × GOMAXPROCS of the mark phase's wall time.
     Fractional,
 }
 
