@@ -15,8 +15,9 @@
 //! * The lowest page is the **guard page**. It is installed with
 //!   `madvise(MADV_GUARD_INSTALL)` (Linux ≥ 6.13), which creates *no* VMA:
 //!   100,000 goroutines in 3,125 chunk VMAs stay far below the default
-//!   `vm.max_map_count` of 65530. On older kernels the fallback is
-//!   `mprotect(PROT_NONE)`, which splits the chunk into two VMAs per stack;
+//!   `vm.max_map_count` of 65530. On older kernels — or where the advice is
+//!   accepted but ignored, as under qemu-user, which a one-time check
+//!   detects — the fallback is `mprotect(PROT_NONE)`, which splits the chunk into two VMAs per stack;
 //!   then about 32,000 goroutines fit under the default limit (the fallback is
 //!   reported by [`guard_kind`]).
 //! * The G (goroutine descriptor) lives in the top bytes of its own stack,

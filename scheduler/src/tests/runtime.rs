@@ -476,8 +476,12 @@ fn hundred_thousand_parked_goroutines() {
             // Resident stack bytes: at least one page per parked goroutine,
             // and far below the reservation.
             let (inuse, total) = stack_memory();
-            assert!(inuse >= k * 4096 && inuse <= total, "{inuse} {total}");
-            assert!(inuse < k * crate::DEFAULT_STACK_SIZE / 8, "{inuse}");
+            // (qemu-user, the only place the fallback is used here, does not
+            // emulate mincore: the check is for native runs.)
+            if !fallback {
+                assert!(inuse >= k * 4096 && inuse <= total, "{inuse} {total}");
+                assert!(inuse < k * crate::DEFAULT_STACK_SIZE / 8, "{inuse}");
+            }
             let maps = map_count();
             block.close();
             while exited.load(SeqCst) < k {
