@@ -6,8 +6,8 @@
 # Builds the gort samples (cargo, release) and the Go twins (samples/go/NAME,
 # `go build`), then runs each pair alternately RUNS times (gort, Go, gort,
 # Go, ...) so that both see the same machine weather, and prints the medians
-# of wall time and peak RSS with the gort/Go ratio (below 1.00x: gort is
-# faster / smaller). Both sides are measured by the same helper
+# of wall time, CPU time (user + sys) and peak RSS with the gort/Go ratio
+# (below 1.00x: gort is faster / cheaper / smaller). Both sides are measured by the same helper
 # (samples/src/bin/measure.rs: wall clock + wait4's ru_maxrss) and inherit
 # the same environment, so `GOGC=50 samples/compare.sh` compares both at
 # GOGC=50. Programs whose output is deterministic (binarytrees,
@@ -45,8 +45,8 @@ fi
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "nan"} else if (NR%2) {print a[(NR+1)/2]} else {print (a[NR/2]+a[NR/2+1])/2}}'; }
 
-printf '%-22s %4s  %10s %10s %7s  %10s %10s %7s  %s\n' \
-  sample runs "gort wall" "Go wall" ratio "gort RSS" "Go RSS" ratio output
+printf '%-18s %4s  %10s %10s %6s  %9s %9s %6s  %10s %10s %6s  %s\n' \
+  sample runs "gort wall" "Go wall" ratio "gort CPU" "Go CPU" ratio "gort RSS" "Go RSS" ratio output
 for spec in "$@"; do
   name="${spec%%:*}"
   args=()
@@ -67,20 +67,22 @@ for spec in "$@"; do
     fi
   done
   gw=$(cut -d' ' -f1 "$WORK/$name.gort" | median)
+  gc=$(awk '{print $2 + $3}' "$WORK/$name.gort" | median)
   gr=$(cut -d' ' -f4 "$WORK/$name.gort" | median)
   if [[ -n "$go_bin" ]]; then
     ow=$(cut -d' ' -f1 "$WORK/$name.go" | median)
+    oc=$(awk '{print $2 + $3}' "$WORK/$name.go" | median)
     orss=$(cut -d' ' -f4 "$WORK/$name.go" | median)
     out="-"
     case "$name" in
       binarytrees | bigbytes-touch)
         if cmp -s "$WORK/$name.gort.out" "$WORK/$name.go.out"; then out="same"; else out="DIFFERENT"; fi ;;
     esac
-    awk -v s="$spec" -v n="$RUNS" -v gw="$gw" -v ow="$ow" -v gr="$gr" -v orss="$orss" -v out="$out" 'BEGIN {
-      printf "%-22s %4d  %8.3f s %8.3f s %6.2fx  %6.1f MiB %6.1f MiB %6.2fx  %s\n",
-        s, n, gw, ow, gw/ow, gr/1024, orss/1024, gr/orss, out }'
+    awk -v s="$spec" -v n="$RUNS" -v gw="$gw" -v ow="$ow" -v gc="$gc" -v oc="$oc" -v gr="$gr" -v orss="$orss" -v out="$out" 'BEGIN {
+      printf "%-18s %4d  %8.3f s %8.3f s %5.2fx  %7.2f s %7.2f s %5.2fx  %6.1f MiB %6.1f MiB %5.2fx  %s\n",
+        s, n, gw, ow, gw/ow, gc, oc, (oc > 0 ? gc/oc : 0), gr/1024, orss/1024, gr/orss, out }'
   else
-    awk -v s="$spec" -v n="$RUNS" -v gw="$gw" -v gr="$gr" 'BEGIN {
-      printf "%-22s %4d  %8.3f s %10s %7s  %6.1f MiB %10s %7s  %s\n", s, n, gw, "-", "-", gr/1024, "-", "-", "-" }'
+    awk -v s="$spec" -v n="$RUNS" -v gw="$gw" -v gc="$gc" -v gr="$gr" 'BEGIN {
+      printf "%-18s %4d  %8.3f s %10s %6s  %7.2f s %9s %6s  %6.1f MiB %10s %6s  %s\n", s, n, gw, "-", "-", gc, "-", "-", gr/1024, "-", "-", "-" }'
   fi
 done
