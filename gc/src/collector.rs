@@ -13,12 +13,14 @@
 //! | `terminating` | atomic CAS: one mark terminator at a time |
 //! | `cur` (per-cycle figures) | `GcMutex` rank `gc.cur`; a leaf |
 //! | `stats` | `GcMutex` rank `gc.stats`; a leaf |
-//! | `assist_debt[p]` | atomic; written by the thread running P `p` |
+//! | `assist_debt[p]` | atomic; written by the thread running P `p` (and by a goroutine parked in an assist it charged) |
+//! | `credit` | see [`AssistCredit`] |
 
 use crate::barrier::BarrierState;
 use crate::heap::{Heap, ObjectKind};
 use crate::host::{assert_no_gc_locks, GcMutex, Host, MarkWorkerMode, StwReason, WorldStopped};
 use crate::loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use crate::mark::assist::AssistCredit;
 use crate::mark::roots::ConservativeRoots;
 use crate::mark::work::{GcWork, WorkQueues};
 use crate::mark::{MarkWorker, Obj, ObjKind, ObjectGraph};
@@ -121,8 +123,9 @@ pub struct Collector {
     assist_debt: Box<[AtomicI64]>,
     /// The same for threads with no P (shared).
     assist_debt_shared: AtomicI64,
-    /// Scan work done by background workers and not yet claimed by assists.
-    bg_credit: AtomicI64,
+    /// Scan work done by background workers and not yet claimed by
+    /// assists, and the count of assists parked waiting for it.
+    credit: AssistCredit,
     /// This cycle's CPU time in assists / background workers, ns.
     assist_cpu_ns: AtomicU64,
     worker_cpu_ns: AtomicU64,
@@ -182,16 +185,31 @@ pub fn global() -> &'static Collector {
 /// The heap's slow-path hook: triggers cycles and runs mark assists.
 fn alloc_hook(_heap: &Heap, size: usize) {
     let Some(c) = try_global() else { return };
+    if !c.marking.load(Relaxed)
+        && (c.pacer.gc_percent() >= 0 || c.pacer.memory_limit() != crate::pacer::NO_LIMIT)
+    {
+        let trigger = c.pacer.trigger();
+        if trigger != u64::MAX && c.heap_live() >= trigger {
+            // The hook runs before the allocation: the bytes that crossed
+            // the trigger were allocated already, as when Go's mallocgc
+            // starts a cycle after the allocation that crossed it. This
+            // allocation is then the first of the new mark phase and
+            // assists like any other (below).
+            c.start_cycle(false);
+        }
+    }
     if c.marking.load(Relaxed) {
         // Every allocation comes here while marking: let a pending stop of
         // the world (mark termination) take this P first.
         c.host().safepoint();
         c.assist(size as u64);
-    } else if c.pacer.gc_percent() >= 0 || c.pacer.memory_limit() != crate::pacer::NO_LIMIT {
-        let trigger = c.pacer.trigger();
-        if trigger != u64::MAX && c.heap_live() >= trigger {
-            c.start_cycle(false);
-        }
+    }
+    if size > crate::heap::size_class::MAX_SMALL_SIZE && !c.heap.sweep_done() {
+        // A large allocation sweeps first until it has freed as many bytes
+        // as it takes (Go's `mheap.reclaim`): the pages of the garbage the
+        // last cycle found are reused before new pages are touched. Small
+        // allocations sweep lazily on refill (the heap's side).
+        c.sweep_until(c.cycles_started.load(SeqCst), size as u64);
     }
 }
 
@@ -298,7 +316,7 @@ impl Collector {
                 .map(|_| AtomicI64::new(0))
                 .collect(),
             assist_debt_shared: AtomicI64::new(0),
-            bg_credit: AtomicI64::new(0),
+            credit: AssistCredit::new(),
             assist_cpu_ns: AtomicU64::new(0),
             worker_cpu_ns: AtomicU64::new(0),
             scan_work: AtomicU64::new(0),
@@ -390,7 +408,7 @@ impl Collector {
         self.marked_bytes.store(0, Relaxed);
         self.assist_cpu_ns.store(0, Relaxed);
         self.worker_cpu_ns.store(0, Relaxed);
-        self.bg_credit.store(0, Relaxed);
+        self.credit.reset();
         for d in self.assist_debt.iter() {
             d.store(0, Relaxed);
         }
@@ -499,12 +517,16 @@ impl Collector {
             gcw.dispose();
             if done > 0 {
                 idle_rounds = 0;
-                self.bg_credit.fetch_add(done as i64, Relaxed);
+                if self.credit.flush(done as i64) {
+                    // An assist waits for credit (Go's gcFlushBgCredit).
+                    self.host().wake_blocked();
+                }
                 self.scan_work.fetch_add(done, Relaxed);
                 let used = thread_cpu_ns().saturating_sub(cpu0);
                 self.worker_cpu_ns.fetch_add(used, Relaxed);
                 my_cpu += used;
-                if let Some(goal) = goal {
+                // Parked assists wait for this worker: no idling then.
+                if let Some(goal) = goal.filter(|_| !self.credit.any_parked()) {
                     let allowed = goal * start.elapsed().as_nanos() as f64;
                     if my_cpu as f64 > allowed {
                         let ahead = ((my_cpu as f64 - allowed) / goal) as u64;
@@ -747,7 +769,12 @@ impl Collector {
 
     /// A mark assist (Go's `gcAssistAlloc`): allocating `bytes` while
     /// marking costs `bytes × assist ratio` of scan work, paid from
-    /// background credit first, then by scanning.
+    /// background credit first, then by scanning. What can be paid neither
+    /// way (no credit, no grey object left) is waited for: the caller parks
+    /// until a worker flushes enough credit or the mark phase ends (Go's
+    /// `gcParkAssist`; see [`AssistCredit`]). Without that wait an
+    /// allocator of big `noscan` objects, which leave nothing to scan,
+    /// would outrun the cycle with objects born black.
     fn assist(&self, bytes: u64) {
         let p = self.host().current_p();
         let debt_cell = match p {
@@ -755,38 +782,60 @@ impl Collector {
             _ => &self.assist_debt_shared,
         };
         let owed = (bytes as f64 * self.pacer.assist_ratio()) as i64;
-        let mut debt = debt_cell.fetch_add(owed, Relaxed) + owed;
-        if debt <= 0 {
+        if debt_cell.fetch_add(owed, Relaxed) + owed <= 0 {
             return;
         }
-        // Steal background credit.
-        let credit = self.bg_credit.load(Relaxed);
-        if credit > 0 {
-            let take = credit.min(debt);
-            if self
-                .bg_credit
-                .compare_exchange(credit, credit - take, Relaxed, Relaxed)
-                .is_ok()
-            {
-                debt -= take;
-                debt_cell.fetch_sub(take, Relaxed);
+        // The cycle this debt belongs to: its end cancels the debt.
+        let cycle = self.cycles_started.load(Acquire);
+        let g = HeapGraph(self.heap);
+        loop {
+            let debt = debt_cell.load(Relaxed);
+            if debt <= 0 {
+                return;
+            }
+            // (a) Steal background credit.
+            let took = self.credit.take(debt);
+            if took > 0 {
+                debt_cell.fetch_sub(took, Relaxed);
+                if took >= debt {
+                    return;
+                }
+            }
+            let debt = debt - took;
+            // (b) Scan.
+            let cpu0 = thread_cpu_ns();
+            let mut gcw = GcWork::new(&self.queues, &g);
+            let done = gcw.drain(Some((debt + OVER_ASSIST_WORK) as u64));
+            self.marked_bytes.fetch_add(gcw.marked_bytes, Relaxed);
+            gcw.dispose();
+            debt_cell.fetch_sub(done as i64, Relaxed);
+            self.scan_work.fetch_add(done, Relaxed);
+            self.assist_cpu_ns
+                .fetch_add(thread_cpu_ns().saturating_sub(cpu0), Relaxed);
+            // Holding nothing now: a stop of the world may take us here.
+            self.host().safepoint();
+            let debt = debt_cell.load(Relaxed);
+            if debt <= 0 || !self.marking.load(Relaxed) || self.cycles_done.load(Acquire) >= cycle {
+                return;
+            }
+            if done > 0 {
+                // Scanning helped; there may be more to scan.
+                continue;
+            }
+            // (c) Nothing to scan and not enough credit: park until a
+            // worker's credit covers the debt or the cycle's mark ends.
+            self.credit.will_park();
+            self.host().block_until(&|| {
+                // Acquire: pairs with the Release store of `cycles_done` at
+                // the end of mark termination.
+                self.cycles_done.load(Acquire) >= cycle || self.credit.available() >= debt
+            });
+            self.credit.unparked();
+            if self.cycles_done.load(Acquire) >= cycle {
+                // Go drops the assist debt at the end of mark, too.
+                return;
             }
         }
-        if debt <= 0 {
-            return;
-        }
-        let cpu0 = thread_cpu_ns();
-        let g = HeapGraph(self.heap);
-        let mut gcw = GcWork::new(&self.queues, &g);
-        let done = gcw.drain(Some((debt + OVER_ASSIST_WORK) as u64));
-        self.marked_bytes.fetch_add(gcw.marked_bytes, Relaxed);
-        gcw.dispose();
-        debt_cell.fetch_sub(done as i64, Relaxed);
-        self.scan_work.fetch_add(done, Relaxed);
-        self.assist_cpu_ns
-            .fetch_add(thread_cpu_ns().saturating_sub(cpu0), Relaxed);
-        // Holding nothing now: a stop of the world may take us here.
-        self.host().safepoint();
     }
 
     // ---------------------------------------------------------------------
@@ -846,6 +895,21 @@ impl Collector {
             }
         }
         (spans, bytes)
+    }
+
+    /// [`Collector::sweep_while_current`] that stops once `want` bytes were
+    /// freed.
+    fn sweep_until(&self, cycle: u32, want: u64) -> u64 {
+        let mut bytes = 0;
+        while bytes < want && self.sweep_gate.enter(cycle) {
+            let r = self.heap.sweep_one();
+            self.sweep_gate.leave();
+            match r {
+                Some(r) => bytes += r.bytes_freed as u64,
+                None => break,
+            }
+        }
+        bytes
     }
 
     fn block_until_done(&self, n: u32) {

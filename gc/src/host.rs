@@ -189,8 +189,15 @@ pub trait Host: Send + Sync + 'static {
     /// the world).
     fn block_until(&self, done: &dyn Fn() -> bool);
 
-    /// Wake every caller of [`Host::block_until`] so it re-checks its condition.
+    /// A cycle ended: wake every caller of [`Host::block_until`] so it
+    /// re-checks its condition.
     fn cycle_done(&self);
+
+    /// Wake every caller of [`Host::block_until`] so it re-checks its
+    /// condition, in the middle of a cycle (a mark worker flushed credit
+    /// that a parked assist may be waiting for; Go's `gcFlushBgCredit`).
+    /// Same lock discipline as [`Host::cycle_done`]; not a cycle end.
+    fn wake_blocked(&self);
 }
 
 // ---------------------------------------------------------------------------

@@ -216,6 +216,10 @@ impl Host for GortHost {
                 });
             }
         }
+        self.wake_blocked();
+    }
+
+    fn wake_blocked(&self) {
         let parked: Vec<Parked> = std::mem::take(&mut *lock(&self.waiters));
         self.thread_waiters.notify_all();
         for p in parked {

@@ -9,8 +9,10 @@
 //! both.
 //!
 //! * `work`: the grey queues and the token count that detects termination.
+//! * `assist`: background credit and parked assists.
 //! * `roots`: conservative scanning of root ranges, word by word.
 
+pub(crate) mod assist;
 pub(crate) mod roots;
 pub(crate) mod work;
 

@@ -403,4 +403,9 @@ impl Host for MockHost {
         let _st = self.state.lock();
         self.resume_cv.notify_all();
     }
+
+    fn wake_blocked(&self) {
+        let _st = self.state.lock();
+        self.resume_cv.notify_all();
+    }
 }

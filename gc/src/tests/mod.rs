@@ -5,11 +5,14 @@
 //!   and the collector benchmarks can drive the collector without the scheduler.
 //! * `loom_*` modules (only under `RUSTFLAGS="--cfg loom"`): models of the write
 //!   barrier racing a marker, mark termination racing barrier-buffer
-//!   flushes, work-stealing termination, the stop-the-world handshake, and
-//!   the gate between concurrent sweepers and the start of mark.
+//!   flushes, work-stealing termination, the stop-the-world handshake, the
+//!   gate between concurrent sweepers and the start of mark, and parked
+//!   assists woken by background credit.
 
 pub mod mock_host;
 
+#[cfg(all(test, loom))]
+mod loom_assist;
 #[cfg(all(test, loom))]
 mod loom_mark;
 #[cfg(all(test, loom))]
