@@ -15,8 +15,9 @@
 //!     *slot = new            // the caller stores after the barrier returns
 //! ```
 //!
-//! When not marking it costs **one relaxed load** of `BarrierState::enabled`
-//! and a predictable branch. The load can be relaxed because the flag only
+//! When not marking it costs **one relaxed load** of a `static` flag
+//! (`ENABLED`, no pointer chase to the collector first) and a predictable
+//! branch. The load can be relaxed because the flag only
 //! changes with the world stopped: stopping and restarting the world
 //! synchronizes every P with the thread that flipped it.
 //!
@@ -32,7 +33,9 @@
 //! directly.
 
 use crate::loom::cell::UnsafeCell;
-use crate::loom::sync::atomic::{AtomicBool, Ordering::Relaxed};
+#[cfg(not(all(test, loom)))]
+use crate::loom::sync::atomic::AtomicBool;
+use crate::loom::sync::atomic::Ordering::Relaxed;
 use crate::mark::work::{GcWork, WorkQueues};
 use crate::mark::ObjectGraph;
 
@@ -57,13 +60,23 @@ pub(crate) struct WbBuf {
 // synchronization, so there is never concurrent access.
 unsafe impl Sync for WbBuf {}
 
-/// The barrier's switch and the per-P buffers.
+/// Is the barrier on? Process-wide, as there is one collector per process
+/// ([`crate::collector::install`]). Written only with the world stopped
+/// (sweep termination turns it on, mark termination off, through
+/// [`BarrierState::set_enabled`]); read Relaxed by every store (see the
+/// module doc).
+#[cfg(not(all(test, loom)))]
+static ENABLED: AtomicBool = AtomicBool::new(false);
+// Under loom the facade's atomics cannot live in a `static` (loom makes
+// them inside a model); no model stores through `write_barrier`, so a
+// plain flag stands in for the same API.
+#[cfg(all(test, loom))]
+#[allow(clippy::disallowed_types)]
+static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The per-P buffers (and the switch, through [`BarrierState::set_enabled`]).
 #[derive(Debug)]
 pub(crate) struct BarrierState {
-    /// Is the barrier on? Written only with the world stopped (sweep
-    /// termination turns it on, mark termination off); read Relaxed by every
-    /// store (see the module doc).
-    pub(crate) enabled: AtomicBool,
     /// One buffer per P id (`0..256`).
     bufs: Box<[WbBuf]>,
 }
@@ -72,9 +85,15 @@ impl BarrierState {
     /// A barrier (off) with buffers for `procs` Ps.
     pub(crate) fn new(procs: usize) -> BarrierState {
         BarrierState {
-            enabled: AtomicBool::new(false),
             bufs: (0..procs).map(|_| WbBuf::default()).collect(),
         }
+    }
+
+    /// Turn the process-wide barrier on or off. Only the installed
+    /// collector calls it, with the world stopped (`_w`): restarting the
+    /// world orders the store before every P's next barrier, hence Relaxed.
+    pub(crate) fn set_enabled(&self, _w: &crate::host::WorldStopped, on: bool) {
+        ENABLED.store(on, Relaxed);
     }
 
     /// Record `old` and `new` in P `p`'s buffer; flush it when full.
@@ -174,17 +193,18 @@ impl BarrierState {
 /// (0 for none). One relaxed load when no cycle is marking.
 #[inline]
 pub fn write_barrier(old: usize, new: usize) {
-    if let Some(c) = crate::collector::try_global() {
-        if c.barrier.enabled.load(Relaxed) {
-            write_barrier_slow(c, old, new);
-        }
+    if ENABLED.load(Relaxed) {
+        write_barrier_slow(old, new);
     }
 }
 
 #[cold]
 #[inline(never)]
-fn write_barrier_slow(c: &crate::collector::Collector, old: usize, new: usize) {
-    c.barrier_slow(old, new);
+fn write_barrier_slow(old: usize, new: usize) {
+    // Only an installed collector turns the flag on.
+    if let Some(c) = crate::collector::try_global() {
+        c.barrier_slow(old, new);
+    }
 }
 
 #[cfg(all(test, not(loom)))]

@@ -417,7 +417,7 @@ impl Collector {
             crate::rt_throw!("runtime: grey objects left over at sweep termination");
         }
         // (2a) Barrier on, allocate-black on, assists on, then roots.
-        self.barrier.enabled.store(true, Relaxed);
+        self.barrier.set_enabled(&w, true);
         self.heap.set_allocate_black(true);
         self.heap.set_always_slow(true);
         self.phase.set(Phase::Mark);
@@ -615,7 +615,7 @@ impl Collector {
         let mark_end = t0;
         // (3b) Marking is over: no assists, no barrier, no allocate-black.
         self.marking.store(false, Relaxed);
-        self.barrier.enabled.store(false, Relaxed);
+        self.barrier.set_enabled(&w, false);
         self.heap.set_allocate_black(false);
         self.heap.set_always_slow(false);
         let heap_alloc_end = self.heap_alloc();
