@@ -14,7 +14,7 @@
 //! | `cur` (per-cycle figures) | `GcMutex` rank `gc.cur`; a leaf |
 //! | `stats` | `GcMutex` rank `gc.stats`; a leaf |
 //! | `assist_debt[p]` | atomic; written by the thread running P `p` (and by a goroutine parked in an assist it charged) |
-//! | `credit` | see [`AssistCredit`] |
+//! | `credit` | see `mark::assist::AssistCredit` |
 
 use crate::barrier::BarrierState;
 use crate::heap::{Heap, ObjectKind};

@@ -57,7 +57,13 @@
 //!      mutators **assist**: each allocation during mark owes scan work in
 //!      proportion to its size (the pacer's assist ratio), paid from the
 //!      workers' surplus credit or by scanning, so a fast allocator cannot
-//!      outrun the collector.
+//!      outrun the collector. What it can pay neither way (no credit, no
+//!      grey object left, e.g. big `noscan` slices) it waits for: the
+//!      mutator **parks** ([`host::Host::block_until`]) until a worker's
+//!      credit covers it or the mark ends (Go's `gcParkAssist`; see
+//!      `mark::assist`). A large allocation then first sweeps until it has
+//!      freed its own size (Go's `mheap.reclaim`), so the garbage's pages are
+//!      reused rather than new ones touched.
 //!    * (d) Termination detection: a single count of *tokens* is kept at least
 //!      as large as the number of grey objects, wherever they are (see
 //!      [`mark`]); a worker that reads 0 tries to become the terminator.
