@@ -121,3 +121,26 @@ impl AssistCredit {
         self.parked.load(Relaxed) > 0
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credit_is_taken_at_most_once_and_flush_reports_parked_assists() {
+        let c = AssistCredit::new();
+        assert_eq!(c.take(10), 0, "no credit yet");
+        assert!(!c.flush(6), "nobody parked: no wake-up needed");
+        assert_eq!(c.take(4), 4);
+        assert_eq!(c.take(4), 2, "only what is left");
+        assert_eq!(c.available(), 0);
+        c.will_park();
+        assert!(c.any_parked());
+        assert!(c.flush(3), "a parked assist must be woken");
+        assert_eq!(c.available(), 3);
+        c.unparked();
+        assert!(!c.any_parked());
+        c.reset();
+        assert_eq!(c.take(1), 0, "reset forgets the last cycle's credit");
+    }
+}
