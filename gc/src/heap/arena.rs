@@ -76,6 +76,12 @@ impl Arena {
         // aligns only to the 4 KiB OS page).
         let len = (npages + 1) * PAGE_SIZE;
         let mut map = anon(len)?;
+        // Transparent huge pages for the heap: first touches of fresh or
+        // released memory fault in 2 MiB at a time (512 times fewer faults
+        // for a program that walks a big new slice). Advice only: a kernel
+        // without THP, or with it off, ignores it, so errors are ignored.
+        #[cfg(all(target_os = "linux", not(miri)))]
+        let _ = map.advise(memmap2::Advice::HugePage);
         // Exposes a read-write provenance for the whole mapping: the heap
         // reaches objects by address from here on.
         let raw = map.as_mut_ptr() as usize;

@@ -116,7 +116,10 @@
 //! keeps two bits per page: *scavenged* (released or never touched: reads
 //! as zero) and *need-zero* (held data once). A new small span gets
 //! `needzero` if any of its pages needs it; then each object is cleared as
-//! it is allocated. A large object clears only its dirty pages. Sweeping
+//! it is allocated. A large object clears only its dirty pages: a dirty run
+//! shorter than 1 MiB by hand, a longer one by `MADV_DONTNEED` (the kernel
+//! hands back zero pages on first touch, and pages the program never touches
+//! never cost RSS; Go 1.19 clears such runs with memclr). Sweeping
 //! sets `needzero` on spans where it freed objects. So `make_slice::<u8>
 //! (100_000_000)` on fresh or released pages touches none of its 100 MB
 //! (`gc/tests/heap_scavenge.rs` checks RSS; `benches/alloc.rs` times it).
@@ -534,10 +537,17 @@ impl Heap {
         );
         let span = s.get();
         let addr = span.start();
-        // The zeroing rule: only pages that held data are cleared by hand;
-        // fresh and released pages are already zero.
+        // The zeroing rule: only pages that held data need clearing; fresh
+        // and released pages are already zero. A short dirty run is cleared
+        // by hand; a long one is handed back to the kernel instead, which is
+        // cheaper than writing every byte and leaves the pages out of RSS
+        // until the program touches them (see "The zeroing rule").
         for (page, n) in dirty {
-            zero(self.arena.page_addr(page), n * PAGE_SIZE);
+            if n >= RELEASE_TO_ZERO_PAGES {
+                self.arena.release(page, n);
+            } else {
+                zero(self.arena.page_addr(page), n * PAGE_SIZE);
+            }
         }
         self.heap_live
             .fetch_add((npages * PAGE_SIZE) as u64, Ordering::Relaxed);
@@ -736,6 +746,12 @@ impl Heap {
 /// Bytes before the value of a precise object: one word holding its
 /// `&'static TypeInfo`.
 pub const HEADER_BYTES: usize = 8;
+
+/// A dirty run of at least this many pages (1 MiB) in a new large span is
+/// zeroed by `MADV_DONTNEED` rather than by hand: past this size dropping
+/// the pages and letting the kernel supply zero pages on first touch costs
+/// less than a memset, and untouched pages never count in RSS.
+const RELEASE_TO_ZERO_PAGES: usize = (1 << 20) / PAGE_SIZE;
 
 /// Clears `n` bytes at `addr` (an object slot the caller owns).
 #[inline]
