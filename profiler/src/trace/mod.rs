@@ -462,7 +462,7 @@ impl Trace {
                     Some((g, Some(need), _)) => gs[g as usize].map(|s| s.1) == Some(need),
                 };
                 let ts = self.events[i].ts;
-                if ready && best.map_or(true, |b| (ts, p) < (b.0, b.1)) {
+                if ready && best.is_none_or(|b| (ts, p) < (b.0, b.1)) {
                     best = Some((ts, p, i));
                 }
             }
