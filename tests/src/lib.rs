@@ -24,6 +24,14 @@ pub fn child_case() -> Option<String> {
 /// with gort's knobs cleared first so the parent's environment does not
 /// leak into the case, and return its exit status and output.
 pub fn run_child(case: &str, env: &[(&str, &str)]) -> Output {
+    child_command(case, env)
+        .output()
+        .expect("spawn child test process")
+}
+
+/// The command that re-runs this executable as the child `case`: gort's
+/// knobs cleared, then `GORT_TEST_CHILD=case` and `env` set.
+fn child_command(case: &str, env: &[(&str, &str)]) -> Command {
     let exe = std::env::current_exe().expect("current_exe");
     let mut cmd = Command::new(exe);
     for var in ["GOGC", "GOMEMLIMIT", "GOMAXPROCS", "GODEBUG"] {
@@ -33,7 +41,7 @@ pub fn run_child(case: &str, env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().expect("spawn child test process")
+    cmd
 }
 
 /// [`run_child`] with a time limit: `None` if the child was still running
@@ -46,16 +54,7 @@ pub fn run_child_with_limit(
     limit: std::time::Duration,
 ) -> Option<Output> {
     use std::process::Stdio;
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut cmd = Command::new(exe);
-    for var in ["GOGC", "GOMEMLIMIT", "GOMAXPROCS", "GODEBUG"] {
-        cmd.env_remove(var);
-    }
-    cmd.env(CHILD_VAR, case);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
+    let mut child = child_command(case, env)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -106,4 +105,36 @@ pub fn run_tests(tests: &[(&str, fn())]) {
         );
         std::process::exit(1);
     }
+}
+
+/// Go's identities between `MemStats` fields (`profiler.md` §5.1), asserted
+/// with `when` naming the snapshot in the failure message.
+pub fn assert_memstats_identities(m: &gort::MemStats, when: &str) {
+    assert_eq!(m.alloc, m.heap_alloc, "{when}: Alloc = HeapAlloc");
+    assert_eq!(
+        m.heap_idle + m.heap_inuse,
+        m.heap_sys,
+        "{when}: HeapIdle + HeapInuse = HeapSys"
+    );
+    assert_eq!(
+        m.mallocs - m.frees,
+        m.heap_objects,
+        "{when}: Mallocs - Frees = HeapObjects"
+    );
+    assert!(
+        m.heap_released <= m.heap_idle,
+        "{when}: HeapReleased <= HeapIdle"
+    );
+    assert!(
+        m.heap_alloc <= m.heap_inuse,
+        "{when}: HeapAlloc <= HeapInuse"
+    );
+    assert!(
+        m.total_alloc >= m.heap_alloc,
+        "{when}: TotalAlloc >= HeapAlloc"
+    );
+    assert!(
+        m.sys >= m.heap_sys + m.stack_sys,
+        "{when}: Sys covers the heap and stacks"
+    );
 }

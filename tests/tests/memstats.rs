@@ -6,37 +6,8 @@
 
 use gort::runtime::{gomaxprocs, num_goroutine, read_mem_stats};
 use gort::sync::WaitGroup;
-use gort::{chan, go, MemStats};
-
-fn assert_identities(m: &MemStats, when: &str) {
-    assert_eq!(m.alloc, m.heap_alloc, "{when}: Alloc = HeapAlloc");
-    assert_eq!(
-        m.heap_idle + m.heap_inuse,
-        m.heap_sys,
-        "{when}: HeapIdle + HeapInuse = HeapSys"
-    );
-    assert_eq!(
-        m.mallocs - m.frees,
-        m.heap_objects,
-        "{when}: Mallocs - Frees = HeapObjects"
-    );
-    assert!(
-        m.heap_released <= m.heap_idle,
-        "{when}: HeapReleased <= HeapIdle"
-    );
-    assert!(
-        m.heap_alloc <= m.heap_inuse,
-        "{when}: HeapAlloc <= HeapInuse"
-    );
-    assert!(
-        m.total_alloc >= m.heap_alloc,
-        "{when}: TotalAlloc >= HeapAlloc"
-    );
-    assert!(
-        m.sys >= m.heap_sys + m.stack_sys,
-        "{when}: Sys covers the heap and stacks"
-    );
-}
+use gort::{chan, go};
+use gort_tests::assert_memstats_identities;
 
 #[test]
 fn small_objects_are_counted() {
@@ -52,7 +23,7 @@ fn small_objects_are_counted() {
             head = Some(gort::Gc::new(Pair { a: i, b: head }));
         }
         let mid = read_mem_stats();
-        assert_identities(&mid, "10,000 pairs");
+        assert_memstats_identities(&mid, "10,000 pairs");
         assert!(mid.mallocs - before.mallocs >= 10_000);
         assert!(mid.total_alloc - before.total_alloc >= 10_000 * 16);
         let mut n = 0;

@@ -4,50 +4,21 @@
 //! freed), the field identities hold before and after, and `runtime::gc`
 //! is counted as a forced cycle with a recorded pause.
 
+use gort::make_slice;
 use gort::runtime::{gc, read_mem_stats};
-use gort::{make_slice, MemStats};
-
-fn assert_identities(m: &MemStats, when: &str) {
-    assert_eq!(m.alloc, m.heap_alloc, "{when}: Alloc = HeapAlloc");
-    assert_eq!(
-        m.heap_idle + m.heap_inuse,
-        m.heap_sys,
-        "{when}: HeapIdle + HeapInuse = HeapSys"
-    );
-    assert_eq!(
-        m.mallocs - m.frees,
-        m.heap_objects,
-        "{when}: Mallocs - Frees = HeapObjects"
-    );
-    assert!(
-        m.heap_released <= m.heap_idle,
-        "{when}: HeapReleased <= HeapIdle"
-    );
-    assert!(
-        m.heap_alloc <= m.heap_inuse,
-        "{when}: HeapAlloc <= HeapInuse"
-    );
-    assert!(
-        m.total_alloc >= m.heap_alloc,
-        "{when}: TotalAlloc >= HeapAlloc"
-    );
-    assert!(
-        m.sys >= m.heap_sys + m.stack_sys,
-        "{when}: Sys covers the heap and stacks"
-    );
-}
+use gort_tests::assert_memstats_identities;
 
 #[test]
 fn bigbytes_moves_the_numbers_like_go() {
     gort::run(|| {
         let before = read_mem_stats();
-        assert_identities(&before, "baseline");
+        assert_memstats_identities(&before, "baseline");
         for _ in 0..10 {
             let s = make_slice::<u8>(100_000_000);
             assert_eq!(std::hint::black_box(s).len(), 100_000_000);
         }
         let after = read_mem_stats();
-        assert_identities(&after, "after the loop");
+        assert_memstats_identities(&after, "after the loop");
         assert!(
             after.total_alloc - before.total_alloc >= 1_000_000_000,
             "TotalAlloc grew by {}",
@@ -71,7 +42,7 @@ fn bigbytes_moves_the_numbers_like_go() {
         // runtime.GC: a forced cycle, counted as such, with a recorded pause.
         gc();
         let forced = read_mem_stats();
-        assert_identities(&forced, "after gc()");
+        assert_memstats_identities(&forced, "after gc()");
         assert!(forced.num_gc > after.num_gc);
         assert!(forced.num_forced_gc > after.num_forced_gc);
         assert!(forced.pause_total_ns >= after.pause_total_ns);
