@@ -12,6 +12,8 @@
 //!   exponent form when the decimal exponent is below -4 or at least 6,
 //!   two-digit exponent).
 
+pub mod binarytrees;
+
 use std::fmt;
 use std::io::Write;
 
