@@ -570,20 +570,8 @@ impl<T: Send> SelectCase for RecvCase<'_, T> {
     fn poll_locked(&mut self, wake: &mut Vec<usize>) -> bool {
         let mut w = core::ptr::null_mut();
         // SAFETY: the select holds our lock; the slot is writable.
-        match unsafe { self.ch.try_recv_locked(self.slot.as_mut_ptr(), &mut w) } {
-            Try::Done => {
-                self.state = 1;
-                if !w.is_null() {
-                    wake.push(w as usize);
-                }
-                true
-            }
-            Try::Closed => {
-                self.state = 2;
-                true
-            }
-            Try::WouldBlock => false,
-        }
+        let r = unsafe { self.ch.try_recv_locked(self.slot.as_mut_ptr(), &mut w) };
+        settle(r, w, &mut self.state, wake)
     }
     fn enqueue_locked(&mut self, sg: &mut Sudog) {
         sg.elem = self.slot.as_mut_ptr() as *mut u8;
@@ -654,20 +642,8 @@ impl<T: Send> SelectCase for SendCase<'_, T> {
     fn poll_locked(&mut self, wake: &mut Vec<usize>) -> bool {
         let mut w = core::ptr::null_mut();
         // SAFETY: lock held; the value is initialised and given up on Done.
-        match unsafe { self.ch.try_send_locked(self.val.as_mut_ptr(), &mut w) } {
-            Try::Done => {
-                self.state = 1;
-                if !w.is_null() {
-                    wake.push(w as usize);
-                }
-                true
-            }
-            Try::Closed => {
-                self.state = 2;
-                true
-            }
-            Try::WouldBlock => false,
-        }
+        let r = unsafe { self.ch.try_send_locked(self.val.as_mut_ptr(), &mut w) };
+        settle(r, w, &mut self.state, wake)
     }
     fn enqueue_locked(&mut self, sg: &mut Sudog) {
         sg.elem = self.val.as_mut_ptr() as *mut u8;
@@ -683,6 +659,27 @@ impl<T: Send> SelectCase for SendCase<'_, T> {
     }
     fn fired(&self) -> bool {
         self.state != 0
+    }
+}
+
+/// A select case's outcome of one locked attempt: `Done` fires the case
+/// (state 1) and queues the counterpart it readied, if any, to be woken once
+/// the locks are released; `Closed` fires it as closed (state 2); nothing
+/// happens on `WouldBlock`. Returns whether the case fired.
+fn settle(r: Try, readied: *mut G, state: &mut u8, wake: &mut Vec<usize>) -> bool {
+    match r {
+        Try::Done => {
+            *state = 1;
+            if !readied.is_null() {
+                wake.push(readied as usize);
+            }
+            true
+        }
+        Try::Closed => {
+            *state = 2;
+            true
+        }
+        Try::WouldBlock => false,
     }
 }
 
