@@ -153,6 +153,10 @@ pub(crate) struct CacheSlot {
     pub(crate) mallocs: AtomicU64,
     /// Bytes allocated through this cache (Go's `TotalAlloc`, per P).
     pub(crate) total_alloc: AtomicU64,
+    /// Bytes left before the next heap-profile sample (Go's
+    /// `mcache.nextSample`); owner only, like the counters; reset to 0 by
+    /// `profile::set_mem_profile_rate`.
+    pub(crate) next_sample: AtomicU64,
 }
 
 impl CacheSlot {
@@ -161,12 +165,23 @@ impl CacheSlot {
             cache: UnsafeCell::new(Cache::new()),
             mallocs: AtomicU64::new(0),
             total_alloc: AtomicU64::new(0),
+            next_sample: AtomicU64::new(0),
         }
     }
 
-    /// Adds one allocation of `bytes` to the counters (owner only).
+    /// Adds one allocation of `bytes` at `addr` to the counters (owner
+    /// only), and samples it for the heap profile when the countdown runs
+    /// out (one compare-and-branch on the fast path; see `profile`).
     #[inline(always)]
-    pub(crate) fn count(&self, bytes: usize) {
+    pub(crate) fn count(&self, bytes: usize, addr: usize) {
+        let left = self.next_sample.load(Ordering::Relaxed);
+        if bytes as u64 > left {
+            self.next_sample
+                .store(super::profile::sample(addr, bytes), Ordering::Relaxed);
+        } else {
+            self.next_sample
+                .store(left - bytes as u64, Ordering::Relaxed);
+        }
         self.mallocs
             .store(self.mallocs.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         self.total_alloc.store(

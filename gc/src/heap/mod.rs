@@ -157,10 +157,17 @@ mod arena;
 mod cache;
 mod central;
 mod page_heap;
+mod profile;
 mod reclaim;
 mod scavenger;
 mod span;
 
+pub use profile::{
+    mem_profile_rate, samples_taken, set_mem_profile_rate,
+    set_stack_bounds as set_profile_stack_bounds, MemProfileRecord, DEFAULT_MEM_PROFILE_RATE,
+};
+#[cfg(not(all(test, loom)))]
+pub use profile::{mem_profile, mem_profile_buckets, post_sweep as profile_post_sweep, profile_cycle};
 pub use reclaim::{SweepResult, CLOBBER_WORD};
 pub use scavenger::ScavengerHandle;
 pub use span::{ObjectKind, Span, SpanClass, SpanState, NUM_SPAN_CLASSES};
@@ -456,7 +463,7 @@ impl Heap {
                     if needzero {
                         zero(addr, elem);
                     }
-                    slot.count(elem);
+                    slot.count(elem, addr);
                     return addr as *mut u8;
                 }
             }
@@ -519,7 +526,7 @@ impl Heap {
                 span.try_mark(i);
             }
         }
-        slot.count(elem);
+        slot.count(elem, addr);
         addr as *mut u8
     }
 
@@ -562,8 +569,8 @@ impl Heap {
         match p.filter(|&p| p < MAX_PROCS) {
             Some(p) => self.caches[p]
                 .get_or_init(|| Box::new(CacheSlot::new()))
-                .count(bytes),
-            None => self.shared.lock().count(bytes),
+                .count(bytes, addr),
+            None => self.shared.lock().count(bytes, addr),
         }
         addr as *mut u8
     }

@@ -81,6 +81,9 @@ impl Heap {
         }
         self.sweep_cursor.store(0, Ordering::Relaxed);
         self.unswept.fetch_add(n, Ordering::Relaxed);
+        if std::ptr::eq(self, super::GLOBAL.get().map_or(std::ptr::null(), |h| h)) {
+            super::profile::next_cycle(); // the heap profile's mark termination
+        }
         drop(shared);
     }
 
@@ -155,6 +158,9 @@ impl Heap {
         }
         let alloc = span.alloc_snapshot();
         let marks = span.mark_snapshot();
+        if span.profiled.load(Ordering::Relaxed) {
+            super::profile::swept(span, &marks);
+        }
         let elem = span.elem_size();
         let mut freed = 0;
         let mut live = 0;

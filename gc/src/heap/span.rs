@@ -185,6 +185,10 @@ pub struct Span {
     /// Mark bits, set atomically by markers (and by allocate-black);
     /// cleared by the sweeper.
     pub(crate) mark_bits: [AtomicU64; BITMAP_WORDS],
+    /// Holds objects sampled by the heap profiler (`profile`): set by the
+    /// sampler, cleared by the sweeper when none is left; sweeping consults
+    /// the profiler only for spans that have it.
+    pub(crate) profiled: AtomicBool,
 }
 
 impl Span {
@@ -203,6 +207,7 @@ impl Span {
             alloc_count: AtomicUsize::new(0),
             alloc_bits: std::array::from_fn(|_| AtomicU64::new(0)),
             mark_bits: std::array::from_fn(|_| AtomicU64::new(0)),
+            profiled: AtomicBool::new(false),
         }
     }
 
@@ -237,6 +242,7 @@ impl Span {
         self.needzero.store(needzero, Ordering::Relaxed);
         self.free_index.store(0, Ordering::Relaxed);
         self.alloc_count.store(0, Ordering::Relaxed);
+        self.profiled.store(false, Ordering::Relaxed);
         for w in 0..BITMAP_WORDS {
             self.alloc_bits[w].store(0, Ordering::Relaxed);
             self.mark_bits[w].store(0, Ordering::Relaxed);
