@@ -109,10 +109,13 @@
 //! * **G, P** — goroutine and processor, as in Go; G0 is "no goroutine"
 //!   (the scheduler itself).
 
+pub mod cpu;
 pub mod gctrace;
+pub(crate) mod loom;
 pub mod memstats;
 pub mod pprof;
 pub mod stack;
+pub mod symbolize;
 pub mod synthetic;
 pub mod text;
 pub mod trace;

@@ -122,3 +122,85 @@ fn emit_slow(ev: SchedEvent) {
     let r = unsafe { *p };
     r.record(now_nanos(), ev);
 }
+
+// ---------------------------------------------------------------------------
+// Threads: which OS threads run goroutines (for the CPU profiler's timers)
+
+/// Told about the OS threads that run goroutines and scheduler work (the
+/// Ms), so that a profiler can arm a per-thread CPU timer on each. The
+/// scheduler does not know what the hook does (it never depends on the
+/// profiler); the runtime facade installs one while a CPU profile runs.
+pub trait ThreadHook: Send + Sync + 'static {
+    /// An M started on the OS thread `tid` (Linux thread id). Called on
+    /// that thread, before it runs any goroutine. Ms never exit, so there
+    /// is no matching "exiting" call.
+    fn thread_started(&self, tid: i32);
+}
+
+/// The installed thread hook (a leaked `Box<&'static dyn ThreadHook>`), or null.
+static THREAD_HOOK: AtomicPtr<&'static dyn ThreadHook> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Tids of every M started so far, in start order (Ms never exit).
+static THREADS: crate::loom::sync::Mutex<Vec<i32>> = crate::loom::sync::Mutex::new(Vec::new());
+
+thread_local! {
+    /// `[lo, hi)` of this OS thread's own stack (the M's g0 stack),
+    /// recorded by [`thread_started`]; (0, 0) on other threads.
+    /// Const-initialized, no destructor: readable from a signal handler.
+    static THREAD_STACK: core::cell::Cell<(usize, usize)> = const { core::cell::Cell::new((0, 0)) };
+}
+
+/// Installs (or with `None`, removes) the thread hook, and returns the tids
+/// of the Ms started before it: the caller handles those itself, the hook
+/// gets every later one. A thread starting concurrently may be both in the
+/// list and reported to the hook (never neither).
+pub fn set_thread_hook(h: Option<&'static dyn ThreadHook>) -> Vec<i32> {
+    let p = match h {
+        Some(h) => Box::into_raw(Box::new(h)),
+        None => core::ptr::null_mut(),
+    };
+    // SeqCst: the hook is visible to any M that registers after we read the
+    // list below (the list lock orders the two); the old box is leaked on
+    // purpose (a concurrent caller may still read it).
+    THREAD_HOOK.swap(p, SeqCst);
+    THREADS.lock().clone()
+}
+
+/// `[lo, hi)` of the calling M's own OS-thread stack, `None` on threads
+/// that are not Ms. Async-signal-safe (one TLS read), like
+/// [`crate::current_goroutine_stack_bounds`].
+pub fn current_thread_stack_bounds() -> Option<(usize, usize)> {
+    let b = THREAD_STACK.with(|c| c.get());
+    (b != (0, 0)).then_some(b)
+}
+
+/// Called by each M on its own thread when it starts: records the thread's
+/// stack bounds and tid, then tells the hook.
+pub(crate) fn thread_started() {
+    // SAFETY: `attr` is initialised by pthread_getattr_np before it is read
+    // and destroyed after; the out-pointers are valid locals.
+    let bounds = unsafe {
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        let mut addr: *mut libc::c_void = core::ptr::null_mut();
+        let mut size: libc::size_t = 0;
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) == 0 {
+            if libc::pthread_attr_getstack(&attr, &mut addr, &mut size) != 0 {
+                size = 0;
+            }
+            libc::pthread_attr_destroy(&mut attr);
+        }
+        (addr as usize, addr as usize + size)
+    };
+    if bounds.1 > bounds.0 {
+        THREAD_STACK.with(|c| c.set(bounds));
+    }
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    THREADS.lock().push(tid);
+    // SeqCst: pairs with the swap in `set_thread_hook` (see there).
+    let h = THREAD_HOOK.load(SeqCst);
+    if !h.is_null() {
+        // SAFETY: non-null values are leaked boxes that are never freed.
+        unsafe { *h }.thread_started(tid);
+    }
+}

@@ -608,6 +608,7 @@ fn newm(s: &Sched, p: *mut P, spinning: bool) {
 fn mstart(m: *const M) {
     CURRENT_M.with(|c| c.set(m as *mut M));
     crate::signal::install_altstack();
+    crate::hooks::thread_started();
     // SAFETY: Ms are leaked.
     let m = unsafe { &*m };
     let p = m.nextp.swap(null_mut(), Relaxed);
