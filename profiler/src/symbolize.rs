@@ -23,11 +23,14 @@
 //!   into `main` gives `[callee, main]`.
 //! * **Naming rule.** A Rust function is named by its demangled path without
 //!   the hash suffix — `binarytrees::bottom_up`,
-//!   `<alloc::vec::Vec<T> as core::ops::Drop>::drop`,
 //!   `gort_scheduler::sched::goroutine_entry`, `sample::main::{{closure}}`.
 //!   The crate name comes first (for a binary, the binary's name), which is
 //!   what Go's `package.Function` shows; `::` stays Rust's separator, which
-//!   `go tool pprof` prints untouched. Symbols of other languages are
+//!   `go tool pprof` prints untouched. Angle brackets are rewritten away
+//!   ([`go_style_name`]), because pprof deletes everything between `<` and
+//!   `>` when it displays a name: `<Range<A> as Iterator>::next` becomes
+//!   `core::ops::range::Range::next`, `Vec<T,A>::push` becomes
+//!   `alloc::vec::Vec::push`. Symbols of other languages are
 //!   shown as they are (`__memmove_avx_unaligned_erms`); a PC in a shared
 //!   library with no exported symbol by library and offset
 //!   (`libc.so.6+0x891f4`, glibc's local `start_thread`). A PC nothing
@@ -135,7 +138,7 @@ impl Symbolizer {
                 let function = f
                     .function
                     .as_ref()
-                    .and_then(|n| n.demangle().ok().map(|c| c.into_owned()));
+                    .and_then(|n| n.demangle().ok().map(|c| go_style_name(&c)));
                 let (file, line) = match &f.location {
                     Some(l) => (l.file.unwrap_or("?").to_string(), l.line.unwrap_or(0)),
                     None => ("?".to_string(), 0),
@@ -151,7 +154,7 @@ impl Symbolizer {
         }
         // The outermost frame is the symbol itself: its linkage name is the
         // full path even when the debug info names it briefly.
-        let sym_name = sym.map(|s| demangle(s.name()));
+        let sym_name = sym.map(|s| go_style_name(&demangle(s.name())));
         match frames.last_mut() {
             Some(outer) => {
                 if let Some(n) = sym_name {
@@ -182,6 +185,97 @@ fn demangle(raw: &str) -> String {
     addr2line::demangle_auto(raw.into(), None).into_owned()
 }
 
+/// Presents a demangled Rust name the way `go tool pprof` can show it.
+///
+/// pprof simplifies every name it displays by deleting whatever is
+/// between `<` and `>` (it takes them for C++ template arguments), so a
+/// trait method `<core::ops::range::Range<A> as Iterator>::next` would be
+/// shown as `::next`. This keeps what a reader needs — the type that owns
+/// the method — and drops the angle brackets:
+///
+/// * `<T as Trait>::m` → `T::m` (Go's `pkg.(*T).M` names the type, not
+///   the interface);
+/// * `path::<impl Trait for T>::m` → `T::m`, `<impl T>::m` → `T::m`;
+/// * generic arguments are dropped: `alloc::vec::Vec<T,A>::push` →
+///   `alloc::vec::Vec::push` (Go shows `pkg.F[...]`).
+///
+/// Names without `<` (most functions, closures `f::{{closure}}`) are
+/// unchanged.
+pub fn go_style_name(name: &str) -> String {
+    if !name.contains('<') {
+        return name.to_string();
+    }
+    let b = name.as_bytes();
+    let mut out = String::with_capacity(name.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'<' {
+            let j = matching_angle(b, i);
+            let at_segment_start = out.is_empty() || out.ends_with("::");
+            if at_segment_start {
+                // A qualified path: the type it names owns what follows.
+                out = go_style_name(owner(&name[i + 1..j]));
+            }
+            // Otherwise: generic arguments, dropped.
+            i = j + 1;
+        } else {
+            let next = name[i..].find('<').map_or(b.len(), |k| i + k);
+            out.push_str(&name[i..next]);
+            i = next;
+        }
+    }
+    out
+}
+
+/// Index of the `>` closing the `<` at `open` (`->` is not a closer), or
+/// the end of the string.
+fn matching_angle(b: &[u8], open: usize) -> usize {
+    let mut depth = 0usize;
+    for (k, &c) in b.iter().enumerate().skip(open) {
+        match c {
+            b'<' => depth += 1,
+            b'>' if k > 0 && b[k - 1] == b'-' => {}
+            b'>' => {
+                depth -= 1;
+                if depth == 0 {
+                    return k;
+                }
+            }
+            _ => {}
+        }
+    }
+    b.len()
+}
+
+/// The type of a qualified path's inside: `T as Trait` → `T`,
+/// `impl Trait for T` → `T`, `impl T` → `T`.
+fn owner(inner: &str) -> &str {
+    let top_level = |pat: &str| -> Option<usize> {
+        let b = inner.as_bytes();
+        let mut depth = 0i32;
+        for k in 0..b.len() {
+            match b[k] {
+                b'<' => depth += 1,
+                b'>' if k > 0 && b[k - 1] == b'-' => {}
+                b'>' => depth -= 1,
+                _ if depth == 0 && inner[k..].starts_with(pat) => return Some(k),
+                _ => {}
+            }
+        }
+        None
+    };
+    if let Some(rest) = inner.strip_prefix("impl ") {
+        return match top_level(" for ") {
+            Some(k) => &inner[k + 5..],
+            None => rest,
+        };
+    }
+    match top_level(" as ") {
+        Some(k) => &inner[..k],
+        None => inner,
+    }
+}
+
 /// Names a PC outside the executable with `dladdr`: its symbol and library.
 fn resolve_dladdr(pc: u64, call: u64) -> Frame {
     // SAFETY: an all-zero Dl_info is valid (null pointers); dladdr fills it.
@@ -197,13 +291,15 @@ fn resolve_dladdr(pc: u64, call: u64) -> Frame {
         let file = cstr(info.dli_fname);
         // A local symbol (glibc's `start_thread`) is not in the dynamic
         // symbol table: name the PC by its library and offset instead.
-        let function = cstr(info.dli_sname).map(|n| demangle(&n)).or_else(|| {
-            let lib = file.as_deref()?.rsplit('/').next()?.to_string();
-            Some(format!(
-                "{lib}+{:#x}",
-                call - info.dli_fbase as usize as u64
-            ))
-        });
+        let function = cstr(info.dli_sname)
+            .map(|n| go_style_name(&demangle(&n)))
+            .or_else(|| {
+                let lib = file.as_deref()?.rsplit('/').next()?.to_string();
+                Some(format!(
+                    "{lib}+{:#x}",
+                    call - info.dli_fbase as usize as u64
+                ))
+            });
         (function, file, info.dli_saddr as usize as u64)
     } else {
         (None, None, 0)
@@ -292,6 +388,34 @@ mod tests {
             "gort_profiler::symbolize::tests::a_named_function"
         );
         assert_eq!(frames.last().unwrap().entry, pc);
+    }
+
+    #[test]
+    fn go_style_names_survive_pprof() {
+        let cases = [
+            ("binarytrees::bottom_up", "binarytrees::bottom_up"),
+            ("a::main::{{closure}}", "a::main::{{closure}}"),
+            (
+                "<core::ops::range::Range<A> as core::iter::range::RangeIteratorImpl>::spec_next",
+                "core::ops::range::Range::spec_next",
+            ),
+            (
+                "core::iter::range::<impl core::iter::traits::iterator::Iterator for core::ops::range::Range<A>>::next",
+                "core::ops::range::Range::next",
+            ),
+            ("core::cmp::impls::<impl core::cmp::PartialOrd for u64>::lt", "u64::lt"),
+            ("alloc::vec::Vec<T,A>::push", "alloc::vec::Vec::push"),
+            ("<alloc::vec::Vec<T,A>>::push", "alloc::vec::Vec::push"),
+            (
+                "<alloc::boxed::Box<dyn core::ops::function::FnOnce<(), Output = ()> + core::marker::Send> as core::ops::function::FnOnce<()>>::call_once",
+                "alloc::boxed::Box::call_once",
+            ),
+            ("<fn() -> u8 as core::ops::function::Fn<()>>::call", "fn() -> u8::call"),
+            ("core::ops::function::FnOnce::call_once{{vtable.shim}}", "core::ops::function::FnOnce::call_once{{vtable.shim}}"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(go_style_name(raw), want, "{raw}");
+        }
     }
 
     #[test]

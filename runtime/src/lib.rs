@@ -137,6 +137,7 @@ mod builder;
 pub mod debug;
 pub mod env;
 mod host;
+pub mod pprof;
 mod run;
 pub mod runtime;
 mod schedtrace;
