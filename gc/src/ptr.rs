@@ -3,7 +3,7 @@
 //! See [crate::heap] for the object layout.
 
 use crate::cell::{atomic_load, atomic_store, check_atomic_elem};
-use crate::heap::{self, Heap, ObjectKind, HEADER_BYTES};
+use crate::heap::{self, precise_header_bytes, Heap, ObjectKind};
 use crate::trace::{InfoOf, Trace, Tracer, TypeInfo};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -37,7 +37,9 @@ use std::ptr::NonNull;
 /// write barrier.
 #[repr(transparent)]
 pub struct Gc<T: Trace> {
-    /// The value (after the header word for precise objects).
+    /// The value: the object's base, or base + 8 for a precise object
+    /// bigger than 512 bytes, which carries a header word (see the heap
+    /// essay, "Object layout").
     ptr: NonNull<T>,
 }
 
@@ -70,12 +72,13 @@ impl<T: Trace + std::fmt::Debug> std::fmt::Debug for Gc<T> {
     }
 }
 
-/// The kind and header size of a managed `T`.
-const fn layout_of<T: Trace>() -> (ObjectKind, usize) {
+/// Bytes before the value of a managed `T`: a header word only for
+/// precise objects too big for the span's type table.
+const fn header_of<T: Trace>() -> usize {
     if T::NEEDS_TRACE {
-        (ObjectKind::Precise, HEADER_BYTES)
+        precise_header_bytes(std::mem::size_of::<T>())
     } else {
-        (ObjectKind::Noscan, 0)
+        0
     }
 }
 
@@ -116,17 +119,19 @@ impl<T: Trace> Gc<T> {
                 "managed types must be at most 8-byte aligned"
             );
         }
-        let (kind, header) = layout_of::<T>();
-        let base = heap.alloc(header + std::mem::size_of::<T>(), kind);
-        if header != 0 {
-            write_header(base as usize, InfoOf::<T>::INFO);
-        }
-        // SAFETY: `base + header` is the start of a fresh, zeroed, 8-byte
-        // aligned slot of at least size_of::<T>() bytes that nobody else
-        // references yet. Initialising it needs no barrier: a new object is
-        // either white before marking or born black during it.
+        let value_addr = if T::NEEDS_TRACE {
+            // The type is recorded (type table or header) by the heap.
+            heap.alloc_precise(std::mem::size_of::<T>(), InfoOf::<T>::INFO)
+        } else {
+            heap.alloc(std::mem::size_of::<T>(), ObjectKind::Noscan)
+        };
+        // SAFETY: `value_addr` is the start of the value area of a fresh,
+        // zeroed, 8-byte aligned object of at least size_of::<T>() bytes
+        // that nobody else references yet. Initialising it needs no
+        // barrier: a new object is either white before marking or born
+        // black during it.
         unsafe {
-            let p = base.add(header) as *mut T;
+            let p = value_addr as *mut T;
             p.write(value);
             Gc {
                 ptr: NonNull::new_unchecked(p),
@@ -134,11 +139,12 @@ impl<T: Trace> Gc<T> {
         }
     }
 
-    /// Base address of the object (its header word for precise objects):
-    /// what the collector marks and what [`Heap::find_object`] returns.
+    /// Base address of the object (the value's address, or its header word
+    /// for a precise value over 512 bytes): what the collector marks and
+    /// what [`Heap::find_object`] returns.
     #[inline]
     pub fn base(self) -> usize {
-        self.ptr.as_ptr() as usize - layout_of::<T>().1
+        self.ptr.as_ptr() as usize - header_of::<T>()
     }
 
     /// Whether two Gcs point at the same object.
@@ -164,22 +170,10 @@ impl<T: Trace> Gc<T> {
         // not null.
         unsafe {
             Gc {
-                ptr: NonNull::new_unchecked((base + layout_of::<T>().1) as *mut T),
+                ptr: NonNull::new_unchecked((base + header_of::<T>()) as *mut T),
             }
         }
     }
-}
-
-#[allow(clippy::disallowed_types)] // HACK(fixed-layout-atomics): see cell.rs
-fn write_header(base: usize, info: &'static TypeInfo) {
-    // SAFETY: `base` is the word-aligned start of a fresh slot in the arena;
-    // markers may read it concurrently (conservative scans), hence atomic.
-    unsafe {
-        (*(base as *const core::sync::atomic::AtomicUsize)).store(
-            info as *const TypeInfo as usize,
-            std::sync::atomic::Ordering::Release,
-        )
-    };
 }
 
 /// Types whose all-zero bit pattern is a valid value (Go's zero value), so
@@ -247,8 +241,11 @@ impl<T: Trace + Copy> std::fmt::Debug for GcSlice<T> {
     }
 }
 
-/// Words before the elements of a precise slice: the header and the length.
-const SLICE_PRECISE_PREFIX: usize = HEADER_BYTES + 8;
+/// The value of a precise slice of `len` elements of `T`: the length word,
+/// the elements and the padding byte. Its header (if any) follows from its size.
+const fn slice_precise_value<T>(len: usize) -> usize {
+    8 + len * std::mem::size_of::<T>() + 1
+}
 
 /// `make([]T, len)` on the global heap: a zeroed managed slice.
 #[inline]
@@ -278,12 +275,12 @@ pub fn make_slice_in<T: Trace + Zeroable>(heap: &Heap, len: usize) -> GcSlice<T>
     // +1: the padding byte that keeps the elements' end pointer inside the
     // object (see Heap::find_object).
     let elems = if T::NEEDS_TRACE {
-        let base = heap.alloc(SLICE_PRECISE_PREFIX + bytes + 1, ObjectKind::Precise);
-        // SAFETY: the slot is fresh and at least 16 bytes; the length word
-        // is written before the header publishes the object as traceable.
-        unsafe { (base.add(HEADER_BYTES) as *mut usize).write(len) };
-        write_header(base as usize, SliceInfo::<T>::INFO);
-        base as usize + SLICE_PRECISE_PREFIX
+        let value = heap.alloc_precise(8 + bytes + 1, SliceInfo::<T>::INFO);
+        // SAFETY: the value area is fresh, zeroed and at least 16 bytes. A
+        // marker that traces the slice before this store reads length 0
+        // and finds nothing; every element is still zero (None) anyway.
+        unsafe { atomic_store(value as *mut usize, len) };
+        value as usize + 8
     } else {
         heap.alloc(bytes + 1, ObjectKind::Noscan) as usize
     };
@@ -307,8 +304,9 @@ impl<T: Trace + Copy> SliceInfo<T> {
 ///
 /// `addr` is the value address of a precise slice object of `T`s.
 unsafe fn trace_slice<T: Trace + Copy>(addr: usize, t: &mut Tracer<'_>) {
-    // SAFETY: the word at `addr` is the slice length written by make_slice.
-    let len = unsafe { *(addr as *const usize) };
+    // SAFETY: the word at `addr` is the slice length written by make_slice
+    // (atomically: a marker may read it while it is written).
+    let len = unsafe { atomic_load(addr as *const usize) };
     let elems = (addr + 8) as *const T;
     for i in 0..len {
         // SAFETY: i < len elements follow the length word; atomic load
@@ -373,7 +371,7 @@ impl<T: Trace + Copy> GcSlice<T> {
             return None;
         }
         let prefix = if T::NEEDS_TRACE {
-            SLICE_PRECISE_PREFIX
+            8 + precise_header_bytes(slice_precise_value::<T>(self.len))
         } else {
             0
         };

@@ -145,9 +145,9 @@ fn gogc_off_memory_limit_forced_gc_and_free_os_memory() {
     let child = h
         .find_object(inner)
         .expect("child of a conservative object was freed");
-    // SAFETY: `child.base` is a live Link: header word, then the value
-    // (`repr(C)`: `next` at +0, `n` at +8).
-    let n = unsafe { *((child.base + gort_gc::heap::HEADER_BYTES + 8) as *const u64) };
+    // SAFETY: `child.value()` is a live Link (`repr(C)`: `next` at +0, `n`
+    // at +8).
+    let n = unsafe { *((child.value() + 8) as *const u64) };
     assert_eq!(n, 7, "child contents");
     // Drop the buffer: both go.
     assert_eq!(host.try_recv(9), Some(buf));

@@ -27,6 +27,8 @@ pub(crate) struct CachedSpan {
     pub(crate) bits: u64,
     /// The span's `needzero` (copy, fixed while cached).
     pub(crate) needzero: bool,
+    /// The span's type table (copy; 0 = none).
+    pub(crate) table: usize,
 }
 
 impl CachedSpan {
@@ -38,6 +40,7 @@ impl CachedSpan {
         window: 0,
         bits: 0,
         needzero: false,
+        table: 0,
     };
 
     /// Takes a span (owned by this cache from now on) and positions the
@@ -49,6 +52,7 @@ impl CachedSpan {
         self.elem_size = span.elem_size();
         self.nelems = span.nelems();
         self.needzero = span.needzero.load(Ordering::Relaxed);
+        self.table = span.type_table();
         let fi = span.free_index.load(Ordering::Relaxed);
         self.window = fi & !63;
         self.bits = self.window_bits(span, self.window) & !below_mask(fi, self.window / 64);
@@ -62,7 +66,9 @@ impl CachedSpan {
         !span.alloc_bits[w].load(Ordering::Relaxed) & below_mask(self.nelems, w)
     }
 
-    /// The fast path: the next free slot of the window, or None.
+    /// The fast path: the next free slot of the window, or None. The slot
+    /// is taken but not yet visible to lookups: the caller prepares it
+    /// (zeroes it, writes its type) and then calls [`CachedSpan::publish`].
     #[inline(always)]
     pub(crate) fn next_free_fast(&mut self) -> Option<usize> {
         let bits = self.bits;
@@ -71,19 +77,22 @@ impl CachedSpan {
         }
         let idx = self.window + bits.trailing_zeros() as usize;
         self.bits = bits & (bits - 1);
-        // SAFETY: `bits != 0` implies a span is loaded (EMPTY has no bits),
-        // and span structures outlive the heap's caches.
-        let span = unsafe { &*self.span };
-        // Release: pairs with the Acquire load in `Span::is_allocated`; a
-        // lookup that sees the new index sees the slot as allocated.
-        span.free_index.store(idx + 1, Ordering::Release);
-        Some(self.base + idx * self.elem_size)
+        Some(idx)
     }
 
-    /// Moves the window forward over the span's alloc bits; None when the
-    /// span is full.
+    /// Moves the window forward over the span's alloc bits; the next free
+    /// slot's index (taken, not yet published), or None when the span is
+    /// full.
     #[inline]
     pub(crate) fn next_free(&mut self) -> Option<usize> {
+        if self.bits != 0 {
+            return self.next_free_fast();
+        }
+        self.next_free_refill()
+    }
+
+    #[inline(never)]
+    fn next_free_refill(&mut self) -> Option<usize> {
         if self.span.is_null() {
             return None;
         }
@@ -98,6 +107,24 @@ impl CachedSpan {
             self.bits = self.window_bits(span, next);
         }
         self.next_free_fast()
+    }
+
+    /// Address of slot `idx`.
+    #[inline(always)]
+    pub(crate) fn addr_of(&self, idx: usize) -> usize {
+        self.base + idx * self.elem_size
+    }
+
+    /// Makes slot `idx` (just taken, zeroed and typed) an allocated object
+    /// for lookups.
+    #[inline(always)]
+    pub(crate) fn publish(&self, idx: usize) {
+        // SAFETY: a slot was taken, so a span is loaded; span structures
+        // outlive the heap's caches.
+        let span = unsafe { &*self.span };
+        // Release: pairs with the Acquire load in `Span::is_allocated`; a
+        // lookup that sees the new index sees the slot zeroed and typed.
+        span.free_index.store(idx + 1, Ordering::Release);
     }
 
     /// Gives the span up: commits the slots allocated since it was cached

@@ -52,7 +52,8 @@ fn loom_free_index_publishes_the_slot() {
     loom::model(|| {
         let s = Arc::new(Span::new_dead());
         s.nelems.store(4, Ordering::Relaxed);
-        // Stands for the object's header word written by the typed API.
+        // Stands for what the allocation path writes before publishing a
+        // slot: its zeroing and its type word (type table entry or header).
         let header = Arc::new(AtomicUsize::new(0));
         let (s2, h2) = (s.clone(), header.clone());
         let alloc = thread::spawn(move || {

@@ -45,14 +45,61 @@
 //!
 //! * **noscan** — no managed pointers; never scanned (byte slices, numbers,
 //!   `Gc<T>` where `T::NEEDS_TRACE` is false);
-//! * **precise** — word 0 is a `&'static TypeInfo` (name + trace fn); the
-//!   value follows at [`HEADER_BYTES`]. A precise slice is
-//!   `[TypeInfo][len][elements][pad byte]`;
+//! * **precise** — traced by the `trace` function of the type's
+//!   `&'static TypeInfo` (name + trace fn), found as "Object layout" below
+//!   says. A precise slice's value is `[len][elements][pad byte]`;
 //! * **conservative** — every aligned word is a candidate pointer (buffers
 //!   of unknown layout the runtime keeps for users).
 //!
 //! Objects over 32 KiB get a span of their own (class 0, "large"), page
 //! aligned and rounded up to whole pages. gort has no tiny allocator.
+//!
+//! ## Object layout: where a precise object's type lives
+//!
+//! Noscan and conservative objects are their value, nothing else. A
+//! precise object needs its `TypeInfo`, and where it is kept depends on the
+//! slot size (`types.rs`), as in Go 1.22's "allocation headers":
+//!
+//! * **slots up to [`TYPE_TABLE_MAX_SIZE`] (512 B): the span's type
+//!   table.** A precise span of such a class ends with one 4-byte *type
+//!   word* per slot (the `TypeInfo`'s distance from an anchor in 8-byte
+//!   units: no registry, no lock, encoded by a subtraction); the slots
+//!   before it are fewer — `span_bytes / (size + 4)` — so a 16-byte node
+//!   costs 16 + 4 bytes instead of the 24-byte class a header word pushed it
+//!   into (8 KiB span: 409 nodes, not 341). The object's value starts at
+//!   its base. The table lies past the last slot, so lookups see it as tail
+//!   waste.
+//! * **bigger precise objects (and large ones): a header word** holding the
+//!   `&'static TypeInfo`, the value after it ([`precise_header_bytes`]); at
+//!   576 bytes and up a word is under 1.4 % of the slot.
+//!
+//! [`Heap::alloc_precise`] takes the `TypeInfo` and records it **before**
+//! the slot is published (the Release store of `free_index`), after the
+//! slot is zeroed; so a lookup that finds an allocated object always finds
+//! its type and zeroed-or-initialised memory, never a stale entry of a
+//! previous occupant. An allocation without a type ([`Heap::alloc`] of a
+//! precise object, tests only) writes type word 0, which traces nothing.
+//! Allocate-black marks the slot before it is published as well.
+//! The value itself is written by the typed API after allocation returns:
+//! a marker may trace a zeroed value (all its pointers None), as before.
+//!
+//! Rejected:
+//! * **a header word on every precise object** (what gort did first): 8
+//!   bytes on 16-byte tree nodes is 50 %; binarytrees 18 peaked at ~1.5× Go's
+//!   RSS.
+//! * **a u16 index into a global type registry**: 2 bytes instead of 4, but
+//!   a type needs a place to cache its index, and Rust has no per-type
+//!   statics for generic types (`InfoOf<T>` is a promoted constant that may
+//!   even be duplicated across codegen units), so every allocation would
+//!   look its type up in a map. The 32-bit distance needs no lookup.
+//! * **spans dedicated to one type** (type in the span, 0 bytes per object):
+//!   every P would cache one span per (size class, type) — a map lookup on
+//!   the fast path and a partly filled span per type per P.
+//! * **Go 1.19's pointer bitmap** (2 bits per word): `Trace` is code, not a
+//!   layout; enums put pointers at different offsets per variant.
+//!
+//! Measured with `samples/compare.sh` (gort/Go peak RSS, loaded 2-core
+//! machine): binarytrees 18 1.46× → 1.13×, gcbench 1.52× → 1.14×.
 //!
 //! ## The cache hierarchy (malloc.go's four steps)
 //!
@@ -161,22 +208,26 @@ mod profile;
 mod reclaim;
 mod scavenger;
 mod span;
+mod types;
 
+#[cfg(not(all(test, loom)))]
+pub use profile::{
+    mem_profile, mem_profile_buckets, post_sweep as profile_post_sweep, profile_cycle,
+};
 pub use profile::{
     mem_profile_rate, samples_taken, set_mem_profile_rate,
     set_stack_bounds as set_profile_stack_bounds, MemProfileRecord, DEFAULT_MEM_PROFILE_RATE,
 };
-#[cfg(not(all(test, loom)))]
-pub use profile::{mem_profile, mem_profile_buckets, post_sweep as profile_post_sweep, profile_cycle};
 pub use reclaim::{SweepResult, CLOBBER_WORD};
 pub use scavenger::ScavengerHandle;
 pub use span::{ObjectKind, Span, SpanClass, SpanState, NUM_SPAN_CLASSES};
+pub use types::{precise_header_bytes, TYPE_TABLE_MAX_SIZE};
 
 use crate::loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use crate::loom::sync::Mutex;
 use crate::trace::{TraceSink, Tracer, TypeInfo};
 use arena::Arena;
-use cache::CacheSlot;
+use cache::{CacheSlot, CachedSpan};
 use central::Central;
 use page_heap::PageHeap;
 use size_class::{size_to_class, MAX_SMALL_SIZE};
@@ -277,15 +328,18 @@ impl ObjectRef<'_> {
         self.span.is_marked(self.index)
     }
     /// The type information of a precise object (None for other kinds, or
-    /// a precise object whose header is not written yet).
+    /// a precise object allocated without a type by [`Heap::alloc`]): its
+    /// entry in the span's type table, or its header word.
+    #[inline]
     pub fn type_info(&self) -> Option<&'static TypeInfo> {
-        if self.kind != ObjectKind::Precise {
-            return None;
-        }
-        let word = load_word(self.base);
-        // SAFETY: a non-zero header word of a precise object is always a
-        // `&'static TypeInfo` (written by the typed API right after allocation).
-        (word != 0).then(|| unsafe { &*(word as *const TypeInfo) })
+        self.span.type_of(self.index, self.base)
+    }
+
+    /// Address of the object's value: the base, plus the header word of a
+    /// precise object that has one.
+    #[inline]
+    pub fn value(&self) -> usize {
+        self.base + self.span.header_bytes()
     }
 }
 
@@ -438,7 +492,9 @@ impl Heap {
 
     /// Allocates a zeroed object of at least `size` bytes and kind `kind`,
     /// 8-byte aligned (page aligned when larger than 32 KiB), on the
-    /// calling thread's P.
+    /// calling thread's P. A precise object allocated here has no type
+    /// (its collector trace does nothing) — the typed API uses
+    /// [`Heap::alloc_precise`].
     #[inline]
     pub fn alloc(&self, size: usize, kind: ObjectKind) -> *mut u8 {
         self.alloc_on(self.current_p(), size, kind)
@@ -449,6 +505,44 @@ impl Heap {
     /// `p` from one thread only.
     #[inline]
     pub fn alloc_on(&self, p: Option<usize>, size: usize, kind: ObjectKind) -> *mut u8 {
+        self.alloc_typed(p, size, kind, None)
+    }
+
+    /// Allocates a zeroed precise object for a value of `value_size` bytes
+    /// of the type `info` describes, on the calling thread's P, and returns
+    /// the address of the **value**: the object's base when the type goes
+    /// in the span's type table (`value_size` ≤ [`TYPE_TABLE_MAX_SIZE`]),
+    /// base + 8 when the object carries a header word
+    /// ([`precise_header_bytes`]). The type is recorded before the object
+    /// becomes visible to lookups.
+    #[inline]
+    pub fn alloc_precise(&self, value_size: usize, info: &'static TypeInfo) -> *mut u8 {
+        self.alloc_precise_on(self.current_p(), value_size, info)
+    }
+
+    /// [`Heap::alloc_precise`] on P `p` (see [`Heap::alloc_on`]).
+    #[inline]
+    pub fn alloc_precise_on(
+        &self,
+        p: Option<usize>,
+        value_size: usize,
+        info: &'static TypeInfo,
+    ) -> *mut u8 {
+        let header = precise_header_bytes(value_size);
+        let base = self.alloc_typed(p, header + value_size, ObjectKind::Precise, Some(info));
+        base.wrapping_add(header)
+    }
+
+    /// The allocation path (malloc.go's four steps, see the essay): the
+    /// cache's window, else [`Heap::alloc_slow`]. Returns the object base.
+    #[inline(always)]
+    fn alloc_typed(
+        &self,
+        p: Option<usize>,
+        size: usize,
+        kind: ObjectKind,
+        info: Option<&'static TypeInfo>,
+    ) -> *mut u8 {
         if size <= MAX_SMALL_SIZE && self.flags.load(Ordering::Relaxed) == 0 {
             if let Some(slot) = p.and_then(|p| self.caches.get(p)).and_then(|c| c.get()) {
                 let spc = SpanClass::new(size_to_class(size), kind);
@@ -457,23 +551,30 @@ impl Heap {
                 // and nothing here is a safepoint.
                 let got = slot.cache.with_mut(|c| unsafe {
                     let c = &mut (*c).spans[spc.index()];
-                    c.next_free().map(|a| (a, c.elem_size, c.needzero))
+                    let idx = c.next_free()?;
+                    let addr = c.addr_of(idx);
+                    prepare_slot(c, idx, addr, info);
+                    c.publish(idx);
+                    Some((addr, c.elem_size))
                 });
-                if let Some((addr, elem, needzero)) = got {
-                    if needzero {
-                        zero(addr, elem);
-                    }
+                if let Some((addr, elem)) = got {
                     slot.count(elem, addr);
                     return addr as *mut u8;
                 }
             }
         }
-        self.alloc_slow(p, size, kind)
+        self.alloc_slow(p, size, kind, info)
     }
 
     #[cold]
     #[inline(never)]
-    fn alloc_slow(&self, mut p: Option<usize>, size: usize, kind: ObjectKind) -> *mut u8 {
+    fn alloc_slow(
+        &self,
+        mut p: Option<usize>,
+        size: usize,
+        kind: ObjectKind,
+        info: Option<&'static TypeInfo>,
+    ) -> *mut u8 {
         if let Some(hook) = self.alloc_hook.get() {
             hook(self, size);
             // The hook may have been a safepoint: re-read the P.
@@ -482,29 +583,35 @@ impl Heap {
             }
         }
         if size > MAX_SMALL_SIZE {
-            return self.alloc_large(p, size, kind);
+            return self.alloc_large(p, size, kind, info);
         }
         let spc = SpanClass::new(size_to_class(size), kind);
         match p.filter(|&p| p < MAX_PROCS) {
             Some(p) => {
                 let slot = self.caches[p].get_or_init(|| Box::new(CacheSlot::new()));
-                self.alloc_small_in(slot, spc)
+                self.alloc_small_in(slot, spc, info)
             }
             None => {
                 let slot = self.shared.lock();
-                self.alloc_small_in(&slot, spc)
+                self.alloc_small_in(&slot, spc, info)
             }
         }
     }
 
     /// Allocates from `slot`'s span of class `spc`, refilling it if needed.
-    fn alloc_small_in(&self, slot: &CacheSlot, spc: SpanClass) -> *mut u8 {
+    fn alloc_small_in(
+        &self,
+        slot: &CacheSlot,
+        spc: SpanClass,
+        info: Option<&'static TypeInfo>,
+    ) -> *mut u8 {
+        let black = self.allocate_black();
         // SAFETY: the caller is the thread running the slot's P, or holds the
         // shared-cache lock; either way nobody else touches this cache.
-        let (addr, elem, needzero, span) = slot.cache.with_mut(|c| unsafe {
+        let (addr, elem) = slot.cache.with_mut(|c| unsafe {
             let c = &mut (*c).spans[spc.index()];
-            let addr = match c.next_free() {
-                Some(a) => a,
+            let idx = match c.next_free() {
+                Some(i) => i,
                 None => {
                     if let Some(old) = c.release() {
                         self.uncache_span(old);
@@ -514,24 +621,28 @@ impl Heap {
                         .unwrap_or_else(|| crate::rt_throw!("runtime: fresh span has no free slot"))
                 }
             };
-            (addr, c.elem_size, c.needzero, c.span)
-        });
-        if needzero {
-            zero(addr, elem);
-        }
-        if self.allocate_black() {
-            // SAFETY: `span` is the cache's live span that holds `addr`.
-            let span = unsafe { &*span };
-            if let Some(i) = span.slot_of(addr) {
-                span.try_mark(i);
+            let addr = c.addr_of(idx);
+            prepare_slot(c, idx, addr, info);
+            if black {
+                // Born black before it is visible: no marker can find it
+                // white in between.
+                (*c.span).try_mark(idx);
             }
-        }
+            c.publish(idx);
+            (addr, c.elem_size)
+        });
         slot.count(elem, addr);
         addr as *mut u8
     }
 
     /// A span of its own for an object over 32 KiB.
-    fn alloc_large(&self, p: Option<usize>, size: usize, kind: ObjectKind) -> *mut u8 {
+    fn alloc_large(
+        &self,
+        p: Option<usize>,
+        size: usize,
+        kind: ObjectKind,
+        info: Option<&'static TypeInfo>,
+    ) -> *mut u8 {
         let npages = size.div_ceil(PAGE_SIZE);
         let mut dirty = Vec::new();
         let s = self.pages.alloc_span_dirty(
@@ -556,14 +667,17 @@ impl Heap {
                 zero(self.arena.page_addr(page), n * PAGE_SIZE);
             }
         }
+        if let (ObjectKind::Precise, Some(info)) = (kind, info) {
+            store_header(addr, info);
+        }
         self.heap_live
             .fetch_add((npages * PAGE_SIZE) as u64, Ordering::Relaxed);
-        // The one slot is allocated from now on.
-        span.free_index.store(1, Ordering::Release);
         span.alloc_count.store(1, Ordering::Relaxed);
         if self.allocate_black() {
             span.try_mark(0);
         }
+        // The one slot is allocated from now on.
+        span.free_index.store(1, Ordering::Release);
         self.large.lock().inuse.push(s);
         let bytes = npages * PAGE_SIZE;
         match p.filter(|&p| p < MAX_PROCS) {
@@ -677,9 +791,10 @@ impl Heap {
             ObjectKind::Precise => {
                 if let Some(ti) = obj.type_info() {
                     let mut t = Tracer::new(sink);
-                    // SAFETY: the header names the type whose value lives
-                    // right after it (typed API layout, see the essay).
-                    unsafe { (ti.trace)(obj.base + HEADER_BYTES, &mut t) };
+                    // SAFETY: the type table entry or header word names the
+                    // type of the value at `obj.value()` (recorded by
+                    // `alloc_precise` before the slot was published).
+                    unsafe { (ti.trace)(obj.value(), &mut t) };
                 }
             }
             ObjectKind::Conservative => {
@@ -750,9 +865,38 @@ impl Heap {
     }
 }
 
-/// Bytes before the value of a precise object: one word holding its
-/// `&'static TypeInfo`.
-pub const HEADER_BYTES: usize = 8;
+/// Readies a slot taken from a cached span before [`CachedSpan::publish`]
+/// makes it visible: zeroes it if the span needs it, then records its
+/// type — the span's type table entry (0 for an untyped allocation, so no
+/// stale entry survives), or the header word of a bigger precise object.
+#[inline(always)]
+fn prepare_slot(c: &CachedSpan, idx: usize, addr: usize, info: Option<&'static TypeInfo>) {
+    if c.needzero {
+        zero(addr, c.elem_size);
+    }
+    if c.table != 0 {
+        types::store_type_word(
+            types::entry_addr(c.table, idx),
+            info.map_or(0, types::encode),
+        );
+    } else if let Some(info) = info {
+        store_header(addr, info);
+    }
+}
+
+/// Writes the header word of a precise object bigger than
+/// [`TYPE_TABLE_MAX_SIZE`] (before its slot is published).
+#[inline]
+#[allow(clippy::disallowed_types)] // HACK(fixed-layout-atomics): see cell.rs
+fn store_header(base: usize, info: &'static TypeInfo) {
+    // SAFETY: `base` is the word-aligned start of a slot the allocating
+    // thread owns and has not published; stale lookups may read it, hence
+    // atomic.
+    unsafe {
+        (*(base as *const core::sync::atomic::AtomicUsize))
+            .store(info as *const TypeInfo as usize, Ordering::Relaxed)
+    };
+}
 
 /// A dirty run of at least this many pages (1 MiB) in a new large span is
 /// zeroed by `MADV_DONTNEED` rather than by hand: past this size dropping

@@ -5,10 +5,11 @@
 //! may touch which field of a span, and when).
 
 use super::size_class::{self, MAX_OBJECTS_PER_SPAN, NUM_SIZE_CLASSES};
-use super::PAGE_SIZE;
+use super::{types, PAGE_SIZE};
 use crate::loom::sync::atomic::{
     AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
 };
+use crate::trace::TypeInfo;
 
 /// Words in a span bitmap (one bit per object slot).
 pub(crate) const BITMAP_WORDS: usize = MAX_OBJECTS_PER_SPAN / 64;
@@ -21,8 +22,9 @@ pub(crate) const BITMAP_WORDS: usize = MAX_OBJECTS_PER_SPAN / 64;
 pub enum ObjectKind {
     /// No managed pointers (byte slices, numbers): never scanned.
     Noscan = 0,
-    /// Traced through its [`crate::trace::TypeInfo`] header word (the
-    /// object's first word points to a `&'static TypeInfo`).
+    /// Traced through its [`crate::trace::TypeInfo`]: kept in the span's
+    /// type table for slots up to 512 bytes, in a header word (the
+    /// object's first word) for bigger ones (see the heap essay).
     Precise = 1,
     /// Every aligned word is a candidate pointer: runtime-internal buffers
     /// of unknown layout (channel buffers, closures held by the runtime).
@@ -189,6 +191,10 @@ pub struct Span {
     /// sampler, cleared by the sweeper when none is left; sweeping consults
     /// the profiler only for spans that have it.
     pub(crate) profiled: AtomicBool,
+    /// Address of the span's type table (precise spans of slots up to
+    /// `TYPE_TABLE_MAX_SIZE`: one type word per slot at the span's end), 0
+    /// for every other span. Written while Dead.
+    pub(crate) table: AtomicUsize,
 }
 
 impl Span {
@@ -208,6 +214,7 @@ impl Span {
             alloc_bits: std::array::from_fn(|_| AtomicU64::new(0)),
             mark_bits: std::array::from_fn(|_| AtomicU64::new(0)),
             profiled: AtomicBool::new(false),
+            table: AtomicUsize::new(0),
         }
     }
 
@@ -223,14 +230,25 @@ impl Span {
         needzero: bool,
     ) {
         let class = spanclass.size_class();
-        let (elem, n) = if class == 0 {
-            (npages * PAGE_SIZE, 1)
+        let span_bytes = npages * PAGE_SIZE;
+        let (elem, mut n) = if class == 0 {
+            (span_bytes, 1)
         } else {
             (
                 size_class::class_size(class),
                 size_class::class_objects(class),
             )
         };
+        let mut table = 0;
+        if class != 0
+            && spanclass.kind() == ObjectKind::Precise
+            && elem <= types::TYPE_TABLE_MAX_SIZE
+        {
+            // The type table takes the span's last bytes: fewer slots, one
+            // type word each (see "Object layout" in the heap essay).
+            n = types::table_objects(span_bytes, elem);
+            table = start + span_bytes - n * types::TYPE_WORD_BYTES;
+        }
         self.start.store(start, Ordering::Relaxed);
         self.npages.store(npages, Ordering::Relaxed);
         self.spanclass.store(spanclass.0 as u32, Ordering::Relaxed);
@@ -243,6 +261,7 @@ impl Span {
         self.free_index.store(0, Ordering::Relaxed);
         self.alloc_count.store(0, Ordering::Relaxed);
         self.profiled.store(false, Ordering::Relaxed);
+        self.table.store(table, Ordering::Relaxed);
         for w in 0..BITMAP_WORDS {
             self.alloc_bits[w].store(0, Ordering::Relaxed);
             self.mark_bits[w].store(0, Ordering::Relaxed);
@@ -296,6 +315,41 @@ impl Span {
     #[inline]
     pub fn sweepgen(&self) -> u32 {
         self.sweepgen.load(Ordering::Acquire)
+    }
+
+    /// Address of the span's type table (0: none, see the `table` field).
+    #[inline]
+    pub(crate) fn type_table(&self) -> usize {
+        self.table.load(Ordering::Relaxed)
+    }
+
+    /// Bytes before the value in each object of this span: one header word
+    /// for precise spans without a type table, else 0.
+    #[inline]
+    pub fn header_bytes(&self) -> usize {
+        if self.kind() == ObjectKind::Precise && self.type_table() == 0 {
+            8
+        } else {
+            0
+        }
+    }
+
+    /// The type of the precise object in slot `idx` at `base` (None for
+    /// other kinds, or a precise object allocated without one).
+    #[inline]
+    pub(crate) fn type_of(&self, idx: usize, base: usize) -> Option<&'static TypeInfo> {
+        if self.kind() != ObjectKind::Precise {
+            return None;
+        }
+        let table = self.type_table();
+        if table != 0 {
+            return types::decode(types::load_type_word(types::entry_addr(table, idx)));
+        }
+        let word = super::load_word(base);
+        // SAFETY: a non-zero header word of a precise object is always a
+        // `&'static TypeInfo`, written by the allocation path before the
+        // slot was published.
+        (word != 0).then(|| unsafe { &*(word as *const TypeInfo) })
     }
 
     /// Index of the slot containing `addr` (which must be inside the span),
@@ -414,9 +468,25 @@ mod tests {
             0,
             false,
         );
+        // A precise span of 24-byte slots keeps a type table at its end:
+        // 8192 / (24 + 4) = 292 slots, the table from 8192 - 292 * 4.
+        assert_eq!((s.nelems(), s.type_table()), (292, 0x10_0000 + 8192 - 1168));
         assert_eq!(
-            (s.elem_size(), s.nelems(), s.kind()),
-            (24, 341, ObjectKind::Precise)
+            s.slot_of(0x10_0000 + 8192 - 1168),
+            None,
+            "the table is no slot"
+        );
+        assert_eq!(s.header_bytes(), 0);
+        s.init(
+            0x10_0000,
+            1,
+            SpanClass::new(3, ObjectKind::Conservative),
+            0,
+            false,
+        );
+        assert_eq!(
+            (s.elem_size(), s.nelems(), s.kind(), s.type_table()),
+            (24, 341, ObjectKind::Conservative, 0)
         );
         assert_eq!(s.slot_of(0x10_0000 + 24 * 340 + 23), Some(340));
         assert_eq!(s.slot_of(0x10_0000 + 24 * 341), None, "tail waste");

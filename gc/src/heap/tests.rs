@@ -188,15 +188,23 @@ fn page_heap_coalesces_free_runs() {
 #[test]
 fn address_lookup_is_exact_over_whole_spans() {
     let h = small_heap();
-    for class in 1..NUM_SIZE_CLASSES {
+    for (class, kind) in (1..NUM_SIZE_CLASSES)
+        .flat_map(|c| [(c, ObjectKind::Conservative), (c, ObjectKind::Precise)])
+    {
         let size = class_size(class);
-        let n = class_objects(class);
-        // A fresh P per class so the span starts empty; fill it exactly.
-        let p = Some(2 + class);
-        let first = h.alloc_on(p, size, ObjectKind::Precise) as usize;
+        // Precise spans of small slots give their last bytes to the type table.
+        let n = if kind == ObjectKind::Precise && size <= super::TYPE_TABLE_MAX_SIZE {
+            super::types::table_objects(super::size_class::class_span_bytes(class), size)
+        } else {
+            class_objects(class)
+        };
+        // A fresh P per class and kind so the span starts empty; fill it exactly.
+        let p = Some(2 * class + kind as usize);
+        let first = h.alloc_on(p, size, kind) as usize;
         for _ in 1..n {
-            h.alloc_on(p, size, ObjectKind::Precise);
+            h.alloc_on(p, size, kind);
         }
+        assert_eq!(h.find_object(first).unwrap().span.nelems(), n);
         let span = h.find_object(first).unwrap().span;
         let start = span.start();
         assert_eq!(
@@ -426,7 +434,7 @@ fn lazy_sweep_on_refill_reuses_swept_spans() {
 }
 
 #[test]
-fn precise_objects_trace_through_their_header() {
+fn precise_objects_trace_through_their_type() {
     use crate::trace::{Trace, TraceSink, Tracer, TypeInfo};
     struct Pair(usize, usize);
     // SAFETY: test type whose "pointers" are reported as raw numbers.
@@ -436,19 +444,44 @@ fn precise_objects_trace_through_their_header() {
             t.edge(self.1);
         }
     }
-    static INFO: &TypeInfo = crate::trace::InfoOf::<Pair>::INFO;
-    let h = small_heap();
-    let o = h.alloc_on(Some(0), HEADER_BYTES + 16, ObjectKind::Precise) as usize;
-    // SAFETY: o is a fresh 24-byte slot.
-    unsafe {
-        *(o as *mut usize) = INFO as *const TypeInfo as usize;
-        *((o + 8) as *mut Pair) = Pair(0x1111, 0x2222);
+    struct Big([usize; 80]);
+    // SAFETY: as above (640 bytes: too big for the type table).
+    unsafe impl Trace for Big {
+        fn trace(&self, t: &mut Tracer<'_>) {
+            t.edge(self.0[0]);
+            t.edge(self.0[79]);
+        }
     }
+    static INFO: &TypeInfo = crate::trace::InfoOf::<Pair>::INFO;
+    static BIG: &TypeInfo = crate::trace::InfoOf::<Big>::INFO;
+    let h = small_heap();
+    // A 16-byte value: no header, its type in the span's table.
+    let o = h.alloc_precise_on(Some(0), 16, INFO) as usize;
+    // SAFETY: o is the value area of a fresh 16-byte object.
+    unsafe { *(o as *mut Pair) = Pair(0x1111, 0x2222) };
     let mut seen = Vec::new();
     let obj = h.find_object(o + 12).unwrap();
+    assert_eq!((obj.base, obj.value(), obj.size), (o, o, 16));
     h.trace_object(&obj, &mut |b: usize| seen.push(b));
     assert_eq!(seen, vec![0x1111, 0x2222]);
     assert!((obj.type_info().unwrap().name)().ends_with("Pair"));
+    // Its neighbour, allocated untyped, has no type (a stale table entry
+    // would be a bug): tracing it reports nothing.
+    let u = h.alloc_on(Some(0), 16, ObjectKind::Precise) as usize;
+    assert_eq!(u, o + 16);
+    let un = h.find_object(u).unwrap();
+    assert!(un.type_info().is_none());
+    h.trace_object(&un, &mut |_: usize| panic!("untyped object traced"));
+    // A 640-byte value: a header word, then the value.
+    let v = h.alloc_precise_on(Some(0), 640, BIG) as usize;
+    let b = h.find_object(v).unwrap();
+    assert_eq!((b.value(), b.size), (b.base + 8, 704));
+    // SAFETY: v is the value area of a fresh 648-byte object (class 704).
+    unsafe { (*(v as *mut Big)).0[79] = 0x3333 };
+    let mut seen = Vec::new();
+    h.trace_object(&b, &mut |x: usize| seen.push(x));
+    assert_eq!(seen, vec![0, 0x3333]);
+    assert!((b.type_info().unwrap().name)().ends_with("Big"));
     struct Words(Vec<usize>);
     impl TraceSink for Words {
         fn edge(&mut self, _: usize) {
