@@ -63,6 +63,7 @@ fn start(s: &Settings) {
             gort_scheduler::rt_throw!("gort: the collector was installed outside gort");
         }
         crate::schedtrace::init_clock();
+        crate::pprof::install();
         // Go's bgscavenge: return free pages to the OS in the background
         // (8 MiB per 100 ms at most, down to the heap's retention goal).
         // The handle lives as long as the process.

@@ -40,7 +40,41 @@ pub fn read_mem_stats() -> MemStats {
 /// its OS thread. Counted in `MemStats::num_forced_gc`.
 pub fn gc() {
     crate::run::ensure_started();
+    let cycle = gort_gc::heap::profile_cycle();
     gort_gc::collector::global().gc();
+    // Everything is swept: the heap profile can show this cycle's frees
+    // now (Go's mProf_PostSweep).
+    gort_gc::heap::profile_post_sweep(cycle);
+}
+
+/// `runtime.MemProfileRate = rate`: the heap profile samples one
+/// allocation per `rate` bytes allocated, on average (Go's default 512 KiB,
+/// [`gort_gc::heap::DEFAULT_MEM_PROFILE_RATE`]); 1 records every
+/// allocation, 0 turns the sampler off. As in Go, set it as early as
+/// possible: the profile mixes the rates of the samples it already holds.
+/// Returns the previous rate.
+pub fn set_mem_profile_rate(rate: i64) -> i64 {
+    gort_gc::heap::set_mem_profile_rate(rate)
+}
+
+/// The current `runtime.MemProfileRate`.
+pub fn mem_profile_rate() -> i64 {
+    gort_gc::heap::mem_profile_rate()
+}
+
+/// `runtime.SetBlockProfileRate`: sample one blocking event (channel
+/// operation, `select`, `WaitGroup::wait`, contended `Mutex::lock`) per
+/// `rate` nanoseconds blocked on average; 1 records every event, 0 turns
+/// the `block` profile off (the default).
+pub fn set_block_profile_rate(rate: i64) {
+    crate::pprof::set_block_profile_rate(rate)
+}
+
+/// `runtime.SetMutexProfileFraction`: record one in `rate` contended
+/// [`crate::sync::Mutex`] waits in the `mutex` profile; 0 turns it off
+/// (the default), a negative value only reads. Returns the previous value.
+pub fn set_mutex_profile_fraction(rate: i32) -> i32 {
+    crate::pprof::set_mutex_profile_fraction(rate)
 }
 
 /// `runtime.NumGoroutine`: the number of goroutines that exist now,

@@ -190,9 +190,9 @@ fn rand() -> u64 {
 }
 
 #[cfg(not(all(test, loom)))]
-pub(crate) use real::{next_cycle, sample, swept};
-#[cfg(not(all(test, loom)))]
 pub use real::{mem_profile, mem_profile_buckets, post_sweep, profile_cycle};
+#[cfg(not(all(test, loom)))]
+pub(crate) use real::{next_cycle, sample, swept};
 
 #[cfg(not(all(test, loom)))]
 mod real {
@@ -520,7 +520,10 @@ mod tests {
         let mean = draws.iter().sum::<f64>() / n as f64;
         assert!((mean / rate - 1.0).abs() < 0.01, "mean {mean}");
         let below = draws.iter().filter(|&&d| d < rate).count() as f64 / n as f64;
-        assert!((below - 0.632).abs() < 0.01, "fraction below the mean {below}");
+        assert!(
+            (below - 0.632).abs() < 0.01,
+            "fraction below the mean {below}"
+        );
     }
 
     #[test]

@@ -1,9 +1,235 @@
-//! Go's package `runtime/pprof`: profiles of a running gort program in the
-//! gzip'd `profile.proto` format `go tool pprof` reads.
+//! Go's packages `runtime/pprof` and `net/http/pprof`: profiles of a
+//! running gort program, in the gzip'd `profile.proto` format `go tool
+//! pprof` reads, in Go's legacy text formats, and over HTTP.
 //!
-//! See [crate] for the overview. The CPU profile ([`start_cpu_profile`],
-//! [`stop_cpu_profile`]) samples every thread that runs goroutines 100
-//! times per CPU-second (see [`gort_profiler::cpu`] for the mechanism).
+//! See [crate] for the overview.
+//!
+//! ```
+//! use std::io::Write;
+//!
+//! let (heap, goroutines) = gort::run(|| {
+//!     gort::runtime::set_mem_profile_rate(1); // record every allocation
+//!     let s = gort::make_slice::<u64>(1000);
+//!     s.set(0, 7);
+//!     let mut heap = Vec::new();
+//!     gort::pprof::write_heap_profile(&mut heap).unwrap(); // what `go tool pprof` reads
+//!     let mut text = Vec::new();
+//!     let g = gort::pprof::lookup("goroutine").unwrap();
+//!     g.write_to(&mut text, 1).unwrap(); // "goroutine profile: total 1" ...
+//!     (heap, String::from_utf8(text).unwrap())
+//! });
+//! assert_eq!(&heap[..2], &[0x1f, 0x8b]); // gzip
+//! assert!(goroutines.starts_with("goroutine profile: total "));
+//! ```
+//!
+//! # The profiles
+//!
+//! | name | what | recorded by |
+//! |---|---|---|
+//! | cpu ([`start_cpu_profile`]) | where the CPU time goes, 100 samples per CPU-second | SIGPROF on every thread running goroutines (`gort_profiler::cpu`) |
+//! | `heap` | live objects as of the last completed GC, by allocation stack | the allocator's sampler, one sample per [`runtime::set_mem_profile_rate`](crate::runtime::set_mem_profile_rate) bytes on average (512 KiB), and the sweeper |
+//! | `allocs` | the same data, showing all allocations by default | same |
+//! | `goroutine` | every goroutine's stack | a stop-the-world walk of the goroutines' frame chains |
+//! | `threadcreate` | OS threads the scheduler started | the scheduler's thread count (no creation stacks) |
+//! | `block` | time spent blocked on channels, `select`, `WaitGroup`, `Mutex` | the scheduler's park/start events, sampled per [`runtime::set_block_profile_rate`](crate::runtime::set_block_profile_rate) |
+//! | `mutex` | time spent waiting for contended [`crate::sync::Mutex`]es | same, one in [`runtime::set_mutex_profile_fraction`](crate::runtime::set_mutex_profile_fraction) |
+//!
+//! Each is read with [`lookup`]`(name)` and [`Profile::write_to`]`(w,
+//! debug)`: `debug = 0` writes the gzip'd proto, `1` Go's legacy text
+//! (`heap profile: ...`, `goroutine profile: total N`, `--- contention:`),
+//! `2` for `goroutine` the panic-style dump of every goroutine. [`serve`]
+//! offers all of them at `/debug/pprof/` with Go's routes and headers.
+//!
+//! The CPU profile ([`start_cpu_profile`], [`stop_cpu_profile`]) samples
+//! every thread that runs goroutines 100 times per CPU-second (see
+//! [`gort_profiler::cpu`] for the mechanism).
+//!
+//! Recorders keep raw return PCs; frames are named when a profile is
+//! written, with the profiler's symbolizer (DWARF line tables of the
+//! executable), so every Location carries function, file and line.
+//! Rust function names keep their crate path (`tour::alloc_tree`), which is
+//! what `go tool pprof -top` prints.
+//!
+//! # Reading them
+//!
+//! ```text
+//! go tool pprof -top gort-out/heap.pprof                          # live bytes by function
+//! go tool pprof -sample_index=alloc_space -top gort-out/heap.pprof   # everything allocated
+//! go tool pprof -top http://127.0.0.1:6060/debug/pprof/heap       # from a live program
+//! ```
 
+mod contention;
 mod cpu;
+mod goroutine;
+mod heap;
+mod http;
+
+pub(crate) use contention::set_trace_recorder;
+pub use contention::{set_block_profile_rate, set_mutex_profile_fraction};
 pub use cpu::{start_cpu_profile, stop_cpu_profile};
+pub use http::{serve, PprofServer};
+
+use gort_profiler::pprof::{HeapKind, ProfileMeta};
+use gort_profiler::Frame;
+use std::io::{self, Write};
+
+/// The profiles [`lookup`] knows, in Go's (sorted) order.
+pub const PROFILE_NAMES: [&str; 6] = [
+    "allocs",
+    "block",
+    "goroutine",
+    "heap",
+    "mutex",
+    "threadcreate",
+];
+
+/// Which profile a [`Profile`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Heap,
+    Allocs,
+    Goroutine,
+    ThreadCreate,
+    Block,
+    Mutex,
+}
+
+/// A named profile (Go's `*pprof.Profile`), from [`lookup`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Profile {
+    kind: Kind,
+}
+
+impl Profile {
+    /// The profile's name (`heap`, `goroutine`, …).
+    pub fn name(&self) -> &'static str {
+        match self.kind {
+            Kind::Heap => "heap",
+            Kind::Allocs => "allocs",
+            Kind::Goroutine => "goroutine",
+            Kind::ThreadCreate => "threadcreate",
+            Kind::Block => "block",
+            Kind::Mutex => "mutex",
+        }
+    }
+
+    /// Go's `Profile.Count`: the number of records — buckets for heap and
+    /// allocs, goroutines for goroutine, threads for threadcreate, distinct
+    /// stacks for block and mutex.
+    pub fn count(&self) -> usize {
+        match self.kind {
+            Kind::Heap | Kind::Allocs => heap::count(),
+            Kind::Goroutine => goroutine::count(),
+            Kind::ThreadCreate => goroutine::thread_count(),
+            Kind::Block => contention::count(false),
+            Kind::Mutex => contention::count(true),
+        }
+    }
+
+    /// Go's `Profile.WriteTo(w, debug)`: `debug == 0` writes the gzip'd
+    /// `profile.proto`; any other value Go's legacy text (for `goroutine`,
+    /// `debug >= 2` is the panic-style dump of every goroutine).
+    pub fn write_to(&self, w: impl Write, debug: i32) -> io::Result<()> {
+        match self.kind {
+            Kind::Heap => heap::write(w, HeapKind::Heap, debug),
+            Kind::Allocs => heap::write(w, HeapKind::Allocs, debug),
+            Kind::Goroutine => goroutine::write(w, debug),
+            Kind::ThreadCreate => goroutine::write_threadcreate(w, debug),
+            Kind::Block => contention::write(w, false, debug),
+            Kind::Mutex => contention::write(w, true, debug),
+        }
+    }
+}
+
+/// Go's `pprof.Lookup`: the profile called `name` (`heap`, `allocs`,
+/// `goroutine`, `threadcreate`, `block`, `mutex`), or None for any other
+/// name.
+pub fn lookup(name: &str) -> Option<Profile> {
+    let kind = match name {
+        "heap" => Kind::Heap,
+        "allocs" => Kind::Allocs,
+        "goroutine" => Kind::Goroutine,
+        "threadcreate" => Kind::ThreadCreate,
+        "block" => Kind::Block,
+        "mutex" => Kind::Mutex,
+        _ => return None,
+    };
+    Some(Profile { kind })
+}
+
+/// Go's `pprof.Profiles`: every profile, sorted by name.
+pub fn profiles() -> Vec<Profile> {
+    PROFILE_NAMES.iter().filter_map(|n| lookup(n)).collect()
+}
+
+/// Go's `pprof.WriteHeapProfile(w)`: the heap profile as gzip'd proto
+/// (`lookup("heap").write_to(w, 0)`).
+pub fn write_heap_profile(w: impl Write) -> io::Result<()> {
+    heap::write(w, HeapKind::Heap, 0)
+}
+
+/// Called once at start-up: the allocation sampler walks goroutine stacks
+/// within the bounds the scheduler knows.
+pub(crate) fn install() {
+    gort_gc::heap::set_profile_stack_bounds(gort_scheduler::current_goroutine_stack_bounds);
+}
+
+/// Profile-wide facts: program name (the Mapping's file), time now.
+fn meta() -> ProfileMeta {
+    let program = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "gort".to_string());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    ProfileMeta {
+        program,
+        time_nanos: now,
+        duration_nanos: 0,
+    }
+}
+
+/// Names the frames of a stack of return PCs (leaf first), inlined calls
+/// expanded.
+fn symbolize_stack(pcs: &[u64]) -> Vec<Frame> {
+    gort_profiler::symbolize::symbolize(pcs)
+}
+
+/// Walks the calling goroutine's (or thread's) frame-pointer chain within
+/// its stack, pushing return PCs, leaf first, at most `max`.
+#[inline(never)]
+fn walk_own_stack(out: &mut Vec<u64>, max: usize) {
+    let Some((lo, hi)) = gort_scheduler::current_goroutine_stack_bounds() else {
+        return;
+    };
+    let mut fp: usize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: reads a register, touches no memory.
+    unsafe {
+        core::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags))
+    };
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: reads a register, touches no memory.
+    unsafe {
+        core::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags))
+    };
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        fp = 0;
+    }
+    while out.len() < max && fp >= lo && fp.is_multiple_of(8) && fp + 16 <= hi {
+        // SAFETY: [fp, fp+16) is inside the calling goroutine's own stack,
+        // mapped and readable; our callers' frames do not change meanwhile.
+        let (next, ret) = unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
+        if ret == 0 {
+            break;
+        }
+        out.push(ret as u64);
+        if next <= fp {
+            break;
+        }
+        fp = next;
+    }
+}

@@ -14,11 +14,19 @@
 //!    same loop, printing Alloc, TotalAlloc, HeapAlloc, HeapSys (and NumGC)
 //!    the way the walk-through's `memstats` program logs them.
 //! 3. **profiles and trace** — written under the output folder with the
-//!    command that opens each: `memstats.txt` (the two snapshots in Go's
-//!    `heap?debug=1` trailer format) and `trace.out` (the execution trace of
-//!    the loop plus a goroutine allocating 500 MB, the walk-through's trace
-//!    program; `go tool trace`). The CPU and heap profiles are named as not
-//!    written yet, with the reason; see [`profiles`].
+//!    command that opens each, and a short in-process summary so the tour
+//!    says something even where Go is not installed:
+//!    * `cpu.pprof` — a CPU profile (`gort::pprof::start_cpu_profile`) of a
+//!      CPU-bound phase, binary-trees of depth 16;
+//!    * `heap.pprof` — the heap profile (`gort::pprof::write_heap_profile`)
+//!      after the loops above and binary-trees, as of a completed GC: the
+//!      100 MB slices appear under the function that allocated them;
+//!    * `trace.out` — the execution trace of the loop plus a goroutine
+//!      allocating 500 MB (the walk-through's trace program; `go tool trace`);
+//!    * `memstats.txt` — the two snapshots in Go's `heap?debug=1` trailer
+//!      format.
+//!
+//!    See [`profiles`].
 //!
 //! Every number comes from the runtime itself; nothing is estimated.
 
@@ -192,6 +200,81 @@ mod profiles {
         gort::trace::stop()
     }
 
+    /// Depth of the binary-trees run under the CPU profiler.
+    const CPU_DEPTH: i32 = 16;
+
+    /// The walk-through's CPU profile: a CPU-bound phase (binary-trees)
+    /// under `start_cpu_profile`. Returns the top functions by samples.
+    fn cpu_profile(out: &Path) -> std::io::Result<Vec<(String, i64, String)>> {
+        let file = std::fs::File::create(out)?;
+        gort::pprof::start_cpu_profile(std::io::BufWriter::new(file))?;
+        let mut lines = 0;
+        gort_samples::binarytrees::run(CPU_DEPTH, &mut |_| lines += 1);
+        gort::pprof::stop_cpu_profile();
+        top(out, 0, "samples", |v| format!("{v} samples"))
+    }
+
+    /// The walk-through's heap profile (`pprof.WriteHeapProfile`), after a
+    /// GC so that it shows the heap as of a completed cycle. Returns the top
+    /// functions by bytes allocated.
+    fn heap_profile(out: &Path) -> std::io::Result<Vec<(String, i64, String)>> {
+        gort::runtime::gc();
+        let mut bytes = Vec::new();
+        gort::pprof::write_heap_profile(&mut bytes)?;
+        std::fs::write(out, &bytes)?;
+        top(out, 1, "allocated", |v| {
+            format!("{:.1} MB allocated", v as f64 / 1e6)
+        })
+    }
+
+    /// The three leaf functions with the largest value `index`, read back
+    /// from the file just written (what `go tool pprof -top` would list
+    /// first, computed here so the tour shows it without Go).
+    fn top(
+        path: &Path,
+        index: usize,
+        _what: &str,
+        fmt: impl Fn(i64) -> String,
+    ) -> std::io::Result<Vec<(String, i64, String)>> {
+        use gort::crates::profiler::pprof::decode;
+        let p = decode(&std::fs::read(path)?).map_err(std::io::Error::other)?;
+        let mut by_fn: std::collections::HashMap<String, i64> = Default::default();
+        for s in &p.sample {
+            let Some(leaf) = s
+                .location_id
+                .first()
+                .and_then(|id| p.location.iter().find(|l| l.id == *id))
+            else {
+                continue;
+            };
+            let Some(f) = leaf
+                .line
+                .first()
+                .and_then(|l| p.function.iter().find(|f| f.id == l.function_id))
+            else {
+                continue;
+            };
+            *by_fn
+                .entry(p.string_table[f.name as usize].clone())
+                .or_default() += s.value.get(index).copied().unwrap_or(0);
+        }
+        let mut v: Vec<(String, i64)> = by_fn.into_iter().filter(|(_, n)| *n > 0).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(v.into_iter()
+            .take(3)
+            .map(|(f, n)| {
+                let label = fmt(n);
+                (f, n, label)
+            })
+            .collect())
+    }
+
+    fn print_top(top: &[(String, i64, String)]) {
+        for (f, _, label) in top {
+            println!("        {label:>22}  {f}");
+        }
+    }
+
     pub fn run(out: &Path, base: &MemStats, cmp: &MemStats, big_bytes_loop: impl Fn()) {
         if let Err(e) = std::fs::create_dir_all(out) {
             println!("   cannot create {}: {e}", out.display());
@@ -222,15 +305,40 @@ mod profiles {
                     "   {}: execution trace of the loop and a goroutine allocating 500 MB",
                     trace.display()
                 );
-                println!(
-                    "      (goroutines and Ps only: no GC events, start functions unsymbolized)"
-                );
                 println!("      open: go tool trace {}", trace.display());
             }
             Err(e) => println!("   could not write {}: {e}", trace.display()),
         }
-        println!("   not written yet: cpu.pprof, heap.pprof. gort-profiler has the encoders");
-        println!("   (go tool pprof reads them), but the samplers that feed them are not built:");
-        println!("   no SIGPROF sampler, no allocation sampler in the heap.");
+        let cpu = out.join("cpu.pprof");
+        match cpu_profile(&cpu) {
+            Ok(top) => {
+                println!(
+                    "   {}: CPU profile of binary-trees, depth {CPU_DEPTH} (100 samples per CPU-second)",
+                    cpu.display()
+                );
+                print_top(&top);
+                println!("      open: go tool pprof -top {}", cpu.display());
+            }
+            Err(e) => println!("   could not write {}: {e}", cpu.display()),
+        }
+        let heap = out.join("heap.pprof");
+        match heap_profile(&heap) {
+            Ok(top) => {
+                println!(
+                    "   {}: heap profile (allocations sampled every 512 KiB on average, as of the last GC)",
+                    heap.display()
+                );
+                print_top(&top);
+                println!(
+                    "      open: go tool pprof -sample_index=alloc_space -top {}",
+                    heap.display()
+                );
+                println!(
+                    "            go tool pprof -top {}   (in use)",
+                    heap.display()
+                );
+            }
+            Err(e) => println!("   could not write {}: {e}", heap.display()),
+        }
     }
 }

@@ -1,0 +1,251 @@
+//! The goroutine, threadcreate, block and mutex profiles through the public
+//! API, in proto and in Go's text formats; `go tool pprof` reads them.
+
+mod pprof_support;
+
+use gort::crates::profiler::pprof::{decode, Profile};
+use pprof_support::{go_tool, have_go, TestDir};
+use std::time::Duration;
+
+/// Names of the functions of a sample's stack, leaf first.
+fn stack_names(p: &Profile, s: &gort::crates::profiler::pprof::proto::Sample) -> Vec<String> {
+    s.location_id
+        .iter()
+        .flat_map(|id| {
+            let l = p.location.iter().find(|l| l.id == *id).unwrap();
+            l.line.iter().map(|line| {
+                let f = p
+                    .function
+                    .iter()
+                    .find(|f| f.id == line.function_id)
+                    .unwrap();
+                p.string_table[f.name as usize].clone()
+            })
+        })
+        .collect()
+}
+
+fn proto(name: &str) -> (Vec<u8>, Profile) {
+    let mut b = Vec::new();
+    gort::pprof::lookup(name)
+        .unwrap()
+        .write_to(&mut b, 0)
+        .unwrap();
+    let p = decode(&b).unwrap();
+    (b, p)
+}
+
+fn text(name: &str, debug: i32) -> String {
+    let mut b = Vec::new();
+    gort::pprof::lookup(name)
+        .unwrap()
+        .write_to(&mut b, debug)
+        .unwrap();
+    String::from_utf8(b).unwrap()
+}
+
+/// Where the profile must find the parked goroutines.
+#[inline(never)]
+fn parked_here(ch: gort::Chan<u32>) -> u32 {
+    ch.recv().unwrap_or(0)
+}
+
+const PARKED: usize = 5;
+
+#[test]
+fn goroutine_profile_counts_and_names_parked_goroutines() {
+    let (n, p, bytes, t1, t2, counted) = gort::run(|| {
+        let ch = gort::chan::<u32>(0);
+        let wg = gort::sync::WaitGroup::new();
+        for _ in 0..PARKED {
+            let ch = ch.clone();
+            wg.add(1);
+            let wg = wg.clone();
+            gort::go(move || {
+                parked_here(ch);
+                wg.done();
+            });
+        }
+        // let every goroutine reach its receive
+        while gort::runtime::num_goroutine() < PARKED + 1 {
+            gort::gosched();
+        }
+        gort::sleep(Duration::from_millis(20));
+        let n = gort::runtime::num_goroutine();
+        let counted = gort::pprof::lookup("goroutine").unwrap().count();
+        let (bytes, p) = proto("goroutine");
+        let t1 = text("goroutine", 1);
+        let t2 = text("goroutine", 2);
+        for i in 0..PARKED {
+            ch.send(i as u32);
+        }
+        wg.wait();
+        (n, p, bytes, t1, t2, counted)
+    });
+    assert_eq!(counted, n);
+    let total: i64 = p.sample.iter().map(|s| s.value[0]).sum();
+    assert_eq!(total as usize, n, "profile total vs num_goroutine");
+    let parked = p
+        .sample
+        .iter()
+        .find(|s| {
+            stack_names(&p, s)
+                .iter()
+                .any(|f| f.ends_with("parked_here"))
+        })
+        .unwrap_or_else(|| panic!("no parked_here stack in {p:?}"));
+    assert_eq!(parked.value[0], PARKED as i64);
+    assert!(
+        t1.starts_with(&format!("goroutine profile: total {n}\n")),
+        "{t1}"
+    );
+    assert!(
+        t1.contains(&format!("\n{PARKED} @ 0x")),
+        "grouped record of the parked goroutines:\n{t1}"
+    );
+    assert!(t1.contains("pprof_goroutine::parked_here+0x"), "{t1}");
+    assert_eq!(
+        t2.matches("[chan receive]:\n").count(),
+        PARKED,
+        "debug=2 dump:\n{t2}"
+    );
+    // the caller itself, walked from its own frame: the profile writer on top
+    assert_eq!(t2.matches(" [running]:\n").count(), 1, "{t2}");
+    assert!(t2.contains(" [running]:\ngort::pprof::"), "{t2}");
+
+    if !have_go("goroutine_profile_counts_and_names_parked_goroutines") {
+        return;
+    }
+    let dir = TestDir::new("goroutine");
+    std::fs::write(dir.join("goroutine.pprof"), &bytes).unwrap();
+    let (top, _) = go_tool(&dir, &["pprof", "-top", "goroutine.pprof"]);
+    assert!(top.contains("Type: goroutine"), "{top}");
+    let line = top
+        .lines()
+        .find(|l| l.contains("parked_here"))
+        .unwrap_or_else(|| panic!("{top}"));
+    // cumulative count of the parked function: PARKED goroutines
+    assert_eq!(
+        line.split_whitespace().nth(3),
+        Some(&*PARKED.to_string()),
+        "{line}"
+    );
+}
+
+/// Blocks on a channel receive until the main goroutine sends.
+#[inline(never)]
+fn block_on_chan(ch: gort::Chan<u32>) -> u32 {
+    ch.recv().unwrap_or(0)
+}
+
+/// Waits for a mutex another goroutine holds.
+#[inline(never)]
+fn wait_for_lock(m: &gort::sync::Mutex<u64>) {
+    *m.lock() += 1;
+}
+
+#[test]
+fn block_and_mutex_profiles_show_the_waits() {
+    let (block, mutex, block_text, mutex_text, bytes) = gort::run(|| {
+        gort::runtime::set_block_profile_rate(1);
+        gort::runtime::set_mutex_profile_fraction(1);
+        let ch = gort::chan::<u32>(0);
+        let done = gort::chan::<u32>(1);
+        {
+            let (ch, done) = (ch.clone(), done.clone());
+            gort::go(move || {
+                let v = block_on_chan(ch);
+                done.send(v);
+            });
+        }
+        gort::sleep(Duration::from_millis(30));
+        ch.send(7);
+        assert_eq!(done.recv(), Some(7));
+
+        let m = std::sync::Arc::new(gort::sync::Mutex::new(0u64));
+        let guard = m.lock();
+        {
+            let (m, done) = (m.clone(), done.clone());
+            gort::go(move || {
+                wait_for_lock(&m);
+                done.send(1);
+            });
+        }
+        gort::sleep(Duration::from_millis(30));
+        drop(guard);
+        assert_eq!(done.recv(), Some(1));
+        gort::runtime::set_block_profile_rate(0);
+        gort::runtime::set_mutex_profile_fraction(0);
+        let (bytes, block) = proto("block");
+        let (_, mutex) = proto("mutex");
+        (block, mutex, text("block", 1), text("mutex", 1), bytes)
+    });
+    let find = |p: &Profile, f: &str| {
+        p.sample
+            .iter()
+            .filter(|s| stack_names(p, s).iter().any(|n| n.ends_with(f)))
+            .map(|s| (s.value[0], s.value[1]))
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    };
+    let (count, delay) = find(&block, "block_on_chan");
+    assert_eq!(count, 1, "one blocking receive");
+    assert!(
+        (25_000_000..5_000_000_000).contains(&delay),
+        "delay {delay} ns for a ~30 ms wait"
+    );
+    let (count, delay) = find(&block, "wait_for_lock");
+    assert_eq!(count, 1, "the Mutex wait is a blocking event too");
+    assert!(delay >= 25_000_000, "{delay}");
+    let (count, delay) = find(&mutex, "wait_for_lock");
+    assert_eq!(count, 1);
+    assert!(delay >= 25_000_000, "{delay}");
+    assert_eq!(
+        find(&mutex, "block_on_chan"),
+        (0, 0),
+        "channels are not mutexes"
+    );
+    assert!(
+        block_text.starts_with("--- contention:\ncycles/second=1000000000\n"),
+        "{block_text}"
+    );
+    assert!(block_text.contains("block_on_chan+0x"), "{block_text}");
+    assert!(
+        mutex_text.starts_with("--- mutex:\ncycles/second=1000000000\nsampling period=1\n"),
+        "{mutex_text}"
+    );
+
+    if !have_go("block_and_mutex_profiles_show_the_waits") {
+        return;
+    }
+    let dir = TestDir::new("block");
+    std::fs::write(dir.join("block.pprof"), &bytes).unwrap();
+    let (top, _) = go_tool(&dir, &["pprof", "-top", "block.pprof"]);
+    assert!(top.contains("Type: delay"), "{top}");
+    assert!(top.contains("block_on_chan"), "{top}");
+}
+
+#[test]
+fn threadcreate_counts_the_schedulers_threads() {
+    let (t, count) = gort::run(|| {
+        let p = gort::pprof::lookup("threadcreate").unwrap();
+        (text("threadcreate", 1), p.count())
+    });
+    assert!(count >= 1);
+    assert!(
+        t.starts_with(&format!("threadcreate profile: total {count}\n{count} @\n")),
+        "{t}"
+    );
+    assert!(gort::pprof::lookup("nosuch").is_none());
+    let names: Vec<&str> = gort::pprof::profiles().iter().map(|p| p.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "allocs",
+            "block",
+            "goroutine",
+            "heap",
+            "mutex",
+            "threadcreate"
+        ]
+    );
+}
