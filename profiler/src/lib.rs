@@ -1,14 +1,30 @@
 //! # gort-profiler: the formats Go programmers use to watch a running program
 //!
 //! gort's profilers are only worth having if the tools people already use
-//! can read what they write. This crate is the **encoding half** of gort's
-//! instrumentation: given samples, stacks and events, it produces exactly
-//! the bytes that `go tool pprof`, `go tool trace` and Perfetto expect, plus
-//! the two plain-text outputs Go prints itself (`runtime.MemStats` and the
-//! `GODEBUG=gctrace=1` line). Recording — SIGPROF sampling, per-P event
-//! buffers, the allocation sampler, the `/debug/pprof/` server — is not
-//! here yet: it belongs to the crates that own the goroutines and the heap,
-//! and feeds this crate's input model (below) when it exists.
+//! can read what they write. This crate is first the **encoding half** of
+//! gort's instrumentation: given samples, stacks and events, it produces
+//! exactly the bytes that `go tool pprof`, `go tool trace` and Perfetto
+//! expect, plus the two plain-text outputs Go prints itself
+//! (`runtime.MemStats` and the `GODEBUG=gctrace=1` line).
+//!
+//! It also holds the two pieces of **recording** that need no knowledge of
+//! goroutines or spans, only of threads, stacks and machine code:
+//!
+//! * the **CPU profiler** ([`cpu`]): per-thread CPU timers raising SIGPROF
+//!   100 times per CPU-second, an async-signal-safe frame-pointer walk
+//!   bounded by the interrupted stack, a lock-free sample ring, and a
+//!   reader thread that aggregates stacks and writes the pprof profile;
+//! * the **symbolizer** ([`symbolize`]): return PCs to function, file and
+//!   line from the executable's own DWARF line tables, and
+//!   [`symbolize::callers`], Go's `runtime.Callers`.
+//!
+//! What a profiler needs from the scheduler — the current goroutine's stack
+//! bounds, which OS threads run goroutines — comes in through plain
+//! function pointers and calls that the runtime facade wires up
+//! (`gort::pprof`), so this crate stays a leaf. The other recorders (the
+//! allocation sampler, per-P trace buffers, the `/debug/pprof/` server)
+//! live with the heap, the scheduler and the facade, and feed this crate's
+//! input model (below).
 //!
 //! ## Place in the workspace
 //!
@@ -82,8 +98,42 @@
 //! * **pid 0 avoided in JSON.** Go's viewer puts PROCS at pid 0; Perfetto
 //!   and strict trace models mishandle it, so every pid is shifted by one.
 //!
+//! ## The CPU profiler in one paragraph
+//!
+//! Each OS thread that runs goroutines gets a POSIX timer on its own CPU
+//! clock (`timer_create` with `SIGEV_THREAD_ID`, as Go ≥ 1.18 does on
+//! Linux), so a tick means "this thread burned another 10 ms" and lands on
+//! the thread that burned it. The SIGPROF handler reads PC, SP and FP from
+//! the signal context, decides whether the thread was on a goroutine stack
+//! (bounds from the scheduler) or its own (recorded at thread start), and
+//! follows the frame-pointer chain inside that stack only — aligned,
+//! strictly rising, return PCs in executable segments, 64 frames at most
+//! (gort builds with `-C force-frame-pointers=yes`). The PCs go into a
+//! preallocated lock-free ring (a loom model checks it); a full ring drops
+//! and counts, and the count becomes Go's `lostProfileEvent` sample. A
+//! reader thread drains and aggregates; at stop, stacks are symbolized
+//! once per distinct PC and encoded with [`pprof::cpu_profile`]. Function
+//! names are demangled Rust paths without hash and without angle brackets
+//! (pprof would delete them), e.g. `binarytrees::bottom_up`
+//! ([`symbolize`] states the rule). `tests/tests/pprof_cpu.rs` in the
+//! workspace checks the whole path with `go tool pprof`.
+//!
 //! ## Rejected approaches
 //!
+//! * **`setitimer(ITIMER_PROF)` for the CPU profiler.** One process-wide
+//!   timer whose signal goes to whichever thread the kernel picks, with one
+//!   tick per 10 ms of *process* CPU time: with several busy threads, ticks
+//!   are lost or land on the wrong thread, and the rate is capped (Go moved
+//!   away from it on Linux in 1.18 for these reasons; it remains Go's
+//!   fallback).
+//! * **Unwinding with libgcc / `std::backtrace` in the signal handler.**
+//!   The unwinder takes locks and allocates (deadlocks and crashes in
+//!   pprof-rs #36, #203, tikv#18474), and it does not know goroutine
+//!   stacks, which the scheduler switches under it. The frame-pointer walk
+//!   needs neither.
+//! * **Symbolizing in the handler or per sample.** The handler keeps raw
+//!   PCs; names are looked up once per distinct PC when the profile is
+//!   written.
 //! * **Generating the proto code with `protoc`/`prost-build`.** It needs a
 //!   `protoc` binary at build time; nine small messages declared with
 //!   prost's derive ([`pprof::proto`]) carry the same field numbers.

@@ -19,10 +19,28 @@
 //! starts a cycle (`GCStart`, `GCSTWStart`), one for mark termination ends
 //! its marking, and the collector waking its waiters ends the cycle
 //! (`GCDone`, with `HeapAlloc` and `HeapGoal`). Missing, and said plainly:
-//! mark-worker and sweep tracks (the collector would have to report them),
-//! and symbols — gort has no symbolizer, so every goroutine's start
-//! function is the placeholder frame `gort.unsymbolized` and events carry
-//! no stacks.
+//! mark-worker and sweep tracks (the collector would have to report them).
+//!
+//! # Stacks
+//!
+//! The recorder takes a stack where Go's tracer does, for the events that
+//! happen on a goroutine: `GoCreate` (the creating goroutine's stack at
+//! its `go` call), `GoUnblock` (the waker's stack, when a goroutine wakes
+//! it; none when sysmon's timers do), `GoBlock*`/`GoSleep`, `GoSched` and
+//! `GoPreempt` (where the goroutine stopped). It walks the frame-pointer
+//! chain with [`gort_profiler::symbolize::callers`] when the event happens
+//! (raw PCs only), and [`stop`] names the frames with the profiler's
+//! symbolizer. The runtime's own frames at the top (`gort_scheduler::…`,
+//! `gort::…`) are cut, as Go cuts `runtime.*` frames, so a blocked
+//! goroutine's stack starts at the user function that called `recv`.
+//! `go tool trace -pprof=sync` therefore points at real source lines.
+//!
+//! One thing Go records that gort cannot: a goroutine's **start
+//! function**. A closure given to `go` runs inside the scheduler's generic
+//! trampoline, and the scheduler reports no entry PC. The `start` frame of
+//! `GoCreate` is therefore the function that executed the `go` call (the
+//! top user frame of the creation stack); goroutines that existed before
+//! the trace started get the frame `gort.createdBeforeTrace`.
 //!
 //! # From hook events to a trace Go's parser accepts
 //!
@@ -81,12 +99,36 @@ pub(crate) enum GcPhase {
     },
 }
 
-/// One event with its time and the P of the thread that recorded it.
-#[derive(Debug, Clone, Copy)]
+/// One event with its time, the P of the thread that recorded it and, for
+/// events that happen on the goroutine itself, its stack (raw return PCs).
+#[derive(Debug, Clone)]
 struct Raw {
     ts: u64,
     thread_p: Option<usize>,
     ev: Ev,
+    stack: Option<Box<[u64]>>,
+}
+
+/// Most frames kept per event stack (Go keeps 128; 32 shows the caller
+/// chain of ordinary programs).
+const STACK_DEPTH: usize = 32;
+
+/// The calling goroutine's stack for `ev`, if Go's tracer records one for
+/// that kind of event (those that happen on the goroutine).
+fn event_stack(ev: &SchedEvent) -> Option<Box<[u64]>> {
+    match ev {
+        SchedEvent::GoCreate { .. }
+        | SchedEvent::GoUnblock { .. }
+        | SchedEvent::GoBlock { .. }
+        | SchedEvent::GoSched { .. }
+        | SchedEvent::GoPreempt { .. } => {
+            gort_scheduler::current_goroutine_id()?;
+            let mut buf = [0u64; STACK_DEPTH];
+            let n = gort_profiler::symbolize::callers(0, &mut buf);
+            Some(buf[..n].into())
+        }
+        _ => None,
+    }
 }
 
 /// The trace being recorded. Protected by its mutex.
@@ -117,10 +159,12 @@ impl SchedRecorder for Recorder {
     fn record(&self, nanos: u64, ev: SchedEvent) {
         if ON.load(Ordering::Relaxed) {
             let thread_p = gort_scheduler::current_p();
+            let stack = event_stack(&ev);
             lock(&EVENTS).push(Raw {
                 ts: nanos,
                 thread_p,
                 ev: Ev::Sched(ev),
+                stack,
             });
         }
     }
@@ -142,6 +186,7 @@ pub(crate) fn gc_phase(phase: GcPhase) {
             ts,
             thread_p,
             ev: Ev::Gc(phase),
+            stack: None,
         });
     }
 }
@@ -152,6 +197,9 @@ static RECORDER: Recorder = Recorder;
 /// by [`stop`]. Fails if a trace is already being recorded.
 pub fn start(w: impl Write + Send + 'static) -> io::Result<()> {
     crate::run::ensure_started();
+    // The stack walks of the recorder stay inside the goroutine's stack.
+    gort_profiler::cpu::set_goroutine_stack_bounds(gort_scheduler::current_goroutine_stack_bounds);
+    gort_profiler::cpu::set_thread_stack_bounds(gort_scheduler::hooks::current_thread_stack_bounds);
     let mut active = lock(&ACTIVE);
     if active.is_some() {
         return Err(io::Error::new(
@@ -168,7 +216,7 @@ pub fn start(w: impl Write + Send + 'static) -> io::Result<()> {
     let start_ts = gort_scheduler::hooks::now_nanos();
     lock(&EVENTS).clear();
     ON.store(true, Ordering::Relaxed);
-    crate::pprof::set_trace_recorder(Some(&RECORDER));
+    gort_scheduler::set_recorder(Some(&RECORDER));
     *active = Some(Active {
         out: Box::new(w),
         start_ts,
@@ -187,7 +235,7 @@ pub fn stop() -> io::Result<()> {
     let Some(mut a) = lock(&ACTIVE).take() else {
         return Ok(());
     };
-    crate::pprof::set_trace_recorder(None);
+    gort_scheduler::set_recorder(None);
     ON.store(false, Ordering::Relaxed);
     let events = std::mem::take(&mut *lock(&EVENTS));
     let trace = convert(&a, events);
@@ -210,6 +258,8 @@ enum G {
 struct Converter {
     t: Trace,
     start: StackId,
+    /// Stack ids of the raw stacks seen so far.
+    stacks: HashMap<Box<[u64]>, (StackId, StackId)>,
     gs: HashMap<u64, G>,
     /// Goroutine running on each P (absent: none).
     running: HashMap<usize, u64>,
@@ -234,12 +284,43 @@ impl Converter {
     }
 
     fn create(&mut self, ts: u64, p: usize, g: u64) {
+        self.create_at(ts, p, g, None);
+    }
+
+    /// `GoCreate` for `g`, with the creator's stack if it was recorded.
+    fn create_at(&mut self, ts: u64, p: usize, g: u64, pcs: Option<&[u64]>) {
         if !self.gs.contains_key(&g) {
-            let start = self.start;
+            let (stack, start) = match self.stack_ids(pcs) {
+                (0, _) => (0, self.start),
+                ids => ids,
+            };
             self.t
-                .push(ts, p as u32, EventKind::GoCreate { g, start, stack: 0 });
+                .push(ts, p as u32, EventKind::GoCreate { g, start, stack });
             self.gs.insert(g, G::Runnable);
         }
+    }
+
+    /// The trace's stack id for raw PCs (0: none), and the id of a
+    /// one-frame stack of its top user frame (a created goroutine's
+    /// `start`, see the module doc).
+    fn stack_ids(&mut self, pcs: Option<&[u64]>) -> (StackId, StackId) {
+        let Some(pcs) = pcs else { return (0, 0) };
+        if let Some(&ids) = self.stacks.get(pcs) {
+            return ids;
+        }
+        let frames = gort_profiler::symbolize::symbolize(pcs);
+        let user = frames
+            .iter()
+            .position(|f| !is_runtime_frame(&f.function))
+            .unwrap_or(frames.len());
+        let ids = if user == frames.len() {
+            (0, 0)
+        } else {
+            let start = self.t.stack(&frames[user..user + 1]);
+            (self.t.stack(&frames[user..]), start)
+        };
+        self.stacks.insert(pcs.into(), ids);
+        ids
     }
 
     /// The current goroutine on its P leaves it with `kind`.
@@ -252,9 +333,17 @@ impl Converter {
     }
 }
 
-fn block_kind(reason: WaitReason) -> EventKind {
+/// The runtime's own frames, cut from the top of event stacks (Go cuts
+/// `runtime.*` the same way).
+fn is_runtime_frame(function: &str) -> bool {
+    ["gort_scheduler::", "gort_profiler::", "gort_gc::", "gort::"]
+        .iter()
+        .any(|p| function.starts_with(p))
+}
+
+fn block_kind(reason: WaitReason, stack: StackId) -> EventKind {
     let reason = match reason {
-        WaitReason::Sleep => return EventKind::GoSleep { stack: 0 },
+        WaitReason::Sleep => return EventKind::GoSleep { stack },
         WaitReason::ChanReceive => BlockReason::Recv,
         WaitReason::ChanSend => BlockReason::Send,
         WaitReason::Select => BlockReason::Select,
@@ -262,18 +351,20 @@ fn block_kind(reason: WaitReason) -> EventKind {
         WaitReason::GcWait => BlockReason::Gc,
         WaitReason::None | WaitReason::Other => BlockReason::Other,
     };
-    EventKind::GoBlock { reason, stack: 0 }
+    EventKind::GoBlock { reason, stack }
 }
 
 fn convert(a: &Active, mut events: Vec<Raw>) -> Trace {
     let mut c = Converter {
         t: Trace::new(),
         start: 0,
+        stacks: HashMap::new(),
         gs: HashMap::new(),
         running: HashMap::new(),
         up: vec![false; a.gomaxprocs],
     };
-    c.start = c.t.stack(&[Frame::new("gort.unsymbolized", "?", 0, 0, 0)]);
+    c.start =
+        c.t.stack(&[Frame::new("gort.createdBeforeTrace", "?", 0, 0, 0)]);
     let ts0 = a.start_ts;
     let first_p = a.caller.map_or(0, |(p, _)| p);
     c.t.push(
@@ -373,7 +464,7 @@ fn convert(a: &Active, mut events: Vec<Raw>) -> Trace {
             }
             SchedEvent::GoCreate { goid, parent } => {
                 let p = r.thread_p.or_else(|| here(&c, parent)).unwrap_or(first_p);
-                c.create(ts, p, goid);
+                c.create_at(ts, p, goid, r.stack.as_deref());
             }
             SchedEvent::GoStart { goid, p } => {
                 c.ensure_up(ts, p);
@@ -398,19 +489,23 @@ fn convert(a: &Active, mut events: Vec<Raw>) -> Trace {
                 c.running.insert(p, goid);
             }
             SchedEvent::GoSched { goid } => {
-                c.leave(ts, goid, EventKind::GoSched { stack: 0 }, G::Runnable)
+                let (stack, _) = c.stack_ids(r.stack.as_deref());
+                c.leave(ts, goid, EventKind::GoSched { stack }, G::Runnable)
             }
             SchedEvent::GoPreempt { goid } => {
-                c.leave(ts, goid, EventKind::GoPreempt { stack: 0 }, G::Runnable)
+                let (stack, _) = c.stack_ids(r.stack.as_deref());
+                c.leave(ts, goid, EventKind::GoPreempt { stack }, G::Runnable)
             }
             SchedEvent::GoBlock { goid, reason } => {
-                c.leave(ts, goid, block_kind(reason), G::Waiting)
+                let (stack, _) = c.stack_ids(r.stack.as_deref());
+                c.leave(ts, goid, block_kind(reason, stack), G::Waiting)
             }
             SchedEvent::GoEnd { goid } => c.leave(ts, goid, EventKind::GoEnd, G::Dead),
             SchedEvent::GoUnblock { goid } => {
                 if c.gs.get(&goid) == Some(&G::Waiting) {
                     let p = r.thread_p.unwrap_or(first_p);
-                    c.t.push(ts, p as u32, EventKind::GoUnblock { g: goid, stack: 0 });
+                    let (stack, _) = c.stack_ids(r.stack.as_deref());
+                    c.t.push(ts, p as u32, EventKind::GoUnblock { g: goid, stack });
                     c.gs.insert(goid, G::Runnable);
                 }
             }
