@@ -207,6 +207,58 @@ fn write_barrier_slow(old: usize, new: usize) {
     }
 }
 
+/// The copy barrier: called by the host *before* it copies the bytes
+/// `[start, end)` of a value from one goroutine's stack to another's, or
+/// from a stack into memory the collector already scanned (a channel
+/// buffer), while stacks are scanned concurrently. Shades every word that
+/// points into an allocated object, so a pointer moved out of a stack that
+/// is not scanned yet into one that is (or will not be rescanned) is never
+/// lost (see the crate essay, "Concurrent stack scanning"). One relaxed
+/// load when no cycle is marking.
+#[inline]
+pub fn copy_barrier(start: usize, end: usize) {
+    if ENABLED.load(Relaxed) {
+        copy_barrier_slow(start, end);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn copy_barrier_slow(start: usize, end: usize) {
+    if let Some(c) = crate::collector::try_global() {
+        c.shade_range(start, end);
+    }
+}
+
+/// Shade, through `gcw`, every word of `[start, end)` (bounds rounded
+/// inwards to words) that points into an allocated object.
+pub(crate) fn shade_words<G: ObjectGraph + ?Sized>(
+    gcw: &mut GcWork<'_, G>,
+    start: usize,
+    end: usize,
+) {
+    const WORD: usize = std::mem::size_of::<usize>();
+    let mut p = (start + WORD - 1) & !(WORD - 1);
+    let end = end & !(WORD - 1);
+    while p < end {
+        // SAFETY: the caller (`copy_barrier`'s contract) passes the bytes of
+        // a live value it is about to copy: readable for the call. Volatile:
+        // read as a plain integer, whatever its type.
+        let w = unsafe { std::ptr::read_volatile(p as *const usize) };
+        shade_copied(gcw, w);
+        p += WORD;
+    }
+}
+
+/// The copy barrier for one word of a copied value (the part the loom model
+/// `loom_copy_barrier` drives): shade it if it points into an object.
+#[inline]
+pub(crate) fn shade_copied<G: ObjectGraph + ?Sized>(gcw: &mut GcWork<'_, G>, word: usize) {
+    if word != 0 {
+        gcw.shade(word);
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

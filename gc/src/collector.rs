@@ -18,7 +18,9 @@
 
 use crate::barrier::BarrierState;
 use crate::heap::{Heap, ObjectKind};
-use crate::host::{assert_no_gc_locks, GcMutex, Host, MarkWorkerMode, StwReason, WorldStopped};
+use crate::host::{
+    assert_no_gc_locks, GcMutex, Host, MarkWorkerMode, RootVisitor as _, StwReason, WorldStopped,
+};
 use crate::loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use crate::mark::assist::AssistCredit;
 use crate::mark::roots::ConservativeRoots;
@@ -132,6 +134,12 @@ pub struct Collector {
     /// This cycle's scan work and traced marked bytes.
     scan_work: AtomicU64,
     marked_bytes: AtomicU64,
+    /// This cycle's stack bytes scanned after the pause (stack jobs and
+    /// scans before a goroutine runs); added to the gctrace "MB stacks".
+    stack_bytes_concurrent: AtomicU64,
+    /// Stacks left unscanned when mark termination began, scanned there
+    /// with the world stopped (expected 0; see `mark_termination`).
+    late_stacks: AtomicU64,
     init: Instant,
 }
 
@@ -321,6 +329,8 @@ impl Collector {
             worker_cpu_ns: AtomicU64::new(0),
             scan_work: AtomicU64::new(0),
             marked_bytes: AtomicU64::new(0),
+            stack_bytes_concurrent: AtomicU64::new(0),
+            late_stacks: AtomicU64::new(0),
             init: Instant::now(),
         }
     }
@@ -406,6 +416,7 @@ impl Collector {
         let heap_live_start = self.heap_live();
         self.scan_work.store(0, Relaxed);
         self.marked_bytes.store(0, Relaxed);
+        self.stack_bytes_concurrent.store(0, Relaxed);
         self.assist_cpu_ns.store(0, Relaxed);
         self.worker_cpu_ns.store(0, Relaxed);
         self.credit.reset();
@@ -508,11 +519,23 @@ impl Collector {
             MarkWorkerMode::Dedicated => None,
         };
         let mut my_cpu = 0u64;
+        // Whether every goroutine stack of this cycle is scanned (the host's
+        // stack jobs; `true` at once for a host that scans them all in the
+        // pause). Marking cannot end before.
+        let mut stacks_done = false;
         loop {
             if self.cycles_done.load(Acquire) >= cycle {
                 break;
             }
             let cpu0 = thread_cpu_ns();
+            if !stacks_done {
+                // (2c) Stack jobs first: goroutines parked since the pause
+                // hold the roots the rest of the mark needs.
+                let mut v = ConservativeRoots::new(&mut gcw);
+                stacks_done = self.host().scan_stack_jobs(&mut v, 8);
+                self.stack_bytes_concurrent
+                    .fetch_add(v.stack_bytes, Relaxed);
+            }
             let done = gcw.drain(Some(64 << 10));
             gcw.dispose();
             if done > 0 {
@@ -537,7 +560,8 @@ impl Collector {
             }
             self.marked_bytes
                 .fetch_add(std::mem::take(&mut gcw.marked_bytes), Relaxed);
-            if self.queues.is_done()
+            if stacks_done
+                && self.queues.is_done()
                 && self.phase.get() == Phase::Mark
                 && self
                     .terminating
@@ -584,6 +608,20 @@ impl Collector {
         let g = HeapGraph(self.heap);
         // Buffers hold the barrier's shades since their last flush.
         let shaded = self.barrier.flush_all(&w, &self.queues, &g);
+        // Stacks no stack job scanned (none normally: a worker terminates
+        // only once the host reported every stack scanned; O(1) then).
+        // Whatever they shade makes the queues non-empty: marking restarts.
+        let late = {
+            let mut gcw = GcWork::new(&self.queues, &g);
+            let mut v = ConservativeRoots::new(&mut gcw);
+            let late = self.host().finish_stack_scan(&w, &mut v);
+            self.stack_bytes_concurrent
+                .fetch_add(v.stack_bytes, Relaxed);
+            self.marked_bytes.fetch_add(gcw.marked_bytes, Relaxed);
+            gcw.dispose();
+            late
+        };
+        self.late_stacks.fetch_add(late as u64, Relaxed);
         if !self.queues.is_done() {
             let restarts = {
                 let mut cur = self.cur.lock();
@@ -613,9 +651,11 @@ impl Collector {
         }
         let _ = shaded;
         let mark_end = t0;
-        // (3b) Marking is over: no assists, no barrier, no allocate-black.
+        // (3b) Marking is over: no assists, no barrier, no allocate-black,
+        // no stack scanning.
         self.marking.store(false, Relaxed);
         self.barrier.set_enabled(&w, false);
+        self.host().end_stack_scan(&w);
         self.heap.set_allocate_black(false);
         self.heap.set_always_slow(false);
         let heap_alloc_end = self.heap_alloc();
@@ -628,6 +668,7 @@ impl Collector {
         let sweep_setup_ns = t_setup.elapsed().as_nanos() as u64;
         self.phase.set(Phase::Off);
         let mut cur = std::mem::take(&mut *self.cur.lock());
+        cur.stack_bytes += self.stack_bytes_concurrent.load(Relaxed);
         let marked_traced = self.marked_bytes.load(Relaxed);
         let black_alloc = heap_alloc_end.saturating_sub(cur.heap_alloc_start);
         let heap_marked = marked_traced + black_alloc;
@@ -992,6 +1033,35 @@ impl Collector {
     /// Cycles whose mark termination restarted marking at least once.
     pub fn mark_restarts(&self) -> u64 {
         self.stats.0.lock().mark_restarts
+    }
+
+    /// Stacks that were still unscanned when mark termination began and
+    /// were scanned with the world stopped, over all cycles (expected 0).
+    pub fn late_stack_scans(&self) -> u64 {
+        self.late_stacks.load(Relaxed)
+    }
+
+    /// A goroutine stack `[start, end)` scanned after the pause, by the host
+    /// (before it runs the goroutine): shade every word conservatively.
+    pub fn scan_stack(&self, start: usize, end: usize) {
+        let g = HeapGraph(self.heap);
+        let mut gcw = GcWork::new(&self.queues, &g);
+        let mut v = ConservativeRoots::new(&mut gcw);
+        v.visit_range(crate::host::RangeKind::Stack, start, end);
+        self.stack_bytes_concurrent
+            .fetch_add(v.stack_bytes, Relaxed);
+        self.marked_bytes.fetch_add(gcw.marked_bytes, Relaxed);
+        gcw.dispose();
+    }
+
+    /// The copy barrier's slow path: shade every word of `[start, end)`
+    /// that points into an allocated object.
+    pub(crate) fn shade_range(&self, start: usize, end: usize) {
+        let g = HeapGraph(self.heap);
+        let mut gcw = GcWork::new(&self.queues, &g);
+        crate::barrier::shade_words(&mut gcw, start, end);
+        self.marked_bytes.fetch_add(gcw.marked_bytes, Relaxed);
+        gcw.dispose();
     }
 
     /// Internal counters for tests (a copy).

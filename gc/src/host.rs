@@ -167,11 +167,45 @@ pub trait Host: Send + Sync + 'static {
     /// (≈ `Collection::resume_mutators`).
     fn start_the_world(&self, token: WorldStopped);
 
-    /// Report every root range: each stopped goroutine's stack from its
-    /// saved stack pointer to its top (registers spilled), and the values
-    /// the runtime holds on users' behalf (≈ MMTk
-    /// `scan_roots_in_mutator_thread` + `scan_vm_specific_roots`).
+    /// Report the root ranges that must be scanned while the world is
+    /// stopped, at the start of marking (≈ MMTk
+    /// `scan_roots_in_mutator_thread` + `scan_vm_specific_roots`): the
+    /// values the runtime holds on users' behalf, and goroutine stacks from
+    /// their saved stack pointer to their top (registers spilled).
+    ///
+    /// A host that scans stacks concurrently (see
+    /// [`Host::scan_stack_jobs`]) reports here only the stacks that run
+    /// right after the restart (the stopper's own) and opens a scan epoch:
+    /// from then on it must never run a goroutine whose stack is not
+    /// scanned yet, and must apply the copy barrier
+    /// ([`crate::barrier::copy_barrier`]) to every value it moves between
+    /// goroutine stacks or from a stack into memory already scanned.
     fn scan_roots(&self, w: &WorldStopped, roots: &mut dyn RootVisitor);
+
+    /// Concurrent stack scanning (mark workers, world running): scan, through
+    /// `roots`, the stacks of up to `max_chunks` × 32 goroutines the epoch
+    /// opened by [`Host::scan_roots`] has not scanned yet. Returns `true`
+    /// once every such stack is scanned and no scan is in progress —
+    /// marking may only terminate then. The default (a host that scans every
+    /// stack in `scan_roots`) has nothing to do.
+    fn scan_stack_jobs(&self, roots: &mut dyn RootVisitor, max_chunks: usize) -> bool {
+        let _ = (roots, max_chunks);
+        true
+    }
+
+    /// At mark termination, world stopped: scan whatever stack
+    /// [`Host::scan_stack_jobs`] has not (normally nothing: the collector
+    /// terminates only after it returned `true`), returning how many stacks
+    /// that was. The epoch stays open: marking may restart.
+    fn finish_stack_scan(&self, w: &WorldStopped, roots: &mut dyn RootVisitor) -> usize {
+        let _ = (w, roots);
+        0
+    }
+
+    /// Marking is over (world stopped): close the scan epoch.
+    fn end_stack_scan(&self, w: &WorldStopped) {
+        let _ = w;
+    }
 
     /// Run `worker` (call [`MarkWorker::run`](crate::mark::MarkWorker::run)) on a thread the host manages
     /// (≈ `Collection::spawn_gc_thread`). `run` may stop the world.

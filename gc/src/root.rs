@@ -75,8 +75,12 @@ unsafe impl<T: Trace + Sync> Send for Root<T> {}
 unsafe impl<T: Trace + Sync> Sync for Root<T> {}
 
 impl<T: Trace> Root<T> {
-    /// Roots `gc`.
+    /// Roots `gc`. While marking, the referent is shaded first (an
+    /// insertion barrier): the registry is scanned once, at the start of
+    /// the cycle, and the value may come from a stack that is scanned
+    /// already, or from one that will not be scanned before its owner drops it.
     pub fn new(gc: Gc<T>) -> Root<T> {
+        crate::barrier::write_barrier(0, gc.base());
         Root {
             gc,
             slot: register(gc.base()),

@@ -12,7 +12,8 @@
 //! | GOMAXPROCS, the current P | [`gort_scheduler::gomaxprocs`], [`gort_scheduler::current_p`] |
 //! | a safepoint poll | [`gort_scheduler::safepoint`] |
 //! | stop / start the world | [`gort_scheduler::stop_the_world`] / [`gort_scheduler::start_the_world`]; the scheduler's token is kept in [`GortHost::stopped`] while the collector holds its own [`WorldStopped`] |
-//! | the roots | every goroutine stack `[saved sp, top)` ([`gort_scheduler::for_each_goroutine_stack`]) and every runtime-held range, i.e. channel buffers ([`gort_scheduler::for_each_runtime_range`]) |
+//! | the roots | in the pause: the stopper's stack and a new scan epoch ([`gort_scheduler::begin_stack_scan`]) and every runtime-held range, i.e. channel buffers ([`gort_scheduler::for_each_runtime_range`]); concurrently: every other goroutine stack `[saved sp, top)` ([`gort_scheduler::scan_stack_jobs`], and the scheduler itself before it runs an unscanned goroutine, through [`gort_scheduler::StackScanHooks`]); at mark termination the leftovers and the end of the epoch ([`gort_scheduler::finish_stack_scan`], [`gort_scheduler::end_stack_scan`]) |
+//! | the copy barrier | [`gort_gc::barrier::copy_barrier`], the scheduler's `shade_copied` hook (channel hand-offs, start closures) |
 //! | threads for mark workers and the background sweeper | OS threads of a small pool ([`WorkerPool`]), each holding an [`ExternalActivity`] guard while it works |
 //! | (for `gort::trace`) the GC phases | recorded here as they pass: the stops for sweep and mark termination, the restarts, and `cycle_done` |
 //! | "park me until cycle N is over" | a goroutine parks ([`gort_scheduler::park`], `WaitReason::GcWait`) and frees its P; a plain thread waits on a condition variable |
@@ -152,13 +153,46 @@ impl Host for GortHost {
         let Some(t) = lock(&self.stopped).take() else {
             gort_scheduler::rt_throw!("gort host: scan_roots without a stopped world");
         };
-        sched::for_each_goroutine_stack(&t, &mut |s| {
-            roots.visit_range(RangeKind::Stack, s.sp, s.hi);
+        // Stacks are scanned concurrently: here only the stopper's own
+        // (it runs on after the restart), and a new scan epoch opens. The
+        // scheduler scans any other goroutine before running it, through
+        // these hooks; mark workers scan the rest (`scan_stack_jobs`).
+        sched::set_stack_scan_hooks(sched::StackScanHooks {
+            scan_stack: scan_stack_hook,
+            shade_copied: gort_gc::barrier::copy_barrier,
+        });
+        sched::begin_stack_scan(&t, &mut |start, end| {
+            roots.visit_range(RangeKind::Stack, start, end);
         });
         sched::for_each_runtime_range(&t, &mut |start, end| {
             roots.visit_range(RangeKind::RuntimeHeld, start, end);
         });
         *lock(&self.stopped) = Some(t);
+    }
+
+    fn scan_stack_jobs(&self, roots: &mut dyn RootVisitor, max_chunks: usize) -> bool {
+        sched::scan_stack_jobs(max_chunks, &mut |start, end| {
+            roots.visit_range(RangeKind::Stack, start, end);
+        })
+    }
+
+    fn finish_stack_scan(&self, _w: &WorldStopped, roots: &mut dyn RootVisitor) -> usize {
+        let Some(t) = lock(&self.stopped).take() else {
+            gort_scheduler::rt_throw!("gort host: finish_stack_scan without a stopped world");
+        };
+        let n = sched::finish_stack_scan(&t, &mut |start, end| {
+            roots.visit_range(RangeKind::Stack, start, end);
+        });
+        *lock(&self.stopped) = Some(t);
+        n
+    }
+
+    fn end_stack_scan(&self, _w: &WorldStopped) {
+        let guard = lock(&self.stopped);
+        let Some(t) = guard.as_ref() else {
+            gort_scheduler::rt_throw!("gort host: end_stack_scan without a stopped world");
+        };
+        sched::end_stack_scan(t);
     }
 
     fn spawn_mark_worker(&self, mode: MarkWorkerMode, worker: MarkWorker) {
@@ -225,6 +259,14 @@ impl Host for GortHost {
         for p in parked {
             p.unpark();
         }
+    }
+}
+
+/// The scheduler's hook for a stack it scans itself, just before it runs
+/// the goroutine.
+fn scan_stack_hook(start: usize, end: usize) {
+    if let Some(c) = gort_gc::collector::try_global() {
+        c.scan_stack(start, end);
     }
 }
 

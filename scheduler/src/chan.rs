@@ -187,6 +187,16 @@ pub fn chan<T: Send>(cap: usize) -> Chan<T> {
     }
 }
 
+/// The copy barrier for a value of `T` at `v` that is about to move from
+/// one goroutine's stack to another's or to a channel buffer (see
+/// `scanstate.rs` and the crate doc, "Concurrent stack scanning"). One
+/// relaxed load when the collector is not scanning stacks; nothing for a
+/// value smaller than a word.
+#[inline]
+fn copy_barrier<T>(v: *const T) {
+    crate::stw::copy_barrier(v as usize, core::mem::size_of::<T>());
+}
+
 /// Outcome of a non-blocking attempt.
 enum Try {
     Done,
@@ -218,6 +228,9 @@ impl<T: Send> Chan<T> {
             return Try::Closed;
         }
         if let Some(sg) = s.recvq.dequeue() {
+            // The value moves from our stack to the parked receiver's, which
+            // a mark worker may have scanned already: shade it first.
+            copy_barrier(val);
             // SAFETY: a dequeued receiver's elem points at its MaybeUninit<T>
             // slot; `val` is ours to move.
             unsafe {
@@ -229,6 +242,8 @@ impl<T: Send> Chan<T> {
             return Try::Done;
         }
         if s.len < self.inner.cap {
+            // Into the buffer, which was scanned when the cycle began.
+            copy_barrier(val);
             let at = (s.head + s.len) % self.inner.cap;
             // SAFETY: the slot is free; `val` is ours to move.
             s.buf[at].write(unsafe { val.read() });
@@ -251,6 +266,9 @@ impl<T: Send> Chan<T> {
             // gives up once `success` is set.
             unsafe {
                 let sgr = &mut *sg;
+                // Out of the parked sender's stack, perhaps not scanned yet,
+                // into ours or the buffer (both scanned): shade it first.
+                copy_barrier(sgr.elem as *const T);
                 let v = (sgr.elem as *mut T).read();
                 if self.inner.cap == 0 {
                     out.write(v);

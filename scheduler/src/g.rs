@@ -9,6 +9,7 @@ use crate::loom::sync::atomic::{
     AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering::*,
 };
 use crate::park::ParkState;
+use crate::scanstate::ScanState;
 use crate::sched::M;
 
 /// The state of a goroutine (Go's `_G*` values, same numbers).
@@ -130,6 +131,7 @@ pub(crate) type StartFn = (Option<unsafe fn(*mut u8)>, usize);
 /// | `status`, `preempt`, `select_done`, `wait_reason` | atomics (see each) |
 /// | `schedlink` | protected by the lock of the list the G is on (global queue, free list) |
 /// | `m` | written by the M that runs it; read racily by sysmon |
+/// | `scan` | atomic; the stack-scan claim protocol (`scanstate.rs`) |
 #[repr(C, align(64))]
 #[derive(Debug)]
 pub(crate) struct G {
@@ -162,6 +164,9 @@ pub(crate) struct G {
     pub(crate) schedlink: AtomicPtr<G>,
     /// The M running this G (stale when not running).
     pub(crate) m: AtomicPtr<M>,
+    /// Whether the collector scanned this stack in the current scan epoch
+    /// (see `scanstate.rs`).
+    pub(crate) scan: ScanState,
 }
 
 // SAFETY: every field is either atomic, immutable, or an UnsafeCell whose
@@ -196,6 +201,7 @@ impl G {
                 start: UnsafeCell::new((None, 0)),
                 schedlink: AtomicPtr::new(core::ptr::null_mut()),
                 m: AtomicPtr::new(core::ptr::null_mut()),
+                scan: ScanState::new(),
             })
         };
         g

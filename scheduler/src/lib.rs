@@ -268,6 +268,7 @@ pub(crate) mod loom;
 mod idle;
 mod park;
 mod runq;
+mod scanstate;
 mod world;
 
 #[cfg(not(all(test, loom)))]
@@ -313,8 +314,10 @@ pub use sched::{sched_stats, Config, PStatus, SchedStats, MAX_PROCS};
 pub use stack::DEFAULT_STACK_SIZE;
 #[cfg(not(all(test, loom)))]
 pub use stw::{
-    for_each_goroutine_stack, for_each_p_at_safepoint, for_each_runtime_range, start_the_world,
-    stop_the_world, GoroutineStack, StwReason, WorldStopped,
+    begin_stack_scan, end_stack_scan, finish_stack_scan, for_each_goroutine_stack,
+    for_each_p_at_safepoint, for_each_runtime_range, scan_stack_jobs, set_stack_scan_hooks,
+    stack_scan_counts, start_the_world, stop_the_world, GoroutineStack, StackScanCounts,
+    StackScanHooks, StwReason, WorldStopped,
 };
 #[cfg(not(all(test, loom)))]
 pub use sysmon::FORCE_PREEMPT;

@@ -21,7 +21,8 @@ use crate::hooks::{self, SchedEvent};
 use crate::idle::Idle;
 use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::atomic::{
-    AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::*,
+    fence, AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
+    Ordering::*,
 };
 use crate::loom::sync::{Condvar, Mutex, MutexGuard};
 use crate::runq::RunQueue;
@@ -908,6 +909,10 @@ fn execute(m: &M, g: *mut G, inherit: bool) {
     }
     // SAFETY: Gs are never freed.
     let gr = unsafe { &*g };
+    // While the collector scans stacks, no goroutine runs with an unscanned
+    // stack: scan it here if no mark worker did yet (one relaxed load when
+    // no cycle is scanning; see `scanstate.rs`).
+    crate::stw::ensure_scanned(gr);
     gr.set_status(GStatus::Running);
     gr.preempt.store(false, Relaxed);
     gr.m.store(m as *const M as *mut M, Relaxed);
@@ -1233,6 +1238,14 @@ pub(crate) fn newproc<F: FnOnce() + Send + 'static>(f: F) -> u64 {
         let sp = switch::init_frame(data, g as usize, goroutine_entry);
         gr.sp.with_mut(|p| *p = sp);
     }
+    // While the collector scans stacks, a new goroutine is born scanned: its
+    // stack holds only the closure just copied from ours, which the copy
+    // barrier shades (see `scanstate.rs`). SeqCst: see the re-check below.
+    let epoch = crate::stw::SCAN_EPOCH.load(SeqCst);
+    gr.scan.born(epoch);
+    if epoch != 0 {
+        crate::stw::copy_barrier_slow(data, size);
+    }
     gr.goid.store(goid, Relaxed);
     gr.parent.store(parent_id, Relaxed);
     gr.released.store(false, Relaxed);
@@ -1250,6 +1263,22 @@ pub(crate) fn newproc<F: FnOnce() + Send + 'static>(f: F) -> u64 {
             s.external.fetch_add(1, SeqCst);
             globrunq_put(g);
             s.external.fetch_sub(1, SeqCst);
+        }
+    }
+    if pr.is_none() {
+        // A thread without a P is not stopped by a stop of the world, so an
+        // epoch may have opened since we read it, with this G unscanned in
+        // it and perhaps passed over by a stack job that still saw it dead.
+        // Dekker with `begin_stack_scan`: its SeqCst store of the epoch and
+        // this fence + load. If we do not see the new epoch, the G was in
+        // allg before the epoch's snapshot (the snapshot's allg lock comes
+        // after the epoch store), so it is a stack job, and the job's SeqCst
+        // status load sees it runnable and scans it. If we do, shade the
+        // closure now; the G itself is scanned before it runs.
+        fence(SeqCst);
+        let now = crate::stw::SCAN_EPOCH.load(SeqCst);
+        if now != 0 && now != epoch {
+            crate::stw::copy_barrier_slow(data, size);
         }
     }
     goid

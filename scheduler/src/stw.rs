@@ -5,7 +5,8 @@
 //! `world.rs` for the rendezvous itself.
 
 use crate::g::{GStatus, G};
-use crate::loom::sync::atomic::Ordering::*;
+use crate::loom::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use crate::loom::sync::Mutex;
 use crate::sched::{
     self, current_p_ptr, getg, sched, PStatus, Sched, P, POLL, POLL_SAFEPOINT_FN, POLL_STW,
 };
@@ -379,4 +380,337 @@ pub(crate) fn set_gomaxprocs(n: usize) -> usize {
         sched::gosched();
     }
     old
+}
+
+// ---------------------------------------------------------------------------
+// Concurrent stack scanning: scan epochs, stack jobs and the copy barrier.
+//
+// See [crate] ("Concurrent stack scanning") for the overview and
+// `scanstate.rs` for the per-goroutine claim protocol.
+
+/// The open scan epoch, or 0 when no cycle is scanning stacks. Written only
+/// with the world stopped ([`begin_stack_scan`], [`end_stack_scan`]), so
+/// every P sees the new value after the restart: the scheduler's checks load
+/// it Relaxed (one load when no cycle runs, like the write barrier's flag).
+/// A thread without a P (not stopped by a stop of the world) loads it
+/// SeqCst where it matters (`newproc`).
+pub(crate) static SCAN_EPOCH: AtomicU32 = AtomicU32::new(0);
+/// The last epoch opened (1, 2, …; 0 is skipped on wrap-around). Written
+/// with the world stopped.
+static SCAN_GEN: AtomicU32 = AtomicU32::new(0);
+
+/// The open epoch's stack jobs: the goroutines `allg[..jobs]`, i.e. the Gs
+/// that existed when it opened (allg only grows; later Gs are born
+/// scanned). Handed out in chunks of [`JOB_CHUNK`].
+#[derive(Debug)]
+struct ScanJobs {
+    /// The epoch these jobs belong to (a worker of an older cycle that
+    /// comes late sees a mismatch and stops).
+    epoch: u32,
+    /// Number of jobs.
+    jobs: usize,
+    /// The next job index to hand out.
+    next: usize,
+    /// Jobs finished: the G scanned (by anyone) or found dead.
+    finished: usize,
+}
+
+/// Lock `stw.scan_jobs`, a leaf: taken to hand out a chunk of jobs and to
+/// count finished ones (once per 32 goroutines), never while another lock
+/// is held.
+static SCAN_JOBS: Mutex<ScanJobs> = Mutex::new(ScanJobs {
+    epoch: 0,
+    jobs: 0,
+    next: 0,
+    finished: 0,
+});
+
+/// Counters since the process started (see [`StackScanCounts`]).
+static SCANNED_IN_PAUSE: AtomicU64 = AtomicU64::new(0);
+static SCANNED_BY_JOBS: AtomicU64 = AtomicU64::new(0);
+static SCANNED_BEFORE_RUN: AtomicU64 = AtomicU64::new(0);
+static SCANNED_AT_TERMINATION: AtomicU64 = AtomicU64::new(0);
+
+/// Job indices a stack-job call takes at once.
+const JOB_CHUNK: usize = 32;
+
+/// What the collector's host gives the scheduler so that it can scan a
+/// goroutine's stack itself (before running it) and shade values it copies
+/// between stacks and channel buffers, without depending on the collector.
+#[derive(Debug, Clone, Copy)]
+pub struct StackScanHooks {
+    /// Scan `[start, end)` conservatively as a goroutine stack (called on
+    /// an M's g0, holding a P, with no scheduler lock held).
+    pub scan_stack: fn(usize, usize),
+    /// The copy barrier: shade every word of `[start, end)` that points into
+    /// a managed object (the bytes of a value about to be copied).
+    pub shade_copied: fn(usize, usize),
+}
+
+static HOOKS: std::sync::OnceLock<StackScanHooks> = std::sync::OnceLock::new();
+
+/// Registers the collector's hooks (once per process; later calls are
+/// ignored). Must happen before the first [`begin_stack_scan`].
+pub fn set_stack_scan_hooks(h: StackScanHooks) {
+    let _ = HOOKS.set(h);
+}
+
+fn hooks() -> &'static StackScanHooks {
+    match HOOKS.get() {
+        Some(h) => h,
+        None => crate::rt_throw!("stack scan used before set_stack_scan_hooks"),
+    }
+}
+
+/// How many goroutine stacks were scanned where, since the process started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StackScanCounts {
+    /// Scan epochs opened (collector cycles).
+    pub epochs: u64,
+    /// In the sweep-termination pause (the stopper's own stack).
+    pub in_pause: u64,
+    /// By mark workers' stack jobs, concurrently.
+    pub by_jobs: u64,
+    /// By an M just before it switched into the goroutine.
+    pub before_run: u64,
+    /// With the world stopped at mark termination because a job was left
+    /// (expected 0: the collector waits for every job before terminating).
+    pub at_termination: u64,
+}
+
+/// Reads the stack-scan counters.
+pub fn stack_scan_counts() -> StackScanCounts {
+    StackScanCounts {
+        epochs: u64::from(SCAN_GEN.load(Relaxed)),
+        in_pause: SCANNED_IN_PAUSE.load(Relaxed),
+        by_jobs: SCANNED_BY_JOBS.load(Relaxed),
+        before_run: SCANNED_BEFORE_RUN.load(Relaxed),
+        at_termination: SCANNED_AT_TERMINATION.load(Relaxed),
+    }
+}
+
+/// Opens a scan epoch with the world stopped (the collector's sweep
+/// termination) and scans, through `f(start, end)`, the only stack that
+/// runs right after the restart: the stopper's own, from below a fresh
+/// spill of its callee-saved registers. Every other goroutine is now
+/// unscanned; none is running (asserted by [`stop_the_world`]). O(1) in the
+/// number of goroutines. Returns the number of stack jobs (goroutines that
+/// exist now).
+pub fn begin_stack_scan(w: &WorldStopped, f: &mut dyn FnMut(usize, usize)) -> usize {
+    let _ = hooks(); // an M may need them as soon as the world restarts
+    let s = sched();
+    let mut e = SCAN_GEN.load(Relaxed).wrapping_add(1);
+    if e == 0 || e > u32::MAX >> 1 {
+        e = 1; // the word keeps e << 1
+    }
+    SCAN_GEN.store(e, Relaxed);
+    // Open the epoch before the snapshot of allg. SeqCst: pairs with the
+    // SeqCst fence + load in `newproc` on a thread without a P (which the
+    // stop did not stop): a G it adds to allg after our snapshot is then
+    // sure to see the epoch, and shades its closure (see there).
+    SCAN_EPOCH.store(e, SeqCst);
+    let jobs = s.allg.lock().list.len();
+    *SCAN_JOBS.lock() = ScanJobs {
+        epoch: e,
+        jobs,
+        next: 0,
+        finished: 0,
+    };
+    let owner = w.owner_g;
+    if !owner.is_null() {
+        // SAFETY: Gs are never freed.
+        let gr = unsafe { &*owner };
+        let page = crate::stack::page_size();
+        if owner == getg() {
+            crate::switch::with_spilled_registers(&mut |sp| f(sp, gr.hi));
+        } else {
+            // A goroutine holds the world stopped and runs elsewhere: its sp
+            // is unknown, so its whole usable stack.
+            f(gr.lo + page, gr.hi);
+        }
+        gr.scan.publish(e);
+        SCANNED_IN_PAUSE.fetch_add(1, Relaxed);
+    }
+    jobs
+}
+
+/// Stack jobs, for mark workers (any thread, world running): claims and
+/// scans, through `f(start, end)`, the stacks of at most `max_chunks` ×
+/// 32 goroutines of the open epoch that are not scanned yet. A goroutine
+/// another scanner holds is waited for. Returns `true` once every job of
+/// the epoch is finished — scanned by someone, or dead — so that no scan is
+/// in progress either (with no epoch open: `true`).
+pub fn scan_stack_jobs(max_chunks: usize, f: &mut dyn FnMut(usize, usize)) -> bool {
+    let e = SCAN_EPOCH.load(Acquire);
+    if e == 0 {
+        return true;
+    }
+    let s = sched();
+    let mut batch: Vec<*mut G> = Vec::with_capacity(JOB_CHUNK);
+    for _ in 0..max_chunks {
+        let (start, end) = {
+            let mut j = SCAN_JOBS.lock();
+            if j.epoch != e {
+                return true; // a late worker of an older cycle
+            }
+            if j.next >= j.jobs {
+                break;
+            }
+            let start = j.next;
+            j.next = (start + JOB_CHUNK).min(j.jobs);
+            (start, j.next)
+        };
+        batch.clear();
+        batch.extend_from_slice(&s.allg.lock().list[start..end]);
+        for &g in &batch {
+            // SAFETY: Gs are never freed.
+            if scan_job(unsafe { &*g }, e, f) {
+                SCANNED_BY_JOBS.fetch_add(1, Relaxed);
+            }
+        }
+        let mut j = SCAN_JOBS.lock();
+        if j.epoch == e {
+            j.finished += end - start;
+        }
+    }
+    let j = SCAN_JOBS.lock();
+    j.epoch != e || j.finished >= j.jobs
+}
+
+/// One stack job: make sure `g`'s stack is scanned in epoch `e` (or that it
+/// is dead). Returns whether this call scanned it.
+fn scan_job(gr: &G, e: u32, f: &mut dyn FnMut(usize, usize)) -> bool {
+    let mut spins = 0u32;
+    loop {
+        // SeqCst: a goroutine published by a thread without a P after this
+        // epoch opened is seen here (see `newproc`).
+        let st = GStatus::from_u8(gr.status.load(SeqCst));
+        if matches!(st, GStatus::Dead | GStatus::Idle) {
+            // Dead since before the epoch, or it ran (hence was scanned) and
+            // exited; reused, it is born scanned.
+            return false;
+        }
+        match gr.scan.try_claim(e) {
+            crate::scanstate::Claim::Mine => {
+                if gr.status() == GStatus::Running {
+                    crate::rt_throw!("goroutine {} runs with an unscanned stack", gr.goid());
+                }
+                // SAFETY: our claim keeps the G from running (an M runs it
+                // only once it is scanned), so its saved sp is valid and its
+                // frames do not change; a waker may still write a value into
+                // a parked G's stack slot, shading it first (the copy
+                // barrier), and the scan reads words one by one.
+                let sp = unsafe { gr.saved_sp() };
+                f(sp, gr.hi);
+                gr.scan.publish(e);
+                return true;
+            }
+            crate::scanstate::Claim::Scanned => return false,
+            crate::scanstate::Claim::Busy => {
+                // An M scans it before running it: microseconds.
+                spins += 1;
+                if spins < 64 {
+                    crate::loom::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+        }
+    }
+}
+
+/// With the world stopped at mark termination: scans every stack job not
+/// finished yet (normally none, and then this is O(1)) and returns how many
+/// stacks it scanned. The epoch stays open ([`end_stack_scan`] closes it):
+/// marking may still restart.
+pub fn finish_stack_scan(_w: &WorldStopped, f: &mut dyn FnMut(usize, usize)) -> usize {
+    let e = SCAN_EPOCH.load(Acquire);
+    let jobs = {
+        let j = SCAN_JOBS.lock();
+        if e == 0 || j.epoch != e || j.finished >= j.jobs {
+            return 0;
+        }
+        j.jobs
+    };
+    let all: Vec<*mut G> = sched().allg.lock().list[..jobs].to_vec();
+    let mut n = 0;
+    for &g in &all {
+        // SAFETY: Gs are never freed.
+        if scan_job(unsafe { &*g }, e, f) {
+            n += 1;
+        }
+    }
+    {
+        let mut j = SCAN_JOBS.lock();
+        j.next = jobs;
+        j.finished = jobs;
+    }
+    SCANNED_AT_TERMINATION.fetch_add(n as u64, Relaxed);
+    n
+}
+
+/// With the world stopped when marking is over: closes the epoch. The
+/// scheduler's checks and copy barrier are one relaxed load again.
+pub fn end_stack_scan(_w: &WorldStopped) {
+    SCAN_EPOCH.store(0, SeqCst);
+}
+
+/// The M's check before switching into `gr` (`execute`): one relaxed load
+/// when no epoch is open; otherwise the G's word, and if the stack is not
+/// scanned yet, scan it here.
+#[inline]
+pub(crate) fn ensure_scanned(gr: &G) {
+    let e = SCAN_EPOCH.load(Relaxed);
+    if e != 0 && !gr.scan.is_scanned(e) {
+        scan_before_run(gr, e);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn scan_before_run(gr: &G, e: u32) {
+    let mut spins = 0u32;
+    loop {
+        match gr.scan.try_claim(e) {
+            crate::scanstate::Claim::Mine => {
+                // SAFETY: the G is Runnable and ours (taken off a run
+                // queue), so its saved sp is valid; our claim keeps any
+                // stack job away.
+                let sp = unsafe { gr.saved_sp() };
+                (hooks().scan_stack)(sp, gr.hi);
+                gr.scan.publish(e);
+                SCANNED_BEFORE_RUN.fetch_add(1, Relaxed);
+                return;
+            }
+            crate::scanstate::Claim::Scanned => return,
+            crate::scanstate::Claim::Busy => {
+                // A mark worker is scanning it: microseconds.
+                spins += 1;
+                if spins < 64 {
+                    crate::loom::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+        }
+    }
+}
+
+/// The copy barrier: while an epoch is open, shade the managed objects
+/// `[start, start + len)` points to, before those bytes are copied from one
+/// goroutine's stack (or a channel buffer) to another's. One relaxed load
+/// otherwise.
+#[inline]
+pub(crate) fn copy_barrier(start: usize, len: usize) {
+    if len >= core::mem::size_of::<usize>() && SCAN_EPOCH.load(Relaxed) != 0 {
+        copy_barrier_slow(start, len);
+    }
+}
+
+#[cold]
+#[inline(never)]
+pub(crate) fn copy_barrier_slow(start: usize, len: usize) {
+    if let Some(h) = HOOKS.get() {
+        (h.shade_copied)(start, start + len);
+    }
 }

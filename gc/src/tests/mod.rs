@@ -6,8 +6,9 @@
 //! * `loom_*` modules (only under `RUSTFLAGS="--cfg loom"`): models of the write
 //!   barrier racing a marker, mark termination racing barrier-buffer
 //!   flushes, work-stealing termination, the stop-the-world handshake, the
-//!   gate between concurrent sweepers and the start of mark, and parked
-//!   assists woken by background credit.
+//!   gate between concurrent sweepers and the start of mark, parked
+//!   assists woken by background credit, and the copy barrier racing a
+//!   concurrent stack scan.
 
 pub mod mock_host;
 
@@ -15,6 +16,8 @@ pub mod mock_host;
 mod loom_assist;
 #[cfg(all(test, loom))]
 mod loom_mark;
+#[cfg(all(test, loom))]
+mod loom_stackscan;
 #[cfg(all(test, loom))]
 mod loom_stw;
 #[cfg(all(test, loom))]

@@ -18,6 +18,11 @@
 //! cargo run --release --bin gcpause
 //! GODEBUG=gctrace=1 cargo run --release --bin gcpause -- 256 10000 3
 //! ```
+//!
+//! With `GCPAUSE_CYCLES=1` it also prints where each measured cycle's pauses
+//! went (the collector's `CycleRecord`s) and where goroutine stacks were
+//! scanned (in the pause, by mark workers, by the scheduler before running
+//! a goroutine, at mark termination).
 
 use std::time::{Duration, Instant};
 
@@ -136,5 +141,27 @@ fn main() {
             after.gc_cpu_fraction,
             after.next_gc >> 20
         );
+        if std::env::var_os("GCPAUSE_CYCLES").is_some() {
+            // Where each pause went (µs), for the cycles measured above.
+            let c = gort::crates::gc::collector::global();
+            for r in c.cycle_records().iter().filter(|r| r.num > before.num_gc) {
+                println!(
+                    "cycle {}: sweep term {:.1} (stop {:.1}, roots {:.1}); mark term {:.1} (stop {:.1}, sweep setup {:.1}); restarts {}",
+                    r.num,
+                    r.sweep_term_ns as f64 / 1e3,
+                    r.sweep_term_stop_ns as f64 / 1e3,
+                    r.roots_ns as f64 / 1e3,
+                    r.mark_term_ns as f64 / 1e3,
+                    r.mark_term_stop_ns as f64 / 1e3,
+                    r.sweep_setup_ns as f64 / 1e3,
+                    r.restarts
+                );
+            }
+            println!(
+                "stack scans: {:?}; late (at mark termination): {}",
+                gort::crates::scheduler::stack_scan_counts(),
+                c.late_stack_scans()
+            );
+        }
     })
 }
