@@ -150,6 +150,65 @@ impl Arena {
         }
     }
 
+    /// Splits pages `[page, page + npages)` into maximal runs of resident
+    /// and non-resident heap pages (a heap page is resident if any of its
+    /// OS pages is, as `mincore` reports) and calls `f(first page, pages,
+    /// resident)` for each run, in address order. One `mincore` call per
+    /// 16 MiB. Under Miri (no `mincore`) every page counts as resident.
+    pub(crate) fn residency_runs(
+        &self,
+        page: usize,
+        npages: usize,
+        mut f: impl FnMut(usize, usize, bool),
+    ) {
+        const OS_PAGE: usize = 4096;
+        const OS_PER_HEAP: usize = PAGE_SIZE / OS_PAGE;
+        const CHUNK_PAGES: usize = 2048; // heap pages per mincore call: 16 MiB
+        let mut run: Option<(usize, usize, bool)> = None;
+        let mut vec = [0u8; CHUNK_PAGES * OS_PER_HEAP];
+        let mut p = page;
+        while p < page + npages {
+            let n = (page + npages - p).min(CHUNK_PAGES);
+            let resident_chunk = cfg!(miri) || {
+                let addr = self.page_addr(p);
+                // SAFETY: the range lies inside our mapping (page-aligned, as
+                // mincore needs) and `vec` has one byte per OS page of it.
+                let r = unsafe {
+                    libc::mincore(
+                        addr as *mut libc::c_void,
+                        n * PAGE_SIZE,
+                        vec.as_mut_ptr() as *mut _,
+                    )
+                };
+                if r != 0 {
+                    crate::rt_throw!(
+                        "runtime: mincore of {n} pages at {addr:#x} failed: {}",
+                        std::io::Error::last_os_error()
+                    );
+                }
+                false
+            };
+            for i in 0..n {
+                let resident = resident_chunk
+                    || vec[i * OS_PER_HEAP..(i + 1) * OS_PER_HEAP]
+                        .iter()
+                        .any(|b| b & 1 != 0);
+                run = match run {
+                    Some((start, len, r)) if r == resident => Some((start, len + 1, r)),
+                    Some((start, len, r)) => {
+                        f(start, len, r);
+                        Some((p + i, 1, resident))
+                    }
+                    None => Some((p + i, 1, resident)),
+                };
+            }
+            p += n;
+        }
+        if let Some((start, len, r)) = run {
+            f(start, len, r);
+        }
+    }
+
     /// Returns pages `[page, page + npages)` to the OS with
     /// `MADV_DONTNEED`: the next touch sees zero-filled pages.
     pub(crate) fn release(&self, page: usize, npages: usize) {
