@@ -252,12 +252,13 @@ fn kind(mutex: bool) -> ContentionKind {
     }
 }
 
-/// Writes `block` or `mutex`: proto for 0, Go's text otherwise. Delays are
+/// Writes `block` or `mutex`: Go's text for `debug > 0`, proto otherwise
+/// (Go's `writeProfileInternal`). Delays are
 /// kept in nanoseconds, so the "cycles" rate is 1e9 per second.
 pub(crate) fn write(mut w: impl Write, mutex: bool, debug: i32) -> io::Result<()> {
     let k = kind(mutex);
     let recs = records(k);
-    if debug != 0 {
+    if debug > 0 {
         return gort_profiler::text::write_contention_text(&mut w, k, &recs, 1_000_000_000);
     }
     let p = contention_profile(k, &recs, 1_000_000_000, &super::meta());

@@ -66,8 +66,9 @@ pub(crate) fn count() -> usize {
     gort_scheduler::num_goroutine()
 }
 
-/// Writes the goroutine profile: proto (0), grouped text (1), or every
-/// goroutine in the panic-traceback format (≥ 2).
+/// Writes the goroutine profile: every goroutine in the panic-traceback
+/// format (`debug >= 2`), grouped text (1), else proto (Go's
+/// `printCountProfile` writes proto for 0 and for negative values).
 pub(crate) fn write(mut w: impl Write, debug: i32) -> io::Result<()> {
     let gs = snapshot();
     if debug >= 2 {
@@ -87,7 +88,7 @@ pub(crate) fn write(mut w: impl Write, debug: i32) -> io::Result<()> {
         .map(|g| (symbolize_stack(&g.pcs), Vec::new()))
         .collect();
     let recs = aggregate_counts(&items);
-    if debug == 1 {
+    if debug > 0 {
         return write_count_text(&mut w, "goroutine", &recs);
     }
     let p = count_profile("goroutine", &recs, &super::meta());
@@ -115,10 +116,11 @@ pub(crate) fn thread_count() -> usize {
     gort_scheduler::sched_stats().threads as usize
 }
 
-/// Writes the threadcreate profile (proto for 0, text otherwise).
+/// Writes the threadcreate profile (text for `debug > 0`, proto otherwise,
+/// as Go's `printCountProfile`).
 pub(crate) fn write_threadcreate(mut w: impl Write, debug: i32) -> io::Result<()> {
     let recs = thread_records();
-    if debug != 0 {
+    if debug > 0 {
         return write_count_text(&mut w, "threadcreate", &recs);
     }
     let p = count_profile("threadcreate", &recs, &super::meta());

@@ -127,8 +127,10 @@ impl Profile {
     }
 
     /// Go's `Profile.WriteTo(w, debug)`: `debug == 0` writes the gzip'd
-    /// `profile.proto`; any other value Go's legacy text (for `goroutine`,
-    /// `debug >= 2` is the panic-style dump of every goroutine).
+    /// `profile.proto`, `debug > 0` Go's legacy text (for `goroutine`,
+    /// `debug >= 2` is the panic-style dump of every goroutine). A negative
+    /// value does what it does in Go: text for `heap` and `allocs`
+    /// (`debug != 0`), proto for the others (`debug > 0` is their test).
     pub fn write_to(&self, w: impl Write, debug: i32) -> io::Result<()> {
         match self.kind {
             Kind::Heap => heap::write(w, HeapKind::Heap, debug),
