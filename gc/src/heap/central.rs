@@ -16,8 +16,14 @@ pub(crate) struct CentralLists {
     pub(crate) partial: Vec<SpanPtr>,
     /// Swept spans with no free slot.
     pub(crate) full: Vec<SpanPtr>,
-    /// Spans not yet swept in this cycle (sweepgen h−2).
+    /// Spans not yet swept in this cycle (sweepgen h−2) that were partial
+    /// when it began.
     pub(crate) unswept: Vec<SpanPtr>,
+    /// Spans not yet swept in this cycle that were full when it began.
+    /// Two lists so that starting a sweep cycle is O(1) per class: each
+    /// empty unswept list trades places with its swept twin (Go flips the
+    /// roles of its two span sets with `sweepgen += 2`).
+    pub(crate) unswept_full: Vec<SpanPtr>,
 }
 
 /// One central: a lock and its lists. Lock rank `gc.heap.central`.
@@ -39,7 +45,9 @@ impl Heap {
                 drop(l);
                 return self.took_span(s);
             }
-            let Some(s) = l.unswept.pop() else { break };
+            let Some(s) = l.unswept.pop().or_else(|| l.unswept_full.pop()) else {
+                break;
+            };
             drop(l);
             // Lazy sweep: this puts `s` on partial or full, or frees it.
             self.sweep_span(s);

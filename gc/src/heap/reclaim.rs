@@ -65,19 +65,28 @@ impl Heap {
         // the new generation see the lists moved below (they also take the
         // central locks, which order them anyway).
         self.sweepgen.fetch_add(2, Ordering::AcqRel);
+        // O(span classes), not O(spans): this runs with the world stopped
+        // (mark termination). The unswept lists are empty (the last cycle's
+        // sweep is done), so each swaps places with its swept twin.
         let mut n = 0;
         for c in self.central.iter() {
             let mut l = c.lists.lock();
             let l = &mut *l;
+            if !l.unswept.is_empty() || !l.unswept_full.is_empty() {
+                crate::rt_throw!("runtime: start_sweep_cycle with spans on an unswept list");
+            }
             n += l.partial.len() + l.full.len();
-            l.unswept.append(&mut l.partial);
-            l.unswept.append(&mut l.full);
+            std::mem::swap(&mut l.unswept, &mut l.partial);
+            std::mem::swap(&mut l.unswept_full, &mut l.full);
         }
         {
             let mut l = self.large.lock();
             let l = &mut *l;
+            if !l.unswept.is_empty() {
+                crate::rt_throw!("runtime: start_sweep_cycle with large spans left unswept");
+            }
             n += l.inuse.len();
-            l.unswept.append(&mut l.inuse);
+            std::mem::swap(&mut l.unswept, &mut l.inuse);
         }
         self.sweep_cursor.store(0, Ordering::Relaxed);
         self.unswept.fetch_add(n, Ordering::Relaxed);
@@ -106,7 +115,10 @@ impl Heap {
         let n = self.central.len();
         let mut i = self.sweep_cursor.load(Ordering::Relaxed);
         while i < n {
-            let s = self.central[i].lists.lock().unswept.pop();
+            let s = {
+                let mut l = self.central[i].lists.lock();
+                l.unswept.pop().or_else(|| l.unswept_full.pop())
+            };
             if let Some(s) = s {
                 return Some(self.sweep_span(s));
             }
