@@ -2,7 +2,8 @@
 //! heap, many parked goroutines, and a churning allocator.
 //!
 //! `gcpause [LIVE_MIB] [GOROUTINES] [SECONDS]` (defaults 1024, 10000, 5):
-//! builds a long-lived binary tree of about `LIVE_MIB` MiB of managed nodes,
+//! builds a long-lived binary tree of about `LIVE_MIB` MiB of managed nodes
+//! (the node's slot size is measured first, so the heap's layout does not matter),
 //! parks `GOROUTINES` goroutines on a channel (each holding a small managed
 //! list on its stack, so every stack is a root), then allocates short-lived
 //! trees for `SECONDS` seconds while the collector runs, and prints the
@@ -70,8 +71,15 @@ fn main() {
     let goroutines = arg(2, 10_000);
     let seconds = arg(3, 5);
     gort::run(move || {
-        // Nodes occupy 24-byte slots: depth d holds 2^(d+1) - 1 of them.
-        let nodes = (live_mib << 20) / 24;
+        // Depth d holds 2^(d+1) - 1 nodes; measure a node's slot (the heap's
+        // layout decides it: 16 bytes without an object header, 24 with).
+        let probe_depth = 14u32;
+        let m0 = gort::runtime::read_mem_stats().heap_alloc;
+        let probe = tree(probe_depth);
+        let m1 = gort::runtime::read_mem_stats().heap_alloc;
+        let slot = (m1.saturating_sub(m0) / ((2u64 << probe_depth) - 1)).max(8);
+        std::hint::black_box(count(&probe));
+        let nodes = (live_mib << 20) / slot;
         let depth = (63 - nodes.max(2).leading_zeros()).saturating_sub(1);
         let t0 = Instant::now();
         let live = tree(depth);
