@@ -144,6 +144,12 @@ fn wait_for_lock(m: &gort::sync::Mutex<u64>) {
     *m.lock() += 1;
 }
 
+/// Unlocks (the mutex profile charges the waiter's delay here, as Go does).
+#[inline(never)]
+fn release(g: gort::sync::MutexGuard<'_, u64>) {
+    drop(std::hint::black_box(g));
+}
+
 #[test]
 fn block_and_mutex_profiles_show_the_waits() {
     let (block, mutex, block_text, mutex_text, bytes) = gort::run(|| {
@@ -172,7 +178,7 @@ fn block_and_mutex_profiles_show_the_waits() {
             });
         }
         gort::sleep(Duration::from_millis(30));
-        drop(guard);
+        release(guard);
         assert_eq!(done.recv(), Some(1));
         gort::runtime::set_block_profile_rate(0);
         gort::runtime::set_mutex_profile_fraction(0);
@@ -196,9 +202,10 @@ fn block_and_mutex_profiles_show_the_waits() {
     let (count, delay) = find(&block, "wait_for_lock");
     assert_eq!(count, 1, "the Mutex wait is a blocking event too");
     assert!(delay >= 25_000_000, "{delay}");
-    let (count, delay) = find(&mutex, "wait_for_lock");
-    assert_eq!(count, 1);
+    let (count, delay) = find(&mutex, "release");
+    assert_eq!(count, 1, "the unlocker's stack: {mutex:?}");
     assert!(delay >= 25_000_000, "{delay}");
+    assert_eq!(find(&mutex, "wait_for_lock"), (0, 0), "not the waiter's");
     assert_eq!(
         find(&mutex, "block_on_chan"),
         (0, 0),
@@ -209,6 +216,10 @@ fn block_and_mutex_profiles_show_the_waits() {
         "{block_text}"
     );
     assert!(block_text.contains("block_on_chan+0x"), "{block_text}");
+    // the recorder's own frames are cut: the first frame is the channel operation
+    let first = block_text.lines().find(|l| l.starts_with("#\t")).unwrap();
+    assert!(first.contains("gort_scheduler::"), "{block_text}");
+    assert!(!block_text.contains("Recorder::record"), "{block_text}");
     assert!(
         mutex_text.starts_with("--- mutex:\ncycles/second=1000000000\nsampling period=1\n"),
         "{mutex_text}"

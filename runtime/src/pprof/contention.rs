@@ -29,11 +29,12 @@
 //!   blocking events (Go records neither).
 //! * **mutex** (`runtime.SetMutexProfileFraction(n)`): one in `n` waits for
 //!   a contended [`crate::sync::Mutex`] is recorded; the profile multiplies
-//!   back by `n`. **Difference from Go:** Go attributes the delay to the
-//!   stack of the goroutine that *unlocked* (the holder); gort records the
-//!   *waiter's* stack (the `lock()` call that waited), because the unlocker's
-//!   stack is not observable from the scheduler's events.
-
+//!   back by `n`. As in Go, the delay — from the moment the waiter started
+//!   waiting until the mutex was handed to it — is charged to the stack of
+//!   the goroutine that **unlocked** it: the unlock wakes the waiter, and the
+//!   scheduler reports that wake-up (`GoUnblock`) on the unlocking
+//!   goroutine's own stack, which is walked then.
+//!
 use super::symbolize_stack;
 use gort_profiler::pprof::{contention_profile, ContentionKind, ContentionRecord};
 use gort_scheduler::{SchedEvent, SchedRecorder, WaitReason};
@@ -55,6 +56,8 @@ struct Pending {
     t0: u64,
     reason: WaitReason,
     pcs: Vec<u64>,
+    /// For a mutex wait: when and by whom (stack) it was woken.
+    unlock: Option<(u64, Vec<u64>)>,
 }
 
 /// One record, keyed by raw stack.
@@ -101,8 +104,22 @@ impl SchedRecorder for Recorder {
                             t0: nanos,
                             reason,
                             pcs,
+                            unlock: None,
                         },
                     );
+                }
+            }
+            SchedEvent::GoUnblock { goid } if MUTEX_FRACTION.load(Ordering::Relaxed) > 0 => {
+                // Reported by the goroutine that woke `goid`, on its own
+                // stack: for a mutex, the unlocker (see the module docs).
+                let mut st = state();
+                let Some(s) = st.as_mut() else { return };
+                if let Some(p) = s.pending.get_mut(&goid) {
+                    if p.reason == WaitReason::Mutex && p.unlock.is_none() {
+                        let mut pcs = Vec::with_capacity(16);
+                        super::walk_own_stack(&mut pcs, MAX_FRAMES);
+                        p.unlock = Some((nanos, pcs));
+                    }
                 }
             }
             SchedEvent::GoStart { goid, .. } => {
@@ -127,10 +144,12 @@ impl SchedRecorder for Recorder {
                     }
                 }
                 let frac = MUTEX_FRACTION.load(Ordering::Relaxed);
-                if p.reason == WaitReason::Mutex && frac > 0 && rand().is_multiple_of(frac as u64) {
-                    let c = s.mutex.entry(p.pcs).or_default();
-                    c.count += 1;
-                    c.nanos += delay;
+                if let Some((t1, unlocker)) = p.unlock {
+                    if frac > 0 && rand().is_multiple_of(frac as u64) {
+                        let c = s.mutex.entry(unlocker).or_default();
+                        c.count += 1;
+                        c.nanos += t1.saturating_sub(p.t0) as i64;
+                    }
                 }
             }
             _ => {}
@@ -227,11 +246,28 @@ fn records(kind: ContentionKind) -> Vec<ContentionRecord> {
     };
     raw.into_iter()
         .map(|(pcs, c)| ContentionRecord {
-            stack: symbolize_stack(&pcs),
+            stack: trim_recorder_frames(symbolize_stack(&pcs)),
             count: c.count,
             cycles: c.nanos,
         })
         .collect()
+}
+
+/// Drops the frames of the recording machinery from the top of a stack —
+/// this recorder, the scheduler's hook and its park/ready internals — so
+/// that it starts at the primitive the program called
+/// (`gort_scheduler::chan::Chan::recv`, `…::sync::Mutex::lock_slow`), as
+/// Go's start at `runtime.chanrecv1` or `sync.(*Mutex).Lock`.
+fn trim_recorder_frames(mut stack: Vec<gort_profiler::Frame>) -> Vec<gort_profiler::Frame> {
+    let internal = |f: &gort_profiler::Frame| {
+        let n = f.function.as_str();
+        n.starts_with("gort::pprof::")
+            || n.starts_with("gort_scheduler::hooks::")
+            || n.starts_with("gort_scheduler::sched::")
+    };
+    let first = stack.iter().position(|f| !internal(f)).unwrap_or(0);
+    stack.drain(..first);
+    stack
 }
 
 /// Number of records of `block` or `mutex`.

@@ -32,7 +32,7 @@
 //! | `goroutine` | every goroutine's stack | a stop-the-world walk of the goroutines' frame chains |
 //! | `threadcreate` | OS threads the scheduler started | the scheduler's thread count (no creation stacks) |
 //! | `block` | time spent blocked on channels, `select`, `WaitGroup`, `Mutex` | the scheduler's park/start events, sampled per [`runtime::set_block_profile_rate`](crate::runtime::set_block_profile_rate) |
-//! | `mutex` | time spent waiting for contended [`crate::sync::Mutex`]es | same, one in [`runtime::set_mutex_profile_fraction`](crate::runtime::set_mutex_profile_fraction) |
+//! | `mutex` | time waiters spent waiting for contended [`crate::sync::Mutex`]es, by the stack that unlocked | same, one in [`runtime::set_mutex_profile_fraction`](crate::runtime::set_mutex_profile_fraction) |
 //!
 //! Each is read with [`lookup`]`(name)` and [`Profile::write_to`]`(w,
 //! debug)`: `debug = 0` writes the gzip'd proto, `1` Go's legacy text
