@@ -43,15 +43,22 @@
 //! 2. **Mark** (concurrent).
 //!    * (a) Turn the write barrier on, make allocation black, enable assists,
 //!      set the phase to [`Phase::Mark`](phase::Phase::Mark).
-//!    * (b) Shade the roots while the world is still stopped: every stopped
-//!      goroutine's stack from its saved stack pointer to its top (its
-//!      callee-saved registers were spilled there when it stopped), the
-//!      values the runtime holds for users (channel buffers, timer payloads,
-//!      start closures), and the [`Root`] registry. Each word is looked up
-//!      in the heap; any address inside an allocated object shades it.
+//!    * (b) Shade the roots that must be scanned while the world is still
+//!      stopped: the values the runtime holds for users (channel buffers),
+//!      the [`Root`] registry, and the stack of the goroutine that stopped
+//!      the world (it runs on right after the restart). The host opens a
+//!      **scan epoch**: every other goroutine stack is now *unscanned*, and
+//!      is scanned later, concurrently (see "Concurrent stack scanning"
+//!      below) — the pause does no per-goroutine work. Each word is looked
+//!      up in the heap; any address inside an allocated object shades it.
 //!      Then start the world, and the background mark workers (Go's count:
 //!      `int(GOMAXPROCS × 0.25 + 0.5)`, through [`host::Host::spawn_mark_worker`]).
-//!    * (c) Workers drain grey objects: scan one (it becomes black), shade what
+//!    * (c) Workers first take **stack jobs** ([`host::Host::scan_stack_jobs`]):
+//!      each unscanned goroutine stack, from its saved stack pointer to its
+//!      top (its callee-saved registers were spilled there when it last
+//!      switched out), is claimed and scanned conservatively; the scheduler
+//!      scans one itself if it is about to run it first.
+//!      Workers drain grey objects: scan one (it becomes black), shade what
 //!      it points to. They share work through a global injector queue and
 //!      per-worker deques with stealing (crossbeam-deque). Allocating
 //!      mutators **assist**: each allocation during mark owes scan work in
@@ -66,17 +73,23 @@
 //!      reused rather than new ones touched.
 //!    * (d) Termination detection: a single count of *tokens* is kept at least
 //!      as large as the number of grey objects, wherever they are (see
-//!      [`mark`]); a worker that reads 0 tries to become the terminator.
+//!      [`mark`]); a worker that reads 0, and has seen every stack job
+//!      finished (a stack scan in progress counts as work), tries to become
+//!      the terminator.
 //! 3. **Mark termination** (stop the world).
-//!    * (a) Stop the world and flush every P's write-barrier buffer.
+//!    * (a) Stop the world and flush every P's write-barrier buffer; scan any
+//!      stack still unscanned ([`host::Host::finish_stack_scan`]: normally
+//!      none, O(1); counted in [`Collector::late_stack_scans`]).
 //!    * (b) If that shaded anything, marking is not over: restart the world and
 //!      keep marking (Go's `gcMarkDone` restart); after 8 restarts finish
 //!      the drain with the world stopped (bounded: nothing adds to it).
-//!    * (c) Otherwise turn the barrier, allocate-black and assists off, give
-//!      the per-P caches' spans back, record statistics, print the gctrace
-//!      line.
+//!    * (c) Otherwise turn the barrier, allocate-black, assists and the scan
+//!      epoch off, give the per-P caches' spans back, record statistics,
+//!      print the gctrace line.
 //! 4. **Sweep** (concurrent).
-//!    * (a) Mark every span unswept (`sweepgen += 2`), restart the world.
+//!    * (a) Mark every span unswept (`sweepgen += 2`; the swept and unswept
+//!      lists of each span class trade places, O(classes) not O(spans)),
+//!      restart the world.
 //!    * (b) New objects are white again. Allocation sweeps a span before it
 //!      uses it (lazily); a background sweeper sweeps the rest.
 //!    * (c) `gc()` ([`collector::gc`]) waits for a full cycle that started after
@@ -98,10 +111,75 @@
 //! beginning). Shading the new value (Dijkstra's insertion barrier) covers
 //! pointers from not-yet-scanned places into black objects. New objects are
 //! born black, so nothing allocated during mark needs scanning. Stores to
-//! stacks have no barrier; that is why stacks are scanned at the start with
-//! the world stopped. The barrier only appends to a per-P buffer (flushed
-//! when full, and at mark termination); when not marking it is one relaxed
-//! load and a branch.
+//! stacks have no barrier; the next section says why stacks are still safe
+//! to scan one at a time. The barrier only appends to a per-P buffer
+//! (flushed when full, and at mark termination); when not marking it is one
+//! relaxed load and a branch.
+//!
+//! # Concurrent stack scanning
+//!
+//! Scanning every goroutine stack with the world stopped costs a pause that
+//! grows with the number of goroutines (5.3 ms for 10,000 parked ones, 3 MB
+//! of stacks). So, as Go does since 1.8, stacks are scanned **one goroutine
+//! at a time while the world runs**. The pause only opens a *scan epoch*
+//! (a counter in the scheduler: a goroutine whose scan word is not "scanned
+//! in this epoch" is unscanned) and scans the stopper's own stack. Then:
+//!
+//! * **No goroutine runs with an unscanned stack.** Before the scheduler
+//!   switches into a goroutine it checks the goroutine's scan word (one
+//!   relaxed load when no epoch is open); if unscanned, it claims the stack
+//!   and scans it there (microseconds), or waits for the mark worker that
+//!   holds the claim. A mark worker's **stack job** claims a parked or
+//!   runnable goroutine the same way (a CAS on the word), so each stack is
+//!   scanned exactly once per epoch and never while it runs (the loom model
+//!   `loom_scan_claim_worker_vs_scheduler` in gort-scheduler).
+//! * **Every running goroutine is therefore black**, and the invariant the
+//!   hybrid barrier keeps is enough: whatever a black stack holds is grey,
+//!   black, or reachable from a grey object through white ones that the
+//!   deletion half of the barrier keeps reachable. A black stack gets a
+//!   pointer from the heap (then the heap path stays or was shaded on
+//!   deletion), from an allocation (black), or from another stack.
+//! * **Between stacks**, a value moves only through the runtime: channel
+//!   hand-offs and the start closure of a new goroutine. Every move while
+//!   an epoch is open goes through the **copy barrier**
+//!   ([`barrier::copy_barrier`]): the runtime shades each word of the value
+//!   before copying it (sending into a buffer, handing a value to a parked
+//!   receiver's stack, taking a parked sender's value, moving it into a
+//!   full buffer's tail, copying a start closure onto a new stack). Go does
+//!   the same in `sendDirect` (a bulk barrier), because there the receiving
+//!   stack may be scanned while the sender's is not. The loom model
+//!   `loom_copy_barrier_vs_stack_scan` shows what it prevents: a value
+//!   moved out of an unscanned stack into a scanned one, then gone from its
+//!   source, is white when marking ends unless the copy shaded it. In gort
+//!   the source of such a move is always a *parked* goroutine's stack (a
+//!   running one is black), and a parked goroutine's bytes do not change
+//!   until it runs — after its own scan — so the moved bits are still there
+//!   when its stack is scanned; the copy barrier makes the argument local
+//!   instead of resting on that. (The stress test `gc_stackscan` passes
+//!   without it for that reason; it fails when the scheduler runs
+//!   goroutines unscanned.)
+//! * **New goroutines** are born scanned in the open epoch: their stack
+//!   holds only the start closure, which the copy barrier shaded. A
+//!   goroutine spawned from a thread without a P (not stopped by a stop of
+//!   the world) may miss an epoch that opened meanwhile; a SeqCst handshake
+//!   makes sure it is then either a stack job or has its closure shaded.
+//! * **Roots scanned once, in the pause:** channel buffers (every value
+//!   that enters one while marking is shaded by the copy barrier) and the
+//!   [`Root`] registry (`Root::new` shades its referent while marking).
+//!   `WaitGroup` holds no values; a `sync::Mutex<T>` keeps its `T` where
+//!   the mutex lives (a stack, a managed object through its `Trace`, or
+//!   unscanned Rust memory, which needs a `Root` as always); `select!`
+//!   cases keep their values on the selecting goroutine's stack and move
+//!   them with the same channel code. The main goroutine's return value
+//!   crosses to the calling thread outside the collector's view, as before.
+//! * **Termination** waits for every stack job: a worker may only try to
+//!   terminate after the host reported every job of the epoch finished (a
+//!   scan in progress is not finished). A stack left unscanned anyway is
+//!   scanned at mark termination with the world stopped, and counted.
+//!
+//! The cost: the pause no longer grows with the number of goroutines; the
+//! scheduler pays one load per switch while an epoch is open, and the
+//! first switch into each goroutine of a cycle may scan its stack.
 //!
 //! # Why stacks are scanned conservatively, and what it costs
 //!
@@ -146,6 +224,14 @@
 //! * **Rescanning stacks at mark termination** (Go ≤ 1.7): simpler barrier,
 //!   but the second stack scan is a stop-the-world pause that grows with the
 //!   number of goroutines ("10's to 100's of milliseconds").
+//! * **Scanning every stack once, in the sweep-termination pause** (gort
+//!   until 2026-11): simple and obviously correct, but 5.3 ms of pause for
+//!   10,000 parked goroutines; replaced by concurrent stack scanning.
+//! * **Letting goroutines run unscanned** (Go's way: a goroutine is scanned
+//!   when a worker preempts it): needs the insertion half of the barrier to
+//!   depend on whether the *writer's* stack is scanned, and a way to stop a
+//!   running goroutine; scanning before the first switch into it is simpler
+//!   with cooperative scheduling.
 //! * **Scanning the queues to detect termination**: checking that every
 //!   deque is empty one after another misses a grey object that moves
 //!   between queues during the check; Go needs a distributed protocol for
@@ -182,6 +268,10 @@
 //! * **token** — one unit of the count that is never below the number of
 //!   grey objects (termination detection, [`mark`]).
 //! * **barrier buffer** — a P's list of addresses the write barrier will shade.
+//! * **scan epoch** — the span of one cycle in which goroutine stacks are
+//!   scanned concurrently; **stack job** — one goroutine stack a mark worker
+//!   must see scanned in the epoch; **copy barrier** — shading the words of
+//!   a value the runtime copies between stacks or into a channel buffer.
 //!
 //! ## Conventions
 //!

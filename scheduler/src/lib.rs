@@ -63,6 +63,8 @@
 //! * **sysmon** — the monitor thread without a P: timers, preemption
 //!   requests, the stack scavenger (`sysmon.rs`).
 //! * **stack**, **guard page**, **pool** — see `stack.rs`.
+//! * **scan epoch**, **scan word**, **stack job** — the collector's
+//!   concurrent stack scan as the scheduler sees it (below).
 //!
 //! ## Goroutine states and who owns the stack
 //!
@@ -76,7 +78,9 @@
 //!
 //! A G's stack is only ever run on by one M: it changes hands only while
 //! the G is not `Running`, through a run queue (Release/Acquire on the queue)
-//! or the park hand-shake.
+//! or the park hand-shake. While a collector cycle scans stacks, a mark
+//! worker may also *read* a `Runnable` or `Waiting` G's stack, under the
+//! claim of its scan word (see "Concurrent stack scanning").
 //!
 //! ## The life of a goroutine
 //!
@@ -174,6 +178,8 @@
 //!    of its callee-saved registers — and [`for_each_runtime_range`] the
 //!    channel buffers. Values of blocked senders and closures of goroutines
 //!    that have not started are on goroutine stacks, inside those ranges.
+//!    The collector itself no longer scans every stack here: it opens a
+//!    scan epoch ([`begin_stack_scan`], below).
 //! 6. [`start_the_world`] puts the idle Ps back, bumps the epoch every
 //!    stopped M waits on (so a release can never slip between an M's "I
 //!    stopped" and its wait: `loom_stw`), and wakes an M if there is work.
@@ -183,6 +189,42 @@
 //! Ps on the caller's thread. [`gomaxprocs`] stops the world, moves the
 //! run queues of removed Ps to the global queue (an M whose P disappeared
 //! takes another or parks) and adds new Ps to the idle list.
+//!
+//! ## Concurrent stack scanning (`scanstate.rs`, `stw.rs`)
+//!
+//! The collector scans goroutine stacks while the world runs, one goroutine
+//! at a time (see gort-gc's essay for why that is correct). The scheduler's
+//! part:
+//!
+//! 1. In the sweep-termination pause, [`begin_stack_scan`] opens a **scan
+//!    epoch** — a counter, O(1) — and scans only the stopper's own stack.
+//!    Every other goroutine is now unscanned: its G's **scan word** (epoch
+//!    << 1, or epoch << 1 | claimed) does not say "scanned in this epoch".
+//!    The goroutines that exist now (`allg[..n]`) are the epoch's **stack
+//!    jobs**.
+//! 2. Mark workers call [`scan_stack_jobs`]: hand out chunks of 32 jobs,
+//!    claim each unscanned G with a CAS on its word, scan `[saved sp, top)`,
+//!    publish "scanned" (Release). Dead and idle Gs need nothing. It says
+//!    `true` once every job is finished, not merely claimed.
+//! 3. `execute`, before switching into a G, loads the open epoch (one
+//!    relaxed load; 0 = none) and, if the G is unscanned, claims and scans
+//!    it itself through the collector's hook ([`set_stack_scan_hooks`]), or
+//!    waits while a worker holds the claim. So **no goroutine runs with an
+//!    unscanned stack**, and no stack is scanned while it runs
+//!    (`loom_scan`).
+//! 4. `newproc` makes a goroutine born in the epoch **scanned**, after
+//!    shading its start closure with the **copy barrier** (the collector's
+//!    `shade_copied` hook). Channels apply the same barrier to every value
+//!    that moves between two stacks or from a stack into a buffer while an
+//!    epoch is open (`chan.rs`: hand-off to a parked receiver, taking a
+//!    parked sender's value, sending into the buffer) — one relaxed load
+//!    otherwise. `WaitGroup` and `Mutex<T>` move no values between stacks.
+//!    A spawn from a thread without a P is not stopped by the pause, so it
+//!    re-checks the epoch after publishing the G (a SeqCst handshake with
+//!    step 1: either the new G is a stack job, or its closure is shaded).
+//! 5. At mark termination (world stopped) [`finish_stack_scan`] scans any
+//!    job left (none normally; O(1) then) and, once marking is over,
+//!    [`end_stack_scan`] closes the epoch. A claim never outlives its epoch.
 //!
 //! ## Deadlock detection
 //!
