@@ -135,9 +135,9 @@ fn two_threads_three_to_one() {
             // the root, or the last frame below glibc's start_thread (which
             // has no exported symbol: `libc.so.6+0x…`).
             let n = names.len();
-            let root_ok = names[n - 1].contains("Thread>::new::thread_start")
+            let root_ok = names[n - 1].contains("Thread::new::thread_start")
                 || (n >= 2
-                    && names[n - 2].contains("Thread>::new::thread_start")
+                    && names[n - 2].contains("Thread::new::thread_start")
                     && names[n - 1].starts_with("libc.so"));
             assert!(root_ok, "root of {names:?}");
             assert!(

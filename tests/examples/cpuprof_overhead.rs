@@ -7,8 +7,10 @@
 //! ```
 //!
 //! Arguments: depth (default 16) and rounds (default 5). Each round runs
-//! the program once unprofiled and once profiled (order alternating), the
-//! profile written to memory; the medians and their ratios are printed.
+//! the program once unprofiled and once profiled (order alternating); the
+//! medians and their ratios are printed. The profiles are discarded, or,
+//! with `CPUPROFILE=FILE`, the last one is kept in FILE
+//! (`go tool pprof -top FILE`).
 //! Not a test: the machine's load decides the numbers, so they are
 //! reported, never asserted.
 
@@ -58,7 +60,12 @@ fn main() {
             for profiled in order {
                 let (t, c) = (Instant::now(), process_cpu_ns());
                 if profiled {
-                    gort::pprof::start_cpu_profile(Vec::new()).expect("start");
+                    // CPUPROFILE=FILE keeps the profile of the last profiled run.
+                    let w: Box<dyn std::io::Write + Send> = match std::env::var_os("CPUPROFILE") {
+                        Some(path) => Box::new(std::fs::File::create(path).expect("CPUPROFILE")),
+                        None => Box::new(std::io::sink()),
+                    };
+                    gort::pprof::start_cpu_profile(w).expect("start");
                 }
                 gort_samples::binarytrees::run(depth, &mut |_| {});
                 if profiled {

@@ -89,7 +89,7 @@ fn goroutine_root(names: &[String]) -> bool {
 /// Is it the root of an M's own OS-thread stack (the scheduler loop)?
 fn thread_root(names: &[String]) -> bool {
     let n = names.len();
-    let start = |s: &str| s.contains("Thread>::new::thread_start");
+    let start = |s: &str| s.contains("Thread::new::thread_start");
     n >= 1
         && (start(&names[n - 1])
             || (n >= 2 && start(&names[n - 2]) && names[n - 1].starts_with("libc.so")))

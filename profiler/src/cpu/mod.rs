@@ -318,24 +318,16 @@ pub fn stop() -> io::Result<Option<CpuProfileStats>> {
         thread_cpu_ns,
         duration_ns,
     };
-    let mut samples = to_samples(counts);
-    if lost > 0 {
-        samples.push(CpuSample {
-            stack: vec![Frame::new(LOST_FUNCTION, "", 0, 0, 0)],
-            count: lost as i64,
-            labels: vec![],
-        });
-    }
     let meta = ProfileMeta {
         program: s.program,
         time_nanos: s.start_unix_ns,
         duration_nanos: duration_ns as i64,
     };
-    let profile = cpu_profile(&samples, CPU_HZ, &meta);
+    let profile = build_profile(counts, lost, &meta);
     let mut out = s.out;
     write_gzip(&profile, &mut out)?;
     out.flush()?;
-    stats.stacks = samples.len();
+    stats.stacks = profile.sample.len();
     *LAST_STATS.lock().unwrap_or_else(PoisonError::into_inner) = Some(stats.clone());
     Ok(Some(stats))
 }
@@ -348,17 +340,31 @@ pub fn last_stats() -> Option<CpuProfileStats> {
         .clone()
 }
 
-/// Symbolizes each distinct raw stack (most frequent first).
-fn to_samples(counts: HashMap<Vec<u64>, i64>) -> Vec<CpuSample> {
+/// The profile of raw stack counts: each distinct stack symbolized (most
+/// frequent first), plus Go's lost-samples record if `lost > 0`.
+fn build_profile(
+    counts: HashMap<Vec<u64>, i64>,
+    lost: u64,
+    meta: &ProfileMeta,
+) -> crate::pprof::Profile {
     let mut v: Vec<(Vec<u64>, i64)> = counts.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    v.into_iter()
+    let mut samples: Vec<CpuSample> = v
+        .into_iter()
         .map(|(pcs, count)| CpuSample {
             stack: crate::symbolize::symbolize(&pcs),
             count,
             labels: vec![],
         })
-        .collect()
+        .collect();
+    if lost > 0 {
+        samples.push(CpuSample {
+            stack: vec![Frame::new(LOST_FUNCTION, "", 0, 0, 0)],
+            count: lost as i64,
+            labels: vec![],
+        });
+    }
+    cpu_profile(&samples, CPU_HZ, meta)
 }
 
 /// The reader thread: drains the ring every [`DRAIN_EVERY`], counting
@@ -388,5 +394,38 @@ fn reader(ring: &'static ring::Ring, stop: &AtomicBool) -> HashMap<Vec<u64>, i64
             return counts;
         }
         std::thread::sleep(DRAIN_EVERY);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[inline(never)]
+    fn here() -> u64 {
+        let mut b = [0u64; 1];
+        callers(0, &mut b);
+        std::hint::black_box(b[0])
+    }
+
+    #[test]
+    fn profile_of_counts_with_lost_samples() {
+        let pc = here();
+        let mut counts = HashMap::new();
+        counts.insert(vec![pc], 5);
+        let p = build_profile(counts, 3, &ProfileMeta::default());
+        crate::pprof::check_valid(&p).unwrap();
+        let name = |s: &crate::pprof::proto::Sample| {
+            let loc = &p.location[(s.location_id[0] - 1) as usize];
+            let f = &p.function[(loc.line[0].function_id - 1) as usize];
+            p.string_table[f.name as usize].clone()
+        };
+        assert_eq!(p.sample.len(), 2);
+        assert_eq!(p.sample[0].value, [5, 50_000_000]);
+        assert_eq!(name(&p.sample[0]), "gort_profiler::cpu::tests::here");
+        assert_eq!(p.sample[1].value, [3, 30_000_000]);
+        assert_eq!(name(&p.sample[1]), "runtime/pprof.lostProfileEvent");
+        let none = build_profile(HashMap::new(), 0, &ProfileMeta::default());
+        assert!(none.sample.is_empty());
     }
 }
