@@ -216,7 +216,7 @@ pub fn start(w: impl Write + Send + 'static) -> io::Result<()> {
     let start_ts = gort_scheduler::hooks::now_nanos();
     lock(&EVENTS).clear();
     ON.store(true, Ordering::Relaxed);
-    gort_scheduler::set_recorder(Some(&RECORDER));
+    crate::pprof::set_trace_recorder(Some(&RECORDER));
     *active = Some(Active {
         out: Box::new(w),
         start_ts,
@@ -235,7 +235,7 @@ pub fn stop() -> io::Result<()> {
     let Some(mut a) = lock(&ACTIVE).take() else {
         return Ok(());
     };
-    gort_scheduler::set_recorder(None);
+    crate::pprof::set_trace_recorder(None);
     ON.store(false, Ordering::Relaxed);
     let events = std::mem::take(&mut *lock(&EVENTS));
     let trace = convert(&a, events);
