@@ -3,7 +3,7 @@
 //!
 //! See [crate::heap] for the overview.
 
-use super::span::{below_mask, Span, SpanPtr, NUM_SPAN_CLASSES};
+use super::span::{below_mask, Span, SpanPtr, NUM_SPAN_CLASSES, UNIFORM_MIXED};
 use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::atomic::{AtomicU64, Ordering};
 
@@ -29,6 +29,8 @@ pub(crate) struct CachedSpan {
     pub(crate) needzero: bool,
     /// The span's type table (copy; 0 = none).
     pub(crate) table: usize,
+    /// The span's `uniform` type word (copy, kept in step by `note_type`).
+    pub(crate) uniform: u64,
 }
 
 impl CachedSpan {
@@ -41,6 +43,7 @@ impl CachedSpan {
         bits: 0,
         needzero: false,
         table: 0,
+        uniform: 0,
     };
 
     /// Takes a span (owned by this cache from now on) and positions the
@@ -53,6 +56,7 @@ impl CachedSpan {
         self.nelems = span.nelems();
         self.needzero = span.needzero.load(Ordering::Relaxed);
         self.table = span.type_table();
+        self.uniform = span.uniform.load(Ordering::Relaxed);
         let fi = span.free_index.load(Ordering::Relaxed);
         self.window = fi & !63;
         self.bits = self.window_bits(span, self.window) & !below_mask(fi, self.window / 64);
@@ -107,6 +111,26 @@ impl CachedSpan {
             self.bits = self.window_bits(span, next);
         }
         self.next_free_fast()
+    }
+
+    /// A typed allocation whose type word `w` differs from the span's
+    /// uniform type: the first one sets it, any other makes the span mixed
+    /// (an untyped allocation, `w` = 0, too). Called before the slot is
+    /// published, whose Release store publishes this one as well.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn note_type(&mut self, w: u32) {
+        if self.uniform == UNIFORM_MIXED {
+            return;
+        }
+        self.uniform = if self.uniform == 0 && w != 0 {
+            u64::from(w)
+        } else {
+            UNIFORM_MIXED
+        };
+        // SAFETY: a typed allocation has a loaded span.
+        let span = unsafe { &*self.span };
+        span.uniform.store(self.uniform, Ordering::Relaxed);
     }
 
     /// Address of slot `idx`.
@@ -184,6 +208,10 @@ pub(crate) struct CacheSlot {
     /// `mcache.nextSample`); owner only, like the counters; reset to 0 by
     /// `profile::set_mem_profile_rate`.
     pub(crate) next_sample: AtomicU64,
+    /// Bytes allocated on the fast path since the slow-path hook last ran
+    /// on this P, while hook batching is on (`Heap::set_hook_batch`).
+    /// Owner only, like the counters.
+    pub(crate) unhooked: AtomicU64,
 }
 
 impl CacheSlot {
@@ -193,7 +221,30 @@ impl CacheSlot {
             mallocs: AtomicU64::new(0),
             total_alloc: AtomicU64::new(0),
             next_sample: AtomicU64::new(0),
+            unhooked: AtomicU64::new(0),
         }
+    }
+
+    /// Hook batching: counts `size` more bytes on the fast path, or false
+    /// when they would reach [`super::HOOK_BATCH_BYTES`] (the allocation
+    /// then takes the slow path and the hook gets the count).
+    #[inline(always)]
+    pub(crate) fn batch_allows(&self, size: usize) -> bool {
+        let u = self.unhooked.load(Ordering::Relaxed) + size as u64;
+        if u >= super::HOOK_BATCH_BYTES {
+            return false;
+        }
+        self.unhooked.store(u, Ordering::Relaxed);
+        true
+    }
+
+    /// Takes back a `batch_allows(size)` whose allocation went to the slow
+    /// path after all (span full).
+    #[inline]
+    pub(crate) fn batch_undo(&self, size: usize) {
+        let u = self.unhooked.load(Ordering::Relaxed);
+        self.unhooked
+            .store(u.saturating_sub(size as u64), Ordering::Relaxed);
     }
 
     /// Adds one allocation of `bytes` at `addr` to the counters (owner

@@ -195,7 +195,19 @@ pub struct Span {
     /// `TYPE_TABLE_MAX_SIZE`: one type word per slot at the span's end), 0
     /// for every other span. Written while Dead.
     pub(crate) table: AtomicUsize,
+    /// For a span with a type table: the type word shared by every typed
+    /// allocation made in it since it was created (0: none yet), or
+    /// [`UNIFORM_MIXED`] once two types (or an untyped allocation) met.
+    /// While uniform, a lookup takes the type from here, from the span
+    /// structure it has already loaded, instead of touching the table
+    /// (one cache miss less per scanned object). Written by the P caching
+    /// the span before it publishes the slot; reset while Dead.
+    pub(crate) uniform: AtomicU64,
 }
+
+/// [`Span::uniform`]: objects of more than one type (no type word has
+/// bit 32 set).
+pub(crate) const UNIFORM_MIXED: u64 = 1 << 32;
 
 impl Span {
     pub(crate) fn new_dead() -> Span {
@@ -215,6 +227,7 @@ impl Span {
             mark_bits: std::array::from_fn(|_| AtomicU64::new(0)),
             profiled: AtomicBool::new(false),
             table: AtomicUsize::new(0),
+            uniform: AtomicU64::new(0),
         }
     }
 
@@ -262,6 +275,7 @@ impl Span {
         self.alloc_count.store(0, Ordering::Relaxed);
         self.profiled.store(false, Ordering::Relaxed);
         self.table.store(table, Ordering::Relaxed);
+        self.uniform.store(0, Ordering::Relaxed);
         for w in 0..BITMAP_WORDS {
             self.alloc_bits[w].store(0, Ordering::Relaxed);
             self.mark_bits[w].store(0, Ordering::Relaxed);
@@ -343,6 +357,13 @@ impl Span {
         }
         let table = self.type_table();
         if table != 0 {
+            // Relaxed: the lookup that found the object allocated acquired
+            // the Release store that published it, which came after both
+            // the table entry and the uniform word were written.
+            let u = self.uniform.load(Ordering::Relaxed);
+            if u != 0 && u != UNIFORM_MIXED {
+                return types::decode(u as u32);
+            }
             return types::decode(types::load_type_word(types::entry_addr(table, idx)));
         }
         let word = super::load_word(base);

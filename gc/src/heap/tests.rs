@@ -472,6 +472,31 @@ fn precise_objects_trace_through_their_type() {
     let un = h.find_object(u).unwrap();
     assert!(un.type_info().is_none());
     h.trace_object(&un, &mut |_: usize| panic!("untyped object traced"));
+    // The untyped neighbour made the span mixed: types come from the table.
+    assert_eq!(
+        obj.span.uniform.load(Ordering::Relaxed),
+        super::span::UNIFORM_MIXED
+    );
+    assert!((h.find_object(o).unwrap().type_info().unwrap().name)().ends_with("Pair"));
+    // A fresh span of one type keeps it in the span structure (uniform)
+    // until a second type arrives; every object's type stays right.
+    static TRIPLE: &TypeInfo = crate::trace::InfoOf::<(Pair, u8)>::INFO;
+    let t1 = h.alloc_precise_on(Some(1), 16, INFO) as usize;
+    let t2 = h.alloc_precise_on(Some(1), 16, INFO) as usize;
+    let span = h.find_object(t1).unwrap().span;
+    assert_eq!(
+        span.uniform.load(Ordering::Relaxed),
+        u64::from(super::types::encode(INFO))
+    );
+    let t3 = h.alloc_precise_on(Some(1), 16, TRIPLE) as usize;
+    assert_eq!(
+        span.uniform.load(Ordering::Relaxed),
+        super::span::UNIFORM_MIXED
+    );
+    for (a, name) in [(t1, "Pair"), (t2, "Pair"), (t3, "u8)")] {
+        let ti = h.find_object(a).unwrap().type_info().unwrap();
+        assert!((ti.name)().ends_with(name), "{}", (ti.name)());
+    }
     // A 640-byte value: a header word, then the value.
     let v = h.alloc_precise_on(Some(0), 640, BIG) as usize;
     let b = h.find_object(v).unwrap();
@@ -583,4 +608,41 @@ fn large_reuse_clears_resident_pages_and_drops_the_others() {
         // SAFETY: inside the 4 MiB object.
         assert_eq!(unsafe { *((b + off) as *const u8) }, 0, "byte at +{off:#x}");
     }
+}
+
+#[test]
+fn hook_batching_keeps_the_fast_path_and_adds_up_the_bytes() {
+    use crate::loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    static BYTES: AtomicU64 = AtomicU64::new(0);
+    fn hook(_: &Heap, size: usize) {
+        assert!(size <= MAX_SMALL_SIZE, "batched calls look small");
+        CALLS.fetch_add(1, Relaxed);
+        BYTES.fetch_add(size as u64, Relaxed);
+    }
+    let h = small_heap();
+    assert!(h.set_alloc_hook(hook));
+    let first = h.alloc_on(Some(0), 32, ObjectKind::Noscan) as usize; // creates the cache
+    h.set_allocate_black(true);
+    h.set_hook_batch(true);
+    let (c0, b0) = (CALLS.load(Relaxed), BYTES.load(Relaxed));
+    let n = 10_000u64;
+    let objs: Vec<usize> = (0..n)
+        .map(|_| h.alloc_on(Some(0), 32, ObjectKind::Noscan) as usize)
+        .collect();
+    let calls = CALLS.load(Relaxed) - c0;
+    let bytes = BYTES.load(Relaxed) - b0;
+    // One call per 16 KiB (512 objects) plus span refills, not one per object.
+    assert!(calls < n / 100, "{calls} hook calls for {n} allocations");
+    let carried = 16 << 10;
+    assert!(
+        bytes <= 32 * n && bytes + carried >= 32 * n,
+        "hook saw {bytes} of {} bytes",
+        32 * n
+    );
+    // Allocate-black held on the fast path too.
+    assert!(objs.iter().all(|&o| h.is_marked(o) == Some(true)));
+    assert_eq!(h.is_marked(first), Some(false));
+    h.set_hook_batch(false);
+    h.set_allocate_black(false);
 }
