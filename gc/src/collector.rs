@@ -207,8 +207,10 @@ fn alloc_hook(_heap: &Heap, size: usize) {
         }
     }
     if c.marking.load(Relaxed) {
-        // Every allocation comes here while marking: let a pending stop of
-        // the world (mark termination) take this P first.
+        // While marking, the heap calls here once per HOOK_BATCH_BYTES
+        // allocated on each P (hook batching; `size` is that batch) and on
+        // every refill: let a pending stop of the world (mark termination)
+        // take this P first.
         c.host().safepoint();
         c.assist(size as u64);
     }
@@ -257,6 +259,10 @@ impl ObjectGraph for HeapGraph<'_> {
             ObjectKind::Conservative => ObjKind::Conservative,
         };
         let newly = o.try_mark();
+        if newly && kind != ObjKind::Noscan {
+            // A grey object is scanned soon: start loading it (heap glue).
+            o.prefetch();
+        }
         Some((
             Obj {
                 base: o.base,
@@ -430,7 +436,7 @@ impl Collector {
         // (2a) Barrier on, allocate-black on, assists on, then roots.
         self.barrier.set_enabled(&w, true);
         self.heap.set_allocate_black(true);
-        self.heap.set_always_slow(true);
+        self.heap.set_hook_batch(true);
         self.phase.set(Phase::Mark);
         self.pacer.revise(heap_live_start, 0);
         self.marking.store(true, Relaxed);
@@ -657,7 +663,7 @@ impl Collector {
         self.barrier.set_enabled(&w, false);
         self.host().end_stack_scan(&w);
         self.heap.set_allocate_black(false);
-        self.heap.set_always_slow(false);
+        self.heap.set_hook_batch(false);
         let heap_alloc_end = self.heap_alloc();
         let heap_live_end = self.heap_live();
         // (3c) Housekeeping: give cached spans back before sweeping.
