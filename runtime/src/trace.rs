@@ -200,6 +200,9 @@ pub fn start(w: impl Write + Send + 'static) -> io::Result<()> {
     // The stack walks of the recorder stay inside the goroutine's stack.
     gort_profiler::cpu::set_goroutine_stack_bounds(gort_scheduler::current_goroutine_stack_bounds);
     gort_profiler::cpu::set_thread_stack_bounds(gort_scheduler::hooks::current_thread_stack_bounds);
+    // One walk now, so the first event does not pay for the walker's
+    // one-time setup (the list of executable segments).
+    gort_profiler::symbolize::callers(0, &mut [0u64; 1]);
     let mut active = lock(&ACTIVE);
     if active.is_some() {
         return Err(io::Error::new(

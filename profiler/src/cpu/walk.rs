@@ -261,10 +261,14 @@ pub(crate) fn is_text(pc: u64) -> bool {
 #[inline(never)]
 pub fn callers(skip: usize, buf: &mut [u64]) -> usize {
     record_text_segments();
-    record_thread_stack();
     let fp = frame_address();
     let sp = fp;
-    let Some((lo, hi)) = stack_of(fp, sp) else {
+    // On a goroutine the scheduler knows the bounds; an OS thread's are
+    // recorded on its first call (pthread_getattr_np, once per thread).
+    let Some((lo, hi)) = stack_of(fp, sp).or_else(|| {
+        record_thread_stack();
+        stack_of(fp, sp)
+    }) else {
         return 0;
     };
     let mut tmp = [0u64; super::ring::MAX_STACK];
