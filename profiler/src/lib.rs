@@ -158,6 +158,12 @@
 //! * **batch** — the events of one P in a v1 trace, written together.
 //! * **G, P** — goroutine and processor, as in Go; G0 is "no goroutine"
 //!   (the scheduler itself).
+//! * **tick** — one SIGPROF from a thread's CPU timer: 10 ms of that
+//!   thread's CPU time, one CPU-profile sample.
+//! * **frame-pointer walk** — following the chain of saved frame pointers
+//!   from the interrupted one, collecting return PCs ([`cpu::walk`]).
+//! * **lost sample** — a tick whose stack did not fit in the full sample
+//!   ring; counted, and shown as Go shows it (`lostProfileEvent`).
 
 pub mod cpu;
 pub mod gctrace;
