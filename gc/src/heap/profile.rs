@@ -76,6 +76,7 @@ use std::sync::OnceLock;
 pub const DEFAULT_MEM_PROFILE_RATE: i64 = 512 * 1024;
 
 /// Most frames kept per allocation stack (Go keeps 32).
+#[cfg_attr(all(test, loom), allow(dead_code))] // loom builds record nothing
 pub const MAX_STACK_DEPTH: usize = 64;
 
 /// The current `MemProfileRate`. Read by the cold path only.
@@ -420,6 +421,7 @@ pub(crate) use loom_stub::*;
 /// Walks the calling thread's frame-pointer chain (outside any signal
 /// handler), bounded by its stack; writes return PCs, leaf first. The walk
 /// starts at this function's caller.
+#[cfg_attr(all(test, loom), allow(dead_code))]
 #[inline(never)]
 fn walk_stack(out: &mut [u64]) -> usize {
     let (lo, hi) = match STACK_BOUNDS.get().and_then(|f| f()) {
@@ -451,6 +453,7 @@ fn walk_stack(out: &mut [u64]) -> usize {
 
 /// The current frame pointer (the code is built with frame pointers, see
 /// `.cargo/config.toml`).
+#[cfg_attr(all(test, loom), allow(dead_code))]
 #[inline(always)]
 fn frame_pointer() -> usize {
     let fp: usize;
@@ -472,6 +475,7 @@ fn frame_pointer() -> usize {
 }
 
 /// `[lo, hi)` of the calling OS thread's stack, cached per thread.
+#[cfg_attr(all(test, loom), allow(dead_code))]
 fn thread_stack_bounds() -> Option<(usize, usize)> {
     use std::cell::Cell;
     thread_local! {
