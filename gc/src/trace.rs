@@ -31,6 +31,9 @@ impl<F: FnMut(usize)> TraceSink for F {
 
 enum Mode<'a> {
     Sink(&'a mut dyn TraceSink),
+    /// Edges straight to a function (the collector's scan loop): one
+    /// indirect call per edge instead of two.
+    Edges(&'a mut dyn FnMut(usize)),
     /// Keep the (single) edge of a value of at most one word, for the
     /// write barrier of `GcCell::set` / `GcSlice::set`.
     Capture(usize),
@@ -55,10 +58,19 @@ impl<'a> Tracer<'a> {
         }
     }
 
+    /// A tracer that calls `f` with each edge (for the collector's scan
+    /// loop, see `Heap::scan_object`).
+    pub(crate) fn from_fn(f: &'a mut dyn FnMut(usize)) -> Tracer<'a> {
+        Tracer {
+            mode: Mode::Edges(f),
+        }
+    }
+
     /// Reports one managed object by its base address.
     #[inline]
     pub fn edge(&mut self, base: usize) {
         match &mut self.mode {
+            Mode::Edges(f) => f(base),
             Mode::Sink(s) => s.edge(base),
             Mode::Capture(slot) => {
                 if *slot != 0 {
@@ -81,7 +93,7 @@ pub(crate) fn edge_of<T: Trace>(v: &T) -> usize {
     v.trace(&mut t);
     match t.mode {
         Mode::Capture(b) => b,
-        Mode::Sink(_) => 0,
+        Mode::Sink(_) | Mode::Edges(_) => 0,
     }
 }
 

@@ -911,6 +911,49 @@ impl Heap {
         }
     }
 
+    /// Scans a grey object for the collector: calls `f` with every edge of
+    /// a precise object (object bases, through its type's `trace`) or every
+    /// word of a conservative one, and returns the object's slot size.
+    ///
+    /// `base` must be the base of an object that is allocated and marked —
+    /// a grey object, which nothing frees while marking runs — so the lookup
+    /// is the page table and the slot index only, without
+    /// [`Heap::find_object`]'s state and allocation checks (checked in
+    /// debug builds).
+    #[inline]
+    pub fn scan_object(&self, base: usize, f: &mut dyn FnMut(usize)) -> usize {
+        let sp = self.arena.span_of(base);
+        if sp.is_null() {
+            crate::rt_throw!("runtime: grey object {base:#x} is in no span");
+        }
+        // SAFETY: non-null table entries point at span structures owned by
+        // this heap, which live as long as `self`.
+        let span = unsafe { &*sp };
+        let index = match span.slot_of(base) {
+            Some(i) if cfg!(not(debug_assertions)) || span.is_allocated(i) => i,
+            _ => crate::rt_throw!("runtime: grey object {base:#x} is not an allocated object"),
+        };
+        let size = span.elem_size();
+        match span.kind() {
+            ObjectKind::Noscan => {}
+            ObjectKind::Precise => {
+                if let Some(ti) = span.type_of(index, base) {
+                    let mut t = Tracer::from_fn(f);
+                    // SAFETY: as in `trace_object`.
+                    unsafe { (ti.trace)(base + span.header_bytes(), &mut t) };
+                }
+            }
+            ObjectKind::Conservative => {
+                let mut a = base;
+                while a < base + size {
+                    f(load_word(a));
+                    a += 8;
+                }
+            }
+        }
+        size
+    }
+
     /// A snapshot of the statistics: per-P counters summed on read.
     pub fn stats(&self) -> HeapStats {
         let mut mallocs = 0;

@@ -464,6 +464,10 @@ fn precise_objects_trace_through_their_type() {
     assert_eq!((obj.base, obj.value(), obj.size), (o, o, 16));
     h.trace_object(&obj, &mut |b: usize| seen.push(b));
     assert_eq!(seen, vec![0x1111, 0x2222]);
+    // The collector's scan of a grey object reports the same edges.
+    let mut scanned = Vec::new();
+    assert_eq!(h.scan_object(o, &mut |b| scanned.push(b)), 16);
+    assert_eq!(scanned, seen);
     assert!((obj.type_info().unwrap().name)().ends_with("Pair"));
     // Its neighbour, allocated untyped, has no type (a stale table entry
     // would be a bug): tracing it reports nothing.
@@ -522,6 +526,9 @@ fn precise_objects_trace_through_their_type() {
     let mut w = Words(Vec::new());
     h.trace_object(&h.find_object(c).unwrap(), &mut w);
     assert_eq!(w.0, vec![0, 42, 0]);
+    let mut words = Vec::new();
+    assert_eq!(h.scan_object(c, &mut |x| words.push(x)), 24);
+    assert_eq!(words, vec![0, 42, 0]);
 }
 
 #[test]
