@@ -295,6 +295,26 @@ fn debug_pprof_routes_answer_like_go() {
     let p = gort::crates::profiler::pprof::decode(&a.body).unwrap();
     assert_eq!(p.period, 10_000_000);
 
+    // busy: Go's 500s when a CPU profile or a trace is already running
+    gort::pprof::start_cpu_profile(std::io::sink()).unwrap();
+    let a = get(addr, "/debug/pprof/profile?seconds=1");
+    gort::pprof::stop_cpu_profile();
+    assert_eq!(a.status, 500);
+    assert_eq!(
+        a.text(),
+        "Could not enable CPU profiling: cpu profiling already in use\n"
+    );
+    assert_eq!(a.header("X-Go-Pprof"), Some("1"));
+    assert_eq!(a.header("Content-Disposition"), None);
+    gort::trace::start(std::io::sink()).unwrap();
+    let a = get(addr, "/debug/pprof/trace?seconds=0.1");
+    gort::trace::stop().unwrap();
+    assert_eq!(a.status, 500);
+    assert_eq!(
+        a.text(),
+        "Could not enable tracing: tracing is already enabled\n"
+    );
+
     if have_go("debug_pprof_routes_answer_like_go") {
         let dir = TestDir::new("http");
         let url = format!("http://{addr}/debug/pprof/heap");
