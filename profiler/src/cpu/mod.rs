@@ -29,8 +29,9 @@
 //!    single-consumer, lock-free (Vyukov's sequence-numbered slots), with a
 //!    lost-sample counter — the role of Go's `profBuf`. A loom model checks
 //!    it (`loom_` tests).
-//! 4. **The reader thread** drains the ring every 20 ms and counts
-//!    identical stacks. At [`stop`] the timers are deleted, the handlers
+//! 4. **The reader thread** drains the ring every 20 ms, counts identical
+//!    stacks and symbolizes each new one at once (so the names are cached
+//!    before the profile ends). At [`stop`] the timers are deleted, the handlers
 //!    still running are waited for, the ring is drained a last time, and
 //!    every distinct stack is symbolized ([`crate::symbolize`]) and encoded
 //!    with [`crate::pprof::cpu_profile`] (`samples/count`,
@@ -380,6 +381,10 @@ fn reader(ring: &'static ring::Ring, stop: &AtomicBool) -> HashMap<Vec<u64>, i64
             match counts.get_mut(buf.as_slice()) {
                 Some(c) => *c += 1,
                 None => {
+                    // Name the new stack's PCs now, on this thread (which is
+                    // not profiled): `stop` then finds them in the
+                    // symbolizer's cache and returns sooner.
+                    crate::symbolize::symbolize(&buf);
                     counts.insert(buf.clone(), 1);
                 }
             }
