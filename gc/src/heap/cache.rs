@@ -60,6 +60,40 @@ impl CachedSpan {
         let fi = span.free_index.load(Ordering::Relaxed);
         self.window = fi & !63;
         self.bits = self.window_bits(span, self.window) & !below_mask(fi, self.window / 64);
+        if self.needzero {
+            // Clear every free slot now, run by run, rather than each slot
+            // as it is handed out: one memset per run writes whole cache
+            // lines (no read-for-ownership per object) and keeps the fast
+            // path free of the clearing. From here the free slots are zero
+            // and only this cache writes them (the slots it allocates), so
+            // the span no longer needs zeroing, for this cache or the next.
+            self.zero_free_slots(span, fi);
+            self.needzero = false;
+            span.needzero.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Clears the free slots at or above `fi` (runs of clear alloc bits).
+    fn zero_free_slots(&self, span: &Span, fi: usize) {
+        for w in fi / 64..self.nelems.div_ceil(64) {
+            let mut free = !span.alloc_bits[w].load(Ordering::Relaxed)
+                & below_mask(self.nelems, w)
+                & !below_mask(fi, w);
+            while free != 0 {
+                let lo = free.trailing_zeros() as usize;
+                let len = (free >> lo).trailing_ones() as usize;
+                super::zero(
+                    self.base + (w * 64 + lo) * self.elem_size,
+                    len * self.elem_size,
+                );
+                // Clear the run's bits (and those below it).
+                free &= if lo + len >= 64 {
+                    0
+                } else {
+                    !((1u64 << (lo + len)) - 1)
+                };
+            }
+        }
     }
 
     fn window_bits(&self, span: &Span, window: usize) -> u64 {

@@ -165,7 +165,7 @@
 //! | span alloc bits | sweeper (owner); uncaching P (fetch_or) | ownership | lookups, sweeper |
 //! | span mark bits | markers, allocate-black (fetch_or); sweeper clears | atomics; clearing by owner | markers, sweeper |
 //! | span `sweepgen` | sweeper (CAS claim, Release store) | — | anyone |
-//! | span `alloc_count`, `needzero` | sweeper; uncaching P | ownership | the next owner |
+//! | span `alloc_count`, `needzero` | sweeper; uncaching P; caching P (clears `needzero` after zeroing) | ownership | the next owner |
 //! | `CachedSpan` (window, bits) | the P's thread | host: one thread per P between safepoints; stopped world for flushes; shared cache: its lock | same |
 //! | per-P `mallocs`, `total_alloc` | the P's thread (load + store) | — | stats readers (Relaxed) |
 //! | central lists | anyone | that central's lock | — |
@@ -182,8 +182,11 @@
 //! released with `MADV_DONTNEED` is never cleared by hand.** The page heap
 //! keeps two bits per page: *scavenged* (released or never touched: reads
 //! as zero) and *need-zero* (held data once). A new small span gets
-//! `needzero` if any of its pages needs it; then each object is cleared as
-//! it is allocated. A large object clears only its dirty pages: a dirty run
+//! `needzero` if any of its pages needs it; a cache that takes a span
+//! with `needzero` clears its free slots then, one memset per run of free
+//! slots (whole cache lines, no read-for-ownership per object, nothing to
+//! clear on the fast path), and the span no longer needs zeroing.
+//! A large object clears only its dirty pages: a dirty run
 //! shorter than 1 MiB by hand; in a longer one (`mincore`, one call per
 //! 16 MiB) the pages still resident are cleared by hand and the others are
 //! dropped with `MADV_DONTNEED` (the kernel hands back zero pages on first
