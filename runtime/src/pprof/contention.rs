@@ -93,6 +93,11 @@ impl SchedRecorder for Recorder {
             // SAFETY: non-null values are leaked boxes, never freed.
             unsafe { *t }.record(nanos, ev);
         }
+        // Installed for the tracer alone: nothing more to do (and no lock
+        // or stack walk to slow the events down).
+        if BLOCK_RATE.load(Ordering::Relaxed) == 0 && MUTEX_FRACTION.load(Ordering::Relaxed) == 0 {
+            return;
+        }
         match ev {
             SchedEvent::GoBlock { goid, reason } if profiled(reason) => {
                 let mut pcs = Vec::with_capacity(16);
@@ -152,6 +157,15 @@ impl SchedRecorder for Recorder {
                     }
                 }
             }
+            SchedEvent::GoSched { goid }
+            | SchedEvent::GoPreempt { goid }
+            | SchedEvent::GoEnd { goid } => {
+                // The goroutine was running: anything pending for it is
+                // stale (its wake-up was not seen while profiling was off).
+                if let Some(s) = state().as_mut() {
+                    s.pending.remove(&goid);
+                }
+            }
             _ => {}
         }
     }
@@ -189,6 +203,11 @@ fn reinstall() {
         let mut st = state();
         if on && st.is_none() {
             *st = Some(State::default());
+        }
+        // Waits that began under the old setting are not measured: their
+        // start may have been missed, or their end may be.
+        if let Some(s) = st.as_mut() {
+            s.pending.clear();
         }
     }
     if on || !TRACE.load(Ordering::Acquire).is_null() {
