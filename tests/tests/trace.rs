@@ -28,6 +28,20 @@ fn workload() {
     }
     wg.wait();
     assert_eq!(sum, 6);
+    // A receive that finds no sender parks (GoBlockRecv, then GoUnblock by
+    // the sender). The receives above may all find their senders already
+    // waiting, so this part makes the block near-certain: each sender
+    // sleeps before sending, and ten rounds mean a main goroutine
+    // descheduled for a whole sleep once cannot hide every block.
+    let r = chan::<u64>(0);
+    for round in 0..10u64 {
+        let sender = r.clone();
+        go(move || {
+            sleep(Duration::from_millis(2));
+            sender.send(round);
+        });
+        assert_eq!(r.recv(), Some(round));
+    }
 }
 
 fn have_go() -> bool {
