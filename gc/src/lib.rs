@@ -189,12 +189,16 @@
 //! it waits for every P to reach a safepoint. At mark termination (the
 //! stopper is a mark worker, not a goroutine) that wait takes 1–15 ms in
 //! about one cycle in six on the loaded two-core machine (48 MiB live,
-//! 1,000 goroutines; also before concurrent stack scanning). Traces show
-//! the allocating goroutine between two safepoints, usually inside the
-//! allocation hook's assist; making assists never park did not remove the
-//! outliers (8 of 44 cycles), and transparent-huge-page faults (a 2 MiB
-//! zeroing inside the allocation path, about three per cycle) are one
-//! candidate not yet confirmed. Finding that stretch is the next step.
+//! 1,000 goroutines; also before concurrent stack scanning). Scheduler
+//! traces of those stops (`perf record -e sched:sched_switch,sched_wakeup`)
+//! show OS scheduling latency, not a long stretch without a safepoint: in
+//! one, the last P's M stopped and woke the stopper 78 µs after the
+//! request, and the stopper first ran 4.1 ms later, the two CPUs busy with
+//! other processes' compilers (even at nice −15); in others the M that had
+//! to stop got no CPU for milliseconds. Making assists never park did not
+//! change the count. On a quiet machine these stops should take the
+//! microseconds they take in the other cycles; measuring there is the
+//! next step.
 //!
 //! # Why stacks are scanned conservatively, and what it costs
 //!
