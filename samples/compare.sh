@@ -11,7 +11,9 @@
 # (samples/src/bin/measure.rs: wall clock + wait4's ru_maxrss) and inherit
 # the same environment, so `GOGC=50 samples/compare.sh` compares both at
 # GOGC=50. Programs whose output is deterministic (binarytrees,
-# bigbytes-touch) also have their stdout compared byte for byte.
+# bigbytes-touch) also have their stdout compared byte for byte. The last
+# line gives the load average at the start and the end: wall times are only
+# comparable between tables measured on an equally busy machine.
 #
 # Default set: bigbytes bigbytes-touch binarytrees:18 gcbench
 # Other names: memstats, gclatency, sched, binarytrees:21, ...
@@ -45,6 +47,7 @@ fi
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "nan"} else if (NR%2) {print a[(NR+1)/2]} else {print (a[NR/2]+a[NR/2+1])/2}}'; }
 
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
 printf '%-18s %4s  %10s %10s %6s  %9s %9s %6s  %10s %10s %6s  %s\n' \
   sample runs "gort wall" "Go wall" ratio "gort CPU" "Go CPU" ratio "gort RSS" "Go RSS" ratio output
 for spec in "$@"; do
@@ -86,3 +89,5 @@ for spec in "$@"; do
       printf "%-18s %4d  %8.3f s %10s %6s  %7.2f s %9s %6s  %6.1f MiB %10s %6s  %s\n", s, n, gw, "-", "-", gc, "-", "-", gr/1024, "-", "-", "-" }'
   fi
 done
+# Wall time depends on what else the machine runs (RSS does not): say how busy it was.
+echo "load average (1, 5, 15 min): $LOAD_START at start, $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?') at end"
