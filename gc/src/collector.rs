@@ -30,7 +30,6 @@ use crate::pacer::{CycleEnd, Pacer, BACKGROUND_UTILIZATION, OVER_ASSIST_WORK};
 use crate::phase::{Phase, PhaseCell};
 use crate::stats::{CycleRecord, GcStats, PauseSummary, StatsCell};
 use crate::sweep::SweepGate;
-use crate::trace::TraceSink;
 use gort_profiler::{GcTraceLine, MemStats};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -274,20 +273,9 @@ impl ObjectGraph for HeapGraph<'_> {
     }
 
     fn trace(&self, base: usize, f: &mut dyn FnMut(usize)) -> usize {
-        struct Sink<'f>(&'f mut dyn FnMut(usize));
-        impl TraceSink for Sink<'_> {
-            fn edge(&mut self, base: usize) {
-                (self.0)(base)
-            }
-            fn candidate(&mut self, word: usize) {
-                (self.0)(word)
-            }
-        }
-        let Some(o) = self.0.find_object(base) else {
-            crate::rt_throw!("runtime: grey object {base:#x} is not an allocated object");
-        };
-        self.0.trace_object(&o, &mut Sink(f));
-        o.size
+        // A grey object: the heap's scan skips find_object's checks and
+        // hands edges straight to `f`.
+        self.0.scan_object(base, f)
     }
 }
 
