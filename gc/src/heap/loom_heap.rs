@@ -5,7 +5,8 @@
 //! * a span has exactly one sweeper (the sweepgen claim CAS);
 //! * a lookup that sees a slot allocated (Acquire load of `free_index`)
 //!   sees what the allocator wrote before publishing it (Release store) —
-//!   the same Release/Acquire pair publishes a span through the page table.
+//!   the same Release/Acquire pair publishes a span through the page table;
+//! * likewise for a span's uniform type word (`Span::uniform`).
 
 use super::span::Span;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
@@ -66,5 +67,25 @@ fn loom_free_index_publishes_the_slot() {
         }
         alloc.join().unwrap();
         assert!(s.is_allocated(0) && !s.is_allocated(1));
+    });
+}
+
+#[test]
+fn loom_uniform_type_is_published_with_the_slot() {
+    // The allocating P records a new span's first type in `Span::uniform`
+    // (Relaxed) before its Release store of `free_index`; a lookup that sees
+    // the slot allocated (Acquire) must read that type, never "none yet".
+    loom::model(|| {
+        let s = Arc::new(Span::new_dead());
+        s.nelems.store(4, Ordering::Relaxed);
+        let s2 = s.clone();
+        let alloc = thread::spawn(move || {
+            s2.uniform.store(0x1234, Ordering::Relaxed);
+            s2.free_index.store(1, Ordering::Release);
+        });
+        if s.is_allocated(0) {
+            assert_eq!(s.uniform.load(Ordering::Relaxed), 0x1234);
+        }
+        alloc.join().unwrap();
     });
 }
