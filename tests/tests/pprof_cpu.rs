@@ -87,12 +87,16 @@ fn goroutine_root(names: &[String]) -> bool {
 }
 
 /// Is it the root of an M's own OS-thread stack (the scheduler loop)?
+/// std's thread entry, then at most glibc's start_thread and clone (no
+/// exported symbols: `libc.so.6+0x…`; clone only where glibc keeps frame
+/// records, as on aarch64).
 fn thread_root(names: &[String]) -> bool {
-    let n = names.len();
-    let start = |s: &str| s.contains("Thread::new::thread_start");
-    n >= 1
-        && (start(&names[n - 1])
-            || (n >= 2 && start(&names[n - 2]) && names[n - 1].starts_with("libc.so")))
+    let start = names
+        .iter()
+        .position(|n| n.contains("Thread::new::thread_start"));
+    start.is_some_and(|i| {
+        names[i + 1..].len() <= 2 && names[i + 1..].iter().all(|n| n.starts_with("libc.so"))
+    })
 }
 
 /// Function names of each location (innermost first), from the decoded profile.
