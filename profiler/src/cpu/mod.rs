@@ -39,6 +39,10 @@
 //!    [`start`]. Lost samples appear as Go shows them, one sample on the
 //!    function `runtime/pprof.lostProfileEvent`.
 //!
+//! Both register layouts are exercised: x86_64 natively, aarch64 under
+//! `qemu-aarch64` (the `cpu_profile` and `pprof_cpu` tests pass there, with
+//! `go tool pprof` reading the result).
+//!
 //! The signal handler, once installed, stays installed: a tick already in
 //! flight when the profile stops must find a handler (SIGPROF's default
 //! action kills the process); between profiles it returns at once.
