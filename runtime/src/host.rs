@@ -328,6 +328,18 @@ impl WorkerPool {
     }
 
     fn worker_loop(&'static self, rx: SharedReceiver) {
+        // Mark workers and sweepers are sampled by the CPU profiler like the
+        // scheduler's threads (GC CPU shows up in profiles, as in Go). The
+        // guard unregisters on every way out, unwinding included: a thread
+        // must not exit registered.
+        struct Profiled;
+        impl Drop for Profiled {
+            fn drop(&mut self) {
+                gort_profiler::cpu::unregister_current_thread();
+            }
+        }
+        gort_profiler::cpu::register_current_thread();
+        let _profiled = Profiled;
         loop {
             let job = lock(&rx).recv();
             match job {
