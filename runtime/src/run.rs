@@ -59,6 +59,10 @@ fn start(s: &Settings) {
             // Go's dedicated-worker count, from GOMAXPROCS.
             ..GcConfig::default()
         };
+        // The allocator asks for the current P on every allocation: give it
+        // the scheduler's function directly (one TLS read) rather than the
+        // collector's default path through the Host trait object.
+        gort_gc::heap::global().set_current_p(gort_scheduler::current_p);
         if collector::install(&crate::host::HOST, cfg).is_err() {
             gort_scheduler::rt_throw!("gort: the collector was installed outside gort");
         }

@@ -137,11 +137,23 @@ pub fn safepoint() {
 /// The id of the P running the calling goroutine; `None` outside
 /// goroutines. Stable until the goroutine's next switch point (a safepoint,
 /// a blocking call, `gosched`).
+///
+/// The allocator calls this on every allocation, so it reads the thread's
+/// M once (one TLS access) and is never inlined: a goroutine may move to
+/// another thread at its next switch point, and an inlined TLS address could
+/// be kept by the compiler across that point.
+#[inline(never)]
 pub fn current_p() -> Option<usize> {
-    if getg().is_null() {
+    let m = sched::current_m();
+    if m.is_null() {
         return None;
     }
-    let p = sched::current_p_ptr();
+    // SAFETY: Ms are leaked; `curg` and `p` are written by this very thread.
+    let m = unsafe { &*m };
+    if m.curg.load(Relaxed).is_null() {
+        return None;
+    }
+    let p = m.p.load(Relaxed);
     // SAFETY: Ps are leaked.
     (!p.is_null()).then(|| unsafe { &*p }.id)
 }
