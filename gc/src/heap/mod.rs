@@ -226,8 +226,11 @@
 //! path (hook, safepoint, assist debt, three current-P look-ups) plus a
 //! cache miss per object for the clearing store. Changed here: hook
 //! batching, uniform spans (no type-table miss when scanning), clearing
-//! free slots when a span is cached, the grey prefetch. gcbench went from
-//! 1.12–1.48× Go's wall time to 0.92× (CPU 1.49× → 0.89×). What the
+//! free slots when a span is cached, the grey prefetch, a scan of grey
+//! objects without a second full lookup ([`Heap::scan_object`]). gcbench
+//! went from 1.12–1.48× Go's wall time to 0.77–0.92× (CPU 1.49× →
+//! 0.84–0.89×; compare.sh, three tables at load 6–9); binarytrees 18 is
+//! 0.68–0.84×, bigbytes-touch 0.59–0.79×. What the
 //! profile still shows, outside the heap: the current-P chain (~8 % of
 //! samples: a function pointer, a closure, a `dyn Host` call and two
 //! thread-local reads per allocation), the idle M spinning in the
