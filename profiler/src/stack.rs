@@ -18,7 +18,17 @@
 //!   `0x670a25`).
 //! * A frame whose PC is unknown has `pc == 0`; the pprof encoder then gives
 //!   its Location a synthetic, unique address.
-//! * Inlining is not represented: one `Frame` is one Location with one Line.
+//! * **Inlining.** One return PC can stand for several frames when calls
+//!   were inlined: the symbolizer gives them innermost first, all with the
+//!   same `pc`, and sets [`Frame::inlined`] on every one but the last (the
+//!   physical frame the others were inlined into). Writers that print one
+//!   entry per PC — the `@ 0x…` line of the legacy text formats — print a
+//!   PC once per physical frame ([`Frame::ends_pc`]); a recursive call
+//!   repeats its PC as separate physical frames and is printed each time,
+//!   as Go does (`runtime.doInit` twice in `captures/heap_debug1.txt`).
+//!   The `#` lines and the goroutine dump list every frame. The pprof
+//!   encoder still gives each frame its own Location (Go folds inlined
+//!   frames into one Location with several Lines).
 
 /// One frame of a stack.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,7 +45,13 @@ pub struct Frame {
     pub pc: u64,
     /// Entry PC of the function, for the `+0x..` offsets of the text
     /// formats; 0 if unknown (offsets then print as if the PC were the entry).
+    /// For an inlined frame this is the entry of the function it was
+    /// inlined into (Go's `runtime.Frame.Entry` does the same).
     pub entry: u64,
+    /// Whether this frame is a call inlined into the next frame of the
+    /// stack (which has the same `pc`); false for a physical frame and for
+    /// every frame built with [`Frame::new`].
+    pub inlined: bool,
 }
 
 impl Frame {
@@ -53,7 +69,17 @@ impl Frame {
             line,
             pc,
             entry,
+            inlined: false,
         }
+    }
+
+    /// Whether `stack[i]` is the last frame of its return PC, i.e. a
+    /// physical frame: not inlined, or (for a stack cut in the middle of an
+    /// inlined group) followed by a frame of another PC or by nothing.
+    /// Writers that print each PC once print it for these frames only.
+    pub fn ends_pc(stack: &[Frame], i: usize) -> bool {
+        let f = &stack[i];
+        !f.inlined || stack.get(i + 1).is_none_or(|n| n.pc != f.pc)
     }
 
     /// The call-site PC, `pc - 1` (0 stays 0).

@@ -20,7 +20,8 @@
 //!   instruction itself.
 //! * **Inlining.** A PC inside inlined code yields several frames, innermost
 //!   first, all with the same `pc`: `symbolize(&[pc])` for a call inlined
-//!   into `main` gives `[callee, main]`.
+//!   into `main` gives `[callee, main]`, with [`Frame::inlined`] set on
+//!   `callee` only.
 //! * **Naming rule.** A Rust function is named by its demangled path without
 //!   the hash suffix — `binarytrees::bottom_up`,
 //!   `gort_scheduler::sched::goroutine_entry`, `sample::main::{{closure}}`.
@@ -149,6 +150,8 @@ impl Symbolizer {
                     line,
                     pc,
                     entry,
+                    // every frame but the outermost is inlined into the next
+                    inlined: true,
                 });
             }
         }
@@ -169,7 +172,11 @@ impl Symbolizer {
                 line: 0,
                 pc,
                 entry,
+                inlined: false,
             }),
+        }
+        if let Some(outer) = frames.last_mut() {
+            outer.inlined = false;
         }
         for f in &mut frames {
             if f.function.is_empty() {
@@ -310,6 +317,7 @@ fn resolve_dladdr(pc: u64, call: u64) -> Frame {
         line: 0,
         pc,
         entry,
+        inlined: false,
     }
 }
 
@@ -374,8 +382,46 @@ mod tests {
         assert!(outer.line > 0);
         assert_eq!(outer.entry, a_named_function as *const () as usize as u64);
         assert!(frames.iter().all(|f| f.pc == pc));
+        assert!(!outer.inlined);
         // Cached: the same answer twice.
         assert_eq!(symbolize_pc(pc), frames);
+    }
+
+    /// `callers` called from a function inlined into its caller: the
+    /// return PC lies in the caller's code, at the inlined call.
+    #[inline(always)]
+    fn an_inlined_callee() -> u64 {
+        let mut buf = [0u64; 4];
+        let n = callers(0, &mut buf);
+        assert!(n >= 1);
+        buf[0]
+    }
+
+    #[inline(never)]
+    fn calls_an_inlined_callee() -> u64 {
+        std::hint::black_box(an_inlined_callee())
+    }
+
+    #[test]
+    fn inlined_calls_expand_into_marked_frames() {
+        let pc = calls_an_inlined_callee();
+        let frames = symbolize_pc(pc);
+        let names: Vec<&str> = frames.iter().map(|f| f.function.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "gort_profiler::symbolize::tests::an_inlined_callee",
+                "gort_profiler::symbolize::tests::calls_an_inlined_callee"
+            ],
+            "{frames:?}"
+        );
+        assert!(frames[0].inlined && !frames[1].inlined, "{frames:?}");
+        assert!(frames.iter().all(|f| f.pc == pc));
+        // the entry is the physical function's, for both frames
+        let entry = calls_an_inlined_callee as *const () as usize as u64;
+        assert!(frames.iter().all(|f| f.entry == entry), "{frames:?}");
+        // one physical frame: `ends_pc` only at the outer one
+        assert!(!Frame::ends_pc(&frames, 0) && Frame::ends_pc(&frames, 1));
     }
 
     #[test]

@@ -13,6 +13,11 @@
 //!
 //! * Header and record lines carry raw (sampled) counts and **return** PCs;
 //!   the `#` lines carry the **call** PC (`pc - 1`) and `function+offset`.
+//! * Inlined calls: a record line prints each PC once; the `#` lines print
+//!   one line per frame, the inlined ones first, all with the same call PC
+//!   and the offset from the entry of the function they were inlined into
+//!   (Go 1.19's `runtime.CallersFrames`). In the goroutine dump an inlined
+//!   frame prints `\tfile:line` without `+0x..`, as Go's traceback does.
 //! * The `#` lines go through a tab writer with Go's settings
 //!   (`tabwriter.NewWriter(w, 1, 8, 1, '\t', 0)`): each column of a block
 //!   of consecutive `#` lines is padded with TABs to the next multiple of 8
@@ -149,9 +154,15 @@ fn print_stack_record(out: &mut String, stack: &[Frame], all_frames: bool) {
     out.push('\n');
 }
 
-fn pcs(out: &mut String, stack: &[Frame]) {
-    for f in stack {
-        let _ = write!(out, " {:#x}", f.pc);
+/// The PCs of a record line (` 0x… 0x…`): each return PC once per
+/// physical frame, so the frames inlined at a PC share its one entry (Go's
+/// stack records hold PCs, and `#` lines expand them). Also used, with the
+/// labels, as the grouping key of count profiles.
+pub(crate) fn pcs(out: &mut String, stack: &[Frame]) {
+    for (i, f) in stack.iter().enumerate() {
+        if Frame::ends_pc(stack, i) {
+            let _ = write!(out, " {:#x}", f.pc);
+        }
     }
 }
 
@@ -358,13 +369,13 @@ pub struct GoroutineDump {
 ///
 /// gort records no argument words, so every call prints as `name(...)`
 /// (the form Go uses when it elides arguments); each frame's second line is
-/// `\tfile:line +0xOFF`, the offset of the return PC from the entry. A
-/// frame whose PC is unknown (0) prints no offset, as Go prints inlined
-/// frames.
+/// `\tfile:line +0xOFF`, the offset of the return PC from the entry. An
+/// inlined frame ([`Frame::inlined`]) prints no offset, as in Go's
+/// traceback, and neither does a frame whose PC is unknown (0).
 pub fn write_goroutine_dump(mut w: impl io::Write, goroutines: &[GoroutineDump]) -> io::Result<()> {
     let loc = |s: &mut String, f: &Frame| {
         let _ = write!(s, "\t{}:{}", f.file, f.line);
-        if f.pc != 0 {
+        if f.pc != 0 && !f.inlined {
             let _ = write!(s, " +{:#x}", f.return_offset());
         }
         s.push('\n');
@@ -681,6 +692,107 @@ mod tests {
         let mut out = Vec::new();
         write_goroutine_dump(&mut out, &dumps).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), normalized);
+    }
+
+    /// A stack with a call inlined at one PC and a recursive call that
+    /// repeats a PC: leaf `inner` inlined into `outer` (same pc), then
+    /// `rec` twice (two physical frames), then `main`.
+    fn inlined_stack() -> Vec<Frame> {
+        let mut inner = Frame::new("app::inner", "/src/a.rs", 10, 0x1005, 0x1000);
+        inner.inlined = true;
+        vec![
+            inner,
+            Frame::new("app::outer", "/src/a.rs", 20, 0x1005, 0x1000),
+            Frame::new("app::rec", "/src/b.rs", 5, 0x2010, 0x2000),
+            Frame::new("app::rec", "/src/b.rs", 5, 0x2010, 0x2000),
+            Frame::new("app::main", "/src/b.rs", 30, 0x3020, 0x3000),
+        ]
+    }
+
+    /// The `#` lines of a text profile, tab runs collapsed to one space.
+    fn hash_lines(text: &str) -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("#\t"))
+            .map(|l| {
+                l.split('\t')
+                    .filter(|c| !c.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn inlined_frames_print_their_pc_once_and_a_hash_line_each() {
+        let stack = inlined_stack();
+        let want_pcs = "@ 0x1005 0x2010 0x2010 0x3020";
+        let want_hash = [
+            "# 0x1004 app::inner+0x4 /src/a.rs:10",
+            "# 0x1004 app::outer+0x4 /src/a.rs:20",
+            "# 0x200f app::rec+0xf /src/b.rs:5",
+            "# 0x200f app::rec+0xf /src/b.rs:5",
+            "# 0x301f app::main+0x1f /src/b.rs:30",
+        ];
+
+        let mut out = Vec::new();
+        let rec = MemRecord {
+            stack: stack.clone(),
+            alloc_objects: 1,
+            alloc_bytes: 64,
+            ..Default::default()
+        };
+        write_heap_text(&mut out, &[rec], 512, &MemStats::default(), None).unwrap();
+        let heap = String::from_utf8(out).unwrap();
+        assert_eq!(
+            heap.lines().nth(1).unwrap(),
+            format!("1: 64 [1: 64] {want_pcs}")
+        );
+        assert_eq!(hash_lines(&heap), want_hash);
+
+        let mut out = Vec::new();
+        let grouped = aggregate_counts(&[(stack.clone(), vec![]), (stack.clone(), vec![])]);
+        write_count_text(&mut out, "goroutine", &grouped).unwrap();
+        let count = String::from_utf8(out).unwrap();
+        assert_eq!(count.lines().nth(1).unwrap(), format!("2 {want_pcs}"));
+        assert_eq!(hash_lines(&count), want_hash);
+
+        let mut out = Vec::new();
+        let rec = ContentionRecord {
+            stack: stack.clone(),
+            count: 3,
+            cycles: 99,
+        };
+        write_contention_text(&mut out, ContentionKind::Block, &[rec], 1).unwrap();
+        let block = String::from_utf8(out).unwrap();
+        assert_eq!(block.lines().nth(2).unwrap(), format!("99 3 {want_pcs}"));
+        assert_eq!(hash_lines(&block), want_hash);
+
+        // A stack cut inside an inlined group still prints its PC.
+        let cut = &stack[..1];
+        let mut line = String::new();
+        pcs(&mut line, cut);
+        assert_eq!(line, " 0x1005");
+    }
+
+    #[test]
+    fn goroutine_dump_prints_inlined_frames_without_offset() {
+        let g = GoroutineDump {
+            id: 7,
+            status: "sleep".into(),
+            stack: inlined_stack(),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        write_goroutine_dump(&mut out, &[g]).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "goroutine 7 [sleep]:\n\
+             app::inner(...)\n\t/src/a.rs:10\n\
+             app::outer(...)\n\t/src/a.rs:20 +0x5\n\
+             app::rec(...)\n\t/src/b.rs:5 +0x10\n\
+             app::rec(...)\n\t/src/b.rs:5 +0x10\n\
+             app::main(...)\n\t/src/b.rs:30 +0x20\n"
+        );
     }
 
     #[test]

@@ -232,9 +232,7 @@ pub fn aggregate_counts(items: &[(Vec<Frame>, Labels)]) -> Vec<CountRecord> {
 pub(crate) fn count_key(stack: &[Frame], labels: &[(String, String)]) -> String {
     use std::fmt::Write as _;
     let mut k = String::new();
-    for f in stack {
-        let _ = write!(k, " {:#x}", f.pc);
-    }
+    crate::text::pcs(&mut k, stack);
     if !labels.is_empty() {
         let _ = write!(k, "\n# labels: {}", crate::text::labels_string(labels));
     }
