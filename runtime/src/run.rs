@@ -153,12 +153,18 @@ where
 /// runs, so managed pointers it captures stay visible to the collector.
 /// Called outside [`run`], it starts the runtime with the environment's
 /// settings first.
+///
+/// The goroutine records its caller as its creator (`created by` in
+/// `goroutine?debug=2` dumps, as Go prints the function holding the `go`
+/// statement); `go` is never inlined so that the caller is found.
+#[inline(never)]
 pub fn go<F>(f: F)
 where
     F: FnOnce() + Send + 'static,
 {
+    let creator_pc = gort_scheduler::caller_pc();
     ensure_started();
-    gort_scheduler::go(f);
+    gort_scheduler::go_from(creator_pc, f);
 }
 
 /// Yield the processor so other goroutines run (Go's `runtime.Gosched`);

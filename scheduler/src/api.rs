@@ -49,7 +49,8 @@ where
     let d2 = done.clone();
     s.external.fetch_add(1, SeqCst);
     s.run_active.fetch_add(1, SeqCst);
-    sched::newproc(move || {
+    // The main goroutine has no creator (Go prints no `created by` for it).
+    sched::newproc(0, move || {
         let r = f();
         sched().run_active.fetch_sub(1, SeqCst);
         let mut slot = d2.0.lock();
@@ -74,15 +75,95 @@ where
 /// outside any goroutine (before [`run`]) it starts the scheduler with the
 /// default configuration.
 ///
+/// The return PC of this call is recorded as the goroutine's creator
+/// (Go's `gopc`): goroutine dumps print it as `created by <caller>`. Never
+/// inlined, so that [`caller_pc`] finds its caller.
+///
 /// # Panics
 ///
 /// If the closure is larger than a quarter of the goroutine stack size.
+#[inline(never)]
 pub fn go<F: FnOnce() + Send + 'static>(f: F) -> u64 {
+    let creator_pc = caller_pc();
+    go_from(creator_pc, f)
+}
+
+/// [`go`] with the creator's PC given: for wrappers of `go` (the `gort`
+/// facade's `go`), which call [`caller_pc`] themselves so that the
+/// goroutine is `created by` their caller, not by the wrapper. `creator_pc`
+/// is a return PC; 0 means unknown (no `created by` line).
+///
+/// # Panics
+///
+/// As [`go`].
+pub fn go_from<F: FnOnce() + Send + 'static>(creator_pc: usize, f: F) -> u64 {
     if try_sched().is_none() {
         sched::init(&Config::default());
         sched::ensure_sysmon();
     }
-    sched::newproc(f)
+    sched::newproc(creator_pc, f)
+}
+
+/// The return PC into the caller of the function that calls `caller_pc`
+/// (Go's `getcallerpc()`, as `newproc` uses it to find the `go`
+/// statement): called from `fn go` (never inlined), it returns the address
+/// just after the call to `go` in `go`'s caller.
+///
+/// How: code is built with frame pointers (`.cargo/config.toml`), so this
+/// function's frame record holds its caller's saved frame pointer, and the
+/// caller's record holds the return address into *its* caller — two loads.
+/// The calling function must not be inlined (mark it `#[inline(never)]`),
+/// or the PC is one frame too high. Both records are checked to lie inside
+/// the calling goroutine's stack (or the M's thread stack) and to go up, so
+/// code built without frame pointers gets a wrong PC or 0, never a fault.
+/// Returns 0 on a thread that is neither a goroutine nor an M (its stack
+/// bounds are unknown). Cost: two TLS reads and two loads, no walk.
+///
+/// Known limit: a function whose *last act* is the call to `go` (nothing
+/// to drop or compute after it) may be compiled with a tail call — a jump
+/// to `go` after its own frame is popped — and then the PC found is the
+/// return into *its* caller: `created by` names the caller's caller. Go
+/// has no such case (its `go` statement is not a call). Making `go` an
+/// `#[inline(always)]` wrapper that reads the PC at the call site would
+/// avoid it, at the price of skipping the wrapper's inlined frames when
+/// symbolizing; not done yet.
+#[inline(never)]
+pub fn caller_pc() -> usize {
+    let fp: usize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: reads a register, touches no memory.
+    unsafe {
+        core::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags))
+    };
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: reads a register, touches no memory.
+    unsafe {
+        core::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags))
+    };
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        fp = 0;
+    }
+    let Some((lo, hi)) =
+        current_goroutine_stack_bounds().or_else(crate::hooks::current_thread_stack_bounds)
+    else {
+        return 0;
+    };
+    // A frame record is two words: [saved frame pointer, return address].
+    let record_ok =
+        |p: usize| p >= lo && p.is_multiple_of(8) && p.checked_add(16).is_some_and(|e| e <= hi);
+    if !record_ok(fp) {
+        return 0;
+    }
+    // SAFETY: [fp, fp + 16) lies inside the current stack (checked above),
+    // which is mapped and readable; it is our own frame record.
+    let up = unsafe { *(fp as *const usize) };
+    if up <= fp || !record_ok(up) {
+        return 0;
+    }
+    // SAFETY: [up, up + 16) lies inside the current stack (checked above);
+    // it is the frame record of our caller, which is still running.
+    unsafe { *((up + 8) as *const usize) }
 }
 
 /// `runtime.Gosched`: yields the P to other goroutines; the caller goes to

@@ -6,7 +6,7 @@
 
 use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::atomic::{
-    AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering::*,
+    AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::*,
 };
 use crate::park::ParkState;
 use crate::scanstate::ScanState;
@@ -127,7 +127,7 @@ pub(crate) type StartFn = (Option<unsafe fn(*mut u8)>, usize);
 /// |---|---|
 /// | `sp`, `start` | owned by whoever owns the G (see [`GStatus`]); handed over through run queues and [`ParkState`] (Release/Acquire) |
 /// | `lo`, `hi` | immutable after creation |
-/// | `goid`, `parent` | written by the spawner before the G is published; read anywhere |
+/// | `goid`, `parent`, `creator_pc` | written by the spawner before the G is published; read anywhere |
 /// | `status`, `preempt`, `select_done`, `wait_reason` | atomics (see each) |
 /// | `schedlink` | protected by the lock of the list the G is on (global queue, free list) |
 /// | `m` | written by the M that runs it; read racily by sysmon |
@@ -141,6 +141,10 @@ pub(crate) struct G {
     pub(crate) goid: AtomicU64,
     /// The spawning goroutine's id.
     pub(crate) parent: AtomicU64,
+    /// Return PC of the `go` call that created this goroutine (Go's
+    /// `gopc`), for the `created by` line of goroutine dumps; 0 for the
+    /// main goroutine and when unknown (see [`crate::caller_pc`]).
+    pub(crate) creator_pc: AtomicUsize,
     /// A [`GStatus`] as u8.
     pub(crate) status: AtomicU8,
     /// The park hand-shake.
@@ -190,6 +194,7 @@ impl G {
                 sp: UnsafeCell::new(0),
                 goid: AtomicU64::new(0),
                 parent: AtomicU64::new(0),
+                creator_pc: AtomicUsize::new(0),
                 status: AtomicU8::new(GStatus::Idle as u8),
                 park: ParkState::new(),
                 preempt: AtomicBool::new(false),

@@ -1190,8 +1190,9 @@ extern "C" fn goroutine_entry(g: usize) -> ! {
     crate::rt_throw!("a dead goroutine was scheduled")
 }
 
-/// Creates a goroutine running `f` (Go's `newproc`).
-pub(crate) fn newproc<F: FnOnce() + Send + 'static>(f: F) -> u64 {
+/// Creates a goroutine running `f` (Go's `newproc`); `creator_pc` is the
+/// return PC of the `go` call (Go's `gopc`), 0 if there is none.
+pub(crate) fn newproc<F: FnOnce() + Send + 'static>(creator_pc: usize, f: F) -> u64 {
     let s = sched();
     let p = current_p_ptr();
     let pr = if p.is_null() {
@@ -1248,6 +1249,7 @@ pub(crate) fn newproc<F: FnOnce() + Send + 'static>(f: F) -> u64 {
     }
     gr.goid.store(goid, Relaxed);
     gr.parent.store(parent_id, Relaxed);
+    gr.creator_pc.store(creator_pc, Relaxed);
     gr.released.store(false, Relaxed);
     gr.select_done.store(0, Relaxed);
     gr.wait_reason.store(0, Relaxed);

@@ -197,6 +197,10 @@ pub struct GoroutineStack {
     pub hi: usize,
     /// Lowest usable address of the stack (above the guard page).
     pub lo: usize,
+    /// Return PC of the `go` call that created the goroutine (Go's `gopc`,
+    /// printed as `created by` in goroutine dumps); 0 for the main
+    /// goroutine and when unknown.
+    pub creator_pc: usize,
 }
 
 /// Visits every live goroutine's stack `[sp, hi)` while the world is
@@ -230,6 +234,7 @@ pub fn for_each_goroutine_stack(w: &WorldStopped, f: &mut dyn FnMut(&GoroutineSt
                     sp: gr.lo + page,
                     hi: gr.hi,
                     lo: gr.lo + page,
+                    creator_pc: gr.creator_pc.load(Relaxed),
                 });
                 continue;
             }
@@ -245,6 +250,7 @@ pub fn for_each_goroutine_stack(w: &WorldStopped, f: &mut dyn FnMut(&GoroutineSt
                 sp,
                 hi: gr.hi,
                 lo: gr.lo + page,
+                creator_pc: gr.creator_pc.load(Relaxed),
             });
         }
     }
@@ -258,6 +264,7 @@ pub fn for_each_goroutine_stack(w: &WorldStopped, f: &mut dyn FnMut(&GoroutineSt
                 sp,
                 hi: gr.hi,
                 lo: gr.lo + page,
+                creator_pc: gr.creator_pc.load(Relaxed),
             })
         });
     }

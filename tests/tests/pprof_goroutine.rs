@@ -52,20 +52,32 @@ fn parked_here(ch: gort::Chan<u32>) -> u32 {
 
 const PARKED: usize = 5;
 
+/// Starts the parked goroutines: the dump must say they were created here.
+/// Returns the line of the `go` call.
+#[inline(never)]
+fn spawn_parked(ch: &gort::Chan<u32>, wg: &gort::sync::WaitGroup) -> u32 {
+    let mut go_line = 0;
+    for _ in 0..PARKED {
+        let (ch, wg) = (ch.clone(), wg.clone());
+        wg.add(1);
+        go_line = line!() + 1;
+        gort::go(move || park_then_done(ch, wg));
+    }
+    go_line
+}
+
+#[inline(never)]
+fn park_then_done(ch: gort::Chan<u32>, wg: gort::sync::WaitGroup) {
+    parked_here(ch);
+    wg.done();
+}
+
 #[test]
 fn goroutine_profile_counts_and_names_parked_goroutines() {
-    let (n, p, bytes, t1, t2, counted) = gort::run(|| {
+    let (n, p, bytes, t1, t2, counted, go_line) = gort::run(|| {
         let ch = gort::chan::<u32>(0);
         let wg = gort::sync::WaitGroup::new();
-        for _ in 0..PARKED {
-            let ch = ch.clone();
-            wg.add(1);
-            let wg = wg.clone();
-            gort::go(move || {
-                parked_here(ch);
-                wg.done();
-            });
-        }
+        let go_line = spawn_parked(&ch, &wg);
         // let every goroutine reach its receive
         while gort::runtime::num_goroutine() < PARKED + 1 {
             gort::gosched();
@@ -80,7 +92,7 @@ fn goroutine_profile_counts_and_names_parked_goroutines() {
             ch.send(i as u32);
         }
         wg.wait();
-        (n, p, bytes, t1, t2, counted)
+        (n, p, bytes, t1, t2, counted, go_line)
     });
     assert_eq!(counted, n);
     let total: i64 = p.sample.iter().map(|s| s.value[0]).sum();
@@ -112,6 +124,29 @@ fn goroutine_profile_counts_and_names_parked_goroutines() {
     // the caller itself, walked from its own frame: the profile writer on top
     assert_eq!(t2.matches(" [running]:\n").count(), 1, "{t2}");
     assert!(t2.contains(" [running]:\ngort::pprof::"), "{t2}");
+    // `created by`: the function that called `go`, the file:line of the
+    // call and the return PC's offset; the main goroutine has none.
+    let blocks: Vec<&str> = t2.split("\n\n").collect();
+    let parked: Vec<&str> = blocks
+        .iter()
+        .copied()
+        .filter(|b| b.contains("pprof_goroutine::parked_here(...)"))
+        .collect();
+    assert_eq!(parked.len(), PARKED, "{t2}");
+    for b in parked {
+        let mut tail = b.trim_end().lines().rev();
+        let (loc, by) = (tail.next().unwrap(), tail.next().unwrap());
+        assert_eq!(by, "created by pprof_goroutine::spawn_parked", "{b}");
+        let (fileline, off) = loc.split_once(" +0x").unwrap_or_else(|| panic!("{b}"));
+        assert!(
+            fileline.starts_with('\t')
+                && fileline.ends_with(&format!("tests/pprof_goroutine.rs:{go_line}")),
+            "{b}"
+        );
+        assert!(u64::from_str_radix(off, 16).unwrap() > 0, "{b}");
+    }
+    let main = blocks.iter().find(|b| b.contains(" [running]:")).unwrap();
+    assert!(!main.contains("created by"), "{main}");
 
     if !have_go("goroutine_profile_counts_and_names_parked_goroutines") {
         return;

@@ -8,6 +8,7 @@
 
 use super::symbolize_stack;
 use gort_profiler::pprof::{aggregate_counts, count_profile, CountRecord};
+use gort_profiler::stack::Frame;
 use gort_profiler::text::{write_count_text, write_goroutine_dump, GoroutineDump};
 use gort_scheduler::{GStatus, StwReason};
 use std::io::{self, Write};
@@ -20,6 +21,8 @@ struct RawG {
     goid: u64,
     status: String,
     pcs: Vec<u64>,
+    /// Return PC of the `go` call that created it (0: main, unknown).
+    creator_pc: u64,
 }
 
 /// Every live goroutine's id, status (or wait reason) and return PCs.
@@ -54,11 +57,32 @@ fn snapshot() -> Vec<RawG> {
             goid: s.goid,
             status,
             pcs,
+            creator_pc: s.creator_pc as u64,
         });
     });
     gort_scheduler::start_the_world(w);
     out.sort_by_key(|g| g.goid);
     out
+}
+
+/// The `created by` frame of a goroutine whose `go` call returns to
+/// `creator_pc` (None for the main goroutine, which has no creator).
+///
+/// Go prints the function holding the `go` statement, the file:line of the
+/// statement and the offset of the return PC from the function's entry
+/// (`printcreatedby1`). Go never inlines a function containing a `go`
+/// statement; Rust may, so the *innermost* frame of the PC is the function
+/// that called `go` (its file:line is the call's), and the offset is taken
+/// from the entry of the physical function it was inlined into.
+fn created_by(creator_pc: u64) -> Option<Frame> {
+    if creator_pc == 0 {
+        return None;
+    }
+    let mut f = gort_profiler::symbolize::symbolize_pc(creator_pc)
+        .into_iter()
+        .next()?;
+    f.inlined = false; // the line prints the +0x offset
+    Some(f)
 }
 
 /// Number of goroutines (Go: `runtime.NumGoroutine()`).
@@ -78,6 +102,7 @@ pub(crate) fn write(mut w: impl Write, debug: i32) -> io::Result<()> {
                 id: g.goid,
                 status: g.status.clone(),
                 stack: symbolize_stack(&g.pcs),
+                created_by: created_by(g.creator_pc),
                 ..GoroutineDump::default()
             })
             .collect();

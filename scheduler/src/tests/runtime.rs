@@ -1037,3 +1037,47 @@ fn select_chooses_among_ready_cases_at_random() {
     assert_eq!(na + nb, 400);
     assert!(na > 50 && nb > 50, "unfair: {na} vs {nb}");
 }
+
+/// Starts a goroutine that waits for a value on `ch`; its creator PC must
+/// be a return address inside this function. (`black_box` after the call:
+/// `go` in tail position may be compiled as a jump, see [`caller_pc`].)
+#[inline(never)]
+fn spawns_a_waiter(ch: Chan<u32>) -> u64 {
+    let goid = go(move || {
+        ch.recv();
+    });
+    std::hint::black_box(goid)
+}
+
+#[test]
+fn go_records_the_return_pc_into_its_caller() {
+    assert_eq!(
+        caller_pc(),
+        0,
+        "a test thread is neither a goroutine nor an M"
+    );
+    let (pc, main_pc) = rt(|| {
+        let ch = chan::<u32>(0);
+        let goid = spawns_a_waiter(ch.clone());
+        let me = current_goroutine_id();
+        let (mut pc, mut main_pc) = (None, None);
+        let w = stop_the_world(StwReason::GoroutineProfile);
+        for_each_goroutine_stack(&w, &mut |s| {
+            if s.goid == goid {
+                pc = Some(s.creator_pc);
+            }
+            if Some(s.goid) == me {
+                main_pc = Some(s.creator_pc);
+            }
+        });
+        start_the_world(w);
+        ch.send(1);
+        (pc.unwrap(), main_pc.unwrap())
+    });
+    let entry = spawns_a_waiter as *const () as usize;
+    assert!(
+        entry < pc && pc < entry + 4096,
+        "creator pc {pc:#x} not inside spawns_a_waiter at {entry:#x}"
+    );
+    assert_eq!(main_pc, 0, "the main goroutine has no creator");
+}
