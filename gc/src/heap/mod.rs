@@ -110,9 +110,10 @@
 //! ([`ObjectRef::prefetch`]).
 //!
 //! Measured with `samples/compare.sh` (gort/Go peak RSS, median of 5, on
-//! the shared 2-core machine; RSS does not depend on its load):
-//! binarytrees 18 1.46× → 1.13–1.28× (52–54 MiB against Go's 39–46 MiB),
-//! gcbench 1.52× → 1.14–1.33× (Go's own peak varies from 27 to 35 MiB).
+//! the shared 2-core machine): binarytrees 18 1.46× → 1.08–1.38× (gort
+//! 50–54 MiB; Go's own peak is 38 MiB on a quiet machine and up to 46 MiB
+//! on a busy one, where its collector lags), gcbench 1.52× → 1.14–1.33×
+//! (Go 27–35 MiB).
 //!
 //! ## The cache hierarchy (malloc.go's four steps)
 //!
