@@ -138,3 +138,59 @@ pub fn assert_memstats_identities(m: &gort::MemStats, when: &str) {
         "{when}: Sys covers the heap and stacks"
     );
 }
+
+/// Checksummed managed lists, the payload of the GC stress tests
+/// (`gc_channels`, `gc_waiters`, `gc_stackscan`): a list freed while still
+/// reachable shows as a wrong [`lists::sum`] (or, under `clobberfree`, a
+/// crash on the poisoned pointer).
+pub mod lists {
+    use gort::{make_slice, Gc, GcCell, Trace};
+
+    /// A singly linked list cell; the [`sum`] of a list made by [`list`] is
+    /// [`expected`]`(n, salt)`.
+    #[derive(Trace)]
+    pub struct Cell {
+        /// This cell's number, `v + salt` for the v-th cell made.
+        pub value: u64,
+        /// The rest of the list.
+        pub next: GcCell<Option<Gc<Cell>>>,
+    }
+
+    impl std::fmt::Debug for Cell {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Cell")
+                .field("value", &self.value)
+                .finish_non_exhaustive()
+        }
+    }
+
+    /// A list of `n` cells holding `1 + salt ..= n + salt`, allocating a
+    /// garbage `GcSlice<u64>` of `garbage_words` beside each cell, so that
+    /// cycles start while the list grows.
+    pub fn list(n: u64, salt: u64, garbage_words: usize) -> Gc<Cell> {
+        let mut head = None;
+        for v in 1..=n {
+            head = Some(Gc::new(Cell {
+                value: v + salt,
+                next: GcCell::new(head),
+            }));
+            std::hint::black_box(make_slice::<u64>(garbage_words));
+        }
+        head.expect("n >= 1")
+    }
+
+    /// The sum of the values of the list starting at `head`.
+    pub fn sum(head: Gc<Cell>) -> u64 {
+        let (mut s, mut cur) = (0, Some(head));
+        while let Some(c) = cur {
+            s += c.value;
+            cur = c.next.get();
+        }
+        s
+    }
+
+    /// What [`sum`] returns for an intact `list(n, salt, _)`.
+    pub fn expected(n: u64, salt: u64) -> u64 {
+        n * (n + 1) / 2 + n * salt
+    }
+}

@@ -6,41 +6,8 @@
 
 use gort::runtime::{gc, read_mem_stats};
 use gort::sync::{Mutex, WaitGroup};
-use gort::{chan, go, make_slice, Builder, Gc, GcCell, GcSlice, Root, Trace};
-
-/// A singly linked list cell; `sum` of a list of 1..=n is n(n+1)/2.
-#[derive(Trace)]
-struct Cell {
-    value: u64,
-    next: GcCell<Option<Gc<Cell>>>,
-}
-
-fn list(n: u64, salt: u64) -> Gc<Cell> {
-    let mut head = None;
-    for v in 1..=n {
-        head = Some(Gc::new(Cell {
-            value: v + salt,
-            next: GcCell::new(head),
-        }));
-        // Garbage, so cycles start while the list grows.
-        std::hint::black_box(make_slice::<u64>(16));
-    }
-    head.expect("n >= 1")
-}
-
-fn sum(head: Gc<Cell>) -> u64 {
-    let mut s = 0;
-    let mut cur = Some(head);
-    while let Some(c) = cur {
-        s += c.value;
-        cur = c.next.get();
-    }
-    s
-}
-
-fn expected(n: u64, salt: u64) -> u64 {
-    n * (n + 1) / 2 + n * salt
-}
+use gort::{chan, go, make_slice, Builder, Gc, GcSlice, Root};
+use gort_tests::lists::{expected, list, sum, Cell};
 
 fn stressed() -> Builder {
     Builder::new().gc_percent(1).clobberfree(true)
@@ -51,12 +18,12 @@ fn values_in_channel_buffers_survive() {
     stressed().run(|| {
         let c = chan::<Gc<Cell>>(16);
         for i in 0..16 {
-            c.send(list(100, i));
+            c.send(list(100, i, 16));
         }
         // Only the channel buffer refers to the lists now.
         for _ in 0..3 {
             gc();
-            std::hint::black_box(list(500, 99));
+            std::hint::black_box(list(500, 99, 16));
         }
         for i in 0..16 {
             let l = c.try_recv().expect("16 buffered values");
@@ -75,7 +42,7 @@ fn values_held_by_blocked_senders_and_start_closures_survive() {
             // The list is reachable only from this goroutine's start
             // closure until it runs, then from its stack while it is
             // blocked in send.
-            let l = list(200, i);
+            let l = list(200, i, 16);
             let (c, wg) = (c.clone(), wg.clone());
             wg.add(1);
             go(move || {
@@ -111,7 +78,7 @@ fn producers_and_consumers_exchange_graphs_under_gogc_1() {
             go(move || {
                 for k in 0..LISTS {
                     let salt = p * 1000 + k;
-                    c.send((salt, list(LEN, salt)));
+                    c.send((salt, list(LEN, salt, 16)));
                 }
                 producers.done();
             });
@@ -125,7 +92,7 @@ fn producers_and_consumers_exchange_graphs_under_gogc_1() {
             go(move || {
                 while let Some((salt, l)) = c.recv() {
                     // Allocate while holding the list only on this stack.
-                    std::hint::black_box(list(50, 0));
+                    std::hint::black_box(list(50, 0, 16));
                     if sum(l) != expected(LEN, salt) {
                         *bad.lock() += 1;
                     }
@@ -157,15 +124,15 @@ fn slices_of_pointers_and_roots_survive() {
     stressed().run(|| {
         let table: GcSlice<Option<Gc<Cell>>> = make_slice(64);
         for i in 0..64 {
-            table.set(i, Some(list(20, i as u64)));
+            table.set(i, Some(list(20, i as u64, 16)));
         }
         // A Root keeps a list alive from non-managed memory (a std Vec).
-        let roots: Vec<Root<Cell>> = (0..8).map(|i| Root::new(list(30, 100 + i))).collect();
+        let roots: Vec<Root<Cell>> = (0..8).map(|i| Root::new(list(30, 100 + i, 16))).collect();
         for round in 0..4u64 {
             gc();
             // Overwrite half the table: the old lists become garbage.
             for i in (0..64).step_by(2) {
-                table.set(i, Some(list(20, 1000 * (round + 1) + i as u64)));
+                table.set(i, Some(list(20, 1000 * (round + 1) + i as u64, 16)));
             }
         }
         for i in 0..64 {

@@ -15,41 +15,10 @@
 use gort::crates::scheduler::stack_scan_counts;
 use gort::runtime::read_mem_stats;
 use gort::sync::WaitGroup;
-use gort::{chan, go, make_slice, select, Builder, Chan, Gc, GcCell, Trace};
+use gort::{chan, go, select, Builder, Chan, Gc};
+use gort_tests::lists::{expected, list, sum, Cell};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-
-#[derive(Trace)]
-struct Cell {
-    value: u64,
-    next: GcCell<Option<Gc<Cell>>>,
-}
-
-fn list(n: u64, salt: u64) -> Gc<Cell> {
-    let mut head = None;
-    for v in 1..=n {
-        head = Some(Gc::new(Cell {
-            value: v + salt,
-            next: GcCell::new(head),
-        }));
-        // Garbage, so cycles keep starting.
-        std::hint::black_box(make_slice::<u64>(8));
-    }
-    head.expect("n >= 1")
-}
-
-fn sum(head: Gc<Cell>) -> u64 {
-    let (mut s, mut cur) = (0, Some(head));
-    while let Some(c) = cur {
-        s += c.value;
-        cur = c.next.get();
-    }
-    s
-}
-
-fn expected(n: u64, salt: u64) -> u64 {
-    n * (n + 1) / 2 + n * salt
-}
 
 /// Cells per list.
 const LEN: u64 = 40;
@@ -84,7 +53,7 @@ fn ring(round: u64) {
             let (release, idle, bad) = (release.clone(), idle.clone(), bad.clone());
             idle.add(1);
             go(move || {
-                let mine = list(3, i);
+                let mine = list(3, i, 8);
                 release.recv();
                 if sum(mine) != expected(3, i) {
                     bad.fetch_add(1, Relaxed);
@@ -112,7 +81,7 @@ fn ring(round: u64) {
                         bad.fetch_add(1, Relaxed);
                     }
                     // Allocate while the list is only on this stack.
-                    std::hint::black_box(list(5, 0));
+                    std::hint::black_box(list(5, 0, 8));
                     hop += 1;
                     if left == 0 {
                         finished.send(salt);
@@ -146,7 +115,7 @@ fn ring(round: u64) {
             let injectors = injectors.clone();
             injectors.add(1);
             go(move || {
-                inbox.send((t * 1000, HOPS, list(LEN, t * 1000)));
+                inbox.send((t * 1000, HOPS, list(LEN, t * 1000, 8)));
                 injectors.done();
             });
         }

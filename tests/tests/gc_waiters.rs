@@ -11,41 +11,11 @@
 
 use gort::runtime::{gc, gomaxprocs, read_mem_stats};
 use gort::sync::{Mutex, WaitGroup};
-use gort::{chan, go, make_slice, Builder, Gc, GcCell, Trace};
+use gort::{chan, go, Builder, Gc};
+use gort_tests::lists::{expected, list, sum, Cell};
 use gort_tests::{child_case, run_child_with_limit, run_tests, stderr_of, stdout_of};
 use std::sync::Arc;
 use std::time::Duration;
-
-#[derive(Trace)]
-struct Cell {
-    value: u64,
-    next: GcCell<Option<Gc<Cell>>>,
-}
-
-fn list(n: u64, salt: u64) -> Gc<Cell> {
-    let mut head = None;
-    for v in 1..=n {
-        head = Some(Gc::new(Cell {
-            value: v + salt,
-            next: GcCell::new(head),
-        }));
-        std::hint::black_box(make_slice::<u64>(16));
-    }
-    head.expect("n >= 1")
-}
-
-fn sum(head: Gc<Cell>) -> u64 {
-    let (mut s, mut cur) = (0, Some(head));
-    while let Some(c) = cur {
-        s += c.value;
-        cur = c.next.get();
-    }
-    s
-}
-
-fn expected(n: u64, salt: u64) -> u64 {
-    n * (n + 1) / 2 + n * salt
-}
 
 /// 8 goroutines, 10 rounds each; the even ones call `gc()` every round.
 fn scenario() {
@@ -59,7 +29,7 @@ fn scenario() {
             go(move || {
                 for round in 0..10u64 {
                     let salt = g * 100 + round;
-                    let l = list(100, salt);
+                    let l = list(100, salt, 16);
                     if g % 2 == 0 {
                         gc();
                     }
@@ -109,7 +79,7 @@ fn stw_storm() {
             go(move || {
                 for i in 0..10u64 {
                     let salt = p * 1000 + i;
-                    lists.send((salt, list(80, salt)));
+                    lists.send((salt, list(80, salt, 16)));
                 }
             });
         }
@@ -117,7 +87,7 @@ fn stw_storm() {
             let (lists, results) = (lists.clone(), results.clone());
             go(move || {
                 while let Some((salt, l)) = lists.recv() {
-                    std::hint::black_box(list(20, 0));
+                    std::hint::black_box(list(20, 0, 16));
                     results.send(sum(l) == expected(80, salt));
                 }
             });
