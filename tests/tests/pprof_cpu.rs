@@ -16,14 +16,14 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use gort::crates::profiler::cpu;
 use gort::crates::profiler::pprof::{check_valid, decode, Profile};
 use gort::sync::WaitGroup;
+use gort_tests::go_tools::{go_tool, have_go, TestDir};
 
 /// The work: a xorshift loop, written out in each burner so that the CPU
 /// time is the burner's own (flat), not a shared helper's.
@@ -208,13 +208,13 @@ fn cpu_profile_of_two_goroutines_three_to_one() {
     );
 
     // --- go tool pprof ---
-    if !have_go() {
+    if !have_go("cpu_profile_of_two_goroutines_three_to_one") {
         return;
     }
-    let dir = TestDir::new();
-    let file = dir.0.join("cpu.pprof");
+    let dir = TestDir::new("cpu");
+    let file = dir.join("cpu.pprof");
     std::fs::write(&file, &bytes).unwrap();
-    let raw = go_tool(&dir.0, &["pprof", "-raw", "cpu.pprof"]);
+    let raw = go_tool_clean(&dir, &["pprof", "-raw", "cpu.pprof"]);
     assert!(raw.contains("PeriodType: cpu nanoseconds\n"), "{raw}");
     assert!(raw.contains("Period: 10000000\n"), "{raw}");
     assert!(raw.contains("samples/count cpu/nanoseconds"), "{raw}");
@@ -236,7 +236,7 @@ fn cpu_profile_of_two_goroutines_three_to_one() {
     }
     assert_eq!((go_total, go_three, go_one), (total, three, one));
 
-    let top = go_tool(&dir.0, &["pprof", "-top", "cpu.pprof"]);
+    let top = go_tool_clean(&dir, &["pprof", "-top", "cpu.pprof"]);
     eprintln!("go tool pprof -top cpu.pprof:\n{top}");
     let rows = top_rows(&top);
     let flat = |name: &str| rows.iter().find(|r| r.1 == name).map(|r| r.0);
@@ -250,58 +250,12 @@ fn cpu_profile_of_two_goroutines_three_to_one() {
     assert!((2.0..=4.5).contains(&r), "-top flat ratio {r:.2}\n{top}");
 }
 
-fn have_go() -> bool {
-    let ok = Command::new("go")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var("GORT_REQUIRE_GO").as_deref() == Ok("1") {
-            panic!("GORT_REQUIRE_GO=1 but no working `go` on PATH");
-        }
-        eprintln!("SKIPPED the go tool pprof part: no `go` toolchain on PATH (install golang-go, or set GORT_REQUIRE_GO=1 to make this fail)");
-    }
-    ok
-}
-
-/// A fresh directory, removed when the test passes.
-struct TestDir(PathBuf);
-
-impl TestDir {
-    fn new() -> TestDir {
-        let d = std::env::temp_dir().join(format!("gort-pprof-cpu-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(d.join("home")).unwrap();
-        TestDir(d)
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("kept {} for inspection", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
 /// `go tool ARGS` in `dir`; must succeed without a parse complaint.
-fn go_tool(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("go")
-        .arg("tool")
-        .args(args)
-        .current_dir(dir)
-        .env("HOME", dir.join("home"))
-        .env("PPROF_TMPDIR", dir.join("home"))
-        .output()
-        .expect("spawn go");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+fn go_tool_clean(dir: &Path, args: &[&str]) -> String {
+    let (stdout, stderr) = go_tool(dir, args);
     assert!(
-        out.status.success() && !stderr.contains("parsing profile") && !stderr.contains("failed"),
-        "go tool {args:?}: {}\n{stdout}\n{stderr}",
-        out.status
+        !stderr.contains("parsing profile") && !stderr.contains("failed"),
+        "go tool {args:?}:\n{stdout}\n{stderr}"
     );
     stdout
 }

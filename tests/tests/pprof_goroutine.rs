@@ -1,10 +1,8 @@
 //! The goroutine, threadcreate, block and mutex profiles through the public
 //! API, in proto and in Go's text formats; `go tool pprof` reads them.
 
-mod pprof_support;
-
 use gort::crates::profiler::pprof::{decode, Profile};
-use pprof_support::{go_tool, have_go, TestDir};
+use gort_tests::go_tools::{go_tool, have_go, TestDir};
 use std::time::Duration;
 
 /// Names of the functions of a sample's stack, leaf first.

@@ -5,11 +5,9 @@
 //! The `go tool pprof` checks print why and return when Go is absent,
 //! and fail instead under `GORT_REQUIRE_GO=1` (as CI sets it).
 
-mod pprof_support;
-
 use gort::crates::profiler::pprof::{decode, Profile};
 use gort::{make_slice, Gc, GcSlice, Trace};
-use pprof_support::{go_tool, have_go, TestDir};
+use gort_tests::go_tools::{go_tool, have_go, TestDir};
 
 /// Objects allocated by [`alloc_known`].
 const N: usize = 1000;

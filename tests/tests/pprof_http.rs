@@ -2,9 +2,7 @@
 //! bodies (`captures/pprof_http_headers.txt`, `pprof_index.html`), and
 //! `go tool pprof` fetching from the live server.
 
-mod pprof_support;
-
-use pprof_support::{go_tool, have_go, TestDir};
+use gort_tests::go_tools::{go_tool, have_go, TestDir};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};

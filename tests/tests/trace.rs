@@ -5,6 +5,7 @@
 
 use gort::sync::WaitGroup;
 use gort::{chan, go, gosched, sleep};
+use gort_tests::go_tools::have_go;
 use std::process::Command;
 use std::time::Duration;
 
@@ -44,17 +45,6 @@ fn workload() {
     }
 }
 
-fn have_go() -> bool {
-    let ok = Command::new("go")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok && std::env::var("GORT_REQUIRE_GO").as_deref() == Ok("1") {
-        panic!("GORT_REQUIRE_GO=1 but `go` is not on PATH");
-    }
-    ok
-}
-
 #[test]
 fn go_tool_trace_reads_the_trace() {
     let dir = std::env::temp_dir().join(format!("gort-trace-test-{}", std::process::id()));
@@ -73,8 +63,7 @@ fn go_tool_trace_reads_the_trace() {
     });
     let bytes = std::fs::read(&path).unwrap();
     assert!(bytes.starts_with(b"go 1.19 trace\0\0\0"), "v1 header");
-    if !have_go() {
-        eprintln!("skipping the go tool trace check: `go` is not on PATH");
+    if !have_go("go_tool_trace_reads_the_trace") {
         return;
     }
     let out = Command::new("go")

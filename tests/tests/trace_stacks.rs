@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use gort::sync::WaitGroup;
 use gort::{chan, Chan};
+use gort_tests::go_tools::have_go;
 
 #[derive(Clone, Default)]
 struct Shared(Arc<Mutex<Vec<u8>>>);
@@ -66,15 +67,7 @@ fn block_and_create_stacks_reach_go_tool_trace() {
     });
     let bytes = out.0.lock().unwrap().clone();
 
-    let ok = Command::new("go")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var("GORT_REQUIRE_GO").as_deref() == Ok("1") {
-            panic!("GORT_REQUIRE_GO=1 but no working `go` on PATH");
-        }
-        eprintln!("SKIPPED block_and_create_stacks_reach_go_tool_trace: no `go` on PATH");
+    if !have_go("block_and_create_stacks_reach_go_tool_trace") {
         return;
     }
     let dir = std::env::temp_dir().join(format!("gort-trace-stacks-{}", std::process::id()));
