@@ -156,16 +156,20 @@ where
 ///
 /// The goroutine records its caller as its creator (`created by` in
 /// `goroutine?debug=2` dumps, as Go prints the function holding the `go`
-/// statement); `go` is never inlined so that the caller is found.
-#[inline(never)]
+/// statement): like [`gort_scheduler::go`], this is `#[inline(always)]`,
+/// so the recorded PC lies in the caller's code.
+#[inline(always)]
 pub fn go<F>(f: F)
 where
     F: FnOnce() + Send + 'static,
 {
-    let creator_pc = gort_scheduler::caller_pc();
     ensure_started();
-    gort_scheduler::go_from(creator_pc, f);
+    gort_scheduler::go(f);
 }
+
+/// The source file of [`go`], whose inlined frames readers of creator PCs
+/// skip (with [`gort_scheduler::GO_FILE`]).
+pub(crate) const GO_FILE: &str = file!();
 
 /// Yield the processor so other goroutines run (Go's `runtime.Gosched`);
 /// the caller resumes later. Outside a goroutine it yields the OS thread.

@@ -75,28 +75,21 @@ where
 /// outside any goroutine (before [`run`]) it starts the scheduler with the
 /// default configuration.
 ///
-/// The return PC of this call is recorded as the goroutine's creator
-/// (Go's `gopc`): goroutine dumps print it as `created by <caller>`. Never
-/// inlined, so that [`caller_pc`] finds its caller.
+/// The call is recorded as the goroutine's creator (Go's `gopc`):
+/// goroutine dumps print `created by <the calling function>` and the
+/// file:line of the call. `go` is `#[inline(always)]`, so the PC it takes
+/// ([`call_site_pc`]) lies in the calling function's code, even when the
+/// call to `go` is the caller's last act (a non-inlined `go` called in
+/// tail position could be entered by a jump, and the caller's frame would
+/// be gone). Symbolizing that PC yields `go`'s own inlined frame(s) first,
+/// then the caller: readers skip the frames of [`GO_FILE`] named `go`.
 ///
 /// # Panics
 ///
 /// If the closure is larger than a quarter of the goroutine stack size.
-#[inline(never)]
+#[inline(always)]
 pub fn go<F: FnOnce() + Send + 'static>(f: F) -> u64 {
-    let creator_pc = caller_pc();
-    go_from(creator_pc, f)
-}
-
-/// [`go`] with the creator's PC given: for wrappers of `go` (the `gort`
-/// facade's `go`), which call [`caller_pc`] themselves so that the
-/// goroutine is `created by` their caller, not by the wrapper. `creator_pc`
-/// is a return PC; 0 means unknown (no `created by` line).
-///
-/// # Panics
-///
-/// As [`go`].
-pub fn go_from<F: FnOnce() + Send + 'static>(creator_pc: usize, f: F) -> u64 {
+    let creator_pc = call_site_pc();
     if try_sched().is_none() {
         sched::init(&Config::default());
         sched::ensure_sysmon();
@@ -104,31 +97,24 @@ pub fn go_from<F: FnOnce() + Send + 'static>(creator_pc: usize, f: F) -> u64 {
     sched::newproc(creator_pc, f)
 }
 
-/// The return PC into the caller of the function that calls `caller_pc`
-/// (Go's `getcallerpc()`, as `newproc` uses it to find the `go`
-/// statement): called from `fn go` (never inlined), it returns the address
-/// just after the call to `go` in `go`'s caller.
+/// The source file of [`go`] (`file!()`), for readers of creator PCs that
+/// skip `go`'s inlined frames.
+pub const GO_FILE: &str = file!();
+
+/// The return PC of this call: the address just after the call
+/// instruction, in the code of the calling function. Called from an
+/// `#[inline(always)]` function (like [`go`]), that is the code the
+/// function was inlined into, at its call site.
 ///
 /// How: code is built with frame pointers (`.cargo/config.toml`), so this
-/// function's frame record holds its caller's saved frame pointer, and the
-/// caller's record holds the return address into *its* caller — two loads.
-/// The calling function must not be inlined (mark it `#[inline(never)]`),
-/// or the PC is one frame too high. Both records are checked to lie inside
-/// the calling goroutine's stack (or the M's thread stack) and to go up, so
-/// code built without frame pointers gets a wrong PC or 0, never a fault.
-/// Returns 0 on a thread that is neither a goroutine nor an M (its stack
-/// bounds are unknown). Cost: two TLS reads and two loads, no walk.
-///
-/// Known limit: a function whose *last act* is the call to `go` (nothing
-/// to drop or compute after it) may be compiled with a tail call — a jump
-/// to `go` after its own frame is popped — and then the PC found is the
-/// return into *its* caller: `created by` names the caller's caller. Go
-/// has no such case (its `go` statement is not a call). Making `go` an
-/// `#[inline(always)]` wrapper that reads the PC at the call site would
-/// avoid it, at the price of skipping the wrapper's inlined frames when
-/// symbolizing; not done yet.
+/// function's frame record is `[saved frame pointer, return address]` at
+/// its frame pointer: one load. The record is checked to lie inside the
+/// calling goroutine's stack (or the M's thread stack), so code built
+/// without frame pointers gets a wrong PC, never a fault. Returns 0 on a
+/// thread that is neither a goroutine nor an M (its stack bounds are
+/// unknown). Cost: a call, one or two TLS reads, one load.
 #[inline(never)]
-pub fn caller_pc() -> usize {
+pub fn call_site_pc() -> usize {
     let fp: usize;
     #[cfg(target_arch = "x86_64")]
     // SAFETY: reads a register, touches no memory.
@@ -150,20 +136,12 @@ pub fn caller_pc() -> usize {
         return 0;
     };
     // A frame record is two words: [saved frame pointer, return address].
-    let record_ok =
-        |p: usize| p >= lo && p.is_multiple_of(8) && p.checked_add(16).is_some_and(|e| e <= hi);
-    if !record_ok(fp) {
+    if fp < lo || !fp.is_multiple_of(8) || fp.checked_add(16).is_none_or(|e| e > hi) {
         return 0;
     }
     // SAFETY: [fp, fp + 16) lies inside the current stack (checked above),
     // which is mapped and readable; it is our own frame record.
-    let up = unsafe { *(fp as *const usize) };
-    if up <= fp || !record_ok(up) {
-        return 0;
-    }
-    // SAFETY: [up, up + 16) lies inside the current stack (checked above);
-    // it is the frame record of our caller, which is still running.
-    unsafe { *((up + 8) as *const usize) }
+    unsafe { *((fp + 8) as *const usize) }
 }
 
 /// `runtime.Gosched`: yields the P to other goroutines; the caller goes to

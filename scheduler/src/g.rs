@@ -143,7 +143,7 @@ pub(crate) struct G {
     pub(crate) parent: AtomicU64,
     /// Return PC of the `go` call that created this goroutine (Go's
     /// `gopc`), for the `created by` line of goroutine dumps; 0 for the
-    /// main goroutine and when unknown (see [`crate::caller_pc`]).
+    /// main goroutine and when unknown (see [`crate::go`]).
     pub(crate) creator_pc: AtomicUsize,
     /// A [`GStatus`] as u8.
     pub(crate) status: AtomicU8,

@@ -70,17 +70,24 @@ fn snapshot() -> Vec<RawG> {
 ///
 /// Go prints the function holding the `go` statement, the file:line of the
 /// statement and the offset of the return PC from the function's entry
-/// (`printcreatedby1`). Go never inlines a function containing a `go`
-/// statement; Rust may, so the *innermost* frame of the PC is the function
-/// that called `go` (its file:line is the call's), and the offset is taken
-/// from the entry of the physical function it was inlined into.
+/// (`printcreatedby1`). The PC lies in the code that `gort::go` /
+/// `gort_scheduler::go` (both `#[inline(always)]`) were inlined into: its
+/// frames are theirs first, then the function that called `go` (at the
+/// line of the call). Go never inlines a function containing a `go`
+/// statement; Rust may, so the first frame after the `go` frames is taken
+/// (inlined or not), with the offset from the entry of the physical
+/// function it lies in.
 fn created_by(creator_pc: u64) -> Option<Frame> {
     if creator_pc == 0 {
         return None;
     }
+    let is_go = |f: &Frame| {
+        f.function.rsplit("::").next() == Some("go")
+            && (f.file.ends_with(crate::run::GO_FILE) || f.file.ends_with(gort_scheduler::GO_FILE))
+    };
     let mut f = gort_profiler::symbolize::symbolize_pc(creator_pc)
         .into_iter()
-        .next()?;
+        .find(|f| !is_go(f))?;
     f.inlined = false; // the line prints the +0x offset
     Some(f)
 }
