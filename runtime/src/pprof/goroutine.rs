@@ -76,7 +76,8 @@ fn snapshot() -> Vec<RawG> {
 /// line of the call). Go never inlines a function containing a `go`
 /// statement; Rust may, so the first frame after the `go` frames is taken
 /// (inlined or not), with the offset from the entry of the physical
-/// function it lies in.
+/// function it lies in. If only `go` frames are found (`go` was not
+/// inlined after all), no `created by` line is printed.
 fn created_by(creator_pc: u64) -> Option<Frame> {
     if creator_pc == 0 {
         return None;
