@@ -108,11 +108,12 @@ pub const GO_FILE: &str = file!();
 ///
 /// How: code is built with frame pointers (`.cargo/config.toml`), so this
 /// function's frame record is `[saved frame pointer, return address]` at
-/// its frame pointer: one load. The record is checked to lie inside the
-/// calling goroutine's stack (or the M's thread stack), so code built
-/// without frame pointers gets a wrong PC, never a fault. Returns 0 on a
-/// thread that is neither a goroutine nor an M (its stack bounds are
-/// unknown). Cost: a call, one or two TLS reads, one load.
+/// its frame pointer: one load. The record is checked to lie between this
+/// function's locals and the top of the calling goroutine's stack (or the
+/// M's thread stack), so code built without frame pointers gets a wrong
+/// PC, never a fault. Returns 0 on a thread that is neither a goroutine nor
+/// an M (its stack top is unknown). Cost: a call, one or two TLS reads,
+/// one load.
 #[inline(never)]
 pub fn call_site_pc() -> usize {
     let fp: usize;
@@ -130,17 +131,28 @@ pub fn call_site_pc() -> usize {
     {
         fp = 0;
     }
-    let Some((lo, hi)) =
-        current_goroutine_stack_bounds().or_else(crate::hooks::current_thread_stack_bounds)
-    else {
-        return 0;
+    // The live part of the current stack: from a local of ours (our stack
+    // pointer, roughly) up to the top of the goroutine's or M's stack.
+    let marker = 0u8;
+    let sp = core::hint::black_box(&marker) as *const u8 as usize;
+    let g = getg();
+    let hi = if !g.is_null() {
+        // SAFETY: Gs are never freed; `hi` is immutable.
+        unsafe { &*g }.hi
+    } else {
+        match crate::hooks::current_thread_stack_bounds() {
+            Some((_, hi)) => hi,
+            None => return 0,
+        }
     };
-    // A frame record is two words: [saved frame pointer, return address].
-    if fp < lo || !fp.is_multiple_of(8) || fp.checked_add(16).is_none_or(|e| e > hi) {
+    // A frame record is two words: [saved frame pointer, return address],
+    // above our locals.
+    if fp < sp || !fp.is_multiple_of(8) || fp.checked_add(16).is_none_or(|e| e > hi) {
         return 0;
     }
-    // SAFETY: [fp, fp + 16) lies inside the current stack (checked above),
-    // which is mapped and readable; it is our own frame record.
+    // SAFETY: [fp, fp + 16) lies between our stack pointer and the top of
+    // the current stack (checked above): live, mapped and readable; it is
+    // our own frame record.
     unsafe { *((fp + 8) as *const usize) }
 }
 
