@@ -167,7 +167,8 @@ pub(crate) fn next_countdown() -> u64 {
     }
 }
 
-/// xorshift64*: per-thread, seeded from the thread's stack address and the clock.
+/// xorshift64*: per-thread, seeded from the thread's stack address and the
+/// clock (under Miri, whose isolation has no clock, from the address alone).
 fn rand() -> u64 {
     use std::cell::Cell;
     thread_local! {
@@ -176,10 +177,14 @@ fn rand() -> u64 {
     STATE.with(|s| {
         let mut x = s.get();
         if x == 0 {
-            let t = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1);
+            let t = if cfg!(miri) {
+                0x9e37_79b9_7f4a_7c15
+            } else {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+            };
             x = (t ^ (s as *const Cell<u64> as u64).rotate_left(32)) | 1;
         }
         x ^= x >> 12;

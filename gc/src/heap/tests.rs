@@ -5,16 +5,16 @@
 //! about integer-to-pointer casts):
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/work/target-heap-miri MIRIFLAGS=-Zmiri-disable-isolation \
+//! CARGO_TARGET_DIR=/work/target-heap-miri \
 //!   cargo +nightly miri test -p gort-gc --lib -- \
 //!   heap::size_class heap::span heap::types heap::tests::alloc_returns heap::tests::free_slots \
 //!   heap::tests::allocate_black heap::tests::clobberfree heap::tests::lazy_sweep \
 //!   heap::tests::precise_objects heap::tests::page_heap heap::tests::hook_batching
 //! ```
 //!
-//! (15 tests, ~16 min on the loaded 2-core machine, 2026-11-26.
-//! `-Zmiri-disable-isolation`: the heap profiler's sampler seeds its
-//! random countdown from the clock.)
+//! (15 tests, ~16 min on the loaded 2-core machine, 2026-11-26. Miri's
+//! isolation stays on: under Miri the heap profiler's sampler seeds its
+//! random countdown without the clock.)
 
 use super::page_heap::PageHeapInner;
 use super::size_class::{class_objects, class_size, NUM_SIZE_CLASSES};
