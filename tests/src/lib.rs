@@ -276,3 +276,24 @@ pub mod go_tools {
         (stdout, stderr)
     }
 }
+
+/// Reading decoded pprof profiles in tests.
+pub mod profiles {
+    use gort::crates::profiler::pprof::proto::Sample;
+    use gort::crates::profiler::pprof::Profile;
+
+    /// The function name of `s`'s leaf (innermost) location in `p`.
+    pub fn leaf_function<'a>(p: &'a Profile, s: &Sample) -> &'a str {
+        let leaf = p
+            .location
+            .iter()
+            .find(|l| l.id == s.location_id[0])
+            .expect("the sample's leaf location");
+        let f = p
+            .function
+            .iter()
+            .find(|f| f.id == leaf.line[0].function_id)
+            .expect("the leaf's function");
+        &p.string_table[f.name as usize]
+    }
+}

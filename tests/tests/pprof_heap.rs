@@ -8,6 +8,7 @@
 use gort::crates::profiler::pprof::{decode, Profile};
 use gort::{make_slice, Gc, GcSlice, Trace};
 use gort_tests::go_tools::{go_tool, have_go, TestDir};
+use gort_tests::profiles::leaf_function;
 
 /// Objects allocated by [`alloc_known`].
 const N: usize = 1000;
@@ -33,17 +34,7 @@ fn alloc_known() -> GcSlice<u8> {
 fn figures(p: &Profile, function: &str) -> (i64, i64, i64, i64) {
     let mut t = (0, 0, 0, 0);
     for s in &p.sample {
-        let leaf = p
-            .location
-            .iter()
-            .find(|l| l.id == s.location_id[0])
-            .unwrap();
-        let f = p
-            .function
-            .iter()
-            .find(|f| f.id == leaf.line[0].function_id)
-            .unwrap();
-        if p.string_table[f.name as usize].ends_with(function) {
+        if leaf_function(p, s).ends_with(function) {
             t.0 += s.value[0];
             t.1 += s.value[1];
             t.2 += s.value[2];

@@ -7,6 +7,7 @@
 
 use gort::crates::profiler::pprof::{decode, DEFAULT_MEM_PROFILE_RATE};
 use gort::{make_slice, Gc, GcSlice, Trace};
+use gort_tests::profiles::leaf_function;
 
 #[derive(Trace)]
 struct Blob {
@@ -53,17 +54,7 @@ fn default_rate_estimates_the_allocated_bytes() {
     let (mut objects, mut space) = (0i64, 0i64);
     let mut label = None;
     for s in &p.sample {
-        let leaf = p
-            .location
-            .iter()
-            .find(|l| l.id == s.location_id[0])
-            .unwrap();
-        let f = p
-            .function
-            .iter()
-            .find(|f| f.id == leaf.line[0].function_id)
-            .unwrap();
-        if p.string_table[f.name as usize].ends_with("alloc_sampled") {
+        if leaf_function(&p, s).ends_with("alloc_sampled") {
             objects += s.value[0];
             space += s.value[1];
             label = s.label.first().map(|l| l.num);
