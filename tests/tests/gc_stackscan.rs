@@ -12,8 +12,8 @@
 //! crash on the poisoned pointer); the test also checks that the stacks
 //! were in fact scanned concurrently (the scheduler's counters).
 
+use gort::crates::gc::collector;
 use gort::crates::scheduler::stack_scan_counts;
-use gort::runtime::read_mem_stats;
 use gort::sync::WaitGroup;
 use gort::{chan, go, select, Builder, Chan, Gc};
 use gort_tests::lists::{expected, list, sum, Cell};
@@ -43,7 +43,14 @@ fn ring(round: u64) {
         // Parked goroutines that each hold a list on their stack for the
         // whole test: their stacks are stack jobs of every cycle.
         const IDLE: u64 = 1000;
-        let before = read_mem_stats().num_gc;
+        // Cycles the round must span; a token's generation (below 1000)
+        // bounds the round if cycles stop completing. At least ten of them
+        // run wholly while the idle goroutines are parked (the first may
+        // have begun before they were spawned, the last may end after they
+        // were released).
+        const MIN_CYCLES: u32 = 12;
+        let num_gc = || collector::global().num_gc();
+        let before = num_gc();
         let scans_before = stack_scan_counts();
         let bad = Arc::new(AtomicU64::new(0));
 
@@ -108,20 +115,35 @@ fn ring(round: u64) {
         }
 
         // Inject the tokens from spawned goroutines, so the main goroutine
-        // never blocks on a full ring.
+        // never blocks on a full ring. A token that comes back is sent round
+        // again (as a new generation, with a new list) until enough cycles
+        // have completed: the round lasts as many cycles as it needs, however
+        // fast or slow the machine is.
         let injectors = WaitGroup::new();
-        for t in 0..TOKENS {
+        let inject = |t: u64, generation: u64| {
             let inbox = inboxes[t as usize % RELAYS].clone();
             let injectors = injectors.clone();
             injectors.add(1);
+            let salt = t * 1000 + generation;
             go(move || {
-                inbox.send((t * 1000, HOPS, list(LEN, t * 1000, 8)));
+                inbox.send((salt, HOPS, list(LEN, salt, 8)));
                 injectors.done();
             });
+            salt
+        };
+        let mut sent: Vec<u64> = (0..TOKENS).map(|t| inject(t, 0)).collect();
+        let mut got = Vec::with_capacity(sent.len());
+        let mut outstanding = TOKENS;
+        while outstanding > 0 {
+            let salt = finished.recv().expect("a finished token");
+            got.push(salt);
+            outstanding -= 1;
+            let generation = salt % 1000;
+            if num_gc() - before < MIN_CYCLES && generation + 1 < 1000 {
+                sent.push(inject(salt / 1000, generation + 1));
+                outstanding += 1;
+            }
         }
-        let mut got: Vec<u64> = (0..TOKENS)
-            .map(|_| finished.recv().expect("a finished token"))
-            .collect();
         injectors.wait();
         for c in &inboxes {
             c.close();
@@ -131,11 +153,15 @@ fn ring(round: u64) {
         idle.wait();
 
         got.sort_unstable();
-        let want: Vec<u64> = (0..TOKENS).map(|t| t * 1000).collect();
-        assert_eq!(got, want, "every token came back once");
+        sent.sort_unstable();
+        assert_eq!(got, sent, "every token came back once");
         assert_eq!(bad.load(Relaxed), 0, "no list was corrupted");
-        let cycles = read_mem_stats().num_gc - before;
-        assert!(cycles >= 10, "GOGC=1 should collect often, got {cycles} cycles");
+        let cycles = num_gc() - before;
+        assert!(
+            cycles >= MIN_CYCLES,
+            "GOGC=1 should collect often, got {cycles} cycles in {} token trips",
+            got.len()
+        );
         let scans = stack_scan_counts();
         let by_jobs = scans.by_jobs - scans_before.by_jobs;
         let before_run = scans.before_run - scans_before.before_run;
