@@ -243,6 +243,25 @@ thread_local! {
     static GC_LOCKS_HELD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
+/// Adds `delta` to the calling thread's [`GC_LOCKS_HELD`] and returns the
+/// new count.
+///
+/// Never inlined: a goroutine may resume on another OS thread after any
+/// switch point, and a TLS address inlined into a caller can be computed
+/// once and kept across that point (the compiler treats the thread as
+/// fixed for the whole function). `Collector::gc` did exactly that: it
+/// parks in `Host::block_until` and then read the counter of the thread it
+/// had left, which was holding a lock of its own at that moment.
+#[cfg(all(debug_assertions, not(all(test, loom))))]
+#[inline(never)]
+fn gc_locks_held(delta: isize) -> usize {
+    GC_LOCKS_HELD.with(|c| {
+        let n = c.get().wrapping_add_signed(delta);
+        c.set(n);
+        n
+    })
+}
+
 /// Debug builds: abort with `fatal error` if the calling thread holds a
 /// collector lock. Called before every `Host` method call.
 #[inline]
@@ -250,7 +269,7 @@ thread_local! {
 pub(crate) fn assert_no_gc_locks() {
     #[cfg(all(debug_assertions, not(all(test, loom))))]
     {
-        let n = GC_LOCKS_HELD.with(|c| c.get());
+        let n = gc_locks_held(0);
         if n != 0 {
             crate::rt_throw!(
                 "runtime: calling the host with {n} gc lock(s) held at {}",
@@ -279,7 +298,7 @@ impl<T> GcMutex<T> {
     pub(crate) fn lock(&self) -> GcMutexGuard<'_, T> {
         let g = self.0.lock();
         #[cfg(all(debug_assertions, not(all(test, loom))))]
-        GC_LOCKS_HELD.with(|c| c.set(c.get() + 1));
+        gc_locks_held(1);
         GcMutexGuard(g)
     }
 }
@@ -287,7 +306,7 @@ impl<T> GcMutex<T> {
 impl<T> Drop for GcMutexGuard<'_, T> {
     fn drop(&mut self) {
         #[cfg(all(debug_assertions, not(all(test, loom))))]
-        GC_LOCKS_HELD.with(|c| c.set(c.get() - 1));
+        gc_locks_held(-1);
     }
 }
 

@@ -169,6 +169,11 @@ pub fn set_thread_hook(h: Option<&'static dyn ThreadHook>) -> Vec<i32> {
 /// `[lo, hi)` of the calling M's own OS-thread stack, `None` on threads
 /// that are not Ms. Async-signal-safe (one TLS read), like
 /// [`crate::current_goroutine_stack_bounds`].
+/// Never inlined, like every TLS access of the runtime: a goroutine may
+/// resume on another OS thread after a switch point, and an inlined TLS
+/// address may be kept across it (gort_scheduler's essay, "Thread-local
+/// storage").
+#[inline(never)]
 pub fn current_thread_stack_bounds() -> Option<(usize, usize)> {
     let b = THREAD_STACK.with(|c| c.get());
     (b != (0, 0)).then_some(b)

@@ -812,6 +812,11 @@ fn find_runnable(m: &M) -> (*mut G, bool) {
 
 /// A per-thread xorshift generator (Go's `cheaprand`): for steal order and
 /// `select` polling order, not for anything that needs quality.
+/// Never inlined, like every TLS access of the runtime: a goroutine may
+/// resume on another OS thread after a switch point, and an inlined TLS
+/// address may be kept across it (gort_scheduler's essay, "Thread-local
+/// storage").
+#[inline(never)]
 pub(crate) fn cheaprand() -> u32 {
     thread_local! { static SEED: Cell<u32> = const { Cell::new(0) }; }
     SEED.with(|s| {

@@ -169,6 +169,11 @@ pub(crate) fn next_countdown() -> u64 {
 
 /// xorshift64*: per-thread, seeded from the thread's stack address and the
 /// clock (under Miri, whose isolation has no clock, from the address alone).
+/// Never inlined, like every TLS access of the runtime: a goroutine may
+/// resume on another OS thread after a switch point, and an inlined TLS
+/// address may be kept across it (gort_scheduler's essay, "Thread-local
+/// storage").
+#[inline(never)]
 fn rand() -> u64 {
     use std::cell::Cell;
     thread_local! {
@@ -480,6 +485,11 @@ fn frame_pointer() -> usize {
 }
 
 /// `[lo, hi)` of the calling OS thread's stack, cached per thread.
+/// Never inlined, like every TLS access of the runtime: a goroutine may
+/// resume on another OS thread after a switch point, and an inlined TLS
+/// address may be kept across it (gort_scheduler's essay, "Thread-local
+/// storage").
+#[inline(never)]
 #[cfg_attr(all(test, loom), allow(dead_code))]
 fn thread_stack_bounds() -> Option<(usize, usize)> {
     use std::cell::Cell;

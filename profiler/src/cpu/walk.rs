@@ -151,6 +151,11 @@ thread_local! {
 
 /// Records the calling thread's stack bounds (pthread_getattr_np) for
 /// later walks on this thread; returns them. Not for signal handlers.
+/// Never inlined, like every TLS access of the runtime: a goroutine may
+/// resume on another OS thread after a switch point, and an inlined TLS
+/// address may be kept across it (gort_scheduler's essay, "Thread-local
+/// storage").
+#[inline(never)]
 pub(crate) fn record_thread_stack() -> (usize, usize) {
     let cur = THREAD_STACK.with(|c| c.get());
     if cur != (0, 0) {
@@ -180,7 +185,11 @@ pub(crate) fn record_thread_stack() -> (usize, usize) {
 
 /// The calling thread's recorded stack bounds ((0, 0) if never recorded).
 /// Async-signal-safe.
-#[inline]
+/// Never inlined, like every TLS access of the runtime: a goroutine may
+/// resume on another OS thread after a switch point, and an inlined TLS
+/// address may be kept across it (gort_scheduler's essay, "Thread-local
+/// storage").
+#[inline(never)]
 pub(crate) fn thread_bounds() -> (usize, usize) {
     THREAD_STACK.with(|c| c.get())
 }

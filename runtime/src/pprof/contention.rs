@@ -183,6 +183,11 @@ fn profiled(reason: WaitReason) -> bool {
     )
 }
 
+/// Never inlined, like every TLS access of the runtime: a goroutine may
+/// resume on another OS thread after a switch point, and an inlined TLS
+/// address may be kept across it (gort_scheduler's essay, "Thread-local
+/// storage").
+#[inline(never)]
 fn rand() -> u64 {
     use std::cell::Cell;
     thread_local! { static S: Cell<u64> = const { Cell::new(0x9e37_79b9_7f4a_7c15) }; }
