@@ -6,6 +6,14 @@
 
 use super::span::Span;
 use super::{PAGE_SHIFT, PAGE_SIZE};
+
+/// A transparent huge page (x86_64 and aarch64 with 4 KiB base pages).
+const HUGE_PAGE: usize = 2 << 20;
+
+/// Large spans of at least this size get transparent huge pages
+/// ([`Arena::advise_huge`]); it holds at least one whole huge page wherever
+/// it starts.
+pub(crate) const HUGE_SPAN_BYTES: usize = 2 * HUGE_PAGE;
 // HACK(fixed-layout-atomics): the page table lives in an anonymous mapping
 // whose zero bytes must be valid null entries, so it uses core's AtomicPtr
 // (loom's needs construction); see cell.rs. The publication protocol is the
@@ -76,12 +84,16 @@ impl Arena {
         // aligns only to the 4 KiB OS page).
         let len = (npages + 1) * PAGE_SIZE;
         let mut map = anon(len)?;
-        // Transparent huge pages for the heap: first touches of fresh or
-        // released memory fault in 2 MiB at a time (512 times fewer faults
-        // for a program that walks a big new slice). Advice only: a kernel
-        // without THP, or with it off, ignores it, so errors are ignored.
+        // No transparent huge pages by default, even where the system turns
+        // them on for everything: the first touch of a fresh huge page
+        // zeroes 2 MiB inside the page fault, 0.2 to over 1 ms, and a
+        // goroutine in a page fault cannot stop for a stop of the world (the
+        // mark-termination pause waited that long for one allocating into a
+        // fresh span). Large objects of at least [`HUGE_SPAN_BYTES`] ask
+        // for huge pages for their own range ([`Arena::advise_huge`]).
+        // Advice only: a kernel without THP ignores it.
         #[cfg(all(target_os = "linux", not(miri)))]
-        let _ = map.advise(memmap2::Advice::HugePage);
+        let _ = map.advise(memmap2::Advice::NoHugePage);
         // Exposes a read-write provenance for the whole mapping: the heap
         // reaches objects by address from here on.
         let raw = map.as_mut_ptr() as usize;
@@ -206,6 +218,33 @@ impl Arena {
         }
         if let Some((start, len, r)) = run {
             f(start, len, r);
+        }
+    }
+
+    /// Transparent huge pages for the large span at `[page, page + npages)`
+    /// (`on`: `MADV_HUGEPAGE` over the whole 2 MiB pages inside it), or
+    /// back to the arena's default, none (`MADV_NOHUGEPAGE`, so the range
+    /// merges back into its neighbours' mapping). A program that walks a
+    /// big new slice then takes 512 times fewer page faults; small-object
+    /// spans never get huge pages (see [`Arena::reserve`]). Advice only:
+    /// errors (a kernel without THP) are ignored.
+    pub(crate) fn advise_huge(&self, page: usize, npages: usize, on: bool) {
+        let start = self.page_addr(page).next_multiple_of(HUGE_PAGE);
+        let end = (self.page_addr(page) + npages * PAGE_SIZE) & !(HUGE_PAGE - 1);
+        if end <= start || cfg!(miri) || !cfg!(target_os = "linux") {
+            return;
+        }
+        #[cfg(all(target_os = "linux", not(miri)))]
+        {
+            let advice = if on {
+                libc::MADV_HUGEPAGE
+            } else {
+                libc::MADV_NOHUGEPAGE
+            };
+            // SAFETY: the range lies inside our private anonymous mapping;
+            // this advice changes how future faults are served, never the
+            // contents.
+            let _ = unsafe { libc::madvise(start as *mut libc::c_void, end - start, advice) };
         }
     }
 

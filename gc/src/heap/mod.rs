@@ -779,6 +779,10 @@ impl Heap {
         );
         let span = s.get();
         let addr = span.start();
+        if npages * PAGE_SIZE >= arena::HUGE_SPAN_BYTES {
+            self.arena
+                .advise_huge(self.arena.page_of(addr), npages, true);
+        }
         // The zeroing rule: only pages that held data need clearing; fresh
         // and released pages are already zero. A short dirty run is cleared
         // by hand; in a long one, pages still in memory are cleared by hand

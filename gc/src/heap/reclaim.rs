@@ -256,6 +256,11 @@ impl Heap {
             );
         }
         let n = span.npages();
+        if n * super::PAGE_SIZE >= super::arena::HUGE_SPAN_BYTES {
+            // Back to no huge pages before small spans may reuse the range.
+            self.arena
+                .advise_huge(self.arena.page_of(span.start()), n, false);
+        }
         self.pages.free_span(&self.arena, s);
         n
     }

@@ -639,7 +639,7 @@ fn large_reuse_clears_resident_pages_and_drops_the_others() {
     // Resident dirty pages were cleared in place: still resident, now zero.
     // The untouched half was dropped, not written: still not resident —
     // past the transparent huge page that the last touched byte may have
-    // brought in (the arena asks for huge pages).
+    // brought in (a large span of 4 MiB asks for huge pages).
     let untouched_from = (b + 2 * MIB).next_multiple_of(2 * MIB) - b;
     assert!(untouched_from < 4 * MIB);
     for off in (0..4 * MIB).step_by(4096) {
@@ -653,6 +653,67 @@ fn large_reuse_clears_resident_pages_and_drops_the_others() {
         // SAFETY: inside the 4 MiB object.
         assert_eq!(unsafe { *((b + off) as *const u8) }, 0, "byte at +{off:#x}");
     }
+}
+
+/// The `VmFlags` of the mapping of `/proc/self/smaps` that holds `addr`.
+#[cfg(all(target_os = "linux", not(miri)))]
+fn vm_flags(addr: usize) -> Vec<String> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    let mut inside = false;
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if let Some((lo, hi)) = first.split_once('-') {
+            if let (Ok(lo), Ok(hi)) = (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+            {
+                inside = (lo..hi).contains(&addr);
+                continue;
+            }
+        }
+        if inside {
+            if let Some(f) = line.strip_prefix("VmFlags:") {
+                return f.split_whitespace().map(str::to_string).collect();
+            }
+        }
+    }
+    panic!("no mapping holds {addr:#x}");
+}
+
+#[test]
+#[cfg(all(target_os = "linux", not(miri)))]
+fn only_large_spans_of_4_mib_get_huge_pages_and_give_them_back_when_freed() {
+    const MIB: usize = 1 << 20;
+    let h = small_heap();
+    // Small objects and a large object under 4 MiB: no huge pages (a fault
+    // on a fresh huge page would zero 2 MiB while the allocating goroutine
+    // cannot stop for a stop of the world).
+    let small = h.alloc_on(Some(0), 16, ObjectKind::Noscan) as usize;
+    let mid = h.alloc_on(Some(0), 3 * MIB, ObjectKind::Noscan) as usize;
+    for a in [small, mid] {
+        let f = vm_flags(a);
+        assert!(
+            f.contains(&"nh".into()) && !f.contains(&"hg".into()),
+            "{a:#x}: {f:?}"
+        );
+    }
+    // A large object of 6 MiB: huge pages over the whole 2 MiB pages inside it.
+    let big = h.alloc_on(Some(0), 6 * MIB, ObjectKind::Noscan) as usize;
+    let inner = big.next_multiple_of(2 * MIB);
+    let f = vm_flags(inner);
+    assert!(
+        f.contains(&"hg".into()) && !f.contains(&"nh".into()),
+        "{f:?}"
+    );
+    if big < inner {
+        // The part before the first whole huge page keeps the default.
+        assert!(vm_flags(big).contains(&"nh".into()));
+    }
+    // Freed: back to the arena's default.
+    assert_eq!(cycle(&h).objects_freed, 3);
+    let f = vm_flags(inner);
+    assert!(
+        f.contains(&"nh".into()) && !f.contains(&"hg".into()),
+        "{f:?}"
+    );
 }
 
 #[test]
