@@ -757,6 +757,10 @@ impl Collector {
         };
         self.host().start_the_world(w);
         self.record_pause(pause);
+        // (4a') The heap profile's counts of this cycle, published outside
+        // the pause but before the cycle counts as done (Go's mProf_Flush
+        // after startTheWorld).
+        self.heap.publish_heap_profile();
         // Print before the cycle counts as done, so that a `gc()` caller
         // that returns has seen its line on stderr.
         if self.gctrace.load(Relaxed) {

@@ -91,9 +91,19 @@ impl Heap {
         self.sweep_cursor.store(0, Ordering::Relaxed);
         self.unswept.fetch_add(n, Ordering::Relaxed);
         if std::ptr::eq(self, super::GLOBAL.get().map_or(std::ptr::null(), |h| h)) {
-            super::profile::next_cycle(); // the heap profile's mark termination
+            super::profile::next_cycle(); // the heap profile's mark termination (O(1))
         }
         drop(shared);
+    }
+
+    /// Publishes the heap profile's counts of the cycle whose mark
+    /// termination just ran [`Heap::start_sweep_cycle`] (Go's
+    /// `mProf_Flush`). Call once the world runs again: it walks every
+    /// profile bucket, which has no place in the pause.
+    pub fn publish_heap_profile(&self) {
+        if std::ptr::eq(self, super::GLOBAL.get().map_or(std::ptr::null(), |h| h)) {
+            super::profile::flush_cycle();
+        }
     }
 
     /// Whether every span has been swept in this cycle.
