@@ -218,7 +218,13 @@ fn alloc_hook(_heap: &Heap, size: usize) {
         // as it takes (Go's `mheap.reclaim`): the pages of the garbage the
         // last cycle found are reused before new pages are touched. Small
         // allocations sweep lazily on refill (the heap's side).
-        c.sweep_until(c.cycles_started.load(SeqCst), size as u64);
+        let freed = c.sweep_until(c.cycles_started.load(SeqCst), size as u64);
+        if freed < size as u64 {
+            // Nothing left to claim: the last spans may be in a sweeper's
+            // hands (the background sweeper's), their pages about to come
+            // back. Take them rather than fresh ones.
+            c.sweep_gate.wait_for_sweepers();
+        }
     }
 }
 
