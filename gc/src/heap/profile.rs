@@ -203,9 +203,9 @@ fn rand() -> u64 {
 }
 
 #[cfg(not(all(test, loom)))]
-pub use real::{mem_profile, mem_profile_buckets, post_sweep, profile_cycle};
-#[cfg(not(all(test, loom)))]
 pub(crate) use real::{flush_cycle, next_cycle, sample, swept};
+#[cfg(not(all(test, loom)))]
+pub use real::{mem_profile, mem_profile_buckets, post_sweep, profile_cycle};
 
 #[cfg(not(all(test, loom)))]
 mod real {

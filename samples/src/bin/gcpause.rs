@@ -149,10 +149,31 @@ fn main() {
             after.gc_cpu_fraction,
             after.next_gc >> 20
         );
+        // Mark throughput over the measured cycles: bytes scanned per
+        // CPU-second of marking (background workers and assists).
+        let c = gort::crates::gc::collector::global();
+        let records: Vec<_> = c
+            .cycle_records()
+            .into_iter()
+            .filter(|r| r.num > before.num_gc)
+            .collect();
+        let scanned: u64 = records.iter().map(|r| r.scan_work).sum();
+        let mark_cpu: u64 = records
+            .iter()
+            .map(|r| r.assist_cpu_ns + r.background_cpu_ns)
+            .sum();
+        let mark_wall: u64 = records.iter().map(|r| r.mark_wall_ns).sum();
+        if mark_cpu > 0 && !records.is_empty() {
+            println!(
+                "mark: {:.0} MB scanned per cycle, {:.0} MB/s per marking CPU-second, {:.0} ms of concurrent mark per cycle",
+                scanned as f64 / records.len() as f64 / 1e6,
+                scanned as f64 / (mark_cpu as f64 / 1e9) / 1e6,
+                mark_wall as f64 / records.len() as f64 / 1e6
+            );
+        }
         if std::env::var_os("GCPAUSE_CYCLES").is_some() {
             // Where each pause went (µs), for the cycles measured above.
-            let c = gort::crates::gc::collector::global();
-            for r in c.cycle_records().iter().filter(|r| r.num > before.num_gc) {
+            for r in &records {
                 println!(
                     "cycle {}: sweep term {:.1} (stop {:.1}, roots {:.1}); mark term {:.1} (stop {:.1}, sweep setup {:.1}); restarts {}",
                     r.num,
