@@ -471,9 +471,14 @@ impl Collector {
         if dedicated == 0 {
             self.spawn_worker(n, 0, MarkWorkerMode::Fractional);
         }
-        // (Go also runs a fractional worker for the remainder of 25 % when
-        // it is not a whole number of Ps, e.g. 1.25 of 5; here the dedicated
-        // count is rounded as Go rounds it and no extra fractional worker runs.)
+        // Where Go differs: when whole dedicated workers are more than 30 %
+        // off 25 % × GOMAXPROCS (GOMAXPROCS ≤ 3 or = 6), Go takes one fewer
+        // and adds a fractional worker (with 2 Ps: none dedicated, one at
+        // half a P), and idle Ps run idle mark workers besides. gort has no
+        // idle-P workers yet, so it keeps the rounded dedicated count: with
+        // 2 Ps that one worker does the marking Go's idle worker would do
+        // on the P a single-goroutine program leaves idle (trying Go's split
+        // without idle workers made gcbench ~10 % slower).
         for slot in 0..dedicated {
             self.spawn_worker(n, slot, MarkWorkerMode::Dedicated);
         }
