@@ -7,9 +7,13 @@
 //! * `string_table[0] == ""`; every string index is in range.
 //! * Function, Location and Mapping ids are nonzero and unique (1, 2, 3, …
 //!   in order of first use).
-//! * One Location per distinct (call PC, function, file, line); its
-//!   `address` is the call PC, or a synthetic unique address when the
-//!   frame's PC is unknown. Each Location has exactly one Line.
+//! * One Location per distinct call PC and chain of (function, file,
+//!   line): a physical frame and the calls inlined into it (frames with
+//!   [`Frame::inlined`] and the same PC) share one Location whose Lines
+//!   list them innermost first, the last Line being the function they were
+//!   inlined into (the format's rule, and what Go's own profiles hold).
+//!   Its `address` is the call PC, or a synthetic unique address when the
+//!   frame's PC is unknown (such a frame is never grouped).
 //! * Exactly one Mapping (id 1) covering every address, with
 //!   `has_functions`, `has_filenames` and `has_line_numbers` set, so
 //!   `go tool pprof` never tries to symbolize.
@@ -34,8 +38,9 @@ pub struct ProfileBuilder {
     strings: HashMap<String, i64>,
     /// Function name -> [(file, id)]: looked up by `&str`, no allocation on a hit.
     functions: HashMap<String, Vec<(String, u64)>>,
-    /// Call PC -> [(function id, line, location id)] for frames with a known PC.
-    locations: HashMap<u64, Vec<(u64, u32, u64)>>,
+    /// Call PC -> [(Lines as (function id, line), innermost first,
+    /// location id)] for frames with a known PC.
+    locations: HashMap<u64, Vec<(Vec<(u64, u32)>, u64)>>,
     /// (function id, line) -> location id, for frames without a PC.
     pcless: HashMap<(u64, u32), u64>,
     program: String,
@@ -121,18 +126,18 @@ impl ProfileBuilder {
         id
     }
 
-    fn location(&mut self, f: &Frame) -> u64 {
-        let function_id = self.function(f);
+    /// The Location of `group`: frames of one PC, innermost first, each
+    /// inlined into the next (a single frame if nothing was inlined).
+    fn location(&mut self, group: &[Frame]) -> u64 {
+        let lines: Vec<(u64, u32)> = group.iter().map(|f| (self.function(f), f.line)).collect();
+        let f = group.last().expect("a location has at least one frame");
         if f.pc == 0 {
-            if let Some(&id) = self.pcless.get(&(function_id, f.line)) {
+            if let Some(&id) = self.pcless.get(&lines[0]) {
                 return id;
             }
         } else if let Some(list) = self.locations.get(&f.call_pc()) {
-            if let Some(&(_, _, id)) = list
-                .iter()
-                .find(|(fid, line, _)| *fid == function_id && *line == f.line)
-            {
-                return id;
+            if let Some((_, id)) = list.iter().find(|(l, _)| *l == lines) {
+                return *id;
             }
         }
         let id = self.profile.location.len() as u64 + 1;
@@ -145,27 +150,44 @@ impl ProfileBuilder {
             id,
             mapping_id: 1,
             address,
-            line: vec![Line {
-                function_id,
-                line: f.line as i64,
-            }],
+            line: lines
+                .iter()
+                .map(|&(function_id, line)| Line {
+                    function_id,
+                    line: line as i64,
+                })
+                .collect(),
             is_folded: false,
         });
         if f.pc == 0 {
-            self.pcless.insert((function_id, f.line), id);
+            self.pcless.insert(lines[0], id);
         } else {
             self.locations
                 .entry(f.call_pc())
                 .or_default()
-                .push((function_id, f.line, id));
+                .push((lines, id));
         }
         id
     }
 
     /// Add a sample with the given stack (leaf first), values (one per
-    /// sample type) and labels.
+    /// sample type) and labels. Frames inlined into the next frame (same
+    /// PC) join its Location.
     pub fn sample(&mut self, stack: &[Frame], values: Vec<i64>, labels: Vec<Label>) {
-        let location_id = stack.iter().map(|f| self.location(f)).collect();
+        let mut location_id = Vec::with_capacity(stack.len());
+        let mut i = 0;
+        while i < stack.len() {
+            let mut j = i;
+            while j + 1 < stack.len()
+                && stack[j].inlined
+                && stack[j].pc != 0
+                && stack[j + 1].pc == stack[j].pc
+            {
+                j += 1;
+            }
+            location_id.push(self.location(&stack[i..=j]));
+            i = j + 1;
+        }
         self.profile.sample.push(Sample {
             location_id,
             value: values,
@@ -209,6 +231,7 @@ impl ProfileBuilder {
             (lo & !0xfff, hi.saturating_add(0x1000) & !0xfff)
         };
         let filename = self.string(&self.program.clone());
+        let inlines = self.profile.location.iter().any(|l| l.line.len() > 1);
         self.profile.mapping.push(Mapping {
             id: 1,
             memory_start: start,
@@ -219,7 +242,7 @@ impl ProfileBuilder {
             has_functions: true,
             has_filenames: true,
             has_line_numbers: true,
-            has_inline_frames: false,
+            has_inline_frames: inlines,
         });
         self.profile
     }

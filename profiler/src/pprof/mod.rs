@@ -411,6 +411,55 @@ mod tests {
     }
 
     #[test]
+    fn inlined_calls_share_their_physical_frames_location() {
+        // main.add inlined into main.sum at one PC, called from main.main.
+        let mut inlined = stack(&["main.sum", "main.main"]);
+        let mut add = Frame::new("main.add", "/src/y.go", 3, inlined[0].pc, inlined[0].entry);
+        add.inlined = true;
+        inlined.insert(0, add);
+        // The same physical frame, sampled where nothing is inlined.
+        let plain = stack(&["main.sum", "main.main"]);
+        let mut b = ProfileBuilder::new("prog");
+        b.sample_type("samples", "count");
+        b.sample(&inlined, vec![1], vec![]);
+        b.sample(&inlined, vec![2], vec![]);
+        b.sample(&plain, vec![4], vec![]);
+        let p = b.build();
+        check_valid(&p).unwrap();
+        let lines = |id: u64| -> Vec<(String, i64)> {
+            p.location[(id - 1) as usize]
+                .line
+                .iter()
+                .map(|l| {
+                    let f = &p.function[(l.function_id - 1) as usize];
+                    (name_of(&p, f.name).to_string(), l.line)
+                })
+                .collect()
+        };
+        // One Location for the inlined pair, innermost Line first.
+        assert_eq!(p.sample[0].location_id.len(), 2);
+        assert_eq!(
+            lines(p.sample[0].location_id[0]),
+            [("main.add".to_string(), 3), ("main.sum".to_string(), 10)]
+        );
+        assert_eq!(
+            lines(p.sample[0].location_id[1]),
+            [("main.main".to_string(), 11)]
+        );
+        // The second sample reuses both Locations; the plain stack reuses
+        // main.main's but not the inlined pair's.
+        assert_eq!(p.sample[1].location_id, p.sample[0].location_id);
+        assert_ne!(p.sample[2].location_id[0], p.sample[0].location_id[0]);
+        assert_eq!(p.sample[2].location_id[1], p.sample[0].location_id[1]);
+        assert_eq!(
+            lines(p.sample[2].location_id[0]),
+            [("main.sum".to_string(), 10)]
+        );
+        assert_eq!(p.location.len(), 3);
+        assert!(p.mapping[0].has_inline_frames);
+    }
+
+    #[test]
     fn cpu_and_contention_values() {
         let p = cpu_profile(
             &[CpuSample {
