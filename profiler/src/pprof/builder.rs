@@ -31,6 +31,9 @@ use crate::stack::Frame;
 /// Base of the synthetic addresses given to frames whose PC is unknown.
 const SYNTHETIC_BASE: u64 = 0x7f00_0000_0000;
 
+/// A Location's Lines as (function id, line), innermost first.
+type LineKey = Vec<(u64, u32)>;
+
 /// Incrementally builds one [`Profile`].
 #[derive(Debug)]
 pub struct ProfileBuilder {
@@ -38,9 +41,8 @@ pub struct ProfileBuilder {
     strings: HashMap<String, i64>,
     /// Function name -> [(file, id)]: looked up by `&str`, no allocation on a hit.
     functions: HashMap<String, Vec<(String, u64)>>,
-    /// Call PC -> [(Lines as (function id, line), innermost first,
-    /// location id)] for frames with a known PC.
-    locations: HashMap<u64, Vec<(Vec<(u64, u32)>, u64)>>,
+    /// Call PC -> [(its Lines, location id)] for frames with a known PC.
+    locations: HashMap<u64, Vec<(LineKey, u64)>>,
     /// (function id, line) -> location id, for frames without a PC.
     pcless: HashMap<(u64, u32), u64>,
     program: String,
@@ -129,7 +131,7 @@ impl ProfileBuilder {
     /// The Location of `group`: frames of one PC, innermost first, each
     /// inlined into the next (a single frame if nothing was inlined).
     fn location(&mut self, group: &[Frame]) -> u64 {
-        let lines: Vec<(u64, u32)> = group.iter().map(|f| (self.function(f), f.line)).collect();
+        let lines: LineKey = group.iter().map(|f| (self.function(f), f.line)).collect();
         let f = group.last().expect("a location has at least one frame");
         if f.pc == 0 {
             if let Some(&id) = self.pcless.get(&lines[0]) {
