@@ -119,9 +119,10 @@ pub trait RootVisitor {
 pub enum MarkWorkerMode {
     /// Runs until marking is done, on its own thread (or a P given over to it).
     Dedicated,
-    /// Takes only part of a P (GOMAXPROCS × 25 % rounds to no whole P, i.e.
-    /// GOMAXPROCS = 1): the worker sleeps whenever its CPU time runs ahead
-    /// of 25 % × GOMAXPROCS of the mark phase's wall time.
+    /// Takes only part of a P (when whole dedicated workers would be more
+    /// than 30 % off 25 % × GOMAXPROCS: GOMAXPROCS ≤ 3 or = 6, as in Go):
+    /// the worker sleeps whenever its CPU time runs ahead of the remainder
+    /// of that goal, times the mark phase's wall time.
     Fractional,
 }
 

@@ -51,8 +51,12 @@
 //!      is scanned later, concurrently (see "Concurrent stack scanning"
 //!      below) — the pause does no per-goroutine work. Each word is looked
 //!      up in the heap; any address inside an allocated object shades it.
-//!      Then start the world, and the background mark workers (Go's count:
-//!      `int(GOMAXPROCS × 0.25 + 0.5)`, through [`host::Host::spawn_mark_worker`]).
+//!      Then start the world, and the background mark workers, through
+//!      [`host::Host::spawn_mark_worker`], as Go splits 25 % of GOMAXPROCS:
+//!      `int(GOMAXPROCS × 0.25 + 0.5)` dedicated workers, unless that is
+//!      more than 30 % off (GOMAXPROCS ≤ 3 or = 6; then a fractional worker
+//!      makes up the rest: with 2 Ps, no dedicated worker and a fractional
+//!      one at half a CPU).
 //!    * (c) Workers first take **stack jobs** ([`host::Host::scan_stack_jobs`]):
 //!      each unscanned goroutine stack, from its saved stack pointer to its
 //!      top (its callee-saved registers were spilled there when it last

@@ -4,10 +4,12 @@
 //! a blocked sender, a goroutine's start closure, a `GcSlice` or a `Root`
 //! survives any number of cycles, and every graph's checksum is intact.
 
-use gort::runtime::{gc, read_mem_stats};
+use gort::crates::gc::collector;
+use gort::runtime::gc;
 use gort::sync::{Mutex, WaitGroup};
 use gort::{chan, go, make_slice, Builder, Gc, GcSlice, Root};
 use gort_tests::lists::{expected, list, sum, Cell};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 fn stressed() -> Builder {
     Builder::new().gc_percent(1).clobberfree(true)
@@ -66,23 +68,33 @@ fn values_held_by_blocked_senders_and_start_closures_survive() {
 fn producers_and_consumers_exchange_graphs_under_gogc_1() {
     stressed().run(|| {
         const PRODUCERS: u64 = 4;
+        // Lists each producer sends at least, and at most (a producer goes
+        // on past the minimum until MIN_CYCLES cycles have completed, so the
+        // test spans them however fast cycles are).
         const LISTS: u64 = 50;
+        const MAX_LISTS: u64 = 1000;
+        const MIN_CYCLES: u32 = 10;
         const LEN: u64 = 300;
-        let before = read_mem_stats().num_gc;
+        let num_gc = || collector::global().num_gc();
+        let before = num_gc();
         let c = chan::<(u64, Gc<Cell>)>(4);
-        let results = chan::<u64>(PRODUCERS as usize * LISTS as usize);
+        let sent = std::sync::Arc::new(AtomicU64::new(0));
         let producers = WaitGroup::new();
         for p in 0..PRODUCERS {
-            let (c, producers) = (c.clone(), producers.clone());
+            let (c, producers, sent) = (c.clone(), producers.clone(), sent.clone());
             producers.add(1);
             go(move || {
-                for k in 0..LISTS {
+                let mut k = 0;
+                while k < LISTS || (num_gc() - before < MIN_CYCLES && k < MAX_LISTS) {
                     let salt = p * 1000 + k;
                     c.send((salt, list(LEN, salt, 16)));
+                    sent.fetch_add(1, Relaxed);
+                    k += 1;
                 }
                 producers.done();
             });
         }
+        let results = chan::<u64>((PRODUCERS * MAX_LISTS) as usize);
         let consumers = WaitGroup::new();
         let bad = std::sync::Arc::new(Mutex::new(0u64));
         for _ in 0..3 {
@@ -109,12 +121,12 @@ fn producers_and_consumers_exchange_graphs_under_gogc_1() {
         while results.recv().is_some() {
             n += 1;
         }
-        assert_eq!(n, PRODUCERS * LISTS, "every list arrived");
+        assert_eq!(n, sent.load(Relaxed), "every list arrived");
         assert_eq!(*bad.lock(), 0, "no list was corrupted");
-        let cycles = read_mem_stats().num_gc - before;
+        let cycles = num_gc() - before;
         assert!(
-            cycles >= 10,
-            "GOGC=1 should collect often, got {cycles} cycles"
+            cycles >= MIN_CYCLES,
+            "GOGC=1 should collect often, got {cycles} cycles for {n} lists"
         );
     });
 }
