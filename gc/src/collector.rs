@@ -27,6 +27,10 @@ use crate::mark::roots::ConservativeRoots;
 use crate::mark::work::{GcWork, WorkQueues};
 use crate::mark::{MarkWorker, Obj, ObjKind, ObjectGraph};
 use crate::pacer::{CycleEnd, Pacer, BACKGROUND_UTILIZATION, OVER_ASSIST_WORK};
+
+/// Scan work of one slice of idle marking ([`Collector::idle_mark`]):
+/// about 30 µs at the mark rate gcpause measures (~500 MB/s).
+const IDLE_MARK_WORK: u64 = 16 << 10;
 use crate::phase::{Phase, PhaseCell};
 use crate::stats::{CycleRecord, GcStats, PauseSummary, StatsCell};
 use crate::sweep::SweepGate;
@@ -52,9 +56,10 @@ pub struct GcConfig {
     pub gctrace: bool,
     /// `GODEBUG=clobberfree=1`: poison freed objects.
     pub clobberfree: bool,
-    /// Number of dedicated mark workers; `None` = Go's
-    /// `int(GOMAXPROCS × 0.25 + 0.5)`. For tests and benchmarks whose
-    /// MockHost Ps stand for goroutines rather than processors.
+    /// Number of dedicated mark workers (with a fractional worker only if
+    /// 0); `None` = Go's split of 25 % of GOMAXPROCS (see
+    /// `mark_workers`). For tests and benchmarks whose MockHost Ps stand
+    /// for goroutines rather than processors.
     pub mark_workers: Option<usize>,
 }
 
@@ -120,6 +125,9 @@ pub struct Collector {
     gctrace: AtomicBool,
     /// Dedicated mark workers per cycle (read-only after construction).
     workers: usize,
+    /// CPUs the fractional mark worker may use, 0 for none (read-only
+    /// after construction; see `mark_workers`).
+    fractional: f64,
     /// Scan work each P owes (positive) or has in credit (negative), bytes.
     assist_debt: Box<[AtomicI64]>,
     /// The same for threads with no P (shared).
@@ -130,6 +138,8 @@ pub struct Collector {
     /// This cycle's CPU time in assists / background workers, ns.
     assist_cpu_ns: AtomicU64,
     worker_cpu_ns: AtomicU64,
+    /// CPU time of idle marking this cycle, ns ([`Collector::idle_mark`]).
+    idle_cpu_ns: AtomicU64,
     /// This cycle's scan work and traced marked bytes.
     scan_work: AtomicU64,
     marked_bytes: AtomicU64,
@@ -296,20 +306,20 @@ enum MarkDone {
 impl Collector {
     fn new(host: &'static dyn Host, heap: &'static Heap, config: &GcConfig) -> Collector {
         let procs = host.gomaxprocs().clamp(1, crate::heap::MAX_PROCS);
+        let (workers, fractional) = match config.mark_workers {
+            None => mark_workers(procs),
+            Some(0) => (0, procs as f64 * BACKGROUND_UTILIZATION),
+            Some(n) => (n, 0.0),
+        };
         Collector {
             host,
             heap,
             phase: PhaseCell::new(),
             barrier: BarrierState::new(crate::heap::MAX_PROCS),
-            queues: WorkQueues::new(
-                config
-                    .mark_workers
-                    .unwrap_or_else(|| dedicated_workers(procs))
-                    .max(1),
-            ),
-            workers: config
-                .mark_workers
-                .unwrap_or_else(|| dedicated_workers(procs)),
+            // One work slot per background worker.
+            queues: WorkQueues::new((workers + usize::from(fractional > 0.0)).max(1)),
+            workers,
+            fractional,
             pacer: Pacer::new(config.gc_percent, config.memory_limit),
             stats: StatsCell::default(),
             cycle: GcMutex::new(CycleClaim::default()),
@@ -327,6 +337,7 @@ impl Collector {
             credit: AssistCredit::new(),
             assist_cpu_ns: AtomicU64::new(0),
             worker_cpu_ns: AtomicU64::new(0),
+            idle_cpu_ns: AtomicU64::new(0),
             scan_work: AtomicU64::new(0),
             marked_bytes: AtomicU64::new(0),
             stack_bytes_concurrent: AtomicU64::new(0),
@@ -427,6 +438,7 @@ impl Collector {
         self.stack_bytes_concurrent.store(0, Relaxed);
         self.assist_cpu_ns.store(0, Relaxed);
         self.worker_cpu_ns.store(0, Relaxed);
+        self.idle_cpu_ns.store(0, Relaxed);
         self.credit.reset();
         for d in self.assist_debt.iter() {
             d.store(0, Relaxed);
@@ -468,17 +480,9 @@ impl Collector {
         self.host().start_the_world(w);
         self.record_pause(pause_end.duration_since(t0).as_nanos() as u64);
         let dedicated = self.workers.min(self.queues.slots());
-        if dedicated == 0 {
-            self.spawn_worker(n, 0, MarkWorkerMode::Fractional);
+        if self.fractional > 0.0 {
+            self.spawn_worker(n, dedicated, MarkWorkerMode::Fractional);
         }
-        // Where Go differs: when whole dedicated workers are more than 30 %
-        // off 25 % × GOMAXPROCS (GOMAXPROCS ≤ 3 or = 6), Go takes one fewer
-        // and adds a fractional worker (with 2 Ps: none dedicated, one at
-        // half a P), and idle Ps run idle mark workers besides. gort has no
-        // idle-P workers yet, so it keeps the rounded dedicated count: with
-        // 2 Ps that one worker does the marking Go's idle worker would do
-        // on the P a single-goroutine program leaves idle (trying Go's split
-        // without idle workers made gcbench ~10 % slower).
         for slot in 0..dedicated {
             self.spawn_worker(n, slot, MarkWorkerMode::Dedicated);
         }
@@ -517,18 +521,17 @@ impl Collector {
     /// `gcBgMarkWorker`): drain, and when no grey object is left anywhere
     /// (the token count is 0), try to become the terminator.
     ///
-    /// A [`MarkWorkerMode::Fractional`] worker keeps its CPU time at
-    /// `GOMAXPROCS × 25 %` of the mark phase's wall time (Go's
-    /// `fractionalUtilizationGoal`, 0.25 with one P): when ahead, it sleeps.
+    /// A [`MarkWorkerMode::Fractional`] worker keeps its CPU time at the
+    /// part of 25 % × GOMAXPROCS that dedicated workers leave (Go's
+    /// `fractionalUtilizationGoal` × GOMAXPROCS: 0.25 CPU with one P, 0.5
+    /// with two) of the mark phase's wall time: when ahead, it sleeps.
     fn mark_worker(&'static self, cycle: u32, slot: usize, mode: MarkWorkerMode) {
         let g = HeapGraph(self.heap);
         let mut gcw = GcWork::for_worker(&self.queues, &g, slot);
         let mut idle_rounds = 0u32;
         let start = Instant::now();
         let goal = match mode {
-            MarkWorkerMode::Fractional => {
-                Some(self.host().gomaxprocs() as f64 * BACKGROUND_UTILIZATION)
-            }
+            MarkWorkerMode::Fractional => Some(self.fractional),
             MarkWorkerMode::Dedicated => None,
         };
         let mut my_cpu = 0u64;
@@ -694,6 +697,9 @@ impl Collector {
         });
         let assist = self.assist_cpu_ns.load(Relaxed);
         let background = self.worker_cpu_ns.load(Relaxed);
+        // Idle marking is free CPU, as in Go: in gctrace's idle column and
+        // the cycle record, not in the GC CPU fraction or the pacer.
+        let idle = self.idle_cpu_ns.load(Relaxed);
         let scan_work = self.scan_work.load(Relaxed);
         self.pacer.end_cycle(
             &CycleEnd {
@@ -737,6 +743,7 @@ impl Collector {
                 scan_work,
                 assist_cpu_ns: assist,
                 background_cpu_ns: background,
+                idle_cpu_ns: idle,
                 restarts: cur.restarts,
                 sweep_term_stop_ns: cur.sweep_term_stop_ns,
                 mark_term_stop_ns,
@@ -753,7 +760,7 @@ impl Collector {
                 sweep_term_cpu_ns: cur.sweep_term_ns * procs,
                 assist_cpu_ns: assist,
                 background_cpu_ns: background,
-                idle_cpu_ns: 0,
+                idle_cpu_ns: idle,
                 mark_term_cpu_ns: cur.mark_term_ns * procs,
                 heap_start_bytes: cur.heap_live_start,
                 heap_end_bytes: heap_live_end,
@@ -1058,6 +1065,37 @@ impl Collector {
         self.late_stacks.load(Relaxed)
     }
 
+    /// Idle-time marking (Go's idle mark worker): a P that found no
+    /// goroutine to run marks instead of parking its M, one slice of
+    /// [`IDLE_MARK_WORK`] bytes of scan work at a time, so that a goroutine
+    /// made runnable meanwhile waits one slice at most (the scheduler looks
+    /// at its queues between slices, and stops for a stop of the world
+    /// there). Returns whether there was anything to mark. The host calls
+    /// it on an M's g0, holding a P, with no scheduler lock held. Stack
+    /// jobs are left to the background workers.
+    pub fn idle_mark(&self) -> bool {
+        if !self.marking.load(Relaxed) || self.phase.get() != Phase::Mark {
+            return false;
+        }
+        let cpu0 = thread_cpu_ns();
+        let g = HeapGraph(self.heap);
+        let mut gcw = GcWork::new(&self.queues, &g);
+        let done = gcw.drain(Some(IDLE_MARK_WORK));
+        self.marked_bytes.fetch_add(gcw.marked_bytes, Relaxed);
+        gcw.dispose();
+        if done == 0 {
+            return false;
+        }
+        self.scan_work.fetch_add(done, Relaxed);
+        if self.credit.flush(done as i64) {
+            // A parked assist waits for credit (Go's gcFlushBgCredit).
+            self.host().wake_blocked();
+        }
+        self.idle_cpu_ns
+            .fetch_add(thread_cpu_ns().saturating_sub(cpu0), Relaxed);
+        true
+    }
+
     /// A goroutine stack `[start, end)` scanned after the pause, by the host
     /// (before it runs the goroutine): shade every word conservatively.
     pub fn scan_stack(&self, start: usize, end: usize) {
@@ -1089,9 +1127,24 @@ impl Collector {
     }
 }
 
-/// Go's dedicated worker count: `int(GOMAXPROCS × 0.25 + 0.5)`.
-fn dedicated_workers(procs: usize) -> usize {
-    (procs as f64 * BACKGROUND_UTILIZATION + 0.5) as usize
+/// Go's split of the background utilization goal, 25 % of GOMAXPROCS,
+/// into workers (`gcControllerState.startCycle`): `int(goal + 0.5)`
+/// dedicated workers, unless that is more than 30 % off the goal (with 25 %:
+/// GOMAXPROCS ≤ 3 or = 6); then one fewer if that is too many, and a
+/// fractional worker runs the rest. Returns (dedicated workers, CPUs of
+/// the fractional worker, 0 for none).
+fn mark_workers(procs: usize) -> (usize, f64) {
+    let goal = procs as f64 * BACKGROUND_UTILIZATION;
+    let mut dedicated = (goal + 0.5) as usize;
+    const MAX_UTIL_ERROR: f64 = 0.3;
+    if (dedicated as f64 / goal - 1.0).abs() > MAX_UTIL_ERROR {
+        if dedicated as f64 > goal {
+            dedicated -= 1;
+        }
+        (dedicated, goal - dedicated as f64)
+    } else {
+        (dedicated, 0.0)
+    }
 }
 
 /// `runtime.GC()` on the installed collector.
@@ -1104,12 +1157,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dedicated_worker_count_is_gos() {
-        assert_eq!(dedicated_workers(1), 0);
-        assert_eq!(dedicated_workers(2), 1);
-        assert_eq!(dedicated_workers(4), 1);
-        assert_eq!(dedicated_workers(6), 2);
-        assert_eq!(dedicated_workers(8), 2);
-        assert_eq!(dedicated_workers(256), 64);
+    fn mark_worker_split_is_gos() {
+        // (GOMAXPROCS, dedicated, fractional CPUs), as Go's startCycle.
+        for (procs, dedicated, fractional) in [
+            (1, 0, 0.25),
+            (2, 0, 0.5),
+            (3, 0, 0.75),
+            (4, 1, 0.0),
+            (5, 1, 0.0),
+            (6, 1, 0.5),
+            (7, 2, 0.0),
+            (8, 2, 0.0),
+            (256, 64, 0.0),
+        ] {
+            assert_eq!(
+                mark_workers(procs),
+                (dedicated, fractional),
+                "GOMAXPROCS={procs}"
+            );
+        }
     }
 }

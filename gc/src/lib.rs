@@ -56,7 +56,11 @@
 //!      `int(GOMAXPROCS × 0.25 + 0.5)` dedicated workers, unless that is
 //!      more than 30 % off (GOMAXPROCS ≤ 3 or = 6; then a fractional worker
 //!      makes up the rest: with 2 Ps, no dedicated worker and a fractional
-//!      one at half a CPU).
+//!      one at half a CPU). Besides them, a P with no goroutine to run
+//!      marks in slices instead of parking its M (**idle marking**, Go's
+//!      idle mark worker: [`collector::Collector::idle_mark`]); that CPU
+//!      is free, so it is left out of the GC CPU fraction and the pacer,
+//!      as in Go, and shows in gctrace's idle column.
 //!    * (c) Workers first take **stack jobs** ([`host::Host::scan_stack_jobs`]):
 //!      each unscanned goroutine stack, from its saved stack pointer to its
 //!      top (its callee-saved registers were spilled there when it last

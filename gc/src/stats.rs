@@ -50,6 +50,8 @@ pub struct CycleRecord {
     pub assist_cpu_ns: u64,
     /// CPU time in background workers, ns.
     pub background_cpu_ns: u64,
+    /// CPU time of idle marking (Ps with no goroutine to run), ns.
+    pub idle_cpu_ns: u64,
     /// Times mark termination restarted marking.
     pub restarts: u32,
     /// Part of `sweep_term_ns` spent waiting for the host to stop the world.

@@ -161,6 +161,7 @@ impl Host for GortHost {
             scan_stack: scan_stack_hook,
             shade_copied: gort_gc::barrier::copy_barrier,
         });
+        sched::set_idle_mark_hook(idle_mark_hook);
         sched::begin_stack_scan(&t, &mut |start, end| {
             roots.visit_range(RangeKind::Stack, start, end);
         });
@@ -268,6 +269,11 @@ fn scan_stack_hook(start: usize, end: usize) {
     if let Some(c) = gort_gc::collector::try_global() {
         c.scan_stack(start, end);
     }
+}
+
+/// The scheduler's hook for a P with nothing to run: mark one slice.
+fn idle_mark_hook() -> bool {
+    gort_gc::collector::try_global().is_some_and(|c| c.idle_mark())
 }
 
 /// A job for the pool.

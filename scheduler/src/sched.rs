@@ -775,6 +775,14 @@ fn find_runnable(m: &M) -> (*mut G, bool) {
                 return (g, false);
             }
         }
+        // Nothing to run. While the collector marks, mark instead of giving
+        // up the P (Go's idle mark worker), one bounded slice at a time, then
+        // look at the queues again. A spinning M stays spinning meanwhile:
+        // it has not given up looking, so nothing readied can be lost, at
+        // worst it waits one slice.
+        if crate::stw::idle_mark() {
+            continue;
+        }
         // Nothing: release the P.
         let mut l = s.lock.lock();
         if s.world.requested() || p.run_safepoint_fn.load(Relaxed) {

@@ -469,6 +469,22 @@ fn hooks() -> &'static StackScanHooks {
     }
 }
 
+static IDLE_MARK: std::sync::OnceLock<fn() -> bool> = std::sync::OnceLock::new();
+
+/// Registers the collector's idle-marking hook (once per process; later
+/// calls are ignored): an M whose P finds no goroutine to run calls it, on
+/// its g0, holding the P, with no scheduler lock held, before it gives up
+/// the P. It marks one bounded slice and returns whether there was work;
+/// the M then looks at the run queues (and for a stop of the world) again.
+pub fn set_idle_mark_hook(f: fn() -> bool) {
+    let _ = IDLE_MARK.set(f);
+}
+
+/// The idle-marking hook's answer; false if none is registered.
+pub(crate) fn idle_mark() -> bool {
+    IDLE_MARK.get().is_some_and(|f| f())
+}
+
 /// How many goroutine stacks were scanned where, since the process started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StackScanCounts {

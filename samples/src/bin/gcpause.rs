@@ -150,7 +150,7 @@ fn main() {
             after.next_gc >> 20
         );
         // Mark throughput over the measured cycles: bytes scanned per
-        // CPU-second of marking (background workers and assists).
+        // CPU-second of marking (background workers, assists, idle Ps).
         let c = gort::crates::gc::collector::global();
         let records: Vec<_> = c
             .cycle_records()
@@ -160,7 +160,7 @@ fn main() {
         let scanned: u64 = records.iter().map(|r| r.scan_work).sum();
         let mark_cpu: u64 = records
             .iter()
-            .map(|r| r.assist_cpu_ns + r.background_cpu_ns)
+            .map(|r| r.assist_cpu_ns + r.background_cpu_ns + r.idle_cpu_ns)
             .sum();
         let mark_wall: u64 = records.iter().map(|r| r.mark_wall_ns).sum();
         if mark_cpu > 0 && !records.is_empty() {
