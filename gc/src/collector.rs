@@ -1067,7 +1067,7 @@ impl Collector {
 
     /// Idle-time marking (Go's idle mark worker): a P that found no
     /// goroutine to run marks instead of parking its M, one slice of
-    /// [`IDLE_MARK_WORK`] bytes of scan work at a time, so that a goroutine
+    /// `IDLE_MARK_WORK` (16 KiB) of scan work at a time, so that a goroutine
     /// made runnable meanwhile waits one slice at most (the scheduler looks
     /// at its queues between slices, and stops for a stop of the world
     /// there). Returns whether there was anything to mark. The host calls
