@@ -1072,7 +1072,11 @@ impl Collector {
     /// at its queues between slices, and stops for a stop of the world
     /// there). Returns whether there was anything to mark. The host calls
     /// it on an M's g0, holding a P, with no scheduler lock held. Stack
-    /// jobs are left to the background workers.
+    /// jobs are left to the background workers. The slice bound is checked
+    /// between objects: an object is scanned whole (there are no oblets,
+    /// Go's 128 KiB pieces of a large object, yet), so a huge object full
+    /// of pointers lengthens one slice, and the stop of the world waiting
+    /// for this P, by its scan time, as it already does for an assist.
     pub fn idle_mark(&self) -> bool {
         if !self.marking.load(Relaxed) || self.phase.get() != Phase::Mark {
             return false;
