@@ -492,54 +492,235 @@ fn collect(p: Profile) -> Option<gort_profiler::pprof::Profile> {
 }
 
 /// `p1 − p0`, sample by sample, matched by their stacks (function, file,
-/// line and address of every location) and labels; samples whose values
-/// all become zero are dropped. Samples only in `p0` (e.g. goroutines that
-/// ended) are not carried over as negative samples, unlike Go's
-/// `profile.Merge`.
+/// line and address of every location) and labels, as Go's
+/// `profile.Merge` of `p0` scaled by −1 with `p1`: samples whose values
+/// all become zero are dropped, and samples only in `p0` (goroutines that
+/// ended, in-use memory freed since) are carried over with negated values,
+/// their locations and functions copied into `p1`.
 fn subtract(p1: &mut gort_profiler::pprof::Profile, p0: &gort_profiler::pprof::Profile) {
     use std::collections::HashMap;
-    let key = |p: &gort_profiler::pprof::Profile, s: &gort_profiler::pprof::proto::Sample| {
-        let str_of = |i: i64| p.string_table.get(i as usize).cloned().unwrap_or_default();
-        let mut k = String::new();
-        for id in &s.location_id {
-            if let Some(l) = p.location.iter().find(|l| l.id == *id) {
-                k.push_str(&format!("{:x}", l.address));
-                for line in &l.line {
-                    if let Some(f) = p.function.iter().find(|f| f.id == line.function_id) {
-                        k.push_str(&format!(
-                            "|{}|{}|{}",
-                            str_of(f.name),
-                            str_of(f.filename),
-                            line.line
-                        ));
-                    }
-                }
-                k.push(';');
-            }
-        }
-        for l in &s.label {
-            k.push_str(&format!("#{}={}{}", str_of(l.key), str_of(l.str), l.num));
-        }
-        k
-    };
-    let mut before: HashMap<String, Vec<i64>> = HashMap::new();
-    for s in &p0.sample {
-        let e = before
-            .entry(key(p0, s))
-            .or_insert_with(|| vec![0; s.value.len()]);
-        for (a, v) in e.iter_mut().zip(&s.value) {
+    // (summed values, first sample) per key of p0.
+    let mut before: HashMap<String, (Vec<i64>, usize)> = HashMap::new();
+    let mut order = Vec::new();
+    for (i, s) in p0.sample.iter().enumerate() {
+        let k = sample_key(p0, s);
+        let e = before.entry(k.clone()).or_insert_with(|| {
+            order.push(k);
+            (vec![0; s.value.len()], i)
+        });
+        for (a, v) in e.0.iter_mut().zip(&s.value) {
             *a += v;
         }
     }
-    let keys: Vec<String> = p1.sample.iter().map(|s| key(p1, s)).collect();
+    let keys: Vec<String> = p1.sample.iter().map(|s| sample_key(p1, s)).collect();
     for (s, k) in p1.sample.iter_mut().zip(keys) {
-        if let Some(b) = before.remove(&k) {
+        if let Some((b, _)) = before.remove(&k) {
             for (v, b) in s.value.iter_mut().zip(b) {
                 *v -= b;
             }
         }
     }
+    let mut copier = Copier::new(p1);
+    for k in order {
+        if let Some((values, i)) = before.remove(&k) {
+            copier.negated_sample(p1, p0, &p0.sample[i], values);
+        }
+    }
     p1.sample.retain(|s| s.value.iter().any(|&v| v != 0));
+}
+
+/// What matches a sample of one profile with a sample of another: the
+/// address, functions, files and lines of every location, and the labels.
+fn sample_key(
+    p: &gort_profiler::pprof::Profile,
+    s: &gort_profiler::pprof::proto::Sample,
+) -> String {
+    let str_of = |i: i64| p.string_table.get(i as usize).cloned().unwrap_or_default();
+    let mut k = String::new();
+    for id in &s.location_id {
+        if let Some(l) = p.location.iter().find(|l| l.id == *id) {
+            k.push_str(&format!("{:x}", l.address));
+            for line in &l.line {
+                if let Some(f) = p.function.iter().find(|f| f.id == line.function_id) {
+                    k.push_str(&format!(
+                        "|{}|{}|{}",
+                        str_of(f.name),
+                        str_of(f.filename),
+                        line.line
+                    ));
+                }
+            }
+            k.push(';');
+        }
+    }
+    for l in &s.label {
+        k.push_str(&format!("#{}={}{}", str_of(l.key), str_of(l.str), l.num));
+    }
+    k
+}
+
+/// Copies samples of another profile into `p1`, re-interning strings and
+/// adding the functions and locations `p1` lacks (found again by content,
+/// so each is added once).
+struct Copier {
+    strings: std::collections::HashMap<String, i64>,
+    /// (name, file) → function id in `p1`.
+    functions: std::collections::HashMap<(String, String), u64>,
+    /// `p0` location id → `p1` location id.
+    locations: std::collections::HashMap<u64, u64>,
+}
+
+impl Copier {
+    fn new(p1: &gort_profiler::pprof::Profile) -> Copier {
+        let str_of = |i: i64| p1.string_table.get(i as usize).cloned().unwrap_or_default();
+        Copier {
+            strings: p1
+                .string_table
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.clone(), i as i64))
+                .collect(),
+            functions: p1
+                .function
+                .iter()
+                .map(|f| ((str_of(f.name), str_of(f.filename)), f.id))
+                .collect(),
+            locations: std::collections::HashMap::new(),
+        }
+    }
+
+    fn string(&mut self, p1: &mut gort_profiler::pprof::Profile, s: &str) -> i64 {
+        if let Some(&i) = self.strings.get(s) {
+            return i;
+        }
+        let i = p1.string_table.len() as i64;
+        p1.string_table.push(s.to_string());
+        self.strings.insert(s.to_string(), i);
+        i
+    }
+
+    fn function(
+        &mut self,
+        p1: &mut gort_profiler::pprof::Profile,
+        p0: &gort_profiler::pprof::Profile,
+        id: u64,
+    ) -> u64 {
+        let str_of = |i: i64| p0.string_table.get(i as usize).cloned().unwrap_or_default();
+        let Some(f) = p0.function.iter().find(|f| f.id == id) else {
+            return 0;
+        };
+        let key = (str_of(f.name), str_of(f.filename));
+        if let Some(&id) = self.functions.get(&key) {
+            return id;
+        }
+        let new_id = p1.function.iter().map(|f| f.id).max().unwrap_or(0) + 1;
+        let name = self.string(p1, &key.0);
+        let filename = self.string(p1, &key.1);
+        let system_name = self.string(p1, &str_of(f.system_name));
+        p1.function.push(gort_profiler::pprof::proto::Function {
+            id: new_id,
+            name,
+            system_name,
+            filename,
+            start_line: f.start_line,
+        });
+        self.functions.insert(key, new_id);
+        new_id
+    }
+
+    fn location(
+        &mut self,
+        p1: &mut gort_profiler::pprof::Profile,
+        p0: &gort_profiler::pprof::Profile,
+        id: u64,
+    ) -> Option<u64> {
+        if let Some(&id) = self.locations.get(&id) {
+            return Some(id);
+        }
+        let l = p0.location.iter().find(|l| l.id == id)?;
+        let lines: Vec<gort_profiler::pprof::proto::Line> = l
+            .line
+            .iter()
+            .map(|line| gort_profiler::pprof::proto::Line {
+                function_id: self.function(p1, p0, line.function_id),
+                line: line.line,
+            })
+            .collect();
+        let same = |m: &gort_profiler::pprof::proto::Location| {
+            m.address == l.address
+                && m.line.len() == lines.len()
+                && m.line
+                    .iter()
+                    .zip(&lines)
+                    .all(|(a, b)| a.function_id == b.function_id && a.line == b.line)
+        };
+        let new_id = match p1.location.iter().find(|m| same(m)) {
+            Some(m) => m.id,
+            None => {
+                let new_id = p1.location.iter().map(|l| l.id).max().unwrap_or(0) + 1;
+                let mapping_id = match p1.mapping.first_mut() {
+                    Some(m) => {
+                        // The one mapping covers every address, old ones too.
+                        m.memory_start = m.memory_start.min(l.address & !0xfff);
+                        m.memory_limit = m
+                            .memory_limit
+                            .max(l.address.saturating_add(0x1000) & !0xfff);
+                        m.id
+                    }
+                    None => 0,
+                };
+                p1.location.push(gort_profiler::pprof::proto::Location {
+                    id: new_id,
+                    mapping_id,
+                    address: l.address,
+                    line: lines,
+                    is_folded: l.is_folded,
+                });
+                new_id
+            }
+        };
+        self.locations.insert(id, new_id);
+        Some(new_id)
+    }
+
+    /// Adds `s` of `p0` to `p1` with `values` negated.
+    fn negated_sample(
+        &mut self,
+        p1: &mut gort_profiler::pprof::Profile,
+        p0: &gort_profiler::pprof::Profile,
+        s: &gort_profiler::pprof::proto::Sample,
+        values: Vec<i64>,
+    ) {
+        let str_of = |i: i64| p0.string_table.get(i as usize).cloned().unwrap_or_default();
+        let location_id = s
+            .location_id
+            .iter()
+            .filter_map(|&id| self.location(p1, p0, id))
+            .collect();
+        let label = s
+            .label
+            .iter()
+            .map(|l| gort_profiler::pprof::proto::Label {
+                key: self.string(p1, &str_of(l.key)),
+                str: if l.str == 0 {
+                    0
+                } else {
+                    self.string(p1, &str_of(l.str))
+                },
+                num: l.num,
+                num_unit: if l.num_unit == 0 {
+                    0
+                } else {
+                    self.string(p1, &str_of(l.num_unit))
+                },
+            })
+            .collect();
+        p1.sample.push(gort_profiler::pprof::proto::Sample {
+            location_id,
+            value: values.into_iter().map(|v| -v).collect(),
+            label,
+        });
+    }
 }
 
 #[cfg(test)]
@@ -557,6 +738,73 @@ mod tests {
         assert_eq!(parse_uint0("017"), Some(15));
         assert_eq!(parse_uint0("42"), Some(42));
         assert_eq!(parse_uint0("zz"), None);
+    }
+
+    #[test]
+    fn a_delta_profile_negates_what_is_gone() {
+        use gort_profiler::pprof::{check_valid, ProfileBuilder};
+        use gort_profiler::stack::Frame;
+        let frame = |name: &str, pc: u64| Frame::new(name, "/src/x.go", 7, pc, pc - 5);
+        let profile = |samples: &[(&str, u64, i64)]| {
+            let mut b = ProfileBuilder::new("prog");
+            b.sample_type("goroutine", "count");
+            for &(name, pc, v) in samples {
+                let label = b.str_label("k", name);
+                b.sample(
+                    &[frame(name, pc), frame("main.main", 0x4000)],
+                    vec![v],
+                    vec![label],
+                );
+            }
+            b.build()
+        };
+        // kept grows 5 -> 8, gone ends (3 -> nothing), new starts (-> 2),
+        // same stays at 4 (dropped: all zero).
+        let p0 = profile(&[
+            ("main.kept", 0x1000, 5),
+            ("main.gone", 0x9000, 3),
+            ("main.same", 0x2000, 4),
+        ]);
+        let mut p1 = profile(&[
+            ("main.same", 0x2000, 4),
+            ("main.kept", 0x1000, 8),
+            ("main.new", 0x3000, 2),
+        ]);
+        subtract(&mut p1, &p0);
+        check_valid(&p1).unwrap();
+        let leaf = |s: &gort_profiler::pprof::proto::Sample| {
+            let l = p1
+                .location
+                .iter()
+                .find(|l| l.id == s.location_id[0])
+                .unwrap();
+            let f = p1
+                .function
+                .iter()
+                .find(|f| f.id == l.line[0].function_id)
+                .unwrap();
+            (
+                p1.string_table[f.name as usize].clone(),
+                l.address,
+                s.value[0],
+            )
+        };
+        let got: Vec<_> = p1.sample.iter().map(leaf).collect();
+        assert_eq!(
+            got,
+            [
+                ("main.kept".to_string(), 0x1000 - 1, 3),
+                ("main.new".to_string(), 0x3000 - 1, 2),
+                ("main.gone".to_string(), 0x9000 - 1, -3),
+            ]
+        );
+        // The carried-over sample keeps its label, its caller is main.main's
+        // existing location, and the mapping covers its address.
+        let gone = &p1.sample[2];
+        assert_eq!(p1.string_table[gone.label[0].str as usize], "main.gone");
+        assert_eq!(gone.location_id[1], p1.sample[0].location_id[1]);
+        let m = &p1.mapping[0];
+        assert!((m.memory_start..m.memory_limit).contains(&(0x9000 - 1)));
     }
 
     #[test]
