@@ -8,88 +8,21 @@
 //! `GORT_REQUIRE_GO=1` (as CI sets it), in which case they fail.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gort_profiler::synthetic;
 
-/// Is `go` usable? Fails the test if it is required and absent.
-fn have_go(test: &str) -> bool {
-    let ok = Command::new("go")
-        .arg("version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        if std::env::var("GORT_REQUIRE_GO").as_deref() == Ok("1") {
-            panic!("{test}: GORT_REQUIRE_GO=1 but no working `go` on PATH");
-        }
-        eprintln!("SKIPPED {test}: no `go` toolchain on PATH (install golang-go, or set GORT_REQUIRE_GO=1 to make this fail)");
-    }
-    ok
-}
-
-static DIRS: AtomicUsize = AtomicUsize::new(0);
+#[path = "../../tests/src/go_tools.rs"]
+mod go_tools;
+use go_tools::{go_tool, have_go, TestDir};
 
 /// A fresh directory holding all synthetic outputs, plus HOME/PPROF_TMPDIR.
 /// Removed when the test passes; kept (its path is in the failure) when it fails.
-struct TestDir(PathBuf);
-
-impl std::ops::Deref for TestDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for TestDir {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("kept {} for inspection", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
 fn setup(name: &str) -> TestDir {
-    let n = DIRS.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("gort-prof-{}-{name}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = TestDir::new(name);
     synthetic::write_all(&dir).expect("write synthetic outputs");
-    std::fs::create_dir_all(dir.join("home")).unwrap();
-    TestDir(dir)
-}
-
-/// Run `go tool ARGS` in `dir`, require success, return stdout (+ stderr for diagnostics).
-fn go_tool(dir: &Path, args: &[&str]) -> (String, String) {
-    let out = Command::new("go")
-        .arg("tool")
-        .args(args)
-        .current_dir(dir)
-        .env("HOME", dir.join("home"))
-        .env("PPROF_TMPDIR", dir.join("home"))
-        .output()
-        .expect("spawn go");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "go tool {args:?} failed: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
-    );
-    assert!(
-        !stderr.contains("parsing profile"),
-        "go tool {args:?}: {stderr}"
-    );
-    (stdout, stderr)
+    dir
 }
 
 /// The parsed parts of `go tool pprof -raw` output.

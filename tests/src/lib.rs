@@ -196,86 +196,8 @@ pub mod lists {
 }
 
 /// What the interop tests share: is Go here, a scratch directory, and
-/// running `go tool` in it. Without Go the Go checks are skipped with a
-/// printed reason, unless `GORT_REQUIRE_GO=1` (CI), where they fail.
-pub mod go_tools {
-    use std::path::{Path, PathBuf};
-    use std::process::Command;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// Is `go` usable? Fails the test if it is required (`GORT_REQUIRE_GO=1`)
-    /// and absent; otherwise prints why the Go checks are skipped.
-    pub fn have_go(test: &str) -> bool {
-        let ok = Command::new("go")
-            .arg("version")
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        if !ok {
-            if std::env::var("GORT_REQUIRE_GO").as_deref() == Ok("1") {
-                panic!("{test}: GORT_REQUIRE_GO=1 but no working `go` on PATH");
-            }
-            eprintln!("SKIPPED {test} (go tool part): no `go` toolchain on PATH (install golang-go, or set GORT_REQUIRE_GO=1 to make this fail)");
-        }
-        ok
-    }
-
-    static DIRS: AtomicUsize = AtomicUsize::new(0);
-
-    /// A fresh directory with its own HOME/PPROF_TMPDIR; removed when the test
-    /// passes, kept (and named) when it fails.
-    #[derive(Debug)]
-    pub struct TestDir(PathBuf);
-
-    impl TestDir {
-        /// A new, empty directory.
-        pub fn new(name: &str) -> TestDir {
-            let n = DIRS.fetch_add(1, Ordering::Relaxed);
-            let dir =
-                std::env::temp_dir().join(format!("gort-pprof-{}-{name}-{n}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(dir.join("home")).unwrap();
-            TestDir(dir)
-        }
-    }
-
-    impl std::ops::Deref for TestDir {
-        type Target = Path;
-        fn deref(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for TestDir {
-        fn drop(&mut self) {
-            if std::thread::panicking() {
-                eprintln!("kept {} for inspection", self.0.display());
-            } else {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
-    }
-
-    /// Runs `go tool ARGS` in `dir`, requires success, returns (stdout, stderr).
-    pub fn go_tool(dir: &Path, args: &[&str]) -> (String, String) {
-        let out = Command::new("go")
-            .arg("tool")
-            .args(args)
-            .current_dir(dir)
-            .env("HOME", dir.join("home"))
-            .env("PPROF_TMPDIR", dir.join("home"))
-            .output()
-            .expect("spawn go");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(
-            out.status.success(),
-            "go tool {args:?} failed ({}):\n{stdout}\n{stderr}",
-            out.status
-        );
-        (stdout, stderr)
-    }
-}
+/// running `go tool` in it (see the file's doc).
+pub mod go_tools;
 
 /// Reading decoded pprof profiles in tests.
 pub mod profiles {
