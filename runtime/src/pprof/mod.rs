@@ -174,6 +174,9 @@ pub fn write_heap_profile(w: impl Write) -> io::Result<()> {
 /// within the bounds the scheduler knows.
 pub(crate) fn install() {
     gort_gc::heap::set_profile_stack_bounds(gort_scheduler::current_goroutine_stack_bounds);
+    // So do `gort_profiler::cpu::callers` (the goroutine, block and mutex
+    // profiles' own-stack walks) and the CPU profiler's signal handler.
+    gort_profiler::cpu::set_goroutine_stack_bounds(gort_scheduler::current_goroutine_stack_bounds);
 }
 
 /// Profile-wide facts: program name (the Mapping's file), time now.
@@ -199,39 +202,17 @@ fn symbolize_stack(pcs: &[u64]) -> Vec<Frame> {
     gort_profiler::symbolize::symbolize(pcs)
 }
 
-/// Walks the calling goroutine's (or thread's) frame-pointer chain within
-/// its stack, pushing return PCs, leaf first, at most `max`.
+/// The return PCs of the calling goroutine's stack, leaf first (the
+/// first is the return into the function that called this one), at most
+/// `max` (≤ 64): `gort_profiler::cpu::callers`, whose bounds `install`
+/// registered. Nothing on a thread that is not a goroutine.
 #[inline(never)]
 fn walk_own_stack(out: &mut Vec<u64>, max: usize) {
-    let Some((lo, hi)) = gort_scheduler::current_goroutine_stack_bounds() else {
+    if gort_scheduler::current_goroutine_stack_bounds().is_none() {
         return;
-    };
-    let mut fp: usize;
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: reads a register, touches no memory.
-    unsafe {
-        core::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags))
-    };
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: reads a register, touches no memory.
-    unsafe {
-        core::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags))
-    };
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        fp = 0;
     }
-    while out.len() < max && fp >= lo && fp.is_multiple_of(8) && fp + 16 <= hi {
-        // SAFETY: [fp, fp+16) is inside the calling goroutine's own stack,
-        // mapped and readable; our callers' frames do not change meanwhile.
-        let (next, ret) = unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
-        if ret == 0 {
-            break;
-        }
-        out.push(ret as u64);
-        if next <= fp {
-            break;
-        }
-        fp = next;
-    }
+    let mut buf = [0u64; 64];
+    // skip 1: this function's own return into its caller.
+    let n = gort_profiler::cpu::callers(1, &mut buf[..max.min(64)]);
+    out.extend_from_slice(&buf[..n]);
 }
