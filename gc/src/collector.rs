@@ -180,6 +180,14 @@ pub fn install(
     }
     c.heap
         .set_current_p(|| try_global().and_then(|c| c.host.current_p()));
+    c.heap.set_pin_p(|| match try_global() {
+        Some(c) => c.host.pin_p(),
+        None => crate::heap::Pin::unpinned(None),
+    });
+    if let Some(w) = c.host.poll_word() {
+        // SAFETY: the host's contract for `poll_word`.
+        unsafe { c.heap.set_poll_word(w) };
+    }
     c.heap.set_alloc_hook(alloc_hook);
     c.heap.set_clobber_free(config.clobberfree);
     Ok(c)
@@ -215,12 +223,15 @@ fn alloc_hook(_heap: &Heap, size: usize) {
             c.start_cycle(false);
         }
     }
+    // Every slow path is a safepoint, and every allocation takes the slow
+    // path while the host's safepoint word is set (`Heap::set_poll_word`):
+    // a pending stop of the world, ragged barrier or preemption request
+    // reaches an allocating goroutine at its next allocation.
+    c.host().safepoint();
     if c.marking.load(Relaxed) {
         // While marking, the heap calls here once per HOOK_BATCH_BYTES
         // allocated on each P (hook batching; `size` is that batch) and on
-        // every refill: let a pending stop of the world (mark termination)
-        // take this P first.
-        c.host().safepoint();
+        // every refill.
         c.assist(size as u64);
     }
     if size > crate::heap::size_class::MAX_SMALL_SIZE && !c.heap.sweep_done() {
@@ -816,13 +827,17 @@ impl Collector {
     /// directly on a thread without one.
     pub(crate) fn barrier_slow(&self, old: usize, new: usize) {
         let g = HeapGraph(self.heap);
-        match self.host().current_p() {
+        let mut pin = self.host().pin_p();
+        match pin.p {
             Some(p) if p < self.barrier.procs() => {
-                // SAFETY: the host says this thread runs P `p`, and the
+                // SAFETY: the host says this thread runs P `p` and pinned it
+                // (no asynchronous preemption until released), and the
                 // barrier is not a safepoint, so nobody else uses its buffer.
-                unsafe { self.barrier.enqueue(p, old, new, &self.queues, &g) }
+                unsafe { self.barrier.enqueue(p, old, new, &self.queues, &g) };
+                pin.release();
             }
             _ => {
+                pin.release();
                 let mut gcw = GcWork::new(&self.queues, &g);
                 gcw.shade(old);
                 gcw.shade(new);

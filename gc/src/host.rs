@@ -150,6 +150,23 @@ pub trait Host: Send + Sync + 'static {
     /// two safepoints of the caller.
     fn current_p(&self) -> Option<usize>;
 
+    /// [`Host::current_p`], pinned: until the [`Pin`](crate::heap::Pin) is
+    /// released, the host does not preempt the caller asynchronously, so
+    /// the P stays its own (the allocator's fast path and the write
+    /// barrier's buffer are P-local). Hosts without asynchronous preemption
+    /// keep the default.
+    fn pin_p(&self) -> crate::heap::Pin {
+        crate::heap::Pin::unpinned(self.current_p())
+    }
+
+    /// The host's safepoint word, if it has one: while it reads non-zero,
+    /// every allocation takes the slow path (whose hook calls
+    /// [`Host::safepoint`]). The pointer must satisfy
+    /// [`Heap::set_poll_word`](crate::heap::Heap::set_poll_word)'s contract.
+    fn poll_word(&self) -> Option<*const u32> {
+        None
+    }
+
     /// A safepoint poll: if a stop of the world is pending, park the caller
     /// here (registers spilled) until the world restarts. The collector
     /// calls it only where the caller may be stopped (the allocation slow
@@ -238,9 +255,9 @@ pub trait Host: Send + Sync + 'static {
 // ---------------------------------------------------------------------------
 // "No collector lock is held across a Host call", checked in debug builds.
 
-#[cfg(all(debug_assertions, not(all(test, loom))))]
+#[cfg(not(all(test, loom)))]
 thread_local! {
-    /// How many [`GcMutex`]es the current thread holds (debug builds only).
+    /// How many [`GcMutex`]es the current thread holds.
     static GC_LOCKS_HELD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
@@ -253,7 +270,7 @@ thread_local! {
 /// fixed for the whole function). `Collector::gc` did exactly that: it
 /// parks in `Host::block_until` and then read the counter of the thread it
 /// had left, which was holding a lock of its own at that moment.
-#[cfg(all(debug_assertions, not(all(test, loom))))]
+#[cfg(not(all(test, loom)))]
 #[inline(never)]
 fn gc_locks_held(delta: isize) -> usize {
     GC_LOCKS_HELD.with(|c| {
@@ -261,6 +278,21 @@ fn gc_locks_held(delta: isize) -> usize {
         c.set(n);
         n
     })
+}
+
+/// Whether the calling thread holds a collector lock. A const-initialised
+/// thread-local read: callable from a signal handler (the host's
+/// async-preemption check: a thread holding a collector lock is never
+/// suspended, since the world-stopped collector takes them).
+pub fn thread_holds_gc_locks() -> bool {
+    #[cfg(not(all(test, loom)))]
+    {
+        gc_locks_held(0) != 0
+    }
+    #[cfg(all(test, loom))]
+    {
+        false
+    }
 }
 
 /// Debug builds: abort with `fatal error` if the calling thread holds a
@@ -280,7 +312,7 @@ pub(crate) fn assert_no_gc_locks() {
     }
 }
 
-/// The collector's mutex: the facade's mutex plus, in debug builds, a count
+/// The collector's mutex: the facade's mutex plus a count
 /// of the locks the thread holds so [`assert_no_gc_locks`] can check the
 /// host-call rule. Every lock of the collector is one of these, and each is
 /// listed in `docs/lock-order.md`.
@@ -298,7 +330,7 @@ impl<T> GcMutex<T> {
 
     pub(crate) fn lock(&self) -> GcMutexGuard<'_, T> {
         let g = self.0.lock();
-        #[cfg(all(debug_assertions, not(all(test, loom))))]
+        #[cfg(not(all(test, loom)))]
         gc_locks_held(1);
         GcMutexGuard(g)
     }
@@ -306,7 +338,7 @@ impl<T> GcMutex<T> {
 
 impl<T> Drop for GcMutexGuard<'_, T> {
     fn drop(&mut self) {
-        #[cfg(all(debug_assertions, not(all(test, loom))))]
+        #[cfg(not(all(test, loom)))]
         gc_locks_held(-1);
     }
 }

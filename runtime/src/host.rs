@@ -102,6 +102,19 @@ impl Host for GortHost {
     }
 
     #[inline]
+    fn pin_p(&self) -> gort_gc::heap::Pin {
+        let (p, count) = sched::pin_p().into_raw();
+        // SAFETY: the scheduler's pin count of the calling thread's M,
+        // incremented for this pin (`PinnedP::into_raw`'s contract); the
+        // collector releases it on this thread before any switch point.
+        unsafe { gort_gc::heap::Pin::new(p, count) }
+    }
+
+    fn poll_word(&self) -> Option<*const u32> {
+        Some(sched::poll_word())
+    }
+
+    #[inline]
     fn safepoint(&self) {
         sched::safepoint();
     }

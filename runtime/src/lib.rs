@@ -133,6 +133,7 @@
 // tests) that path must resolve too.
 extern crate self as gort;
 
+pub mod alloc;
 mod builder;
 pub mod debug;
 pub mod env;
@@ -145,6 +146,7 @@ pub mod trace;
 
 pub use builder::Builder;
 pub use run::{go, gosched, run, sleep};
+pub use gort_scheduler::blocking;
 pub use runtime::MemStats;
 
 // The managed heap (gort-gc's typed API). `Trace` is both the trait and

@@ -63,6 +63,8 @@ fn start(s: &Settings) {
         // the scheduler's function directly (one TLS read) rather than the
         // collector's default path through the Host trait object.
         gort_gc::heap::global().set_current_p(gort_scheduler::current_p);
+        gort_gc::heap::global().set_pin_p(pin_p);
+        gort_scheduler::set_async_unsafe_check(crate::alloc::async_unsafe);
         if collector::install(&crate::host::HOST, cfg).is_err() {
             gort_scheduler::rt_throw!("gort: the collector was installed outside gort");
         }
@@ -84,6 +86,15 @@ fn start(s: &Settings) {
         gort_gc::heap::global().set_clobber_free(s.clobberfree);
     }
     crate::schedtrace::set_period(s.schedtrace);
+}
+
+/// The allocator's pin: the scheduler's, directly (see `Host::pin_p`).
+fn pin_p() -> gort_gc::heap::Pin {
+    let (p, count) = gort_scheduler::pin_p().into_raw();
+    // SAFETY: the scheduler's pin count of the calling thread's M,
+    // incremented for this pin; the heap releases it on this thread before
+    // any switch point.
+    unsafe { gort_gc::heap::Pin::new(p, count) }
 }
 
 /// Start the runtime with the environment's settings if nothing started it

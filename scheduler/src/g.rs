@@ -18,7 +18,10 @@ use crate::sched::M;
 /// `Idle → Runnable` (spawn), `Runnable → Running` (an M picks it),
 /// `Running → Runnable` (gosched, preemption, stop for a STW),
 /// `Running → Waiting` (park), `Waiting → Runnable` (unpark),
-/// `Running → Dead` (exit), `Dead → Runnable` (reuse by spawn).
+/// `Running → Dead` (exit), `Dead → Runnable` (reuse by spawn),
+/// `Running → Syscall` (it leaves its P: `preempt.rs`), `Syscall → Running`
+/// (it takes a P back), `Syscall → Runnable` (it waits for a P on the
+/// global queue, locked to its M).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum GStatus {
@@ -30,6 +33,11 @@ pub enum GStatus {
     /// Running on an M that holds a P. The M owns the stack; the saved stack
     /// pointer is stale.
     Running = 2,
+    /// Running on its M without a P: blocked in a system call, in a long
+    /// run sysmon took the P from, or suspended in the preemption handler.
+    /// The M owns the stack; the saved stack pointer is valid only while
+    /// the M is suspended (`M::suspended`, or the world is stopped).
+    Syscall = 3,
     /// Parked: off every run queue, waiting for a waker. Nobody runs on its
     /// stack; the saved stack pointer is valid; whoever readies it owns it.
     Waiting = 4,
@@ -44,6 +52,7 @@ impl GStatus {
             GStatus::Idle => "idle",
             GStatus::Runnable => "runnable",
             GStatus::Running => "running",
+            GStatus::Syscall => "syscall",
             GStatus::Waiting => "waiting",
             GStatus::Dead => "dead",
         }
@@ -54,6 +63,7 @@ impl GStatus {
             0 => GStatus::Idle,
             1 => GStatus::Runnable,
             2 => GStatus::Running,
+            3 => GStatus::Syscall,
             4 => GStatus::Waiting,
             6 => GStatus::Dead,
             _ => crate::rt_throw!("bad goroutine status {v}"),
@@ -131,6 +141,7 @@ pub(crate) type StartFn = (Option<unsafe fn(*mut u8)>, usize);
 /// | `status`, `preempt`, `select_done`, `wait_reason` | atomics (see each) |
 /// | `schedlink` | protected by the lock of the list the G is on (global queue, free list) |
 /// | `m` | written by the M that runs it; read racily by sysmon |
+/// | `lockedm` | written by the G's own M before it queues the G (Release on the queue) |
 /// | `scan` | atomic; the stack-scan claim protocol (`scanstate.rs`) |
 #[repr(C, align(64))]
 #[derive(Debug)]
@@ -168,6 +179,10 @@ pub(crate) struct G {
     pub(crate) schedlink: AtomicPtr<G>,
     /// The M running this G (stale when not running).
     pub(crate) m: AtomicPtr<M>,
+    /// Non-null while a P-less G waits on a run queue for a P: only this M
+    /// may run it (it was interrupted at an arbitrary instruction, and
+    /// resumes on its own thread); the M that picks it hands over its P.
+    pub(crate) lockedm: AtomicPtr<M>,
     /// Whether the collector scanned this stack in the current scan epoch
     /// (see `scanstate.rs`).
     pub(crate) scan: ScanState,
@@ -206,6 +221,7 @@ impl G {
                 start: UnsafeCell::new((None, 0)),
                 schedlink: AtomicPtr::new(core::ptr::null_mut()),
                 m: AtomicPtr::new(core::ptr::null_mut()),
+                lockedm: AtomicPtr::new(core::ptr::null_mut()),
                 scan: ScanState::new(),
             })
         };

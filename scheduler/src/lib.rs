@@ -332,6 +332,8 @@ mod lock;
 #[cfg(not(all(test, loom)))]
 mod panic;
 #[cfg(not(all(test, loom)))]
+mod preempt;
+#[cfg(not(all(test, loom)))]
 mod roots;
 #[cfg(not(all(test, loom)))]
 mod sched;
@@ -354,6 +356,8 @@ pub use api::*;
 pub use chan::{chan, Chan};
 #[cfg(not(all(test, loom)))]
 pub use g::{GStatus, WaitReason};
+#[cfg(not(all(test, loom)))]
+pub use preempt::{blocking, ensure_p, pin_p, poll_word, set_async_unsafe_check, PinnedP};
 #[cfg(not(all(test, loom)))]
 pub use hooks::{set_recorder, SchedEvent, SchedRecorder};
 #[cfg(not(all(test, loom)))]

@@ -24,6 +24,14 @@ impl SpinLock {
     }
 
     pub(crate) fn lock(&self) {
+        // A P-less goroutine takes its P back first: it must not wait for
+        // one while holding the lock. Then the lock counts as held for the
+        // preemption handler (`preempt.rs`).
+        #[cfg(not(all(test, loom)))]
+        {
+            crate::preempt::ensure_p();
+            crate::preempt::locks_held(1);
+        }
         loop {
             // Acquire: pairs with the Release in `unlock`.
             if !self.locked.swap(true, Acquire) {
@@ -44,5 +52,7 @@ impl SpinLock {
     pub(crate) fn unlock(&self) {
         // Release: publishes the critical section to the next `lock`.
         self.locked.store(false, Release);
+        #[cfg(not(all(test, loom)))]
+        crate::preempt::locks_held(-1);
     }
 }

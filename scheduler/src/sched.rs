@@ -62,8 +62,13 @@ pub(crate) static POLL: AtomicU32 = AtomicU32::new(0);
 /// The state of a P.
 ///
 /// Allowed transitions: `Idle ⇄ Running` (acquire/release by an M),
-/// `Idle | Running → GcStop → Idle | Running` (stop/start the world),
-/// `GcStop → Dead` and `Dead → GcStop` (GOMAXPROCS change, world stopped).
+/// `Running → Syscall` (its M's goroutine leaves it: `preempt.rs`),
+/// `Syscall → Running` (the same M takes it back, `exitsyscall`),
+/// `Syscall → Idle` (sysmon retakes it, or [`crate::blocking`] hands it
+/// off), `Idle | Running | Syscall → GcStop → Idle | Running` (stop/start
+/// the world), `GcStop → Dead` and `Dead → GcStop` (GOMAXPROCS change,
+/// world stopped). Every transition out of `Syscall` is a CAS: exactly one
+/// of the M, sysmon and a stopper wins it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum PStatus {
@@ -75,6 +80,10 @@ pub enum PStatus {
     GcStop = 2,
     /// Beyond GOMAXPROCS: unused.
     Dead = 3,
+    /// Left by its M, whose goroutine runs without a P (in a system call, a
+    /// long run, or suspended): the M may take it back, sysmon may retake
+    /// it, a stopper may stop it.
+    Syscall = 4,
 }
 
 impl PStatus {
@@ -85,6 +94,7 @@ impl PStatus {
             PStatus::Running => "running",
             PStatus::GcStop => "gcstop",
             PStatus::Dead => "dead",
+            PStatus::Syscall => "syscall",
         }
     }
 
@@ -93,6 +103,7 @@ impl PStatus {
             0 => PStatus::Idle,
             1 => PStatus::Running,
             2 => PStatus::GcStop,
+            4 => PStatus::Syscall,
             _ => PStatus::Dead,
         }
     }
@@ -127,6 +138,11 @@ pub(crate) struct P {
     /// Goroutine ids reserved for this P: `[next, end)`. Owned by the M
     /// holding the P (Go's `goidcache`).
     goidcache: UnsafeCell<(u64, u64)>,
+    /// Incremented each time its M's goroutine leaves it (enters the
+    /// `Syscall` state); read by sysmon. Written by that M.
+    pub(crate) syscalltick: AtomicU32,
+    /// When the goroutine last left it (`now_nanos`). Written by that M.
+    pub(crate) syscallwhen: AtomicU64,
 }
 
 impl P {
@@ -142,6 +158,8 @@ impl P {
             local: AtomicPtr::new(null_mut()),
             ngdelta: AtomicI64::new(0),
             goidcache: UnsafeCell::new((0, 0)),
+            syscalltick: AtomicU32::new(0),
+            syscallwhen: AtomicU64::new(0),
         }
     }
 
@@ -152,6 +170,16 @@ impl P {
     pub(crate) fn set_status(&self, s: PStatus) {
         // Release: pairs with Acquire in `status` (stealers, stoppers).
         self.status.store(s as u8, Release);
+    }
+
+    /// `from → to` if the P is in `from`. AcqRel: pairs with the Release
+    /// stores of `set_status` and with the other contenders' CAS (the M
+    /// taking its P back, sysmon retaking it, a stopper stopping it): the
+    /// winner sees everything the P's last owner published.
+    pub(crate) fn cas_status(&self, from: PStatus, to: PStatus) -> bool {
+        self.status
+            .compare_exchange(from as u8, to as u8, AcqRel, Acquire)
+            .is_ok()
     }
 }
 
@@ -195,6 +223,23 @@ pub(crate) struct M {
     note: Mutex<bool>,
     /// Signalled to wake the M.
     note_cond: Condvar,
+    /// Reasons the running G must not be preempted asynchronously: a
+    /// P-local section or a switch in progress (Go's `m.locks`). Written
+    /// only by this M's thread; read by its signal handler.
+    pub(crate) pins: AtomicU32,
+    /// Requests of the preemption protocol (`preempt::REQ_*`), set by
+    /// sysmon or a stopper before they signal the thread; cleared by the
+    /// handler (leave) or by `resume_m` (suspend).
+    pub(crate) preq: AtomicU32,
+    /// 1 while the M's P-less G waits suspended in the handler with its
+    /// stack pointer saved. Written by this M's thread (Release), read by
+    /// the stopper (Acquire).
+    pub(crate) suspended: AtomicU32,
+    /// The P this M's goroutine left (`Syscall` state) and may take back.
+    /// Written by this M's thread.
+    pub(crate) oldp: AtomicPtr<P>,
+    /// The thread's `pthread_t` (for `pthread_kill`); 0 until it runs.
+    pub(crate) thread: AtomicUsize,
 }
 
 // SAFETY: the UnsafeCells are accessed only by the M's own thread, as the
@@ -314,6 +359,8 @@ pub(crate) struct Sched {
     pub(crate) sp_fn: AtomicPtr<()>,
     /// Ps that still have to run `sp_fn`.
     pub(crate) sp_pending: AtomicI64,
+    /// Every M ever created (Ms never exit). A leaf lock.
+    allm: Mutex<Vec<*mut M>>,
 }
 
 // SAFETY: raw pointers inside are to leaked Ms/Ps and never-freed Gs; every
@@ -416,6 +463,7 @@ pub(crate) fn init(cfg: &Config) -> &'static Sched {
         let idle = Idle::new();
         idle.npidle.store(n as u32, Relaxed);
         crate::signal::install();
+        crate::preempt::install();
         crate::panic::install_hook();
         Sched {
             lock: Mutex::new(SchedLocked {
@@ -441,6 +489,7 @@ pub(crate) fn init(cfg: &Config) -> &'static Sched {
             stw_owner: AtomicPtr::new(null_mut()),
             sp_fn: AtomicPtr::new(null_mut()),
             sp_pending: AtomicI64::new(0),
+            allm: Mutex::new(Vec::new()),
         }
     })
 }
@@ -479,6 +528,16 @@ impl Sched {
 
     pub(crate) fn nprocs(&self) -> usize {
         self.gomaxprocs.load(Acquire) as usize
+    }
+
+    /// A snapshot of every M.
+    pub(crate) fn all_ms(&self) -> Vec<*mut M> {
+        self.allm.lock().clone()
+    }
+
+    /// The global queue's length, read racily (sysmon).
+    pub(crate) fn global_runq_len(&self) -> usize {
+        self.runq_size.load(Relaxed)
     }
 
     fn globrunq_put_locked(&self, l: &mut SchedLocked, g: *mut G) {
@@ -529,7 +588,7 @@ impl Sched {
         }
     }
 
-    fn pidleget_locked(&self, l: &mut SchedLocked) -> Option<*mut P> {
+    pub(crate) fn pidleget_locked(&self, l: &mut SchedLocked) -> Option<*mut P> {
         let p = l.pidle.pop()?;
         self.idle.npidle.fetch_sub(1, SeqCst);
         Some(p)
@@ -551,7 +610,7 @@ fn any_work(s: &Sched) -> bool {
 // ---------------------------------------------------------------------------
 // Ms
 
-fn acquirep(m: &M, p: *mut P) {
+pub(crate) fn acquirep(m: &M, p: *mut P) {
     // SAFETY: Ps are leaked.
     let pr = unsafe { &*p };
     m.p.store(p, Relaxed);
@@ -587,6 +646,75 @@ fn startm(s: &Sched, spinning: bool) {
     }
 }
 
+/// Starts an M (an idle one, or a new one) to run P `p`, which the caller
+/// took off every list.
+fn startm_with(s: &Sched, p: *mut P, spinning: bool) {
+    let mut l = s.lock.lock();
+    if let Some(m) = l.midle.pop() {
+        drop(l);
+        // SAFETY: Ms are leaked.
+        let m = unsafe { &*m };
+        m.nextp.store(p, Relaxed);
+        m.spinning.store(spinning, Relaxed);
+        let mut n = m.note.lock();
+        *n = true;
+        m.note_cond.notify_one();
+        drop(n);
+    } else {
+        l.mcount += 1;
+        drop(l);
+        newm(s, p, spinning);
+    }
+}
+
+/// Hands off P `p`, which its M left and someone (sysmon, [`crate::blocking`])
+/// took in the `Idle` state without putting it on the idle list (Go's
+/// `handoffp`): to a new M if there is work for it, else to the idle list
+/// (which stops it if a stop of the world is pending).
+pub(crate) fn handoffp(s: &Sched, p: *mut P) {
+    // SAFETY: Ps are leaked.
+    let pr = unsafe { &*p };
+    if !pr.runq.is_empty() || s.runq_size.load(Relaxed) > 0 {
+        startm_with(s, p, false);
+        return;
+    }
+    // No spinning M and no idle P: new work would find nobody to run it,
+    // so let an M spin on this P (Go does the same).
+    if !s.world.requested()
+        && s.idle.nmspinning.load(Relaxed) + s.idle.npidle.load(Relaxed) == 0
+        && s
+            .idle
+            .nmspinning
+            .compare_exchange(0, 1, SeqCst, Relaxed)
+            .is_ok()
+    {
+        startm_with(s, p, true);
+        return;
+    }
+    let mut l = s.lock.lock();
+    if !pr.runq.is_empty() || l.runq.len > 0 {
+        drop(l);
+        startm_with(s, p, false);
+        return;
+    }
+    s.pidleput_locked(&mut l, p);
+    drop(l);
+    hooks::emit(|| SchedEvent::ProcStop { p: pr.id });
+}
+
+/// The M of a P-less goroutine waits until the M that picked the goroutine
+/// (a locked one, see `preempt::exitsyscall`) hands it that M's P.
+pub(crate) fn wait_for_handoff(m: &M) {
+    let mut n = m.note.lock();
+    while !*n {
+        n = m.note_cond.wait(n);
+    }
+    *n = false;
+    drop(n);
+    let p = m.nextp.swap(null_mut(), Relaxed);
+    acquirep(m, p);
+}
+
 fn newm(s: &Sched, p: *mut P, spinning: bool) {
     let id = s.mid.fetch_add(1, Relaxed) + 1;
     let m: &'static M = Box::leak(Box::new(M {
@@ -598,7 +726,13 @@ fn newm(s: &Sched, p: *mut P, spinning: bool) {
         after: UnsafeCell::new(After::Nothing),
         note: Mutex::new(false),
         note_cond: Condvar::new(),
+        pins: AtomicU32::new(0),
+        preq: AtomicU32::new(0),
+        suspended: AtomicU32::new(0),
+        oldp: AtomicPtr::new(null_mut()),
+        thread: AtomicUsize::new(0),
     }));
+    s.allm.lock().push(m as *const M as *mut M);
     let mp = m as *const M as usize;
     std::thread::Builder::new()
         .name(format!("gort-m{id}"))
@@ -609,6 +743,8 @@ fn newm(s: &Sched, p: *mut P, spinning: bool) {
 fn mstart(m: *const M) {
     CURRENT_M.with(|c| c.set(m as *mut M));
     crate::signal::install_altstack();
+    // SAFETY: Ms are leaked.
+    crate::preempt::register_thread(unsafe { &*m });
     crate::hooks::thread_started();
     // SAFETY: Ms are leaked.
     let m = unsafe { &*m };
@@ -926,6 +1062,25 @@ fn execute(m: &M, g: *mut G, inherit: bool) {
     // stack: scan it here if no mark worker did yet (one relaxed load when
     // no cycle is scanning; see `scanstate.rs`).
     crate::stw::ensure_scanned(gr);
+    let lm = gr.lockedm.load(Relaxed);
+    if !lm.is_null() {
+        // A P-less goroutine waiting for a P on its own M (it was
+        // interrupted at an arbitrary instruction and must resume on its
+        // thread): hand it our P, and park until someone hands us one.
+        let p = m.p.swap(null_mut(), Relaxed);
+        // SAFETY: Ms are leaked.
+        let lm = unsafe { &*lm };
+        lm.nextp.store(p, Relaxed);
+        let mut n = lm.note.lock();
+        *n = true;
+        lm.note_cond.notify_one();
+        drop(n);
+        stopm(sched(), m);
+        return;
+    }
+    // Pinned across the switch: until the G is on its own stack the handler
+    // must not take this thread for it. The G unpins on arrival.
+    m.pins.store(1, Relaxed);
     gr.set_status(GStatus::Running);
     gr.preempt.store(false, Relaxed);
     gr.m.store(m as *const M as *mut M, Relaxed);
@@ -941,8 +1096,9 @@ fn execute(m: &M, g: *mut G, inherit: bool) {
         let to = gr.saved_sp();
         m.g0_sp.with_mut(|from| switch::switch(from, to));
     }
-    // Back on g0: the G has switched out.
+    // Back on g0: the G has switched out (pinned, see `mcall_from`).
     m.curg.store(null_mut(), Relaxed);
+    m.pins.store(0, Relaxed);
     // SAFETY: written by the G just before it switched to us, same thread.
     let after = m
         .after
@@ -1002,6 +1158,7 @@ pub(crate) fn mcall(after: After) {
     if g.is_null() {
         crate::rt_throw!("mcall outside a goroutine");
     }
+    crate::preempt::pin();
     // SAFETY: Gs are never freed; `g` is the running G (us).
     mcall_from(unsafe { &*g }, after);
 }
@@ -1009,6 +1166,10 @@ pub(crate) fn mcall(after: After) {
 /// [`mcall`] for a caller that already has its G: the M is read from the
 /// G (`G::m`, written by the M that runs it, i.e. ours, before the switch
 /// to us), which saves a thread-local lookup on every park and yield.
+///
+/// The caller must have pinned its M (`preempt::pin`) when it decided to
+/// switch: g0 drops that pin. On return (resumed, possibly on another M)
+/// the goroutine is unpinned.
 #[inline(never)]
 pub(crate) fn mcall_from(g: &G, after: After) {
     // SAFETY: `g` is the running G, so `g.m` is the M running it (set in
@@ -1020,6 +1181,16 @@ pub(crate) fn mcall_from(g: &G, after: After) {
         g.sp.with_mut(|from| switch::switch(from, to));
     }
     // Resumed; the M above may not be ours any more.
+    arrive(g);
+}
+
+/// A G that was just switched into drops the pin its M's g0 held across
+/// the switch.
+#[inline]
+fn arrive(g: &G) {
+    core::sync::atomic::compiler_fence(SeqCst);
+    // SAFETY: `g.m` was set by the M that switched to us (this thread).
+    unsafe { &*g.m.load(Relaxed) }.pins.store(0, Relaxed);
 }
 
 // ---------------------------------------------------------------------------
@@ -1059,7 +1230,8 @@ pub(crate) fn ready(g: *mut G) {
     let gr = unsafe { &*g };
     gr.set_status(GStatus::Runnable);
     hooks::emit(|| SchedEvent::GoUnblock { goid: gr.goid() });
-    let m = current_m();
+    // Pinned: our P's run queue is owner-only.
+    let m = crate::preempt::pin();
     if !m.is_null() {
         // SAFETY: Ms are leaked; m.p is written by this thread only.
         let p = unsafe { (*m).p.load(Relaxed) };
@@ -1067,9 +1239,11 @@ pub(crate) fn ready(g: *mut G) {
         if !p.is_null() && matches!(unsafe { &*p }.status(), PStatus::Running | PStatus::GcStop) {
             // SAFETY: as above.
             runqput(unsafe { &*p }, g, true);
+            crate::preempt::unpin(m);
             return;
         }
     }
+    crate::preempt::unpin(m);
     let s = sched();
     s.external.fetch_add(1, SeqCst);
     globrunq_put(g);
@@ -1186,6 +1360,8 @@ unsafe fn start_closure<F: FnOnce()>(data: *mut u8) {
 /// The first function of every goroutine, called by the switch trampoline.
 extern "C" fn goroutine_entry(g: usize) -> ! {
     let g = g as *mut G;
+    // SAFETY: Gs are never freed; we are it.
+    arrive(unsafe { &*g });
     // SAFETY: the G is running (we are it); its start fields were written
     // by newproc before it was published.
     let (f, data) = unsafe { (*g).start.with(|s| *s) };
@@ -1207,6 +1383,9 @@ extern "C" fn goroutine_entry(g: usize) -> ! {
 /// return PC of the `go` call (Go's `gopc`), 0 if there is none.
 pub(crate) fn newproc<F: FnOnce() + Send + 'static>(creator_pc: usize, f: F) -> u64 {
     let s = sched();
+    // Pinned until the G is published: the P's G cache, goid cache and run
+    // queue are owner-only.
+    let pm = crate::preempt::pin();
     let p = current_p_ptr();
     let pr = if p.is_null() {
         None
@@ -1220,6 +1399,7 @@ pub(crate) fn newproc<F: FnOnce() + Send + 'static>(creator_pc: usize, f: F) -> 
     let size = core::mem::size_of::<F>();
     let align = core::mem::align_of::<F>().max(16);
     if size > (gr.hi - gr.lo) / 4 {
+        crate::preempt::unpin(pm);
         panic!("gort: go(f): closure of {size} bytes does not fit a quarter of a goroutine stack");
     }
     let data = (gr.hi - size) & !(align - 1);
@@ -1296,6 +1476,7 @@ pub(crate) fn newproc<F: FnOnce() + Send + 'static>(creator_pc: usize, f: F) -> 
             crate::stw::copy_barrier_slow(data, size);
         }
     }
+    crate::preempt::unpin(pm);
     goid
 }
 
@@ -1305,6 +1486,7 @@ pub(crate) fn newproc<F: FnOnce() + Send + 'static>(creator_pc: usize, f: F) -> 
 /// Parks the calling goroutine: `publish` must make it findable by exactly
 /// one waker (and may release the lock that guards that). Returns once woken.
 pub(crate) fn park_with(reason: WaitReason, publish: impl FnOnce(*mut G)) {
+    crate::preempt::ensure_p();
     let g = getg();
     if g.is_null() {
         panic!(
@@ -1315,13 +1497,16 @@ pub(crate) fn park_with(reason: WaitReason, publish: impl FnOnce(*mut G)) {
     // SAFETY: Gs are never freed; we are g.
     let gr = unsafe { &*g };
     gr.wait_reason.store(reason as u8, Relaxed);
+    // Pinned from here to the switch (`mcall_from` consumes the pin): a
+    // published G must reach g0 holding its P.
+    crate::preempt::pin();
     gr.park.prepare();
     publish(g);
     hooks::emit(|| SchedEvent::GoBlock {
         goid: gr.goid(),
         reason,
     });
-    mcall(After::Park);
+    mcall_from(gr, After::Park);
     gr.wait_reason.store(0, Relaxed);
 }
 
@@ -1340,9 +1525,11 @@ pub(crate) fn gosched() {
         std::thread::yield_now();
         return;
     }
+    crate::preempt::ensure_p();
     // SAFETY: Gs are never freed; `g` is us.
     let gr = unsafe { &*g };
     hooks::emit(|| SchedEvent::GoSched { goid: gr.goid() });
+    crate::preempt::pin();
     mcall_from(gr, After::Yield);
 }
 
@@ -1354,7 +1541,9 @@ pub(crate) fn safepoint_slow() {
     if g.is_null() {
         return;
     }
+    crate::preempt::ensure_p();
     let s = sched();
+    let pm = crate::preempt::pin();
     let p = current_p_ptr();
     // SAFETY: a running G's M holds a P; Ps are leaked.
     if !p.is_null() && unsafe { &*p }.run_safepoint_fn.load(Relaxed) {
@@ -1362,7 +1551,8 @@ pub(crate) fn safepoint_slow() {
         crate::stw::run_safepoint_fn(unsafe { &*p });
     }
     if s.world.requested() && s.stw_owner.load(Acquire) != g {
-        mcall(After::StwStop);
+        // SAFETY: Gs are never freed; `g` is us.
+        mcall_from(unsafe { &*g }, After::StwStop);
         return;
     }
     // SAFETY: Gs are never freed.
@@ -1374,8 +1564,11 @@ pub(crate) fn safepoint_slow() {
             // SAFETY: as above.
             goid: unsafe { &*g }.goid(),
         });
-        mcall(After::Preempted);
+        // SAFETY: as above.
+        mcall_from(unsafe { &*g }, After::Preempted);
+        return;
     }
+    crate::preempt::unpin(pm);
 }
 
 /// Starts the first M if the scheduler has none running yet, by waking one

@@ -100,13 +100,16 @@ fn release_worldsema(s: &Sched) {
     s.worldsema.store(false, Release);
 }
 
-/// Brings every P to a stop and returns when none runs a goroutine (except
-/// the caller, if it is one). Callable from a goroutine or from any OS
-/// thread. Cooperative: a goroutine stops at its next safepoint, so a
-/// goroutine spinning without safepoints delays the stop.
+/// Brings every P to a stop and returns when no goroutine runs (except the
+/// caller, if it is one). Callable from a goroutine or from any OS thread.
+/// A goroutine stops at its next safepoint, or — if it does not reach one
+/// — at its next async-safe instruction, where the preemption signal's
+/// handler suspends it (`preempt.rs`); a goroutine running without a P
+/// (in a system call) is suspended the same way.
 pub fn stop_the_world(reason: StwReason) -> WorldStopped {
     let s = sched();
     let start = Instant::now();
+    crate::preempt::ensure_p();
     acquire_worldsema(s);
     let g = getg();
     let p = if g.is_null() {
@@ -134,9 +137,23 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
             s.world.stop_one();
         }
     }
+    let me = sched::current_m();
+    crate::preempt::preempt_running(me);
+    crate::preempt::stop_syscall_ps();
+    let mut ticks = 0u32;
     s.world.wait_stopped(|| {
         POLL.fetch_or(POLL_STW, SeqCst);
+        crate::preempt::stop_syscall_ps();
+        ticks += 1;
+        if ticks % 5 == 0 {
+            // Re-poke (every ~100 µs): a thread that was not at an
+            // async-safe instruction is asked again.
+            crate::preempt::preempt_running(me);
+        }
     });
+    // Every P is stopped; goroutines running without one may still be
+    // executing user code: suspend them too.
+    crate::preempt::suspend_pless(me);
     for i in 0..n {
         // SAFETY: Ps are leaked.
         let st = unsafe { &*s.p(i) }.status();
@@ -178,6 +195,9 @@ pub fn start_the_world(w: WorldStopped) {
         s.stw_owner.store(core::ptr::null_mut(), Release);
         s.world.release();
     }
+    // Threads suspended in the preemption handler continue without a P and
+    // take one back at their next runtime entry.
+    crate::preempt::resume_all();
     sched::wakep();
     release_worldsema(s);
 }
@@ -241,7 +261,8 @@ pub fn for_each_goroutine_stack(w: &WorldStopped, f: &mut dyn FnMut(&GoroutineSt
             if st == GStatus::Running {
                 crate::rt_throw!("goroutine {} running while the world is stopped", gr.goid());
             }
-            // SAFETY: the world is stopped and the G is not running: its
+            // SAFETY: the world is stopped and the G is not running (a
+            // `Syscall` G's thread is suspended, see `stop_the_world`): its
             // saved sp is valid and stable.
             let sp = unsafe { gr.saved_sp() };
             f(&GoroutineStack {
@@ -305,6 +326,7 @@ pub(crate) fn run_safepoint_fn(p: &P) {
 /// stop-the-world.
 pub fn for_each_p_at_safepoint(f: &(dyn Fn(usize) + Sync)) {
     let s = sched();
+    crate::preempt::ensure_p();
     acquire_worldsema(s);
     let fp: *const &(dyn Fn(usize) + Sync) = &f;
     s.sp_fn.store(fp as *mut (), Release);
@@ -337,6 +359,14 @@ pub fn for_each_p_at_safepoint(f: &(dyn Fn(usize) + Sync)) {
     let mut spins = 0u32;
     // Acquire: pairs with the Release decrements in `run_safepoint_fn`.
     while s.sp_pending.load(Acquire) > 0 {
+        // Ps whose goroutine left them (system call, preemption) run the
+        // function here, on the caller's thread, and are handed off (Go's
+        // forEachP does the same for _Psyscall Ps).
+        run_for_syscall_ps(s);
+        if spins % 20 == 19 {
+            // A goroutine that reaches no safepoint is asked to leave its P.
+            poke_flagged_ps(s);
+        }
         if spins < 100 {
             std::thread::yield_now();
         } else {
@@ -348,6 +378,42 @@ pub fn for_each_p_at_safepoint(f: &(dyn Fn(usize) + Sync)) {
     s.sp_fn.store(core::ptr::null_mut(), Release);
     sched::wakep();
     release_worldsema(s);
+}
+
+fn run_for_syscall_ps(s: &Sched) {
+    for i in 0..s.nprocs() {
+        let p = s.p(i);
+        if p.is_null() {
+            continue;
+        }
+        // SAFETY: Ps are leaked.
+        let pr = unsafe { &*p };
+        if pr.run_safepoint_fn.load(Acquire)
+            && pr.status() == PStatus::Syscall
+            && pr.cas_status(PStatus::Syscall, PStatus::Idle)
+        {
+            run_safepoint_fn(pr);
+            sched::handoffp(s, p);
+        }
+    }
+}
+
+fn poke_flagged_ps(s: &Sched) {
+    for i in 0..s.nprocs() {
+        let p = s.p(i);
+        if p.is_null() {
+            continue;
+        }
+        // SAFETY: Ps are leaked.
+        let pr = unsafe { &*p };
+        if pr.run_safepoint_fn.load(Relaxed) && pr.status() == PStatus::Running {
+            let m = pr.m.load(Relaxed);
+            if !m.is_null() && m != sched::current_m() {
+                // SAFETY: Ms are leaked.
+                crate::preempt::signal_m(unsafe { &*m }, crate::preempt::REQ_FORCE);
+            }
+        }
+    }
 }
 
 /// Changes GOMAXPROCS with the world stopped (Go's `procresize`).
@@ -554,6 +620,25 @@ pub fn begin_stack_scan(w: &WorldStopped, f: &mut dyn FnMut(usize, usize)) -> us
         gr.scan.publish(e);
         SCANNED_IN_PAUSE.fetch_add(1, Relaxed);
     }
+    // Goroutines without a P are suspended now but run as soon as the world
+    // restarts, without passing through `execute`: scan them here, in the
+    // pause (their stacks are frozen, their registers in the signal frame
+    // above the saved sp).
+    let all: Vec<*mut G> = s.allg.lock().list.clone();
+    for &g in &all {
+        if g == owner {
+            continue;
+        }
+        // SAFETY: Gs are never freed.
+        let gr = unsafe { &*g };
+        if gr.status() == GStatus::Syscall {
+            // SAFETY: the world is stopped and the G's thread suspended.
+            let sp = unsafe { gr.saved_sp() };
+            f(sp, gr.hi);
+            gr.scan.publish(e);
+            SCANNED_IN_PAUSE.fetch_add(1, Relaxed);
+        }
+    }
     jobs
 }
 
@@ -611,6 +696,14 @@ fn scan_job(gr: &G, e: u32, f: &mut dyn FnMut(usize, usize)) -> bool {
         if matches!(st, GStatus::Dead | GStatus::Idle) {
             // Dead since before the epoch, or it ran (hence was scanned) and
             // exited; reused, it is born scanned.
+            return false;
+        }
+        if st == GStatus::Syscall {
+            // Scanned in the pause that opened the epoch, or it was running
+            // (hence scanned) when it left its P: never unscanned here.
+            if !gr.scan.is_scanned(e) {
+                crate::rt_throw!("goroutine {} runs without a P and unscanned", gr.goid());
+            }
             return false;
         }
         match gr.scan.try_claim(e) {

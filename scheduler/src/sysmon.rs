@@ -6,14 +6,17 @@
 //! 0. every 100 ms, returns the pages of (at most 512) pooled stacks beyond the pool cap
 //!    (`sched::scavenge_stacks`);
 //! 1. fires expired timers (readies the sleeping goroutines), and
-//! 2. asks a goroutine that has held its P for more than [`FORCE_PREEMPT`]
-//!    (the P's `schedtick` has not moved) to yield at its next safepoint:
-//!    it sets the G's `preempt` flag and the `POLL_PREEMPT` bit of the
-//!    safepoint word. Preemption is cooperative: a goroutine that never
-//!    reaches a safepoint is never preempted.
+//! 2. retakes Ps (`preempt::retake`): a P left by a goroutine in a system
+//!    call goes to another M when there is work for it; a goroutine that
+//!    has held its P without a safepoint for a tick while others wait is
+//!    asked by signal whether it sits in the kernel (then it leaves the P);
+//!    one that has run more than [`FORCE_PREEMPT`] is asked to yield at its
+//!    next safepoint (the G's `preempt` flag and `POLL_PREEMPT`) and, if
+//!    others wait, to leave its P at its next async-safe instruction.
 //!
-//! It then sleeps until the earliest timer or for [`SYSMON_TICK`], whichever
-//! is sooner; adding an earlier timer wakes it.
+//! It then sleeps until the earliest timer or for its delay — 20 µs while
+//! it finds Ps to retake, doubling after 1 ms of idle rounds up to 10 ms, as
+//! Go's sysmon does; adding an earlier timer wakes it.
 //!
 //! Timers live in one heap under one lock (Go keeps a heap per P; one heap
 //! is simpler and enough for `sleep`). A pending timer keeps the deadlock
@@ -23,7 +26,7 @@ use crate::g::{WaitReason, G};
 use crate::hooks::now_nanos;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
 use crate::loom::sync::{Condvar, Mutex};
-use crate::sched::{self, sched, PStatus, POLL, POLL_PREEMPT};
+use crate::sched::{self, POLL, POLL_PREEMPT};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
@@ -35,8 +38,11 @@ pub const FORCE_PREEMPT: Duration = Duration::from_millis(10);
 /// How often sysmon returns the pages of cold pooled stacks.
 const SCAVENGE_PERIOD: Duration = Duration::from_millis(100);
 
-/// sysmon's longest sleep.
-const SYSMON_TICK: Duration = Duration::from_millis(5);
+/// sysmon's longest sleep (Go's 10 ms).
+const SYSMON_TICK: Duration = Duration::from_millis(10);
+
+/// sysmon's shortest sleep, while it finds Ps to retake (Go's 20 µs).
+const SYSMON_MIN: Duration = Duration::from_micros(20);
 
 #[derive(Debug, Default)]
 struct Timers {
@@ -85,9 +91,8 @@ pub(crate) fn sleep(d: Duration) {
 
 /// sysmon's body.
 pub(crate) fn sysmon() {
-    let s = sched();
-    // Per P: (last schedtick seen, when it was first seen).
-    let mut seen: Vec<(u32, u64)> = Vec::new();
+    let mut ticks = Vec::new();
+    let mut idle = 0u32;
     let mut last_scavenge = 0u64;
     loop {
         let now = now_nanos();
@@ -118,49 +123,29 @@ pub(crate) fn sysmon() {
             // The last M may have gone idle while a delivery was pending.
             sched::checkdead_now();
         }
-        // 2. preemption requests
-        let n = s.nprocs();
-        seen.resize(n.max(seen.len()), (0, now));
-        let mut outstanding = false;
-        for (i, slot) in seen.iter_mut().enumerate().take(n) {
-            let p = s.p(i);
-            if p.is_null() {
-                continue;
-            }
-            // SAFETY: Ps are leaked.
-            let p = unsafe { &*p };
-            let tick = p.schedtick.load(Relaxed);
-            if p.status() != PStatus::Running || tick != slot.0 {
-                *slot = (tick, now);
-                continue;
-            }
-            let m = p.m.load(Relaxed);
-            if m.is_null() {
-                continue;
-            }
-            // SAFETY: Ms are leaked; Gs are never freed (a stale G is
-            // harmless: the flag is cleared when a G is scheduled).
-            let g = unsafe { &*m }.curg.load(Relaxed);
-            if g.is_null() {
-                continue;
-            }
-            // SAFETY: as above.
-            let gr = unsafe { &*g };
-            if now.saturating_sub(slot.1) >= FORCE_PREEMPT.as_nanos() as u64 {
-                gr.preempt.store(true, Relaxed);
-                outstanding = true;
-            } else if gr.preempt.load(Relaxed) {
-                outstanding = true;
-            }
-        }
+        // 2. retake Ps from goroutines in system calls or long runs, and
+        // ask long runners to yield (`preempt.rs`)
+        let (acted, outstanding) = crate::preempt::retake(now, &mut ticks);
         if outstanding {
             POLL.fetch_or(POLL_PREEMPT, SeqCst);
         } else if POLL.load(Relaxed) & POLL_PREEMPT != 0 {
             POLL.fetch_and(!POLL_PREEMPT, SeqCst);
         }
+        // Go's sysmon delay: 20 µs while it finds work, doubling after 50
+        // idle rounds (1 ms), up to 10 ms.
+        if acted {
+            idle = 0;
+        } else {
+            idle += 1;
+        }
+        let delay = if idle <= 50 {
+            SYSMON_MIN
+        } else {
+            (SYSMON_MIN * (1 << (idle - 50).min(10))).min(SYSMON_TICK)
+        };
         // 3. sleep
         let now = now_nanos();
-        let tick_end = now + SYSMON_TICK.as_nanos() as u64;
+        let tick_end = now + delay.as_nanos() as u64;
         let until = next.map_or(tick_end, |w| w.min(tick_end));
         let mut t = TIMERS.lock();
         if t.heap.peek().is_some_and(|Reverse((w, _, _))| *w < until) {

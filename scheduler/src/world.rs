@@ -84,15 +84,15 @@ impl World {
         }
     }
 
-    /// The stopper waits for every P; `tick` runs every 100 µs of waiting
-    /// (Go re-pokes running goroutines then).
+    /// The stopper waits for every P; `tick` runs every 20 µs of waiting
+    /// (it re-pokes running goroutines and stops Ps left in system calls).
     pub(crate) fn wait_stopped(&self, mut tick: impl FnMut()) {
         let mut l = self.lock.lock();
         // Acquire: pairs with the AcqRel decrements.
         while self.stopwait.load(Acquire) > 0 {
             let (g, timed_out) = self
                 .stopped_cond
-                .wait_timeout(l, Duration::from_micros(100));
+                .wait_timeout(l, Duration::from_micros(20));
             l = g;
             if timed_out {
                 drop(l);

@@ -441,6 +441,87 @@ pub(crate) fn load_word(addr: usize) -> usize {
     unsafe { (*(addr as *const core::sync::atomic::AtomicUsize)).load(Ordering::Relaxed) }
 }
 
+/// A goroutine pinned to its P for one allocation (or one write-barrier
+/// enqueue): while pinned, the host does not preempt it asynchronously, so
+/// the P — and its cache — stay its own. The host makes one
+/// ([`Pin::new`]); [`Pin::release`] ends the section.
+#[derive(Debug)]
+pub struct Pin {
+    /// The pinned P (None: a thread without one).
+    pub p: Option<usize>,
+    /// The host's pin count of the calling thread, decremented on release
+    /// (null: nothing to undo).
+    count: *const u32,
+}
+
+impl Pin {
+    /// A P that is not pinned (a host without asynchronous preemption, or
+    /// an explicit P in tests).
+    pub fn unpinned(p: Option<usize>) -> Pin {
+        Pin {
+            p,
+            count: core::ptr::null(),
+        }
+    }
+
+    /// A pinned P.
+    ///
+    /// # Safety
+    ///
+    /// `count` must be null, or the calling thread's pin count: an aligned
+    /// `u32` accessed only atomically, already incremented for this pin,
+    /// read by nothing but this thread and its signal handlers, living as
+    /// long as the thread. The pin must be released on the same thread with
+    /// no switch point in between.
+    pub unsafe fn new(p: Option<usize>, count: *const u32) -> Pin {
+        Pin { p, count }
+    }
+
+    fn is_pinned(&self) -> bool {
+        !self.count.is_null()
+    }
+
+    /// Ends the pinned section.
+    #[inline]
+    pub fn release(&mut self) {
+        if !self.count.is_null() {
+            core::sync::atomic::compiler_fence(Ordering::SeqCst);
+            // SAFETY: `Pin::new`'s contract.
+            let w = unsafe { HostWord(self.count).word() };
+            w.store(w.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+            self.count = core::ptr::null();
+        }
+    }
+}
+
+/// A word owned by the host (its safepoint word, a pin count), accessed
+/// atomically through a raw pointer. Outside every loom model: the
+/// protocols it takes part in are the host's.
+#[derive(Debug, Clone, Copy)]
+struct HostWord(*const u32);
+
+// SAFETY: the word is only accessed atomically (see `set_poll_word`).
+unsafe impl Send for HostWord {}
+// SAFETY: as above.
+unsafe impl Sync for HostWord {}
+
+impl HostWord {
+    /// # Safety
+    ///
+    /// The pointer must satisfy `set_poll_word`'s contract.
+    #[allow(clippy::disallowed_types)] // the host's word, not a modelled protocol
+    unsafe fn word<'a>(self) -> &'a core::sync::atomic::AtomicU32 {
+        // SAFETY: aligned, live, only accessed atomically (caller).
+        unsafe { core::sync::atomic::AtomicU32::from_ptr(self.0 as *mut u32) }
+    }
+
+    #[inline(always)]
+    fn load(&self) -> u32 {
+        // SAFETY: installed through `set_poll_word`, whose contract holds.
+        unsafe { self.word() }.load(Ordering::Relaxed)
+    }
+}
+
 /// The heap: arena, page heap, centrals, per-P caches, statistics.
 ///
 /// Usually one per process ([`global`]); tests make private ones.
@@ -478,6 +559,13 @@ pub struct Heap {
     pub(crate) clobber_free: AtomicBool,
     /// Returns the calling thread's P id (set once by the host).
     current_p: OnceLock<fn() -> Option<usize>>,
+    /// Pins the calling goroutine to its P for one allocation (set once by
+    /// the host; see [`Pin`]).
+    pin_p: OnceLock<fn() -> Pin>,
+    /// The host's safepoint word (see [`Heap::set_poll_word`]): while it is
+    /// not 0 every allocation takes the slow path, whose hook is a
+    /// safepoint.
+    poll: OnceLock<HostWord>,
     /// Called at the start of every slow path, with no heap lock held.
     alloc_hook: OnceLock<fn(&Heap, usize)>,
     /// Scavenger goal and state.
@@ -513,6 +601,8 @@ impl Heap {
             heap_live: AtomicU64::new(0),
             clobber_free: AtomicBool::new(false),
             current_p: OnceLock::new(),
+            pin_p: OnceLock::new(),
+            poll: OnceLock::new(),
             alloc_hook: OnceLock::new(),
             scav: scavenger::ScavengerState::new(),
         })
@@ -523,6 +613,48 @@ impl Heap {
     /// goes through the locked shared cache. Returns false if already set.
     pub fn set_current_p(&self, f: fn() -> Option<usize>) -> bool {
         self.current_p.set(f).is_ok()
+    }
+
+    /// Installs the function that pins the calling goroutine to its P for one
+    /// allocation (the host's `pin_p`): until the [`Pin`] is released the
+    /// host does not preempt the goroutine asynchronously, so the P's cache
+    /// stays its own. Without it, allocations use [`Heap::set_current_p`]'s
+    /// function unpinned (enough for a host without asynchronous
+    /// preemption). Returns false if already set.
+    pub fn set_pin_p(&self, f: fn() -> Pin) -> bool {
+        self.pin_p.set(f).is_ok()
+    }
+
+    /// Installs the host's safepoint word: while it reads non-zero (a stop of
+    /// the world, a ragged barrier or a preemption is pending), every
+    /// allocation leaves the fast path for the slow path, whose hook is a
+    /// safepoint — so every allocation is a safepoint when one is due, at
+    /// the cost of one load on the fast path.
+    ///
+    /// # Safety
+    ///
+    /// `word` must point to an aligned `u32`, only ever accessed atomically,
+    /// that lives for the rest of the process.
+    pub unsafe fn set_poll_word(&self, word: *const u32) -> bool {
+        self.poll.set(HostWord(word)).is_ok()
+    }
+
+    /// Whether the host's safepoint word is quiet (true without one).
+    #[inline(always)]
+    fn poll_quiet(&self) -> bool {
+        match self.poll.get() {
+            Some(w) => w.load() == 0,
+            None => true,
+        }
+    }
+
+    /// Pins the calling goroutine for one allocation (see [`Pin`]).
+    #[inline]
+    fn pin(&self) -> Pin {
+        match self.pin_p.get() {
+            Some(f) => f(),
+            None => Pin::unpinned(self.current_p()),
+        }
     }
 
     /// Installs the slow-path hook: called with the request size at the
@@ -597,7 +729,10 @@ impl Heap {
     /// [`Heap::alloc_precise`].
     #[inline]
     pub fn alloc(&self, size: usize, kind: ObjectKind) -> *mut u8 {
-        self.alloc_on(self.current_p(), size, kind)
+        let mut pin = self.pin();
+        let r = self.alloc_typed(&mut pin, size, kind, None);
+        pin.release();
+        r
     }
 
     /// [`Heap::alloc`] on P `p` (None: the shared cache). The caller must be
@@ -605,7 +740,7 @@ impl Heap {
     /// `p` from one thread only.
     #[inline]
     pub fn alloc_on(&self, p: Option<usize>, size: usize, kind: ObjectKind) -> *mut u8 {
-        self.alloc_typed(p, size, kind, None)
+        self.alloc_typed(&mut Pin::unpinned(p), size, kind, None)
     }
 
     /// Allocates a zeroed precise object for a value of `value_size` bytes
@@ -617,7 +752,16 @@ impl Heap {
     /// becomes visible to lookups.
     #[inline]
     pub fn alloc_precise(&self, value_size: usize, info: &'static TypeInfo) -> *mut u8 {
-        self.alloc_precise_on(self.current_p(), value_size, info)
+        let mut pin = self.pin();
+        let header = precise_header_bytes(value_size);
+        let base = self.alloc_typed(
+            &mut pin,
+            header + value_size,
+            ObjectKind::Precise,
+            Some(info),
+        );
+        pin.release();
+        base.wrapping_add(header)
     }
 
     /// [`Heap::alloc_precise`] on P `p` (see [`Heap::alloc_on`]).
@@ -629,7 +773,12 @@ impl Heap {
         info: &'static TypeInfo,
     ) -> *mut u8 {
         let header = precise_header_bytes(value_size);
-        let base = self.alloc_typed(p, header + value_size, ObjectKind::Precise, Some(info));
+        let base = self.alloc_typed(
+            &mut Pin::unpinned(p),
+            header + value_size,
+            ObjectKind::Precise,
+            Some(info),
+        );
         base.wrapping_add(header)
     }
 
@@ -638,16 +787,17 @@ impl Heap {
     #[inline(always)]
     fn alloc_typed(
         &self,
-        p: Option<usize>,
+        pin: &mut Pin,
         size: usize,
         kind: ObjectKind,
         info: Option<&'static TypeInfo>,
     ) -> *mut u8 {
+        let p = pin.p;
         let flags = self.flags.load(Ordering::Relaxed);
-        if size <= MAX_SMALL_SIZE && flags & FLAG_ALWAYS_SLOW == 0 {
+        if size <= MAX_SMALL_SIZE && flags & FLAG_ALWAYS_SLOW == 0 && self.poll_quiet() {
             if let Some(slot) = p.and_then(|p| self.caches.get(p)).and_then(|c| c.get()) {
                 if flags & FLAG_HOOK_BATCH != 0 && !slot.batch_allows(size) {
-                    return self.alloc_slow(p, size, kind, info);
+                    return self.alloc_slow(pin, size, kind, info);
                 }
                 let spc = SpanClass::new(size_to_class(size), kind);
                 // SAFETY: only the thread running P `p` touches its cache
@@ -676,18 +826,19 @@ impl Heap {
                 }
             }
         }
-        self.alloc_slow(p, size, kind, info)
+        self.alloc_slow(pin, size, kind, info)
     }
 
     #[cold]
     #[inline(never)]
     fn alloc_slow(
         &self,
-        mut p: Option<usize>,
+        pin: &mut Pin,
         size: usize,
         kind: ObjectKind,
         info: Option<&'static TypeInfo>,
     ) -> *mut u8 {
+        let mut p = pin.p;
         if let Some(hook) = self.alloc_hook.get() {
             // Bytes the fast path allocated since the hook last ran (hook
             // batching), capped so that the hook still tells small from
@@ -700,9 +851,16 @@ impl Heap {
                     slot.unhooked.store(total - bytes as u64, Ordering::Relaxed);
                 }
             }
+            // The hook may be a safepoint (the goroutine may stop, yield and
+            // resume on another P): unpinned around it, pinned again after,
+            // which re-reads the P.
+            let pinned = pin.is_pinned();
+            pin.release();
             hook(self, bytes);
-            // The hook may have been a safepoint: re-read the P.
-            if self.current_p.get().is_some() {
+            if pinned {
+                *pin = self.pin();
+                p = pin.p;
+            } else if self.current_p.get().is_some() {
                 p = self.current_p();
             }
         }

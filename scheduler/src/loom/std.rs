@@ -4,8 +4,34 @@
 pub(crate) mod sync {
     pub(crate) use ::std::sync::Arc;
 
-    /// The guard of [`Mutex`] (parking_lot's).
-    pub(crate) use parking_lot::MutexGuard;
+    /// The guard of [`Mutex`]: parking_lot's, plus the count of scheduler
+    /// locks the thread holds, which the asynchronous preemption handler
+    /// reads (`preempt.rs`: a thread is never suspended while it holds a
+    /// scheduler lock, since the world-stopped code takes them).
+    #[derive(Debug)]
+    pub(crate) struct MutexGuard<'a, T>(parking_lot::MutexGuard<'a, T>);
+
+    impl<T> ::std::ops::Deref for MutexGuard<'_, T> {
+        type Target = T;
+        #[inline]
+        fn deref(&self) -> &T {
+            &self.0
+        }
+    }
+
+    impl<T> ::std::ops::DerefMut for MutexGuard<'_, T> {
+        #[inline]
+        fn deref_mut(&mut self) -> &mut T {
+            &mut self.0
+        }
+    }
+
+    impl<T> Drop for MutexGuard<'_, T> {
+        #[inline]
+        fn drop(&mut self) {
+            crate::preempt::locks_held(-1);
+        }
+    }
 
     /// A non-poisoning mutex (parking_lot's), with the same `lock()` signature
     /// as the loom side. A newtype rather than a re-export so that clippy's
@@ -21,12 +47,16 @@ pub(crate) mod sync {
 
         #[inline]
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-            self.0.lock()
+            let g = self.0.lock();
+            crate::preempt::locks_held(1);
+            MutexGuard(g)
         }
 
         #[inline]
         pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-            self.0.try_lock()
+            let g = self.0.try_lock()?;
+            crate::preempt::locks_held(1);
+            Some(MutexGuard(g))
         }
     }
 
@@ -41,7 +71,7 @@ pub(crate) mod sync {
 
         /// Blocks until notified (spurious wake-ups possible).
         pub(crate) fn wait<'a, T>(&self, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-            self.0.wait(&mut guard);
+            self.0.wait(&mut guard.0);
             guard
         }
 
@@ -51,7 +81,7 @@ pub(crate) mod sync {
             mut guard: MutexGuard<'a, T>,
             dur: ::std::time::Duration,
         ) -> (MutexGuard<'a, T>, bool) {
-            let r = self.0.wait_for(&mut guard, dur);
+            let r = self.0.wait_for(&mut guard.0, dur);
             (guard, r.timed_out())
         }
 

@@ -1,0 +1,272 @@
+//! No goroutine can hold the world: the programs of the preemption issue,
+//! each run as a child process (this binary re-executed) under GOMAXPROCS=1
+//! and 2, with a generous time limit that only detects a hang. A case prints
+//! `ok` (and its checks) as its last act; the parent asserts exit status 0
+//! and that line.
+
+use gort::{go, runtime, sleep, Gc};
+use gort_tests::{child_case, run_child_with_limit, run_tests, stderr_of, stdout_of};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::time::Duration;
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static SPINS: AtomicU64 = AtomicU64::new(0);
+
+/// A loop with no safepoint: no allocation, no channel, no call into gort.
+#[inline(never)]
+fn spin_forever() {
+    let mut x = 1u64;
+    loop {
+        x = black_box(x.wrapping_mul(3).wrapping_add(1));
+        if x == 0 {
+            SPINS.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+#[derive(gort::Trace)]
+struct Node {
+    left: Option<Gc<Node>>,
+    right: Option<Gc<Node>>,
+    v: u64,
+}
+
+fn tree(d: u32) -> Gc<Node> {
+    if d == 0 {
+        return Gc::new(Node {
+            left: None,
+            right: None,
+            v: 1,
+        });
+    }
+    Gc::new(Node {
+        left: Some(tree(d - 1)),
+        right: Some(tree(d - 1)),
+        v: 1,
+    })
+}
+
+/// Sums a tree recursively: no allocation, no safepoint.
+#[inline(never)]
+fn sum(n: &Node) -> u64 {
+    black_box(n.v)
+        + n.left.as_ref().map_or(0, |l| sum(l))
+        + n.right.as_ref().map_or(0, |r| sum(r))
+}
+
+fn child(case: &str) {
+    match case {
+        // Two goroutines allocate in a loop while main asks for stops of
+        // the world: each allocation is a safepoint when one is due.
+        "allocators_vs_gc" => gort::run(|| {
+            for _ in 0..2 {
+                go(|| loop {
+                    let n = Gc::new(Node {
+                        left: None,
+                        right: None,
+                        v: 7,
+                    });
+                    black_box(n);
+                    if STOP.load(Relaxed) {
+                        return;
+                    }
+                });
+            }
+            for _ in 0..5 {
+                runtime::gc();
+                black_box(runtime::read_mem_stats());
+            }
+            let n = runtime::gomaxprocs(0);
+            runtime::gomaxprocs(n);
+            let m = runtime::read_mem_stats();
+            STOP.store(true, Relaxed);
+            println!("num_gc>=5 {}", m.num_gc >= 5);
+            println!("ok");
+        }),
+        // A goroutine spins without a safepoint; main collects.
+        "spinner_vs_gc" => gort::run(|| {
+            go(spin_forever);
+            sleep(Duration::from_millis(20));
+            let before = runtime::read_mem_stats().num_gc;
+            for _ in 0..3 {
+                runtime::gc();
+            }
+            let after = runtime::read_mem_stats().num_gc;
+            println!("cycles {}", after - before);
+            println!("ok");
+        }),
+        // Main sleeps while a spinner holds the only P: it must run again
+        // (fairness), and `run` returns while the spinner still spins.
+        "spinner_vs_sleep" => gort::run(|| {
+            go(spin_forever);
+            for _ in 0..5 {
+                sleep(Duration::from_millis(10));
+            }
+            println!("ok");
+        }),
+        // A recursive walk of a tree (no allocation) while main allocates
+        // 128 MiB: every cycle must stop the walker.
+        "tree_walk_vs_alloc" => gort::run(|| {
+            let t = tree(16);
+            let want = (1u64 << 17) - 1;
+            let bad = std::sync::Arc::new(AtomicU64::new(0));
+            let b2 = bad.clone();
+            go(move || loop {
+                if sum(&t) != want {
+                    b2.fetch_add(1, Relaxed);
+                }
+                if STOP.load(Relaxed) {
+                    return;
+                }
+            });
+            let mut keep = Vec::new();
+            for i in 0..(128 * 1024 / 64) {
+                let s = gort::make_slice::<u8>(64 * 1024);
+                if i % 64 == 0 {
+                    keep.push(s);
+                }
+            }
+            STOP.store(true, Relaxed);
+            println!("corrupt sums {}", bad.load(Relaxed));
+            println!("ok");
+        }),
+        // `run` returns when main returns, whatever the others do.
+        "run_returns" => {
+            gort::run(|| {
+                for _ in 0..4 {
+                    go(spin_forever);
+                }
+                sleep(Duration::from_millis(5));
+            });
+            println!("ok");
+        }
+        // A goroutine blocked in read(2) on an empty pipe holds neither the
+        // world nor its P.
+        "blocked_read" => gort::run(|| {
+            let mut fds = [0i32; 2];
+            // SAFETY: pipe(2) with a valid array.
+            assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+            let rd = fds[0];
+            go(move || {
+                let mut b = [0u8; 1];
+                // SAFETY: read(2) into a valid buffer.
+                let n = unsafe { libc::read(rd, b.as_mut_ptr().cast(), 1) };
+                black_box(n);
+            });
+            sleep(Duration::from_millis(20));
+            runtime::gc();
+            runtime::gc();
+            // Other goroutines keep running meanwhile (with GOMAXPROCS=1
+            // they need the blocked goroutine's P).
+            let c = gort::chan::<u64>(0);
+            let c2 = c.clone();
+            go(move || {
+                for i in 0..1000 {
+                    c2.send(i);
+                }
+            });
+            let mut s = 0;
+            for _ in 0..1000 {
+                s += c.recv().unwrap();
+            }
+            println!("sum {s}");
+            println!("ok");
+        }),
+        // A goroutine in std::thread::sleep: gc() must not wait for it (the
+        // sleep outlasts the parent's time limit).
+        "thread_sleep_vs_gc" => gort::run(|| {
+            go(|| std::thread::sleep(Duration::from_secs(600)));
+            sleep(Duration::from_millis(20));
+            runtime::gc();
+            println!("ok");
+        }),
+        // 64 goroutines each in std::thread::sleep(2 s) at once: with the Ps
+        // handed off they all sleep together (about 2 s; 64 s otherwise, past
+        // the parent's limit).
+        "sleepers" => gort::run(|| {
+            let wg = gort::sync::WaitGroup::new();
+            for _ in 0..64 {
+                wg.add(1);
+                let wg = wg.clone();
+                go(move || {
+                    std::thread::sleep(Duration::from_secs(2));
+                    wg.done();
+                });
+            }
+            wg.wait();
+            println!("ok");
+        }),
+        // The explicit API: `blocking` hands the P off at once.
+        "blocking_api" => gort::run(|| {
+            let wg = gort::sync::WaitGroup::new();
+            for _ in 0..64 {
+                wg.add(1);
+                let wg = wg.clone();
+                go(move || {
+                    gort::blocking(|| std::thread::sleep(Duration::from_secs(2)));
+                    let g = Gc::new(Node {
+                        left: None,
+                        right: None,
+                        v: 3,
+                    });
+                    assert_eq!(g.v, 3);
+                    wg.done();
+                });
+            }
+            wg.wait();
+            runtime::gc();
+            println!("ok");
+        }),
+        other => panic!("unknown child case {other}"),
+    }
+}
+
+fn check(case: &str, procs: &str, limit_s: u64, expect: &[&str]) {
+    let out = run_child_with_limit(
+        case,
+        &[("GOMAXPROCS", procs)],
+        Duration::from_secs(limit_s),
+    )
+    .unwrap_or_else(|| panic!("{case} (GOMAXPROCS={procs}) hung: killed after {limit_s} s"));
+    let so = stdout_of(&out);
+    assert!(
+        out.status.success() && so.lines().last() == Some("ok"),
+        "{case} (GOMAXPROCS={procs}): status {:?}\nstdout:\n{so}\nstderr:\n{}",
+        out.status,
+        stderr_of(&out)
+    );
+    for e in expect {
+        assert!(
+            so.lines().any(|l| l == *e),
+            "{case} (GOMAXPROCS={procs}): expected line {e:?}\nstdout:\n{so}"
+        );
+    }
+}
+
+fn both(case: &str, limit_s: u64, expect: &[&str]) {
+    check(case, "1", limit_s, expect);
+    check(case, "2", limit_s, expect);
+}
+
+fn main() {
+    if let Some(case) = child_case() {
+        child(&case);
+        return;
+    }
+    run_tests(&[
+        ("allocators_vs_gc", || {
+            both("allocators_vs_gc", 120, &["num_gc>=5 true"])
+        }),
+        ("spinner_vs_gc", || both("spinner_vs_gc", 120, &["cycles 3"])),
+        ("spinner_vs_sleep", || both("spinner_vs_sleep", 120, &[])),
+        ("tree_walk_vs_alloc", || {
+            both("tree_walk_vs_alloc", 120, &["corrupt sums 0"])
+        }),
+        ("run_returns", || both("run_returns", 120, &[])),
+        ("blocked_read", || both("blocked_read", 120, &["sum 499500"])),
+        ("thread_sleep_vs_gc", || both("thread_sleep_vs_gc", 60, &[])),
+        ("sleepers", || both("sleepers", 30, &[])),
+        ("blocking_api", || both("blocking_api", 30, &[])),
+    ]);
+}
