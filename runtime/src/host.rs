@@ -332,9 +332,15 @@ impl WorkerPool {
         if need_thread {
             let rx = rx.clone();
             let n = self.created.fetch_add(1, Ordering::Relaxed);
+            // Counted before it exists, so the deadlock check never takes it
+            // for a thread that could wake a goroutine.
+            let mark = sched::RuntimeThread::begin();
             std::thread::Builder::new()
                 .name(format!("gort-gc-worker-{n}"))
-                .spawn(move || self.worker_loop(rx))
+                .spawn(move || {
+                    let _mark = mark;
+                    self.worker_loop(rx)
+                })
                 .unwrap_or_else(|e| {
                     gort_scheduler::rt_throw!("gort: cannot start a collector thread: {e}")
                 });

@@ -145,8 +145,8 @@ mod schedtrace;
 pub mod trace;
 
 pub use builder::Builder;
-pub use run::{go, gosched, run, sleep};
 pub use gort_scheduler::blocking;
+pub use run::{go, gosched, run, sleep};
 pub use runtime::MemStats;
 
 // The managed heap (gort-gc's typed API). `Trace` is both the trait and

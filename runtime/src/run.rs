@@ -73,7 +73,12 @@ fn start(s: &Settings) {
         // Go's bgscavenge: return free pages to the OS in the background
         // (8 MiB per 100 ms at most, down to the heap's retention goal).
         // The handle lives as long as the process.
-        SCAVENGER.get_or_init(|| gort_gc::heap::global().start_scavenger());
+        SCAVENGER.get_or_init(|| {
+            // The scavenger thread is the runtime's own for the life of the
+            // process (not a possible waker for the deadlock check).
+            std::mem::forget(gort_scheduler::RuntimeThread::begin());
+            gort_gc::heap::global().start_scavenger()
+        });
     });
     if !first {
         if gort_scheduler::gomaxprocs(0) as usize != s.gomaxprocs {

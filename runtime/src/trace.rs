@@ -149,8 +149,33 @@ static EVENTS: Mutex<Vec<Raw>> = Mutex::new(Vec::new());
 /// edges is handled by the conversion.
 static ON: AtomicBool = AtomicBool::new(false);
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+/// The tracer's locks are taken by goroutines and by code that runs with
+/// the world stopped (GC events): held only while the goroutine is pinned
+/// (not suspended by the preemption signal meanwhile).
+struct Locked<'a, T> {
+    guard: MutexGuard<'a, T>,
+    _pin: gort_scheduler::NoPreempt,
+}
+
+impl<T> std::ops::Deref for Locked<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T> std::ops::DerefMut for Locked<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> Locked<'_, T> {
+    let pin = gort_scheduler::NoPreempt::new();
+    Locked {
+        guard: m.lock().unwrap_or_else(PoisonError::into_inner),
+        _pin: pin,
+    }
 }
 
 struct Recorder;

@@ -340,6 +340,38 @@ impl Drop for ExternalActivity {
     }
 }
 
+/// Marks the calling thread as one of the runtime's own (a collector
+/// worker, the scavenger, a profile server): while the guard lives, the
+/// deadlock check does not count the thread as a possible waker. Threads
+/// outside the scheduler that are not so marked (a plain `std::thread`)
+/// keep the check quiet: they may hold a channel and send on it later.
+#[derive(Debug)]
+pub struct RuntimeThread(());
+
+impl RuntimeThread {
+    /// Marks the calling thread (the scheduler must be running).
+    pub fn begin() -> RuntimeThread {
+        sched().runtime_threads.fetch_add(1, SeqCst);
+        RuntimeThread(())
+    }
+}
+
+impl RuntimeThread {
+    /// [`RuntimeThread::begin`] before the scheduler starts (tests: for a
+    /// thread that only waits for the one that will call [`run`]).
+    #[cfg(test)]
+    pub(crate) fn begin_before_start(cfg: &Config) -> RuntimeThread {
+        sched::init(cfg).runtime_threads.fetch_add(1, SeqCst);
+        RuntimeThread(())
+    }
+}
+
+impl Drop for RuntimeThread {
+    fn drop(&mut self) {
+        sched().runtime_threads.fetch_sub(1, SeqCst);
+    }
+}
+
 /// Resident bytes of goroutine stacks: `(in use, total)` — the pages
 /// actually touched (measured with `mincore`, one system call per 32
 /// stacks), not the reservations. "In use" counts stacks of goroutines that

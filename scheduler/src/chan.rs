@@ -30,7 +30,7 @@ use crate::lock::SpinLock;
 use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::atomic::Ordering::*;
 use crate::loom::sync::Arc;
-use crate::sched::{self, getg};
+use crate::sched;
 use std::collections::VecDeque;
 use std::mem::MaybeUninit;
 
@@ -306,8 +306,9 @@ impl<T: Send> Chan<T> {
     ///
     /// # Panics
     ///
-    /// On a closed channel (`send on closed channel`), as in Go; also if it
-    /// has to block outside a goroutine.
+    /// On a closed channel (`send on closed channel`), as in Go. Outside a
+    /// goroutine (a plain `std::thread`) it blocks the OS thread instead of
+    /// parking a goroutine.
     pub fn send(&self, v: T) {
         crate::safepoint();
         let mut v = MaybeUninit::new(v);
@@ -352,9 +353,8 @@ impl<T: Send> Chan<T> {
     /// `v, ok := <-ch`: blocks until a value arrives; `None` once the
     /// channel is closed and drained.
     ///
-    /// # Panics
-    ///
-    /// If it has to block outside a goroutine.
+    /// Outside a goroutine (a plain `std::thread`) it blocks the OS thread
+    /// instead of parking a goroutine.
     pub fn recv(&self) -> Option<T> {
         crate::safepoint();
         let mut out = MaybeUninit::<T>::uninit();
@@ -759,11 +759,7 @@ pub fn select_impl(cases: &mut [&mut dyn SelectCase], has_default: bool) -> Opti
         return None;
     }
     // Park on every channel at once.
-    let g = getg();
-    if g.is_null() {
-        unlock_all(cases, &order);
-        panic!("gort: blocking select outside a goroutine");
-    }
+    let g = sched::getg_or_foreign();
     // SAFETY: Gs are never freed; we are g.
     let gr = unsafe { &*g };
     gr.select_done.store(0, Release);

@@ -186,6 +186,13 @@ pub(crate) struct G {
     /// Whether the collector scanned this stack in the current scan epoch
     /// (see `scanstate.rs`).
     pub(crate) scan: ScanState,
+    /// Whether this is a **foreign G**: the stand-in of a thread outside the
+    /// scheduler (a plain `std::thread`) for a blocking operation; it has
+    /// no stack of its own and is never on a run queue. Immutable.
+    pub(crate) foreign: bool,
+    /// A foreign G's wake-up word: set to 1 by its waker, futex-waited on
+    /// by its thread.
+    pub(crate) fwake: AtomicU32,
 }
 
 // SAFETY: every field is either atomic, immutable, or an UnsafeCell whose
@@ -223,9 +230,38 @@ impl G {
                 m: AtomicPtr::new(core::ptr::null_mut()),
                 lockedm: AtomicPtr::new(core::ptr::null_mut()),
                 scan: ScanState::new(),
+                foreign: false,
+                fwake: AtomicU32::new(0),
             })
         };
         g
+    }
+
+    /// A foreign G for the calling thread (see [`G::foreign`]); leaked (one
+    /// per thread that ever blocks in a gort operation).
+    pub(crate) fn create_foreign() -> *mut G {
+        let g = Box::new(G {
+            sp: UnsafeCell::new(0),
+            goid: AtomicU64::new(0),
+            parent: AtomicU64::new(0),
+            creator_pc: AtomicUsize::new(0),
+            status: AtomicU8::new(GStatus::Running as u8),
+            park: ParkState::new(),
+            preempt: AtomicBool::new(false),
+            select_done: AtomicU32::new(0),
+            wait_reason: AtomicU8::new(0),
+            released: AtomicBool::new(false),
+            lo: 0,
+            hi: 0,
+            start: UnsafeCell::new((None, 0)),
+            schedlink: AtomicPtr::new(core::ptr::null_mut()),
+            m: AtomicPtr::new(core::ptr::null_mut()),
+            lockedm: AtomicPtr::new(core::ptr::null_mut()),
+            scan: ScanState::new(),
+            foreign: true,
+            fwake: AtomicU32::new(0),
+        });
+        Box::into_raw(g)
     }
 
     pub(crate) fn status(&self) -> GStatus {

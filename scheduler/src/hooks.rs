@@ -120,7 +120,12 @@ fn emit_slow(ev: SchedEvent) {
     }
     // SAFETY: non-null values are leaked boxes that are never freed.
     let r = unsafe { *p };
+    // Pinned: a recorder takes its own locks (the tracer's buffer), which
+    // world-stopped code may take too; a goroutine is never suspended while
+    // it holds one.
+    let m = crate::preempt::pin();
     r.record(now_nanos(), ev);
+    crate::preempt::unpin(m);
 }
 
 // ---------------------------------------------------------------------------
@@ -182,9 +187,19 @@ pub fn current_thread_stack_bounds() -> Option<(usize, usize)> {
 /// Called by each M on its own thread when it starts: records the thread's
 /// stack bounds and tid, then tells the hook.
 pub(crate) fn thread_started() {
+    let bounds = query_thread_stack_bounds();
+    if bounds.1 > bounds.0 {
+        THREAD_STACK.with(|c| c.set(bounds));
+    }
+    thread_registered();
+}
+
+/// `[lo, hi)` of the calling thread's stack, asked of the thread library
+/// (`(0, 0)` if it cannot tell). Not async-signal-safe.
+pub(crate) fn query_thread_stack_bounds() -> (usize, usize) {
     // SAFETY: `attr` is initialised by pthread_getattr_np before it is read
     // and destroyed after; the out-pointers are valid locals.
-    let bounds = unsafe {
+    unsafe {
         let mut attr: libc::pthread_attr_t = core::mem::zeroed();
         let mut addr: *mut libc::c_void = core::ptr::null_mut();
         let mut size: libc::size_t = 0;
@@ -195,10 +210,10 @@ pub(crate) fn thread_started() {
             libc::pthread_attr_destroy(&mut attr);
         }
         (addr as usize, addr as usize + size)
-    };
-    if bounds.1 > bounds.0 {
-        THREAD_STACK.with(|c| c.set(bounds));
     }
+}
+
+fn thread_registered() {
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() };
     THREADS.lock().push(tid);

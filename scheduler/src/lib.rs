@@ -56,7 +56,23 @@
 //!   the value on the G's own stack (`chan.rs`).
 //! * **safepoint** — a point where a G checks the **poll word** and stops
 //!   for a stop-the-world, runs the ragged barrier's function, or yields
-//!   because sysmon asked it to.
+//!   because sysmon asked it to. Every allocation is one when a request is
+//!   pending (the allocator polls the word on its fast path).
+//! * **async-safe** — an instruction at which the preemption signal's
+//!   handler may act: the G is not **pinned** and holds no runtime lock
+//!   (`preempt.rs`).
+//! * **pin** — a count on the M (`M::pins`, Go's `m.locks`): while it is
+//!   not 0 the running G is not preempted asynchronously (a P-local
+//!   section: the allocator's fast path, a run-queue push, a switch).
+//! * **P-less** — a G in the `Syscall` state: it runs on its M without a P
+//!   (blocked in the kernel, or in a long run whose P was retaken), and
+//!   takes a P back (**exitsyscall**) before it touches P-local state.
+//! * **suspend** — a P-less G's thread waiting inside the preemption
+//!   handler until the world restarts, its stack frozen.
+//! * **locked G** — a P-less G waiting on a run queue for a P that only its
+//!   own M may run: the M that picks it hands over its P.
+//! * **foreign G** — the stand-in of a thread outside the scheduler that
+//!   blocks in a gort operation (it blocks the thread, not a goroutine).
 //! * **stop the world (STW)** — every P stopped at a safepoint; **ragged
 //!   barrier** — a function run once per P, each at its own safepoint,
 //!   without stopping everything (`stw.rs`, `world.rs`).
@@ -151,18 +167,92 @@
 //!    counters. One of the two always sees the other (`loom_idle` fails if
 //!    either fence is removed).
 //!
-//! ## Preemption: cooperative only
+//! ## Preemption: cooperative and asynchronous
 //!
-//! gort preempts at **safepoints only**: channel, sync and timer
-//! operations, `gosched`, and explicit [`safepoint`] calls (the
-//! collector's allocation path calls it too). sysmon asks a goroutine that
-//! has held its P for more than 10 ms ([`FORCE_PREEMPT`], measured as an
-//! unchanged `schedtick`, so a chain of `runnext` hand-offs shares one time
-//! slice as in Go) to yield at its next safepoint, by setting its flag and
-//! the poll word. A loop without safepoints is never preempted and delays a
-//! stop-the-world. There is no signal-based asynchronous preemption: it
-//! would need safe-point metadata for arbitrary Rust code, which the
-//! compiler does not give us.
+//! **Cooperative.** A goroutine stops at its **safepoints**: channel, sync
+//! and timer operations, `gosched`, explicit [`safepoint`] calls, and every
+//! allocation while the poll word is set (the allocator's fast path reads
+//! it, [`poll_word`], and the slow path's hook polls). sysmon asks a
+//! goroutine that has held its P for more than 10 ms ([`FORCE_PREEMPT`],
+//! an unchanged `schedtick`, so a chain of `runnext` hand-offs shares one
+//! time slice as in Go) to yield at its next safepoint: its `preempt` flag
+//! and the poll word's `POLL_PREEMPT` bit.
+//!
+//! **Asynchronous** (`preempt.rs`). A goroutine that reaches no safepoint —
+//! a compute loop, a recursion, a blocking system call — is interrupted by
+//! `SIGURG` (Go's preemption signal), sent to its M's thread by a stopper
+//! (at once, then every 100 µs) or by sysmon. The handler runs on the
+//! goroutine's own stack (no `SA_ONSTACK`), so the kernel's signal frame —
+//! every register of the interrupted code — lies inside the range the
+//! conservative stack scan reads, from the handler's frame up.
+//!
+//! Go resumes a preempted goroutine anywhere, because its compiler knows
+//! every frame. gort cannot: compiled Rust keeps thread-local addresses in
+//! registers, and a `std::sync::Mutex` the goroutine holds belongs to its
+//! OS thread. So an interrupted goroutine **never leaves its thread**: the
+//! handler makes it *leave its P* instead — the G and the P enter the
+//! `Syscall` state, exactly as for a system call below — and the thread
+//! carries on running the goroutine, P-less. The P goes to another M (sysmon
+//! hands it off), so other goroutines run: that is fairness with one P.
+//! When the P-less goroutine next enters the runtime where it needs P-local
+//! state (an allocation, a channel operation, a safepoint), it takes a P
+//! back (**exitsyscall**, [`ensure_p`]): its old P if nobody took it, else
+//! an idle one, else it waits on the global queue as a **locked G** whose M
+//! is handed a P by whichever M picks it (Go's `startlockedm`).
+//!
+//! The handler acts only at **async-safe** instructions: the thread runs a
+//! goroutine (not g0), its M is not **pinned** (`M::pins`: the allocator's
+//! fast path and the write barrier's buffer are pinned through
+//! [`pin_p`]; run-queue pushes, spawns, parks and every switch are pinned
+//! in this crate), it holds no scheduler lock (the facade's `Mutex` and the
+//! channels' `SpinLock` count themselves), and the host's check
+//! ([`set_async_unsafe_check`]) says it holds no collector lock and is not
+//! inside `malloc`/`free` (gort's counting global allocator). Elsewhere the
+//! handler returns at once; runtime code reaches a cooperative safepoint
+//! within microseconds, and the requester signals again.
+//!
+//! sysmon's policy (`preempt::retake`, Go's `retake`): a P in `Syscall` is
+//! retaken and handed off when it has work queued, when no other P is idle
+//! or spinning, or after 10 ms; a goroutine that has not reached a
+//! safepoint for one sysmon tick (20 µs at least) while others wait is
+//! asked whether it sits in a system call — the handler looks at the
+//! interrupted instruction (the kernel rewound it onto `syscall`, or the
+//! call just returned `EINTR`) and leaves the P only then — with a doubling
+//! back-off up to 10 ms; one that has run 10 ms while others wait is made
+//! to leave its P wherever it is.
+//!
+//! ## System calls and the P-less state
+//!
+//! A goroutine blocked in the kernel (a pipe or socket read,
+//! `std::thread::sleep`, `std::fs`) is found by sysmon as above and leaves
+//! its P; [`blocking`] does it at once for code that knows it will block
+//! (Go's `entersyscallblock`). The syscall restarts by itself (`SA_RESTART`;
+//! `nanosleep` returns `EINTR` and std's `sleep` resumes it). The P's
+//! `Syscall` state is the hand-over point between three parties, each
+//! leaving it by CAS, so exactly one wins: the M taking its P back
+//! (`Syscall → Running`), sysmon or [`blocking`] (`Syscall → Idle`, then
+//! `handoffp`), and a stopper (`Syscall → GcStop`) (`loom_syscall`).
+//!
+//! A P-less goroutine may be executing user code at any moment, so a stop
+//! of the world does more than stop Ps: once every P is stopped, the
+//! stopper **suspends** every thread that runs a P-less goroutine (signal,
+//! then wait for `M::suspended`). The handler records its stack pointer,
+//! raises `suspended` (Release) and waits on a futex until
+//! [`start_the_world`] clears the request (`loom_suspend`). Suspended
+//! goroutines are scanned in the pause that opens a scan epoch, since they
+//! run right after the restart without passing through `execute`.
+//!
+//! **What the world-stopped code may not do.** A suspended thread may hold
+//! any lock of libc or std that is not one of the above: stdout's and
+//! stderr's locks, the environment lock, the dynamic loader's lock, locks
+//! of user code. Code that runs while threads are suspended — the
+//! collector's sweep- and mark-termination pauses, `gomaxprocs`,
+//! `read_mem_stats`'s pause, the goroutine profile's pause — therefore
+//! takes only the runtime's own locks (which no suspended thread holds),
+//! allocates (no suspended thread is inside the allocator), and does not
+//! print (gctrace prints after the restart), read the environment or start
+//! threads. The tracer's and profilers' locks are taken by goroutines only
+//! while pinned ([`NoPreempt`]).
 //!
 //! ## The stop-the-world protocol (`stw.rs`, `world.rs`)
 //!
@@ -232,14 +322,29 @@
 //!    job left (none normally; O(1) then) and, once marking is over,
 //!    [`end_stack_scan`] closes the epoch. A claim never outlives its epoch.
 //!
+//! ## Threads outside the scheduler
+//!
+//! A plain `std::thread` may use every non-blocking operation (`try_send`,
+//! `close`, `Mutex::try_lock`, `WaitGroup::add`, spawning). A blocking one
+//! (`send`, `recv`, `select!`, `Mutex::lock`, `WaitGroup::wait`, `sleep`)
+//! blocks that OS thread, as a crossbeam channel would: the thread parks a
+//! **foreign G** (one per thread, never on a run queue) through the same
+//! park hand-shake, and its waker wakes the thread instead of readying a
+//! goroutine. While it waits, its stack from its spilled registers up is a
+//! runtime-held range, so a managed value it sends stays visible to the
+//! collector.
+//!
 //! ## Deadlock detection
 //!
 //! When the last M goes idle (and after a timer delivery, which may have
 //! hidden the last check) the scheduler checks Go's condition: every M
 //! idle, nothing runnable, no timer pending, some goroutine alive, a [`run`]
-//! in progress, and no [`ExternalActivity`] (a thread outside the scheduler
-//! that may still wake a goroutine, such as a collector worker). Then it
-//! prints `fatal error: all goroutines are asleep - deadlock!` and exits 2.
+//! in progress, no [`ExternalActivity`], and no thread outside the
+//! scheduler alive — the process's thread count (`/proc/self/stat`) minus
+//! the Ms, the runtime's own threads ([`RuntimeThread`]) and the threads
+//! waiting in [`run`]: such a thread may hold a channel and send on it
+//! later. Then it prints `fatal error: all goroutines are asleep -
+//! deadlock!` and exits 2.
 //!
 //! ## Stacks and memory (`stack.rs`)
 //!
@@ -261,20 +366,15 @@
 //!
 //! ## What is not here (yet)
 //!
-//! * No hand-off of the P around blocking system calls: a goroutine that
-//!   blocks its OS thread (file I/O, `std::thread::sleep`, a std mutex)
-//!   keeps its P meanwhile. Go's `entersyscall`/`exitsyscall` with sysmon
-//!   retaking the P is the next step. The delicate part is the collector:
-//!   a G in a system call must count as stopped, be scanned from a sp saved
-//!   (with registers spilled) at entry, and on exit must not run — not even
-//!   the exit path on its own stack — while the world is stopped, and must
-//!   re-spill before publishing a value produced during the call.
 //! * The value returned by [`run`]'s closure crosses from the main
 //!   goroutine to the calling thread through a std mutex; a managed pointer
 //!   in it is invisible to the collector for that instant.
-//! * Blocking operations (`send`, `recv`, `wait`, `lock`, `select!`
-//!   without default) called outside a goroutine panic; the non-blocking
-//!   ones work from any thread.
+//! * The stacks of threads outside the scheduler are roots only while the
+//!   thread waits in a blocking gort operation; a managed pointer a plain
+//!   thread keeps in a local otherwise is not seen (see gort's crate docs).
+//! * The syscall test of the handler reads the interrupted instruction on
+//!   x86-64 and AArch64 only; elsewhere sysmon retakes a P only from a
+//!   goroutine that has run 10 ms while others wait.
 //! * One global timer heap (Go has one per P); only `sleep` uses it.
 //! * `gosched` puts the G at the tail of its own P's ring (Go uses the
 //!   global queue); a preempted G goes to the global queue, as in Go.
@@ -357,9 +457,11 @@ pub use chan::{chan, Chan};
 #[cfg(not(all(test, loom)))]
 pub use g::{GStatus, WaitReason};
 #[cfg(not(all(test, loom)))]
-pub use preempt::{blocking, ensure_p, pin_p, poll_word, set_async_unsafe_check, PinnedP};
-#[cfg(not(all(test, loom)))]
 pub use hooks::{set_recorder, SchedEvent, SchedRecorder};
+#[cfg(not(all(test, loom)))]
+pub use preempt::{
+    blocking, ensure_p, pin_p, poll_word, set_async_unsafe_check, NoPreempt, PinnedP,
+};
 #[cfg(not(all(test, loom)))]
 pub use sched::{sched_stats, Config, PStatus, SchedStats, MAX_PROCS};
 #[cfg(not(all(test, loom)))]

@@ -152,7 +152,7 @@ pub(crate) fn resume_m(m: &M) {
     }
 }
 
-fn futex_wait(word: &AtomicU32, val: u32) {
+pub(crate) fn futex_wait(word: &AtomicU32, val: u32) {
     // SAFETY: FUTEX_WAIT on a live, aligned u32 (the facade's AtomicU32 is
     // repr(transparent) over std's, which has u32's layout); returns at
     // once if the word no longer holds `val`. Async-signal-safe.
@@ -167,7 +167,7 @@ fn futex_wait(word: &AtomicU32, val: u32) {
     }
 }
 
-fn futex_wake(word: &AtomicU32) {
+pub(crate) fn futex_wake(word: &AtomicU32) {
     // SAFETY: as in `futex_wait`.
     unsafe {
         libc::syscall(
@@ -212,7 +212,9 @@ fn in_syscall(ctx: *mut libc::c_void) -> bool {
             return true;
         }
         // SAFETY: as above, the previous instruction in the same page.
-        pc % 4096 >= 4 && x0 == -(libc::EINTR as i64) && unsafe { *((pc - 4) as *const u32) } == SVC0
+        pc % 4096 >= 4
+            && x0 == -(libc::EINTR as i64)
+            && unsafe { *((pc - 4) as *const u32) } == SVC0
     }
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
@@ -264,8 +266,8 @@ fn serve(m: &M, ctx: *mut libc::c_void) {
     let marker = 0u8;
     let sp = core::hint::black_box(&marker) as *const u8 as usize & !7;
     if gr.status() == GStatus::Running {
-        let leave = req & (REQ_SUSPEND | REQ_FORCE) != 0
-            || (req & REQ_LEAVE_P != 0 && in_syscall(ctx));
+        let leave =
+            req & (REQ_SUSPEND | REQ_FORCE) != 0 || (req & REQ_LEAVE_P != 0 && in_syscall(ctx));
         if leave {
             leave_p(m, gr, sp);
         }
@@ -332,6 +334,27 @@ pub(crate) fn pin() -> *mut M {
     m
 }
 
+/// [`pin`], on a goroutine that holds a P: a P-less goroutine takes one
+/// back first (pinning before looking at the P, so that the handler cannot
+/// take it in between). Returns the M, pinned with a P.
+pub(crate) fn pin_with_p() -> *mut M {
+    loop {
+        let m = pin();
+        if m.is_null() {
+            return m;
+        }
+        // SAFETY: Ms are leaked; `p` and `curg` are written by this thread.
+        let mr = unsafe { &*m };
+        let g = mr.curg.load(Relaxed);
+        if g.is_null() || !mr.p.load(Relaxed).is_null() {
+            return m;
+        }
+        unpin(m);
+        // SAFETY: Gs are never freed; `g` is us.
+        exitsyscall(mr, unsafe { &*g });
+    }
+}
+
 /// Undoes [`pin`] (same thread, no switch point in between).
 #[inline]
 pub(crate) fn unpin(m: *mut M) {
@@ -340,6 +363,33 @@ pub(crate) fn unpin(m: *mut M) {
         // SAFETY: as in `pin`.
         let mr = unsafe { &*m };
         mr.pins.store(mr.pins.load(Relaxed) - 1, Relaxed);
+    }
+}
+
+/// A guard that keeps the calling goroutine from being preempted
+/// asynchronously while it lives (it pins the thread's M): for runtime code
+/// outside this crate that holds a lock the world-stopped code may take (the
+/// tracer's buffer). Must be dropped on the same thread, with no switch
+/// point (no blocking gort operation) in between.
+#[derive(Debug)]
+pub struct NoPreempt(*mut M);
+
+impl NoPreempt {
+    /// Pins the calling thread's M (nothing on other threads).
+    pub fn new() -> NoPreempt {
+        NoPreempt(pin())
+    }
+}
+
+impl Default for NoPreempt {
+    fn default() -> Self {
+        NoPreempt::new()
+    }
+}
+
+impl Drop for NoPreempt {
+    fn drop(&mut self) {
+        unpin(self.0);
     }
 }
 
@@ -596,7 +646,8 @@ pub(crate) fn retake(now: u64, ticks: &mut Vec<PTick>) -> (bool, bool) {
                 if pr.runq.is_empty()
                     && s.global_runq_len() == 0
                     && others_can
-                    && now.saturating_sub(t.syscallwhen) < crate::sysmon::FORCE_PREEMPT.as_nanos() as u64
+                    && now.saturating_sub(t.syscallwhen)
+                        < crate::sysmon::FORCE_PREEMPT.as_nanos() as u64
                 {
                     continue;
                 }
@@ -653,7 +704,8 @@ pub(crate) fn retake(now: u64, ticks: &mut Vec<PTick>) -> (bool, bool) {
                     // compute loop is not signalled every tick.
                     if t.next_signal == 0 || now >= t.next_signal {
                         signal_m(mr, REQ_LEAVE_P);
-                        t.backoff = (t.backoff * 2).min(crate::sysmon::FORCE_PREEMPT.as_nanos() as u64);
+                        t.backoff =
+                            (t.backoff * 2).min(crate::sysmon::FORCE_PREEMPT.as_nanos() as u64);
                         t.next_signal = now + t.backoff;
                         acted = true;
                     }
@@ -692,7 +744,7 @@ pub(crate) fn suspend_pless(me: *mut M) {
                 continue;
             }
             pending = true;
-            if rounds % 8 == 0 || mr.preq.load(Relaxed) & REQ_SUSPEND == 0 {
+            if rounds.is_multiple_of(8) || mr.preq.load(Relaxed) & REQ_SUSPEND == 0 {
                 signal_m(mr, REQ_SUSPEND);
             }
         }

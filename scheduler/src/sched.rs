@@ -361,6 +361,11 @@ pub(crate) struct Sched {
     pub(crate) sp_pending: AtomicI64,
     /// Every M ever created (Ms never exit). A leaf lock.
     allm: Mutex<Vec<*mut M>>,
+    /// Threads of the runtime that are not Ms (sysmon, collector workers,
+    /// the scavenger, profile servers): they never block in a gort
+    /// operation, so the deadlock check does not count them as possible
+    /// wakers. See [`crate::RuntimeThread`].
+    pub(crate) runtime_threads: AtomicU32,
 }
 
 // SAFETY: raw pointers inside are to leaked Ms/Ps and never-freed Gs; every
@@ -490,6 +495,7 @@ pub(crate) fn init(cfg: &Config) -> &'static Sched {
             sp_fn: AtomicPtr::new(null_mut()),
             sp_pending: AtomicI64::new(0),
             allm: Mutex::new(Vec::new()),
+            runtime_threads: AtomicU32::new(0),
         }
     })
 }
@@ -498,6 +504,7 @@ pub(crate) fn init(cfg: &Config) -> &'static Sched {
 pub(crate) fn ensure_sysmon() {
     static STARTED: OnceLock<()> = OnceLock::new();
     STARTED.get_or_init(|| {
+        sched().runtime_threads.fetch_add(1, SeqCst);
         std::thread::Builder::new()
             .name("gort-sysmon".into())
             .spawn(crate::sysmon::sysmon)
@@ -682,8 +689,7 @@ pub(crate) fn handoffp(s: &Sched, p: *mut P) {
     // so let an M spin on this P (Go does the same).
     if !s.world.requested()
         && s.idle.nmspinning.load(Relaxed) + s.idle.npidle.load(Relaxed) == 0
-        && s
-            .idle
+        && s.idle
             .nmspinning
             .compare_exchange(0, 1, SeqCst, Relaxed)
             .is_ok()
@@ -802,6 +808,11 @@ fn checkdead(s: &Sched, l: &SchedLocked) {
     if l.pidle.len() + l.stopped.len() < s.nprocs() {
         return; // some P is held (e.g. by a stopper)
     }
+    if foreign_threads(s, l) > 0 {
+        // A thread outside the scheduler may still wake a goroutine (it may
+        // hold a channel, a Mutex or a WaitGroup): no verdict.
+        return;
+    }
     for i in 0..s.nprocs() {
         // SAFETY: Ps are leaked.
         if !unsafe { &*s.p(i) }.runq.is_empty() {
@@ -809,6 +820,31 @@ fn checkdead(s: &Sched, l: &SchedLocked) {
         }
     }
     crate::rt_throw!("all goroutines are asleep - deadlock!");
+}
+
+/// Threads of the process that are neither Ms, runtime threads nor callers
+/// of [`crate::run`] waiting for their main goroutine: the threads that may
+/// still ready a goroutine. Read from `/proc/self/stat` (field 20,
+/// `num_threads`); 0 if it cannot be read.
+fn foreign_threads(s: &Sched, l: &SchedLocked) -> i64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0;
+    };
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return 0;
+    };
+    let Some(n) = rest
+        .split_ascii_whitespace()
+        .nth(17)
+        .and_then(|v| v.parse::<i64>().ok())
+    else {
+        return 0;
+    };
+    let known = i64::from(l.mcount)
+        + i64::from(s.runtime_threads.load(SeqCst))
+        + i64::from(s.run_active.load(SeqCst));
+    n - known
 }
 
 // ---------------------------------------------------------------------------
@@ -1103,8 +1139,14 @@ fn execute(m: &M, g: *mut G, inherit: bool) {
     let after = m
         .after
         .with_mut(|a| unsafe { core::mem::replace(&mut *a, After::Nothing) });
-    // SAFETY: m.p is set (a G never releases the P).
-    let p = unsafe { &*m.p.load(Relaxed) };
+    // Every switch to g0 is made pinned with a P (`pin_with_p`): a goroutine
+    // that left its P takes one back first.
+    let p = m.p.load(Relaxed);
+    if p.is_null() {
+        crate::rt_throw!("a goroutine switched to g0 without a P");
+    }
+    // SAFETY: Ps are leaked.
+    let p = unsafe { &*p };
     match after {
         After::Yield => {
             gr.set_status(GStatus::Runnable);
@@ -1158,7 +1200,7 @@ pub(crate) fn mcall(after: After) {
     if g.is_null() {
         crate::rt_throw!("mcall outside a goroutine");
     }
-    crate::preempt::pin();
+    crate::preempt::pin_with_p();
     // SAFETY: Gs are never freed; `g` is the running G (us).
     mcall_from(unsafe { &*g }, after);
 }
@@ -1483,23 +1525,95 @@ pub(crate) fn newproc<F: FnOnce() + Send + 'static>(creator_pc: usize, f: F) -> 
 // ---------------------------------------------------------------------------
 // Parking and yielding (called on a goroutine)
 
+/// The calling goroutine's G, or on a thread outside the scheduler its
+/// foreign G (created on first use), for the blocking operations.
+pub(crate) fn getg_or_foreign() -> *mut G {
+    let g = getg();
+    if !g.is_null() {
+        return g;
+    }
+    foreign_g()
+}
+
+/// The top of the calling (foreign) thread's stack, asked once per thread.
+#[inline(never)]
+fn foreign_stack_top() -> Option<usize> {
+    thread_local! {
+        static TOP: Cell<usize> = const { Cell::new(0) };
+    }
+    TOP.with(|c| {
+        if c.get() == 0 {
+            let (lo, hi) = crate::hooks::query_thread_stack_bounds();
+            c.set(if hi > lo { hi } else { usize::MAX });
+        }
+        Some(c.get()).filter(|&t| t != usize::MAX)
+    })
+}
+
+/// The calling thread's foreign G. Never inlined (a TLS access).
+#[inline(never)]
+fn foreign_g() -> *mut G {
+    thread_local! {
+        static FOREIGN: Cell<*mut G> = const { Cell::new(null_mut()) };
+    }
+    FOREIGN.with(|c| {
+        if c.get().is_null() {
+            c.set(G::create_foreign());
+        }
+        c.get()
+    })
+}
+
+/// A thread outside the scheduler blocks in a gort operation: it blocks its
+/// OS thread (as a crossbeam channel would) on its foreign G's futex word.
+/// While it waits, its stack — from below its spilled registers to its top
+/// — is a runtime-held range (a value it sends waits there, and the
+/// collector must see it), shaded by the copy barrier if a scan epoch is
+/// open.
+fn park_foreign(g: *mut G, reason: WaitReason, publish: impl FnOnce(*mut G)) {
+    // SAFETY: foreign Gs are leaked; this one is the calling thread's.
+    let gr = unsafe { &*g };
+    gr.wait_reason.store(reason as u8, Relaxed);
+    gr.fwake.store(0, Relaxed);
+    gr.park.prepare();
+    publish(g);
+    let top = foreign_stack_top();
+    let mut wait = |sp: usize| {
+        let slot = top.map(|hi| {
+            crate::stw::copy_barrier(sp, hi - sp);
+            crate::roots::register(sp, hi)
+        });
+        if gr.park.commit() {
+            // Acquire: pairs with the Release store in `unpark`.
+            while gr.fwake.load(Acquire) == 0 {
+                crate::preempt::futex_wait(&gr.fwake, 0);
+            }
+        }
+        if let Some(slot) = slot {
+            crate::roots::unregister(slot);
+        }
+    };
+    crate::switch::with_spilled_registers(&mut wait);
+    gr.wait_reason.store(0, Relaxed);
+}
+
 /// Parks the calling goroutine: `publish` must make it findable by exactly
 /// one waker (and may release the lock that guards that). Returns once woken.
+/// On a thread outside the scheduler, blocks the thread (see
+/// [`park_foreign`]).
 pub(crate) fn park_with(reason: WaitReason, publish: impl FnOnce(*mut G)) {
     crate::preempt::ensure_p();
     let g = getg();
     if g.is_null() {
-        panic!(
-            "gort: blocking operation ({}) outside a goroutine",
-            reason.name()
-        );
+        park_foreign(foreign_g(), reason, publish);
+        return;
     }
     // SAFETY: Gs are never freed; we are g.
     let gr = unsafe { &*g };
     gr.wait_reason.store(reason as u8, Relaxed);
     // Pinned from here to the switch (`mcall_from` consumes the pin): a
     // published G must reach g0 holding its P.
-    crate::preempt::pin();
+    crate::preempt::pin_with_p();
     gr.park.prepare();
     publish(g);
     hooks::emit(|| SchedEvent::GoBlock {
@@ -1513,8 +1627,15 @@ pub(crate) fn park_with(reason: WaitReason, publish: impl FnOnce(*mut G)) {
 /// Wakes a G parked with [`park_with`] (exactly once per publication).
 pub(crate) fn unpark(g: *mut G) {
     // SAFETY: Gs are never freed.
-    if unsafe { &*g }.park.unpark() {
-        ready(g);
+    let gr = unsafe { &*g };
+    if gr.park.unpark() {
+        if gr.foreign {
+            // Release: pairs with the Acquire load in `park_foreign`.
+            gr.fwake.store(1, Release);
+            crate::preempt::futex_wake(&gr.fwake);
+        } else {
+            ready(g);
+        }
     }
 }
 
@@ -1525,11 +1646,10 @@ pub(crate) fn gosched() {
         std::thread::yield_now();
         return;
     }
-    crate::preempt::ensure_p();
     // SAFETY: Gs are never freed; `g` is us.
     let gr = unsafe { &*g };
     hooks::emit(|| SchedEvent::GoSched { goid: gr.goid() });
-    crate::preempt::pin();
+    crate::preempt::pin_with_p();
     mcall_from(gr, After::Yield);
 }
 
@@ -1541,9 +1661,8 @@ pub(crate) fn safepoint_slow() {
     if g.is_null() {
         return;
     }
-    crate::preempt::ensure_p();
     let s = sched();
-    let pm = crate::preempt::pin();
+    let pm = crate::preempt::pin_with_p();
     let p = current_p_ptr();
     // SAFETY: a running G's M holds a P; Ps are leaked.
     if !p.is_null() && unsafe { &*p }.run_safepoint_fn.load(Relaxed) {

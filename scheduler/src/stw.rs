@@ -145,7 +145,7 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
         POLL.fetch_or(POLL_STW, SeqCst);
         crate::preempt::stop_syscall_ps();
         ticks += 1;
-        if ticks % 5 == 0 {
+        if ticks.is_multiple_of(5) {
             // Re-poke (every ~100 µs): a thread that was not at an
             // async-safe instruction is asked again.
             crate::preempt::preempt_running(me);

@@ -90,9 +90,7 @@ impl World {
         let mut l = self.lock.lock();
         // Acquire: pairs with the AcqRel decrements.
         while self.stopwait.load(Acquire) > 0 {
-            let (g, timed_out) = self
-                .stopped_cond
-                .wait_timeout(l, Duration::from_micros(20));
+            let (g, timed_out) = self.stopped_cond.wait_timeout(l, Duration::from_micros(20));
             l = g;
             if timed_out {
                 drop(l);

@@ -50,9 +50,7 @@ fn tree(d: u32) -> Gc<Node> {
 /// Sums a tree recursively: no allocation, no safepoint.
 #[inline(never)]
 fn sum(n: &Node) -> u64 {
-    black_box(n.v)
-        + n.left.as_ref().map_or(0, |l| sum(l))
-        + n.right.as_ref().map_or(0, |r| sum(r))
+    black_box(n.v) + n.left.as_ref().map_or(0, |l| sum(l)) + n.right.as_ref().map_or(0, |r| sum(r))
 }
 
 fn child(case: &str) {
@@ -218,17 +216,76 @@ fn child(case: &str) {
             runtime::gc();
             println!("ok");
         }),
+        // A plain std::thread fills a channel main waits on: no false
+        // deadlock while the thread lives.
+        "foreign_try_send" => gort::run(|| {
+            let c = gort::chan::<u64>(1);
+            let c2 = c.clone();
+            let t = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(500));
+                c2.try_send(42).unwrap();
+            });
+            println!("got {:?}", c.recv());
+            t.join().unwrap();
+            println!("ok");
+        }),
+        // A plain std::thread holds a gort Mutex while main locks it.
+        "foreign_mutex" => gort::run(|| {
+            let m = std::sync::Arc::new(gort::sync::Mutex::new(0u64));
+            let m2 = m.clone();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let t = std::thread::spawn(move || {
+                let mut g = m2.lock();
+                tx.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(500));
+                *g += 1;
+            });
+            gort::blocking(|| rx.recv().unwrap());
+            *m.lock() += 1;
+            t.join().unwrap();
+            println!("value {}", *m.lock());
+            println!("ok");
+        }),
+        // Blocking receives and sends from a plain std::thread block that
+        // thread; a managed value it sends survives collections while it
+        // waits (its stack is a runtime-held range then).
+        "foreign_blocking" => gort::run(|| {
+            let to_thread = gort::chan::<u64>(0);
+            let from_thread = gort::chan::<Gc<Node>>(0);
+            let (a, b) = (to_thread.clone(), from_thread.clone());
+            let t = std::thread::spawn(move || {
+                let mut sum = 0;
+                while let Some(v) = a.recv() {
+                    sum += v;
+                }
+                let n = Gc::new(Node {
+                    left: None,
+                    right: None,
+                    v: sum,
+                });
+                b.send(n);
+            });
+            for i in 1..=100 {
+                to_thread.send(i);
+            }
+            to_thread.close();
+            sleep(Duration::from_millis(50));
+            for _ in 0..3 {
+                runtime::gc();
+                black_box(gort::make_slice::<u64>(4096));
+            }
+            let n = from_thread.recv().unwrap();
+            t.join().unwrap();
+            println!("value {}", n.v);
+            println!("ok");
+        }),
         other => panic!("unknown child case {other}"),
     }
 }
 
 fn check(case: &str, procs: &str, limit_s: u64, expect: &[&str]) {
-    let out = run_child_with_limit(
-        case,
-        &[("GOMAXPROCS", procs)],
-        Duration::from_secs(limit_s),
-    )
-    .unwrap_or_else(|| panic!("{case} (GOMAXPROCS={procs}) hung: killed after {limit_s} s"));
+    let out = run_child_with_limit(case, &[("GOMAXPROCS", procs)], Duration::from_secs(limit_s))
+        .unwrap_or_else(|| panic!("{case} (GOMAXPROCS={procs}) hung: killed after {limit_s} s"));
     let so = stdout_of(&out);
     assert!(
         out.status.success() && so.lines().last() == Some("ok"),
@@ -258,15 +315,44 @@ fn main() {
         ("allocators_vs_gc", || {
             both("allocators_vs_gc", 120, &["num_gc>=5 true"])
         }),
-        ("spinner_vs_gc", || both("spinner_vs_gc", 120, &["cycles 3"])),
+        ("spinner_vs_gc", || {
+            both("spinner_vs_gc", 120, &["cycles 3"])
+        }),
         ("spinner_vs_sleep", || both("spinner_vs_sleep", 120, &[])),
         ("tree_walk_vs_alloc", || {
             both("tree_walk_vs_alloc", 120, &["corrupt sums 0"])
         }),
         ("run_returns", || both("run_returns", 120, &[])),
-        ("blocked_read", || both("blocked_read", 120, &["sum 499500"])),
+        ("blocked_read", || {
+            both("blocked_read", 120, &["sum 499500"])
+        }),
         ("thread_sleep_vs_gc", || both("thread_sleep_vs_gc", 60, &[])),
         ("sleepers", || both("sleepers", 30, &[])),
         ("blocking_api", || both("blocking_api", 30, &[])),
+        ("foreign_try_send", || {
+            both("foreign_try_send", 60, &["got Some(42)"])
+        }),
+        ("foreign_mutex", || both("foreign_mutex", 60, &["value 2"])),
+        ("foreign_blocking", || {
+            for procs in ["1", "2"] {
+                let out = run_child_with_limit(
+                    "foreign_blocking",
+                    &[
+                        ("GOMAXPROCS", procs),
+                        ("GOGC", "1"),
+                        ("GODEBUG", "clobberfree=1"),
+                    ],
+                    Duration::from_secs(60),
+                )
+                .expect("foreign_blocking hung");
+                let so = stdout_of(&out);
+                assert!(
+                    out.status.success() && so.contains("value 5050\nok"),
+                    "status {:?}\n{so}\n{}",
+                    out.status,
+                    stderr_of(&out)
+                );
+            }
+        }),
     ]);
 }

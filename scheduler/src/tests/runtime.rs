@@ -375,6 +375,12 @@ fn negative_waitgroup_in_goroutine_exits_2() {
 #[test]
 fn all_goroutines_asleep_is_a_fatal_deadlock() {
     let out = in_child("all_goroutines_asleep_is_a_fatal_deadlock", || {
+        // libtest runs this on a thread of its own; its main thread only
+        // waits for it and can wake no goroutine: not a possible waker.
+        let _libtest_main = crate::RuntimeThread::begin_before_start(&Config {
+            gomaxprocs: Some(2),
+            ..Config::default()
+        });
         rt(|| {
             let c = chan::<u8>(0);
             let c2 = c.clone();
