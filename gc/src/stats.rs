@@ -44,6 +44,9 @@ pub struct CycleRecord {
     pub mark_term_ns: u64,
     /// Bytes marked live (traced + allocated black).
     pub heap_marked: u64,
+    /// The heap goal this cycle ran against: the pacer's goal (MemStats
+    /// `next_gc`) when it started, as gctrace's `# MB goal` shows it.
+    pub heap_goal: u64,
     /// Bytes scanned.
     pub scan_work: u64,
     /// CPU time in assists, ns.

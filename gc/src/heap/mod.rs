@@ -257,6 +257,7 @@ pub mod size_class;
 mod arena;
 mod cache;
 mod central;
+mod metadata;
 mod page_heap;
 mod profile;
 mod reclaim;
@@ -264,6 +265,7 @@ mod scavenger;
 mod span;
 mod types;
 
+pub use metadata::HeapMetadata;
 #[cfg(not(all(test, loom)))]
 pub use profile::{
     mem_profile, mem_profile_buckets, post_sweep as profile_post_sweep, profile_cycle,
