@@ -35,6 +35,7 @@
 use crate::loom::cell::UnsafeCell;
 #[cfg(not(all(test, loom)))]
 use crate::loom::sync::atomic::AtomicBool;
+use crate::loom::sync::atomic::AtomicUsize;
 use crate::loom::sync::atomic::Ordering::Relaxed;
 use crate::mark::work::{GcWork, WorkQueues};
 use crate::mark::ObjectGraph;
@@ -79,6 +80,9 @@ static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 pub(crate) struct BarrierState {
     /// One buffer per P id (`0..256`).
     bufs: Box<[WbBuf]>,
+    /// Buffers whose entries were allocated (a P's first barrier): each
+    /// holds [`WB_BUF_ENTRIES`] words from then on. Atomic counter.
+    reserved: AtomicUsize,
 }
 
 impl BarrierState {
@@ -86,6 +90,7 @@ impl BarrierState {
     pub(crate) fn new(procs: usize) -> BarrierState {
         BarrierState {
             bufs: (0..procs).map(|_| WbBuf::default()).collect(),
+            reserved: AtomicUsize::new(0),
         }
     }
 
@@ -116,6 +121,7 @@ impl BarrierState {
             let v = unsafe { &mut *v };
             if v.capacity() == 0 {
                 v.reserve_exact(WB_BUF_ENTRIES);
+                self.reserved.fetch_add(1, Relaxed);
             }
             if old != 0 {
                 v.push(old);
@@ -179,6 +185,14 @@ impl BarrierState {
             n += unsafe { self.flush(p, q, g) };
         }
         n
+    }
+
+    /// Bytes of the per-P buffers: the table and every buffer a P has
+    /// filled (MemStats `GCSys`).
+    pub(crate) fn footprint(&self) -> u64 {
+        let table = self.bufs.len() * std::mem::size_of::<WbBuf>();
+        let entries = self.reserved.load(Relaxed) * WB_BUF_ENTRIES * std::mem::size_of::<usize>();
+        (table + entries) as u64
     }
 
     /// Number of Ps with buffers.

@@ -83,6 +83,8 @@ struct CycleFigures {
     start_ns_since_init: u64,
     heap_alloc_start: u64,
     heap_live_start: u64,
+    /// The pacer's goal when the cycle started (gctrace's goal).
+    heap_goal: u64,
     sweep_term_ns: u64,
     mark_start: Option<Instant>,
     mark_wall_ns: u64,
@@ -116,6 +118,11 @@ pub struct Collector {
     pub(crate) cycles_started: AtomicU32,
     /// Number of cycles whose mark termination finished (MemStats num_gc).
     pub(crate) cycles_done: AtomicU32,
+    /// Number of the last cycle whose marking has ended (set in its mark
+    /// termination, with the world stopped). Between this and
+    /// `cycles_done` the cycle winds down with the world running (heap
+    /// profile, gctrace line) and still holds the cycle claim.
+    mark_ended: AtomicU32,
     /// Concurrent sweepers vs the start of mark (see [`SweepGate`]).
     sweep_gate: SweepGate,
     /// Assists and workers may blacken objects (Go's `gcBlackenEnabled`).
@@ -337,6 +344,7 @@ impl Collector {
             cur: GcMutex::new(CycleFigures::default()),
             cycles_started: AtomicU32::new(0),
             cycles_done: AtomicU32::new(0),
+            mark_ended: AtomicU32::new(0),
             sweep_gate: SweepGate::default(),
             marking: AtomicBool::new(false),
             terminating: AtomicBool::new(false),
@@ -413,15 +421,37 @@ impl Collector {
         if !forced && self.heap_live() < self.pacer.trigger() {
             return None;
         }
-        let n = {
-            let mut claim = self.cycle.lock();
-            if claim.active || self.phase.get() != Phase::Off {
+        let n = loop {
+            {
+                let mut claim = self.cycle.lock();
+                if !claim.active && self.phase.get() == Phase::Off {
+                    claim.active = true;
+                    // SeqCst: the other half of the Dekker pair with the
+                    // `sweepers` count in `sweep_while_current` (see there).
+                    break self.cycles_started.fetch_add(1, SeqCst) + 1;
+                }
+            }
+            // Another cycle holds the claim. While it is starting or
+            // marking, the caller's allocation is paced by assists: give up.
+            // Once its marking has ended it only winds down (heap profile,
+            // gctrace line) before it releases the claim; giving up then
+            // would let this allocation, which crossed the trigger, and every
+            // one after it go ahead with no cycle at all (an allocator of big
+            // noscan objects, whose assists find nothing to scan and return
+            // once marking is off, piled up 400 MB-1 GB of 100 MB slices this
+            // way while the terminating thread waited for a CPU). So wait for
+            // it, as Go's gcStart waits on `gcsema` for the previous cycle's
+            // mark termination, then sweep and test the trigger again.
+            let running = self.cycles_started.load(Acquire);
+            // Acquire: pairs with the Release store in mark termination.
+            if self.mark_ended.load(Acquire) != running {
                 return None;
             }
-            claim.active = true;
-            // SeqCst: the other half of the Dekker pair with the `sweepers`
-            // count in `sweep_while_current` (see there).
-            self.cycles_started.fetch_add(1, SeqCst) + 1
+            self.block_until_done(running);
+            self.sweep_while_current(self.cycles_started.load(SeqCst));
+            if !forced && self.heap_live() < self.pacer.trigger() {
+                return None;
+            }
         };
         // (1a) Close the sweep gate to the last cycle's concurrent sweepers
         // and wait for those inside a span to leave it, while the world still
@@ -444,6 +474,7 @@ impl Collector {
         let procs = self.host().gomaxprocs().clamp(1, crate::heap::MAX_PROCS);
         let heap_alloc_start = self.heap_alloc();
         let heap_live_start = self.heap_live();
+        let heap_goal = self.pacer.goal();
         self.scan_work.store(0, Relaxed);
         self.marked_bytes.store(0, Relaxed);
         self.stack_bytes_concurrent.store(0, Relaxed);
@@ -477,6 +508,7 @@ impl Collector {
                 start_ns_since_init: t0.duration_since(self.init).as_nanos() as u64,
                 heap_alloc_start,
                 heap_live_start,
+                heap_goal,
                 sweep_term_ns: pause_end.duration_since(t0).as_nanos() as u64,
                 mark_start: Some(pause_end),
                 pause_ns: pause_end.duration_since(t0).as_nanos() as u64,
@@ -587,6 +619,12 @@ impl Collector {
             }
             self.marked_bytes
                 .fetch_add(std::mem::take(&mut gcw.marked_bytes), Relaxed);
+            // A round that found nothing to drain is worker time too (its
+            // stack jobs, the look for work): Go charges a worker from the
+            // moment it runs. Mark termination, below, is charged as a pause.
+            let used = thread_cpu_ns().saturating_sub(cpu0);
+            self.worker_cpu_ns.fetch_add(used, Relaxed);
+            my_cpu += used;
             if stacks_done
                 && self.queues.is_done()
                 && self.phase.get() == Phase::Mark
@@ -694,6 +732,10 @@ impl Collector {
         self.heap.start_sweep_cycle();
         let sweep_setup_ns = t_setup.elapsed().as_nanos() as u64;
         self.phase.set(Phase::Off);
+        // Release: pairs with the Acquire load in `start_cycle`, which then
+        // waits for this cycle's `cycles_done` instead of giving up.
+        self.mark_ended
+            .store(self.cycles_started.load(Relaxed), Release);
         let mut cur = std::mem::take(&mut *self.cur.lock());
         cur.stack_bytes += self.stack_bytes_concurrent.load(Relaxed);
         let marked_traced = self.marked_bytes.load(Relaxed);
@@ -751,6 +793,7 @@ impl Collector {
                 mark_wall_ns: cur.mark_wall_ns,
                 mark_term_ns: cur.mark_term_ns,
                 heap_marked,
+                heap_goal: cur.heap_goal,
                 scan_work,
                 assist_cpu_ns: assist,
                 background_cpu_ns: background,
@@ -776,7 +819,7 @@ impl Collector {
                 heap_start_bytes: cur.heap_live_start,
                 heap_end_bytes: heap_live_end,
                 heap_marked_bytes: heap_marked,
-                heap_goal_bytes: self.pacer.goal(),
+                heap_goal_bytes: cur.heap_goal,
                 stacks_bytes: cur.stack_bytes,
                 globals_bytes: 0,
                 procs: cur.procs,
@@ -869,8 +912,17 @@ impl Collector {
         let cycle = self.cycles_started.load(Acquire);
         let g = HeapGraph(self.heap);
         loop {
+            // Assist time runs from here to the safepoint below (never
+            // across a park or a safepoint, where this thread may run other
+            // goroutines).
+            let cpu0 = thread_cpu_ns();
+            let charge = || {
+                self.assist_cpu_ns
+                    .fetch_add(thread_cpu_ns().saturating_sub(cpu0), Relaxed);
+            };
             let debt = debt_cell.load(Relaxed);
             if debt <= 0 {
+                charge();
                 return;
             }
             // (a) Steal background credit.
@@ -878,20 +930,19 @@ impl Collector {
             if took > 0 {
                 debt_cell.fetch_sub(took, Relaxed);
                 if took >= debt {
+                    charge();
                     return;
                 }
             }
             let debt = debt - took;
             // (b) Scan.
-            let cpu0 = thread_cpu_ns();
             let mut gcw = GcWork::new(&self.queues, &g);
             let done = gcw.drain(Some((debt + OVER_ASSIST_WORK) as u64));
             self.marked_bytes.fetch_add(gcw.marked_bytes, Relaxed);
             gcw.dispose();
             debt_cell.fetch_sub(done as i64, Relaxed);
             self.scan_work.fetch_add(done, Relaxed);
-            self.assist_cpu_ns
-                .fetch_add(thread_cpu_ns().saturating_sub(cpu0), Relaxed);
+            charge();
             // Holding nothing now: a stop of the world may take us here.
             self.host().safepoint();
             let debt = debt_cell.load(Relaxed);
@@ -1040,6 +1091,17 @@ impl Collector {
         m.heap_idle = h.heap_idle;
         m.heap_inuse = h.heap_inuse;
         m.heap_released = h.heap_released;
+        let md = self.heap.metadata();
+        m.mspan_inuse = md.mspan_inuse;
+        m.mspan_sys = md.mspan_sys;
+        m.mcache_inuse = md.mcache_inuse;
+        m.mcache_sys = md.mcache_sys;
+        m.buck_hash_sys = md.buck_hash_sys;
+        // The collector's own metadata: grey-object queues and barrier
+        // buffers are Go's work buffers (GCSys); its struct, per-P assist
+        // debts and cycle history are the rest (OtherSys).
+        m.gc_sys = md.gc_sys + self.queues.footprint() + self.barrier.footprint();
+        m.other_sys = md.other_sys + self.footprint();
         m.sys = m.heap_sys
             + m.stack_sys
             + m.mspan_sys
@@ -1049,6 +1111,17 @@ impl Collector {
             + m.other_sys;
         m.next_gc = self.pacer.goal().min(i64::MAX as u64);
         m
+    }
+
+    /// Bytes of the collector's own structures outside the heap (MemStats
+    /// `OtherSys`): the struct, the per-P assist debts, the pause list and
+    /// the cycle records (vectors count their capacity).
+    fn footprint(&self) -> u64 {
+        let st = self.stats.0.lock();
+        (std::mem::size_of::<Collector>()
+            + std::mem::size_of_val(&*self.assist_debt)
+            + st.pauses.capacity() * std::mem::size_of::<u64>()
+            + st.cycles.capacity() * std::mem::size_of::<CycleRecord>()) as u64
     }
 
     /// `runtime.ReadMemStats`: [`Collector::mem_stats`] with the world stopped.
@@ -1103,6 +1176,9 @@ impl Collector {
         self.marked_bytes.fetch_add(gcw.marked_bytes, Relaxed);
         gcw.dispose();
         if done == 0 {
+            // The look for work is idle-worker time even when it finds none.
+            self.idle_cpu_ns
+                .fetch_add(thread_cpu_ns().saturating_sub(cpu0), Relaxed);
             return false;
         }
         self.scan_work.fetch_add(done, Relaxed);

@@ -102,7 +102,12 @@
 //!      uses it (lazily); a background sweeper sweeps the rest.
 //!    * (c) `gc()` ([`collector::gc`]) waits for a full cycle that started after
 //!      the call, then sweeps everything, as `runtime.GC` does.
-//! 5. When the heap reaches the pacer's trigger, start again at 1.
+//! 5. When the heap reaches the pacer's trigger, start again at 1. An
+//!    allocation that reaches it while the last cycle still winds down
+//!    (marking over, its heap profile and gctrace line not yet published)
+//!    waits for that cycle to end and tests the trigger again, as Go's
+//!    `gcStart` waits on `gcsema`; one that reaches it while a cycle marks
+//!    pays with an assist instead.
 //!
 //! # The tri-color invariant and the write barrier
 //!
@@ -242,7 +247,9 @@
 //! 70–95 % of the way from the live heap to the goal. If the mutators
 //! allocate faster than predicted, assists make them pay, so the heap
 //! overshoots the goal by little (the assist ratio rises steeply past it,
-//! towards Go's hard goal of +10 %). Knobs: [`pacer`],
+//! towards Go's hard goal of +10 %). MemStats `next_gc` is the goal the
+//! next cycle runs against; that cycle's gctrace line (`# MB goal`) and
+//! [`stats::CycleRecord::heap_goal`] show the same figure. Knobs: [`pacer`],
 //! `Collector::set_gc_percent`, `set_memory_limit`, `free_os_memory` (as in
 //! `runtime/debug`).
 //!

@@ -4,7 +4,12 @@
 //! The collector keeps the GC half of a [`MemStats`] (cycle counts, the
 //! pause ring, CPU time) behind one lock, updated once per cycle at mark
 //! termination. A snapshot copies it and fills the heap half from the
-//! heap's counters (which sweeping updates), and `next_gc` from the pacer.
+//! heap's counters (which sweeping updates), the off-heap `*_sys` fields
+//! from the heap's metadata ([`crate::heap::HeapMetadata`]) plus the
+//! collector's work queues and barrier buffers (`gc_sys`) and its own
+//! structures (`other_sys`), and `next_gc` from the pacer: the goal the
+//! next cycle runs against, which that cycle's gctrace line and
+//! [`CycleRecord::heap_goal`] show.
 
 use crate::host::GcMutex;
 use gort_profiler::MemStats;
@@ -44,6 +49,9 @@ pub struct CycleRecord {
     pub mark_term_ns: u64,
     /// Bytes marked live (traced + allocated black).
     pub heap_marked: u64,
+    /// The heap goal this cycle ran against: the pacer's goal (MemStats
+    /// `next_gc`) when it started, as gctrace's `# MB goal` shows it.
+    pub heap_goal: u64,
     /// Bytes scanned.
     pub scan_work: u64,
     /// CPU time in assists, ns.

@@ -189,6 +189,8 @@ impl MemStats {
     /// * `heap_idle + heap_inuse == heap_sys`, `heap_released <= heap_idle`
     /// * `sys` is the sum of every `*_sys` field
     /// * `heap_alloc <= heap_inuse`, `total_alloc >= heap_alloc`
+    /// * `mspan_inuse <= mspan_sys`, `mcache_inuse <= mcache_sys`,
+    ///   `stack_inuse <= stack_sys` (an in-use part of what was obtained)
     pub fn check_invariants(&self) -> Result<(), String> {
         if self.alloc != self.heap_alloc {
             return Err(format!(
@@ -229,6 +231,15 @@ impl MemStats {
                 "heap_alloc {} > heap_inuse {}",
                 self.heap_alloc, self.heap_inuse
             ));
+        }
+        for (name, inuse, sys) in [
+            ("mspan", self.mspan_inuse, self.mspan_sys),
+            ("mcache", self.mcache_inuse, self.mcache_sys),
+            ("stack", self.stack_inuse, self.stack_sys),
+        ] {
+            if inuse > sys {
+                return Err(format!("{name}_inuse {inuse} > {name}_sys {sys}"));
+            }
         }
         if self.total_alloc < self.heap_alloc {
             return Err(format!(
@@ -296,6 +307,14 @@ pub(crate) mod tests {
         m.sys += 1;
         let err = m.check_invariants().unwrap_err();
         assert!(err.starts_with("sys 23442697 != sum"), "{err}");
+    }
+
+    #[test]
+    fn inuse_above_sys_is_reported() {
+        let mut m = captured();
+        m.mspan_inuse = m.mspan_sys + 1;
+        let err = m.check_invariants().unwrap_err();
+        assert!(err.starts_with("mspan_inuse 178993 > mspan_sys"), "{err}");
     }
 
     #[test]

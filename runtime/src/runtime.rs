@@ -13,6 +13,13 @@ pub use gort_profiler::memstats::{BySize, MemStats, BY_SIZE_CLASSES, PAUSE_HISTO
 /// The stack figures come from the scheduler: `stack_inuse` counts the
 /// stacks of live goroutines, `stack_sys` the stack memory mapped (both as
 /// reserved address space, of which only the touched pages take memory).
+/// The off-heap fields count the runtime's metadata as Go's categories
+/// name it (`gort_gc::heap::HeapMetadata` says which structure goes
+/// where): span structures in `mspan_*`, per-P allocation caches in
+/// `mcache_*`, span bitmaps, the page table and the collector's work
+/// queues and barrier buffers in `gc_sys`, the heap, block and mutex
+/// profiles' buckets in `buck_hash_sys`, the rest of the heap's and the
+/// collector's bookkeeping in `other_sys`; `sys` is their sum.
 ///
 /// ```
 /// let m = gort::run(gort::runtime::read_mem_stats);
@@ -25,6 +32,7 @@ pub fn read_mem_stats() -> MemStats {
     let (inuse, sys) = gort_scheduler::stack_memory();
     m.stack_inuse = inuse as u64;
     m.stack_sys = sys as u64;
+    m.buck_hash_sys += crate::pprof::contention_bucket_bytes();
     m.sys = m.heap_sys
         + m.stack_sys
         + m.mspan_sys

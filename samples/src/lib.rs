@@ -13,6 +13,7 @@
 //!   two-digit exponent).
 
 pub mod binarytrees;
+pub mod memstats;
 
 use std::fmt;
 use std::io::Write;

@@ -133,9 +133,53 @@ pub fn assert_memstats_identities(m: &gort::MemStats, when: &str) {
         m.total_alloc >= m.heap_alloc,
         "{when}: TotalAlloc >= HeapAlloc"
     );
+    assert_eq!(
+        m.sys,
+        m.heap_sys
+            + m.stack_sys
+            + m.mspan_sys
+            + m.mcache_sys
+            + m.buck_hash_sys
+            + m.gc_sys
+            + m.other_sys,
+        "{when}: Sys = the sum of the *Sys fields"
+    );
     assert!(
-        m.sys >= m.heap_sys + m.stack_sys,
-        "{when}: Sys covers the heap and stacks"
+        m.stack_inuse <= m.stack_sys,
+        "{when}: StackInuse <= StackSys"
+    );
+    // The runtime's metadata is real memory (Go's figures are never 0).
+    assert!(
+        m.mspan_inuse <= m.mspan_sys,
+        "{when}: MSpanInuse <= MSpanSys"
+    );
+    assert!(
+        m.mcache_inuse <= m.mcache_sys,
+        "{when}: MCacheInuse <= MCacheSys"
+    );
+    assert!(m.mcache_sys > 0, "{when}: MCacheSys is 0");
+    assert!(m.gc_sys > 0, "{when}: GCSys is 0");
+    assert!(m.other_sys > 0, "{when}: OtherSys is 0");
+    if m.heap_sys > 0 {
+        assert!(m.mspan_sys > 0, "{when}: a heap without span structures");
+        assert!(
+            m.mspan_inuse > 0 || m.heap_inuse == 0,
+            "{when}: spans in use without MSpanInuse"
+        );
+        // The page table alone is a word per 8 KiB page of the heap.
+        assert!(
+            m.gc_sys >= m.heap_sys / 1024,
+            "{when}: GCSys {} below the page table of HeapSys {}",
+            m.gc_sys,
+            m.heap_sys
+        );
+    }
+    // ... and small beside the heap it describes (Go: a few percent).
+    let metadata = m.mspan_sys + m.mcache_sys + m.buck_hash_sys + m.gc_sys + m.other_sys;
+    assert!(
+        metadata <= m.heap_sys / 8 + (4 << 20),
+        "{when}: {metadata} bytes of metadata for HeapSys {}",
+        m.heap_sys
     );
 }
 

@@ -54,9 +54,13 @@ fn child(case: &str) {
             let limit = set_memory_limit(-1);
             println!("gomaxprocs={procs} gogc={gogc} memlimit={limit}");
         }),
+        // Prints NextGC before each cycle: the goal its gctrace line shows.
         "gc_twice" => gort::run(|| {
-            gc();
-            gc();
+            for _ in 0..2 {
+                let m = gort::runtime::read_mem_stats();
+                println!("next_gc={} num_gc={}", m.next_gc, m.num_gc);
+                gc();
+            }
         }),
         "sleep_100ms" => gort::run(|| gort::sleep(Duration::from_millis(100))),
         "clobberfree_list" => gort::run(|| {
@@ -185,6 +189,20 @@ fn gctrace_prints_one_line_per_cycle() {
         ] {
             assert!(l.contains(part), "gctrace line lacks {part:?}: {l}");
         }
+    }
+    // Each cycle's "# MB goal" is the NextGC read before it started.
+    for l in stdout_of(&out).lines() {
+        let mut f = l.split(' ').map(|kv| kv.split_once('=').unwrap().1);
+        let next_gc: u64 = f.next().unwrap().parse().unwrap();
+        let num_gc: usize = f.next().unwrap().parse().unwrap();
+        let line = lines
+            .get(num_gc)
+            .unwrap_or_else(|| panic!("no gctrace line for cycle {}:\n{err}", num_gc + 1));
+        let want = format!(" {} MB goal, ", next_gc >> 20);
+        assert!(
+            line.contains(&want),
+            "NextGC {next_gc} before it, so {want:?}: {line}"
+        );
     }
     // Without the knob, nothing is printed.
     let out = run_child("gc_twice", &[]);

@@ -36,6 +36,80 @@ fn small_objects_are_counted() {
     });
 }
 
+/// The off-heap fields count the runtime's metadata: span structures grow
+/// with the spans a heap of small objects needs, and the heap profile's
+/// buckets appear once allocations were sampled.
+#[test]
+fn metadata_fields_follow_the_heap() {
+    gort::run(|| {
+        let before = read_mem_stats();
+        assert_memstats_identities(&before, "before");
+        #[derive(gort::Trace)]
+        struct Node {
+            data: gort::GcSlice<u8>,
+            next: Option<gort::Gc<Node>>,
+        }
+        // A list the collector sees (its head is on this goroutine's
+        // stack): 20,000 slices in 1 KiB slots, 160+ spans of one class,
+        // then 16 MiB in 1 MiB slices: at Go's default MemProfileRate
+        // (512 KiB) the profile samples ~32 of them (none: e^-32).
+        let mut head: Option<gort::Gc<Node>> = None;
+        for i in 0..20_016 {
+            let size = if i < 20_000 { 1000 } else { 1 << 20 };
+            head = Some(gort::Gc::new(Node {
+                data: gort::make_slice::<u8>(size),
+                next: head,
+            }));
+        }
+        let m = read_mem_stats();
+        assert_memstats_identities(&m, "20,000 small and 16 large slices");
+        assert!(
+            m.mspan_inuse >= before.mspan_inuse + 160 * 64,
+            "160 more spans (at least 64 bytes of structure each): MSpanInuse {} -> {}",
+            before.mspan_inuse,
+            m.mspan_inuse
+        );
+        assert!(
+            m.buck_hash_sys > 0,
+            "sampled allocations without profile buckets"
+        );
+        assert!(m.gc_sys > before.gc_sys, "GCSys did not grow with the heap");
+        let mut n = 0;
+        let mut cur = head;
+        while let Some(node) = cur {
+            n += node.data.len();
+            cur = node.next;
+        }
+        assert_eq!(n, 20_000 * 1000 + (16 << 20));
+    });
+}
+
+/// NextGC is the pacer's goal: the goal the next cycle runs against, which
+/// its CycleRecord (and so its gctrace line, see `knobs.rs`) reports.
+#[test]
+fn next_gc_is_the_goal_of_the_next_cycle() {
+    gort::run(|| {
+        let collector = gort::crates::gc::collector::global();
+        let mut checked = 0;
+        for _ in 0..20 {
+            let m = read_mem_stats();
+            gort::runtime::gc();
+            let records = collector.cycle_records();
+            let Some(next) = records.iter().find(|r| r.num == m.num_gc + 1) else {
+                panic!("no record of cycle {}", m.num_gc + 1);
+            };
+            assert_eq!(
+                next.heap_goal, m.next_gc,
+                "cycle {} ran against a goal other than the NextGC read before it",
+                next.num
+            );
+            assert!(m.next_gc >= 4 << 20, "NextGC has the 4 MiB minimum");
+            checked += 1;
+        }
+        assert_eq!(checked, 20);
+    });
+}
+
 #[test]
 fn goroutines_and_procs_are_counted() {
     gort::run(|| {

@@ -38,6 +38,23 @@ fn bigbytes_moves_the_numbers_like_go() {
             "HeapAlloc {}",
             after.heap_alloc
         );
+        // Every cycle's CPU split is measured: the background worker runs
+        // (its stack jobs, its look for work) even with nothing to scan, so
+        // its time is never 0 (it was, before rounds without scan work were
+        // charged); gctrace prints it in whole microseconds, as Go does.
+        let records = gort::crates::gc::collector::global().cycle_records();
+        let ours: Vec<_> = records
+            .iter()
+            .filter(|r| r.num > before.num_gc && r.num <= after.num_gc)
+            .collect();
+        assert!(!ours.is_empty());
+        for r in &ours {
+            assert!(
+                r.background_cpu_ns > 0,
+                "cycle {}: no background worker CPU ({r:?})",
+                r.num
+            );
+        }
 
         // runtime.GC: a forced cycle, counted as such, with a recorded pause.
         gc();

@@ -217,7 +217,11 @@
 //! path (`mallocs`, `total_alloc`) are per P and summed on read; sweep-side
 //! counters are heap atomics; page counts live under the page-heap lock. By
 //! construction `heap_idle + heap_inuse = heap_sys`, `mallocs − frees =
-//! heap_objects`, `heap_released ≤ heap_idle`.
+//! heap_objects`, `heap_released ≤ heap_idle`. `heap_idle` is the grown
+//! pages in no span: the pages of spans that sweeping emptied, as soon as
+//! it frees them. The heap's own bookkeeping outside its spans (span
+//! structures, caches, bitmaps, the page table) is [`Heap::metadata`],
+//! in MemStats' off-heap categories (`metadata.rs` says which is which).
 //!
 //! ## Where the allocation-heavy samples spend their time
 //!
@@ -257,6 +261,7 @@ pub mod size_class;
 mod arena;
 mod cache;
 mod central;
+mod metadata;
 mod page_heap;
 mod profile;
 mod reclaim;
@@ -264,6 +269,7 @@ mod scavenger;
 mod span;
 mod types;
 
+pub use metadata::HeapMetadata;
 #[cfg(not(all(test, loom)))]
 pub use profile::{
     mem_profile, mem_profile_buckets, post_sweep as profile_post_sweep, profile_cycle,

@@ -155,6 +155,39 @@ impl PageHeap {
     }
 }
 
+/// What the page heap's own bookkeeping occupies (for MemStats, see
+/// [`super::HeapMetadata`]), read under the page-heap lock.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PageHeapFootprint {
+    /// Span structures ever made (live and pooled).
+    pub(crate) spans_made: usize,
+    /// Span structures in the pool (dead, ready for reuse).
+    pub(crate) spans_pooled: usize,
+    /// Capacity of the `all` and `pool` pointer vectors, in entries.
+    pub(crate) span_ptr_capacity: usize,
+    /// Pages grown (heap_sys / PAGE_SIZE).
+    pub(crate) grown: usize,
+    /// Words in each of the two per-page bitmaps (scavenged, need-zero).
+    pub(crate) bitmap_words: usize,
+    /// Free runs in the `free` map.
+    pub(crate) free_runs: usize,
+}
+
+impl PageHeap {
+    /// The page heap's bookkeeping figures (takes the page-heap lock).
+    pub(crate) fn footprint(&self) -> PageHeapFootprint {
+        let h = self.inner.lock();
+        PageHeapFootprint {
+            spans_made: h.all.len(),
+            spans_pooled: h.pool.len(),
+            span_ptr_capacity: h.all.capacity() + h.pool.capacity(),
+            grown: h.grown,
+            bitmap_words: h.scavenged.len(),
+            free_runs: h.free.len(),
+        }
+    }
+}
+
 impl PageHeapInner {
     /// First fit by address (Go's page allocator also returns the lowest
     /// address). Returns the first page and whether any page needs zeroing.

@@ -203,7 +203,7 @@ fn rand() -> u64 {
 }
 
 #[cfg(not(all(test, loom)))]
-pub(crate) use real::{flush_cycle, next_cycle, sample, swept};
+pub(crate) use real::{flush_cycle, footprint, next_cycle, sample, swept};
 #[cfg(not(all(test, loom)))]
 pub use real::{mem_profile, mem_profile_buckets, post_sweep, profile_cycle};
 
@@ -438,6 +438,25 @@ mod real {
     pub fn mem_profile_buckets() -> usize {
         state().lock().buckets.len()
     }
+
+    /// Bytes the heap profile's tables occupy: (buckets — their structs,
+    /// stacks and the (stack, size) index, Go's `buckhash` —, the map of
+    /// live sampled objects — Go's profile specials). Hash maps and vectors
+    /// count their capacity (a hash map entry plus its control byte).
+    pub(crate) fn footprint() -> (u64, u64) {
+        let st = state().lock();
+        let word = std::mem::size_of::<u64>();
+        let stacks: usize = st.buckets.iter().map(|b| b.stack.len() * word).sum();
+        let buckets = st.buckets.capacity() * std::mem::size_of::<Bucket>()
+            // The index keys are copies of the stacks.
+            + 2 * stacks
+            + st.index.capacity() * (std::mem::size_of::<((Box<[u64]>, u64), usize)>() + 1);
+        // A BTreeMap node holds up to 11 entries; count one node's share
+        // per entry (its keys, values and child pointer).
+        let objects = st.objects.len()
+            * (std::mem::size_of::<(usize, (usize, u64))>() + std::mem::size_of::<usize>());
+        (buckets as u64, objects as u64)
+    }
 }
 
 /// Loom builds: loom's primitives cannot live in statics and the models do
@@ -451,6 +470,9 @@ mod loom_stub {
     pub(crate) fn swept(_span: &Span, _marks: &[u64]) {}
     pub(crate) fn next_cycle() {}
     pub(crate) fn flush_cycle() {}
+    pub(crate) fn footprint() -> (u64, u64) {
+        (0, 0)
+    }
 }
 #[cfg(all(test, loom))]
 pub(crate) use loom_stub::*;

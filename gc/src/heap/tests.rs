@@ -752,3 +752,59 @@ fn hook_batching_keeps_the_fast_path_and_adds_up_the_bytes() {
     h.set_hook_batch(false);
     h.set_allocate_black(false);
 }
+
+/// `Heap::metadata` counts each span structure once (live ones in
+/// `mspan_inuse`, pooled ones only in `mspan_sys`), their bitmaps, the page
+/// table and the page heap's bitmaps in `gc_sys`, one cache per P that
+/// allocated plus the shared one in `mcache_sys`, and stays small beside
+/// the heap it describes.
+#[test]
+fn metadata_counts_span_structures_caches_and_tables() {
+    use std::mem::size_of;
+    let h = small_heap();
+    let bitmaps = (2 * span::BITMAP_WORDS * 8) as u64;
+    let span_struct = size_of::<Span>() as u64 - bitmaps;
+    let cache = (size_of::<cache::CacheSlot>() + size_of::<cache::Cache>()) as u64;
+    let shared = size_of::<cache::Cache>() as u64;
+
+    let empty = h.metadata();
+    assert_eq!((empty.mspan_inuse, empty.mspan_sys), (0, 0));
+    assert_eq!(empty.mcache_sys, shared, "only the shared cache exists");
+    assert_eq!(empty.gc_sys, 0, "no span, no grown page");
+    assert!(empty.other_sys >= size_of::<Heap>() as u64);
+
+    // Three spans of one small class on P 0, one large span on P 1.
+    let class = size_to_class(64);
+    let per_span = class_objects(class);
+    for _ in 0..2 * per_span + 1 {
+        h.alloc_on(Some(0), 64, ObjectKind::Noscan);
+    }
+    h.alloc_on(Some(1), 1 << 20, ObjectKind::Noscan);
+    let s = check_identities(&h);
+    let m = h.metadata();
+    assert_eq!(m.mspan_inuse, 4 * span_struct, "{m:?}");
+    assert_eq!(m.mspan_sys, 4 * span_struct, "{m:?}");
+    assert_eq!(m.mcache_inuse, 2 * cache + shared, "{m:?}");
+    assert_eq!(m.mcache_sys, m.mcache_inuse);
+    let grown_pages = s.heap_sys / PAGE_SIZE as u64;
+    let page_table = (grown_pages * 8).div_ceil(4096) * 4096;
+    let page_bitmaps = 2 * (grown_pages.div_ceil(64) * 8).div_ceil(4096) * 4096;
+    assert_eq!(m.gc_sys, 4 * bitmaps + page_table + page_bitmaps, "{m:?}");
+    // Plausible beside the heap: at least the page table's word per page,
+    // and all of it a small fraction of a 1 MiB+ heap.
+    assert!(m.gc_sys >= s.heap_sys / PAGE_SIZE as u64 * 8);
+    let total = m.mspan_sys + m.mcache_sys + m.gc_sys + m.other_sys + m.buck_hash_sys;
+    assert!(
+        total < s.heap_sys / 4,
+        "metadata {total} for heap_sys {}",
+        s.heap_sys
+    );
+
+    // Nothing marked: a cycle frees all four spans. Their structures go to
+    // the pool: no longer in use, still obtained.
+    cycle(&h);
+    let after = h.metadata();
+    assert_eq!(after.mspan_inuse, 0, "{after:?}");
+    assert_eq!(after.mspan_sys, 4 * span_struct, "{after:?}");
+    assert_eq!(after.gc_sys, m.gc_sys, "the heap did not shrink");
+}

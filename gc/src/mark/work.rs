@@ -104,6 +104,29 @@ impl WorkQueues {
         }
     }
 
+    /// Bytes the queues hold (MemStats `GCSys`: Go's work buffers). The
+    /// deques are crossbeam-deque's, whose buffers are not visible: each is
+    /// counted at the size its growth policy gives for its current length
+    /// (a power of two, at least 64 entries; it doubles when full and halves
+    /// when a quarter full), the global queue as its 63-entry blocks (a
+    /// value and a state word per entry, plus a link). An estimate from
+    /// the lengths, exact only for queues that have not shrunk yet.
+    pub(crate) fn footprint(&self) -> u64 {
+        const WORD: usize = std::mem::size_of::<usize>();
+        const BLOCK_ENTRIES: usize = 63;
+        let deques: usize = self
+            .stealers
+            .iter()
+            .map(|s| s.len().next_power_of_two().max(64) * WORD)
+            .sum();
+        let blocks = self.injector.len() / BLOCK_ENTRIES + 1;
+        let injector = blocks * (BLOCK_ENTRIES * 2 * WORD + WORD);
+        let handles = self.workers.len()
+            * (std::mem::size_of::<Mutex<Option<Worker<usize>>>>()
+                + std::mem::size_of::<Stealer<usize>>());
+        (deques + injector + handles) as u64
+    }
+
     /// Give the deque of slot `i` back (a mark worker ending; the deque is empty).
     pub(crate) fn return_worker(&self, i: usize, w: Worker<usize>) {
         *self.workers[i].lock() = Some(w);

@@ -301,6 +301,26 @@ pub(crate) fn count(mutex: bool) -> usize {
         .map_or(0, |s| if mutex { s.mutex.len() } else { s.block.len() })
 }
 
+/// Bytes of the block and mutex profiles' buckets (MemStats `BuckHashSys`,
+/// which in Go holds the block and mutex buckets beside the heap
+/// profile's): each map's entries at its capacity (key, counts and a
+/// control byte) plus the stacks the keys own, and the pending waits.
+pub(crate) fn bucket_bytes() -> u64 {
+    let st = state();
+    let Some(s) = st.as_ref() else { return 0 };
+    let entry = std::mem::size_of::<(Vec<u64>, Counts)>() + 1;
+    let word = std::mem::size_of::<u64>();
+    let maps = [&s.block, &s.mutex]
+        .into_iter()
+        .map(|m| m.capacity() * entry + m.keys().map(|k| k.capacity() * word).sum::<usize>());
+    let pending = s.pending.capacity() * (std::mem::size_of::<(u64, Pending)>() + 1)
+        + s.pending
+            .values()
+            .map(|p| p.pcs.capacity() * word)
+            .sum::<usize>();
+    (maps.sum::<usize>() + pending) as u64
+}
+
 /// The mutex fraction as the encoders need it (≥ 1).
 fn kind(mutex: bool) -> ContentionKind {
     if mutex {

@@ -64,7 +64,7 @@ mod goroutine;
 mod heap;
 mod http;
 
-pub(crate) use contention::set_trace_recorder;
+pub(crate) use contention::{bucket_bytes as contention_bucket_bytes, set_trace_recorder};
 pub use contention::{set_block_profile_rate, set_mutex_profile_fraction};
 pub use cpu::{start_cpu_profile, stop_cpu_profile};
 pub use http::{serve, PprofServer};
