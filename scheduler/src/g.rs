@@ -36,7 +36,7 @@ pub enum GStatus {
     /// Running on its M without a P: blocked in a system call, in a long
     /// run sysmon took the P from, or suspended in the preemption handler.
     /// The M owns the stack; the saved stack pointer is valid only while
-    /// the M is suspended (`M::suspended`, or the world is stopped).
+    /// the M is suspended (`M::susp`, or the world is stopped).
     Syscall = 3,
     /// Parked: off every run queue, waiting for a waker. Nobody runs on its
     /// stack; the saved stack pointer is valid; whoever readies it owns it.

@@ -236,7 +236,7 @@
 //! A P-less goroutine may be executing user code at any moment, so a stop
 //! of the world does more than stop Ps: once every P is stopped, the
 //! stopper **suspends** every thread that runs a P-less goroutine (signal,
-//! then wait for `M::suspended`). The handler records its stack pointer,
+//! then wait for `M::susp`; `suspend.rs`). The handler records its stack pointer,
 //! raises `suspended` (Release) and waits on a futex until
 //! [`start_the_world`] clears the request (`loom_suspend`). Suspended
 //! goroutines are scanned in the pause that opens a scan epoch, since they
@@ -413,10 +413,12 @@
 pub mod fatal;
 pub(crate) mod loom;
 
+mod handoff;
 mod idle;
 mod park;
 mod runq;
 mod scanstate;
+mod suspend;
 mod world;
 
 #[cfg(not(all(test, loom)))]

@@ -52,15 +52,7 @@ use std::ptr::null_mut;
 /// ignored by default, and it interrupts blocking system calls.
 pub(crate) const SIG_PREEMPT: libc::c_int = libc::SIGURG;
 
-/// [`M::preq`] bit: leave the P if the goroutine is blocked in a system
-/// call (sysmon's retake).
-pub(crate) const REQ_LEAVE_P: u32 = 1;
-/// [`M::preq`] bit: leave the P whatever the goroutine does (its time slice
-/// is over and others wait: sysmon's fairness preemption).
-pub(crate) const REQ_FORCE: u32 = 2;
-/// [`M::preq`] bit: leave the P and stay suspended in the handler until the
-/// bit is cleared (a stopper's request).
-pub(crate) const REQ_SUSPEND: u32 = 4;
+pub(crate) use crate::suspend::{REQ_FORCE, REQ_LEAVE_P, REQ_SUSPEND};
 
 thread_local! {
     /// Scheduler locks the calling thread holds (see [`locks_held`]).
@@ -134,8 +126,7 @@ pub(crate) fn register_thread(m: &M) {
 
 /// Sets `bits` in `m`'s requests and signals its thread.
 pub(crate) fn signal_m(m: &M, bits: u32) {
-    // Release: pairs with the handler's Acquire load of the requests.
-    m.preq.fetch_or(bits, Release);
+    m.susp.request(bits);
     let t = m.thread.load(Acquire);
     if t != 0 {
         // SAFETY: Ms never exit, so the thread id stays valid.
@@ -146,10 +137,7 @@ pub(crate) fn signal_m(m: &M, bits: u32) {
 /// Clears a suspension request and wakes the thread if it waits in the
 /// handler.
 pub(crate) fn resume_m(m: &M) {
-    // Release: pairs with the handler's Acquire re-check while suspended.
-    if m.preq.fetch_and(!REQ_SUSPEND, Release) & REQ_SUSPEND != 0 {
-        futex_wake(&m.preq);
-    }
+    m.susp.resume(futex_wake);
 }
 
 pub(crate) fn futex_wait(word: &AtomicU32, val: u32) {
@@ -241,9 +229,9 @@ extern "C" fn handler(_sig: libc::c_int, _info: *mut libc::siginfo_t, ctx: *mut 
 }
 
 fn serve(m: &M, ctx: *mut libc::c_void) {
-    // Acquire: pairs with the Release in `signal_m` (the request's context,
-    // e.g. the raised world-stop flag, is visible).
-    let req = m.preq.load(Acquire);
+    // The request's context (e.g. the raised world-stop flag) is visible:
+    // see `Suspension::requests`.
+    let req = m.susp.requests();
     if req == 0 {
         return;
     }
@@ -272,23 +260,16 @@ fn serve(m: &M, ctx: *mut libc::c_void) {
             leave_p(m, gr, sp);
         }
     }
-    m.preq.fetch_and(!(REQ_LEAVE_P | REQ_FORCE), Relaxed);
+    m.susp.served_leave();
     if req & REQ_SUSPEND != 0 && gr.status() == GStatus::Syscall {
-        // SAFETY: we are this G's M; nobody reads the saved sp before the
-        // Release store of `suspended` below.
-        unsafe { gr.sp.with_mut(|s| *s = sp) };
-        // Release: pairs with the stopper's Acquire load of `suspended`: the
-        // saved sp and the frozen stack are visible to it.
-        m.suspended.store(1, Release);
-        loop {
-            // Acquire: pairs with the Release in `resume_m`.
-            let r = m.preq.load(Acquire);
-            if r & REQ_SUSPEND == 0 {
-                break;
-            }
-            futex_wait(&m.preq, r);
-        }
-        m.suspended.store(0, Relaxed);
+        m.susp.suspend(
+            || {
+                // SAFETY: we are this G's M; nobody reads the saved sp
+                // before `suspend` raises the flag (Release).
+                unsafe { gr.sp.with_mut(|s| *s = sp) }
+            },
+            futex_wait,
+        );
     }
 }
 
@@ -739,12 +720,11 @@ pub(crate) fn suspend_pless(me: *mut M) {
             if unsafe { &*g }.status() != GStatus::Syscall {
                 continue;
             }
-            // Acquire: pairs with the handler's Release store.
-            if mr.suspended.load(Acquire) != 0 {
+            if mr.susp.is_suspended() {
                 continue;
             }
             pending = true;
-            if rounds.is_multiple_of(8) || mr.preq.load(Relaxed) & REQ_SUSPEND == 0 {
+            if rounds.is_multiple_of(8) || mr.susp.requests() & REQ_SUSPEND == 0 {
                 signal_m(mr, REQ_SUSPEND);
             }
         }
