@@ -56,6 +56,7 @@
 //! | `runtime.ReadMemStats` · `runtime.GC` · `runtime.NumGoroutine` · `runtime.GOMAXPROCS` | [`runtime::read_mem_stats`] · [`runtime::gc`] · [`runtime::num_goroutine`] · [`runtime::gomaxprocs`] |
 //! | `debug.SetGCPercent` · `debug.SetMemoryLimit` · `debug.FreeOSMemory` | [`debug::set_gc_percent`] · [`debug::set_memory_limit`] · [`debug::free_os_memory`] |
 //! | `trace.Start(w)` · `trace.Stop()` | [`trace::start`]`(w)` · [`trace::stop`]`()` (goroutine, P and GC-phase events; `go tool trace` reads the file) |
+//! | a cgo call (`entersyscall`/`exitsyscall`) | [`blocking`]`(\|\| ...)`: the goroutine's P goes to another M meanwhile |
 //! | `GOGC`, `GOMEMLIMIT`, `GOMAXPROCS`, `GODEBUG` | the same variables ([`mod@env`]), or [`Builder`] |
 //!
 //! ## Where a managed pointer may live
@@ -128,6 +129,14 @@
 //! * Handing work between goroutines: [`chan()`]; waiting for a group:
 //!   [`sync::WaitGroup`]; shared mutable state: [`sync::Mutex`] (parks the
 //!   goroutine, not the thread).
+//! * Blocking system calls (files, sockets, `std::thread::sleep`) are fine
+//!   in a goroutine: the runtime notices within a few tens of microseconds
+//!   and gives its P to another thread; wrap a call you know blocks in
+//!   [`blocking`] to hand the P off at once. A goroutine that computes
+//!   without ever calling the runtime is preempted by a signal, as in Go
+//!   (see gort-scheduler's essay, "Preemption").
+//! * Plain `std::thread`s may use channels, [`sync::Mutex`] and
+//!   [`sync::WaitGroup`]: blocking operations block that thread.
 
 // The derive names the trait `::gort::Trace`; inside this crate (its unit
 // tests) that path must resolve too.
@@ -138,6 +147,7 @@ mod builder;
 pub mod debug;
 pub mod env;
 mod host;
+mod lock;
 pub mod pprof;
 mod run;
 pub mod runtime;

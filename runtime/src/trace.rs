@@ -68,7 +68,7 @@ use gort_scheduler::{GStatus, SchedEvent, SchedRecorder, WaitReason};
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Mutex;
 
 /// What the recorder saw: a scheduler hook event, or a collector phase the
 /// host observed (see [`gc_phase`]).
@@ -149,34 +149,7 @@ static EVENTS: Mutex<Vec<Raw>> = Mutex::new(Vec::new());
 /// edges is handled by the conversion.
 static ON: AtomicBool = AtomicBool::new(false);
 
-/// The tracer's locks are taken by goroutines and by code that runs with
-/// the world stopped (GC events): held only while the goroutine is pinned
-/// (not suspended by the preemption signal meanwhile).
-struct Locked<'a, T> {
-    guard: MutexGuard<'a, T>,
-    _pin: gort_scheduler::NoPreempt,
-}
-
-impl<T> std::ops::Deref for Locked<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.guard
-    }
-}
-
-impl<T> std::ops::DerefMut for Locked<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        &mut self.guard
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> Locked<'_, T> {
-    let pin = gort_scheduler::NoPreempt::new();
-    Locked {
-        guard: m.lock().unwrap_or_else(PoisonError::into_inner),
-        _pin: pin,
-    }
-}
+use crate::lock::lock;
 
 struct Recorder;
 

@@ -343,8 +343,9 @@
 //! scheduler alive — the process's thread count (`/proc/self/stat`) minus
 //! the Ms, the runtime's own threads ([`RuntimeThread`]) and the threads
 //! waiting in [`run`]: such a thread may hold a channel and send on it
-//! later. Then it prints `fatal error: all goroutines are asleep -
-//! deadlock!` and exits 2.
+//! later (`deadcheck.rs`; `loom_deadcheck` shows that without the thread
+//! count a thread readying a goroutine meets a false verdict). Then it
+//! prints `fatal error: all goroutines are asleep - deadlock!` and exits 2.
 //!
 //! ## Stacks and memory (`stack.rs`)
 //!
@@ -413,6 +414,7 @@
 pub mod fatal;
 pub(crate) mod loom;
 
+mod deadcheck;
 mod handoff;
 mod idle;
 mod park;

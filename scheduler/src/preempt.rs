@@ -336,6 +336,30 @@ pub(crate) fn pin_with_p() -> *mut M {
     }
 }
 
+/// Counts a scheduler lock about to be taken ([`locks_held`]), on a
+/// goroutine that holds a P: a P-less goroutine takes one back first, so
+/// that it never waits for a P while holding the lock (a goroutine spinning
+/// on that lock would keep its own P from ever stopping). Counting first
+/// and looking at the P second leaves the handler no moment to take it.
+pub(crate) fn enter_lock_with_p() {
+    loop {
+        locks_held(1);
+        let m = current_m();
+        if m.is_null() {
+            return;
+        }
+        // SAFETY: Ms are leaked; `p` and `curg` are written by this thread.
+        let mr = unsafe { &*m };
+        let g = mr.curg.load(Relaxed);
+        if g.is_null() || !mr.p.load(Relaxed).is_null() {
+            return;
+        }
+        locks_held(-1);
+        // SAFETY: Gs are never freed; `g` is us.
+        exitsyscall(mr, unsafe { &*g });
+    }
+}
+
 /// Undoes [`pin`] (same thread, no switch point in between).
 #[inline]
 pub(crate) fn unpin(m: *mut M) {
@@ -343,7 +367,9 @@ pub(crate) fn unpin(m: *mut M) {
         core::sync::atomic::compiler_fence(SeqCst);
         // SAFETY: as in `pin`.
         let mr = unsafe { &*m };
-        mr.pins.store(mr.pins.load(Relaxed) - 1, Relaxed);
+        let n = mr.pins.load(Relaxed);
+        debug_assert!(n > 0, "unpin of an M that is not pinned");
+        mr.pins.store(n.saturating_sub(1), Relaxed);
     }
 }
 
@@ -356,9 +382,11 @@ pub(crate) fn unpin(m: *mut M) {
 pub struct NoPreempt(*mut M);
 
 impl NoPreempt {
-    /// Pins the calling thread's M (nothing on other threads).
+    /// Pins the calling goroutine, which takes a P back first if it has
+    /// none (nothing on a thread that is not a goroutine): a lock taken
+    /// under this guard is never held by a goroutine waiting for a P.
     pub fn new() -> NoPreempt {
-        NoPreempt(pin())
+        NoPreempt(pin_with_p())
     }
 }
 

@@ -737,30 +737,30 @@ pub(crate) fn checkdead_now() {
 /// idle. Throws when every M is idle, no G is runnable, no timer is pending
 /// and a `run` is in progress.
 fn checkdead(s: &Sched, l: &SchedLocked) {
-    if s.run_active.load(SeqCst) == 0 || s.external.load(SeqCst) > 0 || s.world.requested() {
-        return;
+    let run_active = s.run_active.load(SeqCst);
+    if run_active == 0 {
+        return; // the cheap common case: no `run` in progress
     }
-    if (l.midle.len() as u32) < l.mcount {
-        return;
+    let facts = crate::deadcheck::Facts {
+        run_active,
+        external: s.external.load(SeqCst),
+        world_requested: s.world.requested(),
+        all_ms_idle: l.midle.len() as u32 >= l.mcount,
+        runnable: l.runq.len > 0
+            || (0..s.nprocs()).any(|i| {
+                // SAFETY: Ps are leaked.
+                !unsafe { &*s.p(i) }.runq.is_empty()
+            }),
+        pending_timers: crate::sysmon::pending_timers(),
+        goroutines: s.goroutines(),
+        // Some P may be held by a stopper or left by a P-less M.
+        all_ps_idle: l.pidle.len() + l.stopped.len() >= s.nprocs(),
+    };
+    // A thread outside the scheduler may still wake a goroutine (it may hold
+    // a channel, a Mutex or a WaitGroup): no verdict while one lives.
+    if crate::deadcheck::deadlocked(&facts, || foreign_threads(s, l)) {
+        crate::rt_throw!("all goroutines are asleep - deadlock!");
     }
-    if l.runq.len > 0 || crate::sysmon::pending_timers() > 0 || s.goroutines() <= 0 {
-        return;
-    }
-    if l.pidle.len() + l.stopped.len() < s.nprocs() {
-        return; // some P is held (e.g. by a stopper)
-    }
-    if foreign_threads(s, l) > 0 {
-        // A thread outside the scheduler may still wake a goroutine (it may
-        // hold a channel, a Mutex or a WaitGroup): no verdict.
-        return;
-    }
-    for i in 0..s.nprocs() {
-        // SAFETY: Ps are leaked.
-        if !unsafe { &*s.p(i) }.runq.is_empty() {
-            return;
-        }
-    }
-    crate::rt_throw!("all goroutines are asleep - deadlock!");
 }
 
 /// Threads of the process that are neither Ms, runtime threads nor callers

@@ -7,6 +7,8 @@
 //! `RUSTFLAGS="--cfg loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gort-scheduler --lib -- loom_`.
 
 #[cfg(loom)]
+mod loom_deadcheck;
+#[cfg(loom)]
 mod loom_idle;
 #[cfg(loom)]
 mod loom_park;
