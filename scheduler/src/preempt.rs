@@ -713,8 +713,10 @@ pub(crate) fn retake(now: u64, ticks: &mut Vec<PTick>) -> (bool, bool) {
                     // compute loop is not signalled every tick.
                     if t.next_signal == 0 || now >= t.next_signal {
                         signal_m(mr, REQ_LEAVE_P);
-                        t.backoff =
-                            (t.backoff * 2).min(crate::sysmon::FORCE_PREEMPT.as_nanos() as u64);
+                        // Doubling from one tick (the first observation of
+                        // a P may find `backoff` still 0).
+                        t.backoff = (t.backoff.max(RETAKE_SYSCALL_NS) * 2)
+                            .min(crate::sysmon::FORCE_PREEMPT.as_nanos() as u64);
                         t.next_signal = now + t.backoff;
                         acted = true;
                     }
