@@ -62,12 +62,13 @@ mod contention;
 mod cpu;
 mod goroutine;
 mod heap;
-mod http;
+pub mod http;
+mod server;
 
 pub(crate) use contention::set_trace_recorder;
 pub use contention::{set_block_profile_rate, set_mutex_profile_fraction};
 pub use cpu::{start_cpu_profile, stop_cpu_profile};
-pub use http::{serve, PprofServer};
+pub use server::{serve, PprofServer, QUEUED, WORKERS};
 
 use gort_profiler::pprof::{HeapKind, ProfileMeta};
 use gort_profiler::Frame;
