@@ -193,6 +193,12 @@ pub(crate) fn gc_phase(phase: GcPhase) {
 
 static RECORDER: Recorder = Recorder;
 
+/// Go's `trace.IsEnabled`: whether a trace is being recorded (between
+/// [`start`] and [`stop`]).
+pub fn is_enabled() -> bool {
+    lock(&ACTIVE).is_some()
+}
+
 /// `trace.Start`: start recording an execution trace, to be written to `w`
 /// by [`stop`]. Fails if a trace is already being recorded.
 pub fn start(w: impl Write + Send + 'static) -> io::Result<()> {
