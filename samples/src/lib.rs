@@ -13,6 +13,7 @@
 //!   two-digit exponent).
 
 pub mod binarytrees;
+pub mod customrouter;
 
 use std::fmt;
 use std::io::Write;

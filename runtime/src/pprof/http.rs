@@ -6,7 +6,7 @@
 //!
 //! # Handlers
 //!
-//! Each handler is a function from an [`http::Request`] (the `http`
+//! Each handler starts the runtime if needed and is a function from an [`http::Request`] (the `http`
 //! crate's type, shared by hyper, axum, tiny_http adapters and most Rust
 //! servers) whose body is the request's bytes, to an [`http::Response`]
 //! whose body is a [`Body`] (bytes, or a stream for the execution trace).
@@ -404,6 +404,7 @@ fn description(name: &str) -> &'static str {
 /// [`handler`]`(name)` answers; otherwise the index page, exactly Go
 /// 1.19's (`captures/pprof_index.html`).
 pub fn index(req: &Request<Vec<u8>>) -> Response<Body> {
+    crate::run::ensure_started();
     if let Some(name) = req.uri().path().strip_prefix("/debug/pprof/") {
         if !name.is_empty() {
             return handler(name)(req);
@@ -519,6 +520,7 @@ impl SharedBuf {
 /// early, with the profile stopped, if the client goes away
 /// ([`Disconnect`]).
 pub fn profile(req: &Request<Vec<u8>>) -> Response<Body> {
+    crate::run::ensure_started();
     let mut sec = query(req).get("seconds").parse::<i64>().unwrap_or(0);
     if sec <= 0 {
         sec = 30;
@@ -646,6 +648,7 @@ pub fn handler(name: &str) -> impl Fn(&Request<Vec<u8>>) -> Response<Body> + Sen
 }
 
 fn named_profile(p: Option<Profile>, req: &Request<Vec<u8>>) -> Response<Body> {
+    crate::run::ensure_started();
     let q = query(req);
     let mut r = Reply::new();
     let Some(p) = p else {

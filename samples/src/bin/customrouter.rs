@@ -20,91 +20,21 @@
 //!
 //! One difference from Go's server: `tiny_http` does not let a handler see
 //! the connection, so it cannot tell the handlers that a client has gone
-//! away (no [`gort::pprof::http::Disconnect`] in the request); an
+//! away (no `gort::pprof::http::Disconnect` in the request); an
 //! abandoned `profile?seconds=N` here holds the CPU profiler for its N
 //! seconds, as it would in Go under a server that never cancels. A trace
 //! whose client leaves is stopped anyway: writing its stream fails and
 //! the stream, dropped, stops the trace. `gort::pprof::serve` watches its
 //! sockets and cancels at once.
 //!
-//! Requests are answered by [`THREADS`] threads that take turns on the
+//! Requests are answered by `gort_samples::customrouter::THREADS` threads that take turns on the
 //! server's queue (tiny_http's own connection threads read the requests),
 //! so a 30 s CPU profile does not hold up the others.
 //!
 //! `--exit-after SECONDS` stops it after that long instead of serving
 //! forever (for scripts and tests).
 
-use gort::pprof::http as pprof;
-use std::io::Read;
-use std::sync::Arc;
 use std::time::Duration;
-
-/// Threads answering requests.
-const THREADS: usize = 4;
-
-/// Go's `message`: `w.Write([]byte("Hello World"))` (Go's server sniffs
-/// the type: `text/plain; charset=utf-8`).
-fn message(_req: &http::Request<Vec<u8>>) -> http::Response<pprof::Body> {
-    http::Response::builder()
-        .header("Content-Type", "text/plain; charset=utf-8")
-        .body(pprof::Body::from(b"Hello World".to_vec()))
-        .expect("a valid response")
-}
-
-/// The router: Go's `ServeMux` with `/`, `/debug/pprof/` (a subtree) and
-/// the four exact paths registered.
-fn route(req: &http::Request<Vec<u8>>) -> http::Response<pprof::Body> {
-    match req.uri().path() {
-        "/debug/pprof/cmdline" => pprof::cmdline(req),
-        "/debug/pprof/profile" => pprof::profile(req),
-        "/debug/pprof/symbol" => pprof::symbol(req),
-        "/debug/pprof/trace" => pprof::trace(req),
-        // ServeMux redirects a subtree's root without its slash.
-        "/debug/pprof" => http::Response::builder()
-            .status(301)
-            .header("Location", "/debug/pprof/")
-            .body(pprof::Body::from(Vec::new()))
-            .expect("a valid response"),
-        p if p.starts_with("/debug/pprof/") => pprof::index(req),
-        _ => message(req),
-    }
-}
-
-/// tiny_http's request → `http::Request` → the router → tiny_http's
-/// response.
-fn answer(mut req: tiny_http::Request) {
-    let mut body = Vec::new();
-    if req.as_reader().read_to_end(&mut body).is_err() {
-        return;
-    }
-    let mut b = http::Request::builder()
-        .method(req.method().as_str())
-        .uri(req.url());
-    for h in req.headers() {
-        b = b.header(h.field.as_str().as_str(), h.value.as_str());
-    }
-    let resp = match b.body(body) {
-        Ok(r) => route(&r),
-        Err(_) => http::Response::builder()
-            .status(400)
-            .body(pprof::Body::from(b"400 Bad Request\n".to_vec()))
-            .expect("a valid response"),
-    };
-    let (parts, body) = resp.into_parts();
-    let headers = parts
-        .headers
-        .iter()
-        .filter_map(|(k, v)| tiny_http::Header::from_bytes(k.as_str(), v.as_bytes()).ok())
-        .collect();
-    let len = body.len(); // None: a stream, sent chunked
-    let _ = req.respond(tiny_http::Response::new(
-        parts.status.as_u16().into(),
-        headers,
-        body,
-        len,
-        None,
-    ));
-}
 
 fn usage() -> ! {
     eprintln!("usage: customrouter [ADDR] [--exit-after SECONDS]");
@@ -129,24 +59,14 @@ fn main() {
     }
     gort::run(move || {
         // Go's `http.ListenAndServe(":8080", r)`.
-        let server = match tiny_http::Server::http(addr.as_str()) {
-            Ok(s) => Arc::new(s),
+        let router = match gort_samples::customrouter::listen(&addr) {
+            Ok(r) => r,
             Err(e) => {
-                gort_samples::log_println!("listen tcp {addr}: {e}");
+                gort_samples::log_println!("{e}");
                 std::process::exit(1);
             }
         };
-        println!("serving http://{}/", server.server_addr());
-        let threads: Vec<_> = (0..THREADS)
-            .map(|_| {
-                let s = server.clone();
-                std::thread::spawn(move || {
-                    while let Ok(req) = s.recv() {
-                        answer(req);
-                    }
-                })
-            })
-            .collect();
+        println!("serving http://{}/", router.addr());
         // The program's main goroutine waits, as Go's ListenAndServe does
         // (sleeping, so gort's deadlock detector stays quiet).
         match exit_after {
@@ -155,11 +75,6 @@ fn main() {
                 gort::sleep(Duration::from_secs(3600));
             },
         }
-        for _ in 0..THREADS {
-            server.unblock();
-        }
-        for t in threads {
-            let _ = t.join();
-        }
+        drop(router);
     })
 }
