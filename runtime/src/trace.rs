@@ -196,7 +196,34 @@ static RECORDER: Recorder = Recorder;
 /// Go's `trace.IsEnabled`: whether a trace is being recorded (between
 /// [`start`] and [`stop`]).
 pub fn is_enabled() -> bool {
-    lock(&ACTIVE).is_some()
+    // Not ACTIVE's lock: `start` holds it while the world stops, and a
+    // goroutine blocked on it would never reach the stop.
+    ON.load(Ordering::Relaxed)
+}
+
+/// Stops the world at a moment when no collection cycle is running (Go's
+/// `stopTheWorldGC`, which `StartTrace` and `StopTrace` use "so we always
+/// see a consistent view of GC-related events"): a cycle starts and ends
+/// with stops of the world of its own, so with the world stopped and the
+/// collector's phase `Off`, every cycle is either wholly before this point
+/// or wholly after it. While a cycle runs, the world is restarted and the
+/// stop tried again a moment later.
+fn stop_the_world_outside_gc() -> gort_scheduler::WorldStopped {
+    loop {
+        let world = gort_scheduler::stop_the_world(gort_scheduler::StwReason::Trace);
+        let off = gort_gc::collector::try_global()
+            .is_none_or(|c| c.phase() == gort_gc::phase::Phase::Off);
+        if off {
+            return world;
+        }
+        gort_scheduler::start_the_world(world);
+        let pause = std::time::Duration::from_micros(200);
+        if gort_scheduler::current_goroutine_id().is_some() {
+            crate::sleep(pause);
+        } else {
+            std::thread::sleep(pause);
+        }
+    }
 }
 
 /// `trace.Start`: start recording an execution trace, to be written to `w`
@@ -218,7 +245,7 @@ pub fn start(w: impl Write + Send + 'static) -> io::Result<()> {
     }
     // Snapshot the goroutines with the world stopped, and install the
     // recorder before it restarts, so no event falls between the two.
-    let world = gort_scheduler::stop_the_world(gort_scheduler::StwReason::Trace);
+    let world = stop_the_world_outside_gc();
     let mut initial = Vec::new();
     gort_scheduler::for_each_goroutine_stack(&world, &mut |s| initial.push((s.goid, s.status)));
     let caller = gort_scheduler::current_p().zip(gort_scheduler::current_goroutine_id());
@@ -244,10 +271,15 @@ pub fn stop() -> io::Result<()> {
     let Some(mut a) = lock(&ACTIVE).take() else {
         return Ok(());
     };
+    // Take the events at a point outside any collection cycle, as Go's
+    // `StopTrace` does, so a cycle the trace saw start is seen to end.
+    let world = stop_the_world_outside_gc();
     crate::pprof::set_trace_recorder(None);
     ON.store(false, Ordering::Relaxed);
     let events = std::mem::take(&mut *lock(&EVENTS));
-    let trace = convert(&a, events);
+    let end_ts = gort_scheduler::hooks::now_nanos();
+    gort_scheduler::start_the_world(world);
+    let trace = convert(&a, events, end_ts);
     trace
         .check()
         .map_err(|e| io::Error::other(format!("gort trace: {e}")))?;
@@ -363,7 +395,7 @@ fn block_kind(reason: WaitReason, stack: StackId) -> EventKind {
     EventKind::GoBlock { reason, stack }
 }
 
-fn convert(a: &Active, mut events: Vec<Raw>) -> Trace {
+fn convert(a: &Active, mut events: Vec<Raw>, end_ts: u64) -> Trace {
     let mut c = Converter {
         t: Trace::new(),
         start: 0,
@@ -401,6 +433,10 @@ fn convert(a: &Active, mut events: Vec<Raw>) -> Trace {
 
     events.sort_by_key(|r| r.ts);
     let (mut in_gc, mut in_stw) = (false, false);
+    // When the world last restarted after a mark termination stop, and
+    // on which P: the end of the cycle's marking.
+    let mut marked: Option<(u64, u32)> = None;
+    let mut stw_is_mark_termination = false;
     for r in events {
         let ts = r.ts.max(ts0);
         let here = |c: &Converter, g: u64| match c.gs.get(&g) {
@@ -428,12 +464,16 @@ fn convert(a: &Active, mut events: Vec<Raw>) -> Trace {
                             };
                             c.t.push(ts, p, EventKind::StwStart { kind });
                             in_stw = true;
+                            stw_is_mark_termination = !sweep;
                         }
                     }
                     GcPhase::WorldRestart => {
                         if in_stw {
                             c.t.push(ts, p, EventKind::StwDone);
                             in_stw = false;
+                            if stw_is_mark_termination {
+                                marked = Some((ts, p));
+                            }
                         }
                     }
                     GcPhase::CycleDone {
@@ -520,5 +560,59 @@ fn convert(a: &Active, mut events: Vec<Raw>) -> Trace {
             }
         }
     }
+    let end = (end_ts.max(ts0), first_p as u32);
+    // Go's `StopTrace` ends the calling goroutine's run with `GoSched`
+    // (`traceGoSched`); the world was stopped when the events were taken,
+    // so the caller is the only goroutine that can still be running. Go's
+    // trace viewer needs the end of every run.
+    let mut still: Vec<(usize, u64)> = c.running.iter().map(|(&p, &g)| (p, g)).collect();
+    still.sort_unstable();
+    for (p, g) in still {
+        let ts = last_ts(&c.t, p as u32).max(end.0);
+        c.leave(ts, g, EventKind::GoSched { stack: 0 }, G::Runnable);
+    }
+    if in_stw && stw_is_mark_termination {
+        marked = Some(end);
+    }
+    close_gc(&mut c.t, in_gc, in_stw, marked, end);
     c.t
+}
+
+/// Ends, at the end of the trace, the collector's spans its events left
+/// open. `stop` took the events with the world stopped outside any cycle
+/// (`stop_the_world_outside_gc`), so an open span is one whose closing
+/// event the collector had not recorded yet: the restart of the world
+/// after a GC stop (its hook runs after the world runs again), or the
+/// cycle's `CycleDone` (after its last mark termination). The stop is
+/// closed at the end of the trace, the cycle where its last mark
+/// termination ended (`marked`: the restart after it, or the end of the
+/// trace if that restart is the missing event) — Go's `GCDone` belongs
+/// inside mark termination too. Go's trace
+/// viewer needs both ends of every span (an open `GCStart` or
+/// `GCSTWStart` crashes `go tool trace` 1.19's viewer).
+fn close_gc(
+    t: &mut Trace,
+    in_gc: bool,
+    in_stw: bool,
+    marked: Option<(u64, u32)>,
+    (end, end_p): (u64, u32),
+) {
+    if in_stw {
+        t.push(end.max(last_ts(t, end_p)), end_p, EventKind::StwDone);
+    }
+    if in_gc {
+        let (ts, p) = marked.unwrap_or((end, end_p));
+        // After the P's own later events, if any: per-P order is time order.
+        t.push(ts.max(last_ts(t, p)), p, EventKind::GcDone);
+    }
+}
+
+/// The time of P `p`'s last event so far (0 if none).
+fn last_ts(t: &Trace, p: u32) -> u64 {
+    t.events
+        .iter()
+        .filter(|e| e.p == p)
+        .map(|e| e.ts)
+        .max()
+        .unwrap_or(0)
 }

@@ -193,12 +193,16 @@ fn socket_gone(conn: &TcpStream, d: Duration) -> bool {
     let deadline = Instant::now() + d;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false; // still connected
+        }
         let mut pfd = libc::pollfd {
             fd: conn.as_raw_fd(),
             events: libc::POLLIN | libc::POLLRDHUP,
             revents: 0,
         };
-        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        // Rounded up: poll's timeout is in whole milliseconds.
+        let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
         // SAFETY: `pfd` is one valid pollfd for the duration of the call;
         // the fd belongs to `conn`, which outlives it.
         let n = unsafe { libc::poll(&mut pfd, 1, ms) };
@@ -209,7 +213,7 @@ fn socket_gone(conn: &TcpStream, d: Duration) -> bool {
             return true;
         }
         if n == 0 {
-            return false; // timed out, still connected
+            continue; // timed out: the loop checks the deadline
         }
         if pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
             return true;
