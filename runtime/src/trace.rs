@@ -11,7 +11,8 @@
 //! recorder that keeps them in memory; [`stop`] turns them into a
 //! [`gort_profiler::trace::Trace`], checks it against the rules of Go's
 //! trace parser ([`Trace::check`](gort_profiler::trace::Trace::check)), and
-//! writes it with the profiler's v1 encoder. The goroutine timeline, the
+//! writes it with the profiler's v1 encoder, whole, when the trace stops
+//! (the events stay in memory until then). The goroutine timeline, the
 //! Ps, blocking and unblocking are therefore real.
 //!
 //! The collector reports no events of its own, but the host sees its
@@ -57,7 +58,16 @@
 //! 4. starts a P implicitly (`ProcStart`) the first time an event needs it
 //!    running — a P that was already running when the trace started never
 //!    reports its start;
-//! 5. repairs the two reorderings the per-thread clocks allow: a `GoStart`
+//! 5. ends what the stop cut, as Go's `StopTrace` does: both [`start`]
+//!    and [`stop`] stop the world at a moment when no collection cycle
+//!    runs (Go's `stopTheWorldGC`), so every `GCStart` in the trace has
+//!    its `GCDone` and no goroutine but the caller of `stop` still runs;
+//!    the caller's run ends with `GoSched` (Go's `traceGoSched`), and a
+//!    `GCDone` or `GCSTWDone` whose hook had not fired when the events
+//!    were taken (those hooks fire after the world restarts) is placed
+//!    where the cycle's marking ended, or at the end. Go 1.19's trace
+//!    viewer needs both ends of every span: an open one crashes it;
+//! 6. repairs the two reorderings the per-thread clocks allow: a `GoStart`
 //!    seen before the `GoUnblock` that made it possible gets the unblock
 //!    first (the late one is dropped), and a `GoCreate` missing for a
 //!    goroutine created while the world restarted is added.
