@@ -128,6 +128,32 @@ fn cases(addr: SocketAddr) {
     assert_eq!(&a.body[..16], b"go 1.19 trace\0\0\0");
     eprintln!("trace: the next request succeeded after {busy} busy answers");
 
+    // A trace streams: its first bytes arrive while it still records.
+    let mut conn = send(addr, "/debug/pprof/trace?seconds=5");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let start = Instant::now();
+    let body_at = loop {
+        let n = std::io::Read::read(&mut conn, &mut buf).unwrap();
+        assert!(n > 0, "the trace ended before any of it arrived");
+        got.extend_from_slice(&buf[..n]);
+        if let Some(h) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            // the first chunk's size line and the trace header
+            if got.len() >= h + 4 + 20 {
+                break h + 4;
+            }
+        }
+        assert!(start.elapsed() < HANG, "no trace bytes");
+    };
+    assert!(
+        trace_running(),
+        "the first bytes of the trace arrived only after it stopped (not streamed)"
+    );
+    std::io::Read::read_to_end(&mut conn, &mut got).unwrap();
+    let body = gort_tests::http_client::dechunk(&got[body_at..]);
+    assert_eq!(&body[..16], b"go 1.19 trace\0\0\0");
+    eprintln!("streamed trace: {} bytes", body.len());
+
     // A flood of abandoned delta profiles (each would wait 60 s). Warm up
     // first (symbolizer tables, the runtime's threads), then count.
     for path in [

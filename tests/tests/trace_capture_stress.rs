@@ -124,10 +124,15 @@ fn traces_captured_over_http_at_any_moment_parse() {
     let start = Instant::now();
     let (mut gc_events, mut captures) = (0, 0);
     for i in 0..12 {
-        // 10 ms to 120 ms: stops land at every point of a cycle. Most over
-        // HTTP (stopped by a request thread), every third from a goroutine
-        // (the caller's own run must be ended in the trace).
-        let secs = 0.01 + 0.01 * i as f64;
+        // 10 ms to 100 ms: stops land at every point of a cycle; then
+        // 0.6 s and 1 s, written in several parts as they record. Most
+        // over HTTP (stopped by a request thread), every third from a
+        // goroutine (the caller's own run must be ended in the trace).
+        let secs = if i < 10 {
+            0.01 + 0.01 * i as f64
+        } else {
+            0.6 + 0.4 * (i - 10) as f64
+        };
         let body = if i % 3 == 2 {
             from_a_goroutine(secs)
         } else {

@@ -876,6 +876,58 @@ mod tests {
     }
 
     #[test]
+    fn a_trace_written_in_parts_continues_where_the_last_part_ended() {
+        // Part 1: G1 created and started. Part 2: it blocks, G2 starts on
+        // P1 and unblocks it: the seq of GoUnblock continues from part 1.
+        let mut t = base();
+        let mut w = v1::StreamWriter::new();
+        let mut out = Vec::new();
+        w.write_events(&mut t, &mut out).unwrap();
+        assert!(t.events.is_empty(), "written events are taken out");
+        let s = t.stack(&[f("main.worker")]);
+        t.push(
+            40,
+            0,
+            EventKind::GoBlock {
+                reason: BlockReason::Recv,
+                stack: 0,
+            },
+        );
+        t.push(50, 1, EventKind::ProcStart { thread: 2 });
+        t.push(
+            60,
+            1,
+            EventKind::GoCreate {
+                g: 2,
+                start: s,
+                stack: 0,
+            },
+        );
+        t.push(70, 1, EventKind::GoStart { g: 2 });
+        t.push(80, 1, EventKind::GoUnblock { g: 1, stack: 0 });
+        w.finish(&mut t, &mut out).unwrap();
+        assert_eq!(w.goroutines()[&1], GState::Runnable);
+        assert_eq!(w.goroutines()[&2], GState::Running);
+        assert_eq!(&out[..16], v1::HEADER);
+        // P0's second batch: EvBatch(p=0, ticks=40), GoBlockRecv(dt 0, stack 0).
+        let batch = out
+            .windows(5)
+            .position(|b| b == [0x41, 0, 40, 23 | 0x40, 0]);
+        assert!(batch.is_some(), "{out:?}");
+        // GoUnblock(dt=10, g=1, seq=2, stack 0): G1's seq went 1 (start) -> 2.
+        let unblock = [21 | 0xc0, 4, 10, 1, 2, 0];
+        assert!(out.windows(6).any(|b| b == unblock), "{out:?}");
+
+        // A part that does not follow from the last one is refused.
+        let mut t = base();
+        let mut w = v1::StreamWriter::new();
+        w.write_events(&mut t, std::io::sink()).unwrap();
+        t.push(90, 0, EventKind::GoStart { g: 1 }); // G1 is running already
+        let e = w.write_events(&mut t, std::io::sink()).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+    }
+
+    #[test]
     fn v1_bytes_follow_go_encoding() {
         let t = base();
         let b = v1::encode(&t).unwrap();

@@ -25,6 +25,10 @@
 //! and `GCStart(seq)` to count cycles from 0. The writer computes both
 //! from the events in time order.
 //!
+//! A trace may also be written in parts as it is recorded
+//! ([`StreamWriter`]): each part adds one batch per P, the tables come at
+//! the end; Go's parser joins a P's batches in file order.
+//!
 //! Check a file with `go tool trace -d FILE` (it parses, orders and
 //! validates every event, then lists them).
 

@@ -550,7 +550,8 @@ const TRACE_POLL: Duration = Duration::from_millis(10);
 
 /// Go's `pprof.Trace`: an execution trace of `?seconds=F` (a float,
 /// default 1). The body is a stream: it carries the trace's bytes as the
-/// tracer writes them, stops the trace when the time is up, and ends.
+/// tracer writes them (a part every 100 ms, see [`crate::trace`]), stops
+/// the trace when the time is up, and ends.
 /// If the client goes away ([`Disconnect`]) or the body is dropped, the
 /// trace is stopped at once. A failure to write the trace after the
 /// response started ends the stream with an error (a server then closes

@@ -22,15 +22,15 @@
 //! the connection, so it cannot tell the handlers that a client has gone
 //! away (no `gort::pprof::http::Disconnect` in the request); an
 //! abandoned `profile?seconds=N` here holds the CPU profiler for its N
-//! seconds, as it would in Go under a server that never cancels (and so
-//! does an abandoned trace: the tracer writes its bytes when it stops, so
-//! no failed write tells the stream earlier). `gort::pprof::serve` watches
-//! its
+//! seconds, as it would in Go under a server that never cancels. A trace
+//! whose client leaves is stopped anyway, once writing its stream fails
+//! (the stream, dropped, stops the trace). `gort::pprof::serve` watches its
 //! sockets and cancels at once.
 //!
-//! Requests are answered by `gort_samples::customrouter::THREADS` threads that take turns on the
-//! server's queue (tiny_http's own connection threads read the requests),
-//! so a 30 s CPU profile does not hold up the others.
+//! Requests are answered by `gort_samples::customrouter::THREADS`
+//! threads that take turns on the server's queue (tiny_http's own
+//! connection threads read the requests), so a 30 s CPU profile does not
+//! hold up the others.
 //!
 //! `--exit-after SECONDS` stops it after that long instead of serving
 //! forever (for scripts and tests).
