@@ -38,7 +38,10 @@
 //! debug)`: `debug = 0` writes the gzip'd proto, `1` Go's legacy text
 //! (`heap profile: ...`, `goroutine profile: total N`, `--- contention:`),
 //! `2` for `goroutine` the panic-style dump of every goroutine. [`serve`]
-//! offers all of them at `/debug/pprof/` with Go's routes and headers.
+//! offers all of them at `/debug/pprof/` with Go's routes and headers, on
+//! a bounded pool of threads, cancelling captures whose client leaves;
+//! the handlers it routes to ([`http`]) take and return the `http`
+//! crate's types, for any other server or router.
 //!
 //! The CPU profile ([`start_cpu_profile`], [`stop_cpu_profile`]) samples
 //! every thread that runs goroutines 100 times per CPU-second (see
