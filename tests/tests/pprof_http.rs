@@ -214,6 +214,21 @@ fn debug_pprof_routes_answer_like_go() {
     let p = gort::crates::profiler::pprof::decode(&a.body).unwrap();
     assert_eq!(p.period, 10_000_000);
 
+    // an HTTP/1.0 client gets the trace unframed, up to the close
+    let mut s = TcpStream::connect(addr).unwrap();
+    std::io::Write::write_all(
+        &mut s,
+        b"GET /debug/pprof/trace?seconds=0.1 HTTP/1.0\r\n\r\n",
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(&mut s, &mut raw).unwrap();
+    let h = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..h]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200 ok"), "{head}");
+    assert!(!head.contains("transfer-encoding"), "{head}");
+    assert_eq!(&raw[h + 4..h + 20], b"go 1.19 trace\0\0\0");
+
     // busy: Go's 500s when a CPU profile or a trace is already running
     gort::pprof::start_cpu_profile(std::io::sink()).unwrap();
     let a = get(addr, "/debug/pprof/profile?seconds=1");

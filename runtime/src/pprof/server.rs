@@ -30,7 +30,8 @@
 //! (Go's server cancels the request's context the same way) and its worker
 //! is free again. A body of known length goes out with `Content-Length`; a
 //! stream (the trace) with `Transfer-Encoding: chunked`, one chunk per read,
-//! as the tracer writes. A write that stalls for 30 s, or fails, ends the
+//! as the tracer writes (to an HTTP/1.0 client: unframed, up to the
+//! close). A write that stalls for 30 s, or fails, ends the
 //! connection; a stream that fails is cut without its final chunk, so the
 //! client sees an incomplete transfer rather than a short trace.
 
@@ -197,7 +198,8 @@ fn answer(mut conn: TcpStream) -> io::Result<()> {
         }
     };
     let resp = http::route(&req);
-    write_response(&mut conn, resp, head_only)
+    let chunked = req.version() != ::http::Version::HTTP_10;
+    write_response_framed(&mut conn, resp, head_only, chunked)
 }
 
 /// A parsed request and whether it was `HEAD`, or the status and text to
@@ -224,8 +226,14 @@ fn read_request(conn: &mut TcpStream) -> io::Result<Parsed> {
             Err(_) => return Ok(Err((400, "400 Bad Request"))),
         };
         let method = parsed.method.unwrap_or("GET");
+        let version = if parsed.version == Some(0) {
+            ::http::Version::HTTP_10
+        } else {
+            ::http::Version::HTTP_11
+        };
         let mut b = ::http::Request::builder()
             .method(method)
+            .version(version)
             .uri(parsed.path.unwrap_or("/"));
         let mut length = 0usize;
         for h in parsed.headers.iter() {
@@ -264,11 +272,23 @@ fn read_request(conn: &mut TcpStream) -> io::Result<Parsed> {
     }
 }
 
-/// Writes `resp`: status line, its headers, `Date`, the framing, the body.
+/// Writes `resp` to an HTTP/1.1 client.
 fn write_response(
     conn: &mut TcpStream,
     resp: ::http::Response<Body>,
     head_only: bool,
+) -> io::Result<()> {
+    write_response_framed(conn, resp, head_only, true)
+}
+
+/// Writes `resp`: status line, its headers, `Date`, the framing, the body.
+/// A stream goes out chunked, or to an HTTP/1.0 client (`chunked`
+/// false), as bytes up to the close of the connection.
+fn write_response_framed(
+    conn: &mut TcpStream,
+    resp: ::http::Response<Body>,
+    head_only: bool,
+    chunked: bool,
 ) -> io::Result<()> {
     let (parts, mut body) = resp.into_parts();
     let mut head = format!(
@@ -286,7 +306,8 @@ fn write_response(
     let len = body.len();
     match len {
         Some(n) => head.push_str(&format!("Content-Length: {n}\r\n")),
-        None => head.push_str("Transfer-Encoding: chunked\r\n"),
+        None if chunked => head.push_str("Transfer-Encoding: chunked\r\n"),
+        None => {}
     }
     head.push_str("Connection: close\r\n\r\n");
     if len.is_some() || head_only {
@@ -299,6 +320,10 @@ fn write_response(
     }
     conn.write_all(head.as_bytes())?;
     let mut buf = vec![0u8; 32 << 10];
+    if !chunked {
+        io::copy(&mut body, conn)?;
+        return conn.flush();
+    }
     loop {
         let n = body.read(&mut buf)?; // an error cuts the stream short
         if n == 0 {
