@@ -56,6 +56,8 @@
 //! | `runtime.ReadMemStats` · `runtime.GC` · `runtime.NumGoroutine` · `runtime.GOMAXPROCS` | [`runtime::read_mem_stats`] · [`runtime::gc`] · [`runtime::num_goroutine`] · [`runtime::gomaxprocs`] |
 //! | `debug.SetGCPercent` · `debug.SetMemoryLimit` · `debug.FreeOSMemory` | [`debug::set_gc_percent`] · [`debug::set_memory_limit`] · [`debug::free_os_memory`] |
 //! | `trace.Start(w)` · `trace.Stop()` | [`trace::start`]`(w)` · [`trace::stop`]`()` (goroutine, P and GC-phase events; `go tool trace` reads the file) |
+//! | `pprof.StartCPUProfile` · `pprof.Lookup(name).WriteTo` | [`pprof::start_cpu_profile`] · [`pprof::lookup`]`(name)?.write_to` |
+//! | `import _ "net/http/pprof"` + `http.ListenAndServe` · `pprof.Index`, `Profile`, `Trace`, … on your own mux | [`pprof::serve`]`(addr)` · [`pprof::http::index`], [`pprof::http::profile`], [`pprof::http::trace`], … (`http::Request` → `http::Response`) |
 //! | a cgo call (`entersyscall`/`exitsyscall`) | [`blocking`]`(\|\| ...)`: the goroutine's P goes to another M meanwhile |
 //! | `GOGC`, `GOMEMLIMIT`, `GOMAXPROCS`, `GODEBUG` | the same variables ([`mod@env`]), or [`Builder`] |
 //!

@@ -38,7 +38,10 @@
 //! debug)`: `debug = 0` writes the gzip'd proto, `1` Go's legacy text
 //! (`heap profile: ...`, `goroutine profile: total N`, `--- contention:`),
 //! `2` for `goroutine` the panic-style dump of every goroutine. [`serve`]
-//! offers all of them at `/debug/pprof/` with Go's routes and headers.
+//! offers all of them at `/debug/pprof/` with Go's routes and headers, on
+//! a bounded pool of threads, cancelling captures whose client leaves;
+//! the handlers it routes to ([`http`]) take and return the `http`
+//! crate's types, for any other server or router.
 //!
 //! The CPU profile ([`start_cpu_profile`], [`stop_cpu_profile`]) samples
 //! every thread that runs goroutines 100 times per CPU-second (see
@@ -62,12 +65,13 @@ mod contention;
 mod cpu;
 mod goroutine;
 mod heap;
-mod http;
+pub mod http;
+mod server;
 
 pub(crate) use contention::{bucket_bytes as contention_bucket_bytes, set_trace_recorder};
 pub use contention::{set_block_profile_rate, set_mutex_profile_fraction};
 pub use cpu::{start_cpu_profile, stop_cpu_profile};
-pub use http::{serve, PprofServer};
+pub use server::{serve, PprofServer, QUEUED, WORKERS};
 
 use gort_profiler::pprof::{HeapKind, ProfileMeta};
 use gort_profiler::Frame;
