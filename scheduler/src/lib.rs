@@ -426,6 +426,8 @@ pub mod chan;
 #[cfg(not(all(test, loom)))]
 mod g;
 #[cfg(not(all(test, loom)))]
+mod gprofile;
+#[cfg(not(all(test, loom)))]
 pub mod hooks;
 #[cfg(not(all(test, loom)))]
 mod lock;
@@ -456,6 +458,8 @@ pub use api::*;
 pub use chan::{chan, Chan};
 #[cfg(not(all(test, loom)))]
 pub use g::{GStatus, WaitReason};
+#[cfg(not(all(test, loom)))]
+pub use gprofile::{goroutine_profile, GoroutineProfile, GoroutineRecord};
 #[cfg(not(all(test, loom)))]
 pub use hooks::{set_recorder, SchedEvent, SchedRecorder};
 #[cfg(not(all(test, loom)))]

@@ -68,6 +68,11 @@ impl WorldStopped {
     pub fn started_at(&self) -> Instant {
         self.start
     }
+
+    /// The goroutine that stopped the world (null: a thread did).
+    pub(crate) fn owner_g(&self) -> *mut G {
+        self.owner_g
+    }
 }
 
 // SAFETY: the token may be handed to another thread (Go's STW can be ended
