@@ -140,8 +140,7 @@ fn count_records(groups: &[(Vec<u64>, usize)], stacks: Vec<Vec<Frame>>) -> Vec<C
     // `aggregate_counts` of the distinct stacks (one goroutine each) sorts
     // them by their key; a stable sort by the real counts then gives its
     // full order.
-    let items: Vec<(Vec<Frame>, Vec<(String, String)>)> =
-        stacks.into_iter().map(|s| (s, Vec::new())).collect();
+    let items: Vec<_> = stacks.into_iter().map(|s| (s, Vec::new())).collect();
     let mut recs = aggregate_counts(&items);
     for r in &mut recs {
         r.count = count_of
@@ -149,7 +148,7 @@ fn count_records(groups: &[(Vec<u64>, usize)], stacks: Vec<Vec<Frame>>) -> Vec<C
             .copied()
             .unwrap_or(r.count);
     }
-    recs.sort_by(|a, b| b.count.cmp(&a.count));
+    recs.sort_by_key(|r| std::cmp::Reverse(r.count));
     recs
 }
 
