@@ -4,7 +4,7 @@
 //! See [crate] ("The stop-the-world protocol") for the overview and
 //! `world.rs` for the rendezvous itself.
 
-use crate::g::{GStatus, G};
+use crate::g::{GStatus, WaitReason, G};
 use crate::loom::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 use crate::loom::sync::Mutex;
 use crate::sched::{
@@ -226,6 +226,17 @@ pub struct GoroutineStack {
     /// printed as `created by` in goroutine dumps); 0 for the main
     /// goroutine and when unknown.
     pub creator_pc: usize,
+    /// Why it waits, if `status` is `Waiting` (else [`WaitReason::None`]).
+    pub wait_reason: WaitReason,
+}
+
+/// `gr`'s wait reason if `st` (its status) is `Waiting`.
+fn reason_of(gr: &G, st: GStatus) -> WaitReason {
+    if st == GStatus::Waiting {
+        WaitReason::from_u8(gr.wait_reason.load(Relaxed))
+    } else {
+        WaitReason::None
+    }
 }
 
 /// Visits every live goroutine's stack `[sp, hi)` while the world is
@@ -260,6 +271,7 @@ pub fn for_each_goroutine_stack(w: &WorldStopped, f: &mut dyn FnMut(&GoroutineSt
                     hi: gr.hi,
                     lo: gr.lo + page,
                     creator_pc: gr.creator_pc.load(Relaxed),
+                    wait_reason: reason_of(gr, st),
                 });
                 continue;
             }
@@ -277,6 +289,7 @@ pub fn for_each_goroutine_stack(w: &WorldStopped, f: &mut dyn FnMut(&GoroutineSt
                 hi: gr.hi,
                 lo: gr.lo + page,
                 creator_pc: gr.creator_pc.load(Relaxed),
+                wait_reason: reason_of(gr, st),
             });
         }
     }
@@ -291,6 +304,7 @@ pub fn for_each_goroutine_stack(w: &WorldStopped, f: &mut dyn FnMut(&GoroutineSt
                 hi: gr.hi,
                 lo: gr.lo + page,
                 creator_pc: gr.creator_pc.load(Relaxed),
+                wait_reason: WaitReason::None,
             })
         });
     }
