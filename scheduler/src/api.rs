@@ -452,7 +452,10 @@ pub(crate) fn walk_frames(sp: usize, hi: usize, out: &mut Vec<usize>, max: usize
     }
 }
 
-/// Goroutine `goid`'s wait reason while the world is stopped.
+/// Goroutine `goid`'s wait reason while the world is stopped. A walk over
+/// every goroutine (O(goroutines) per call): a visitor of
+/// [`crate::for_each_goroutine_stack`] has it in
+/// [`GoroutineStack::wait_reason`](crate::GoroutineStack::wait_reason).
 pub fn goroutine_wait_reason(w: &crate::stw::WorldStopped, goid: u64) -> Option<WaitReason> {
     let mut r = None;
     let _ = w;

@@ -143,6 +143,7 @@ pub(crate) type StartFn = (Option<unsafe fn(*mut u8)>, usize);
 /// | `m` | written by the M that runs it; read racily by sysmon |
 /// | `lockedm` | written by the G's own M before it queues the G (Release on the queue) |
 /// | `scan` | atomic; the stack-scan claim protocol (`scanstate.rs`) |
+/// | `profiled` | atomic; the same protocol for goroutine profiles (`gprofile.rs`) |
 #[repr(C, align(64))]
 #[derive(Debug)]
 pub(crate) struct G {
@@ -186,6 +187,10 @@ pub(crate) struct G {
     /// Whether the collector scanned this stack in the current scan epoch
     /// (see `scanstate.rs`).
     pub(crate) scan: ScanState,
+    /// Whether this goroutine's stack is recorded in the open goroutine
+    /// profile (the same claim protocol on another word, with the profile
+    /// epochs of `gprofile.rs`).
+    pub(crate) profiled: ScanState,
     /// Whether this is a **foreign G**: the stand-in of a thread outside the
     /// scheduler (a plain `std::thread`) for a blocking operation; it has
     /// no stack of its own and is never on a run queue. Immutable.
@@ -230,6 +235,7 @@ impl G {
                 m: AtomicPtr::new(core::ptr::null_mut()),
                 lockedm: AtomicPtr::new(core::ptr::null_mut()),
                 scan: ScanState::new(),
+                profiled: ScanState::new(),
                 foreign: false,
                 fwake: AtomicU32::new(0),
             })
@@ -258,6 +264,7 @@ impl G {
             m: AtomicPtr::new(core::ptr::null_mut()),
             lockedm: AtomicPtr::new(core::ptr::null_mut()),
             scan: ScanState::new(),
+            profiled: ScanState::new(),
             foreign: true,
             fwake: AtomicU32::new(0),
         });

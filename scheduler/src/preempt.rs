@@ -262,6 +262,18 @@ fn serve(m: &M, ctx: *mut libc::c_void) {
     }
     m.susp.served_leave();
     if req & REQ_SUSPEND != 0 && gr.status() == GStatus::Syscall {
+        // The saved sp points at a frame laid out as a switch frame whose
+        // frame pointer and return PC are the interrupted code's (its PC + 1,
+        // as a return PC), so that a walk of the frozen stack (a goroutine
+        // profile) starts at the interrupted instruction. It lies in this
+        // function's frame, below the handler's and the kernel's signal
+        // frame: `[sp, top)` still holds every register of the interrupted
+        // code for the collector's scan.
+        let mut frame = [0usize; crate::switch::SAVED_PC_OFFSET / 8 + 1];
+        let (pc, fp) = interrupted_pc_fp(ctx);
+        frame[crate::switch::SAVED_FP_OFFSET / 8] = fp;
+        frame[crate::switch::SAVED_PC_OFFSET / 8] = if pc == 0 { 0 } else { pc + 1 };
+        let sp = core::hint::black_box(&mut frame) as *mut _ as usize;
         m.susp.suspend(
             || {
                 // SAFETY: we are this G's M; nobody reads the saved sp
@@ -270,6 +282,34 @@ fn serve(m: &M, ctx: *mut libc::c_void) {
             },
             futex_wait,
         );
+        // The frame stays alive (and in memory) until the world restarted.
+        core::hint::black_box(&frame);
+    }
+}
+
+/// The interrupted code's program counter and frame pointer (0s where
+/// unknown).
+fn interrupted_pc_fp(ctx: *mut libc::c_void) -> (usize, usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: the kernel passes a valid ucontext to SA_SIGINFO handlers.
+        let uc = unsafe { &*(ctx as *const libc::ucontext_t) };
+        let g = &uc.uc_mcontext.gregs;
+        (
+            g[libc::REG_RIP as usize] as usize,
+            g[libc::REG_RBP as usize] as usize,
+        )
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        // SAFETY: as above.
+        let uc = unsafe { &*(ctx as *const libc::ucontext_t) };
+        (uc.uc_mcontext.pc as usize, uc.uc_mcontext.regs[29] as usize)
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let _ = ctx;
+        (0, 0)
     }
 }
 

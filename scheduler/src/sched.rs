@@ -1039,6 +1039,9 @@ fn execute(m: &M, g: *mut G, inherit: bool) {
     // stack: scan it here if no mark worker did yet (one relaxed load when
     // no cycle is scanning; see `scanstate.rs`).
     crate::stw::ensure_scanned(gr);
+    // While a goroutine profile is being taken, no goroutine runs before its
+    // stack is recorded (one relaxed load otherwise; see `gprofile.rs`).
+    crate::gprofile::ensure_recorded(gr);
     let lm = gr.lockedm.load(Relaxed);
     if !lm.is_null() {
         // A P-less goroutine waiting for a P on its own M (it was
@@ -1420,6 +1423,9 @@ pub(crate) fn newproc<F: FnOnce() + Send + 'static>(creator_pc: usize, f: F) -> 
     // barrier shades (see `scanstate.rs`). SeqCst: see the re-check below.
     let epoch = crate::stw::SCAN_EPOCH.load(SeqCst);
     gr.scan.born(epoch);
+    // Likewise, a goroutine born while a goroutine profile is being taken
+    // is not in it (see `gprofile.rs`).
+    gr.profiled.born(crate::gprofile::open_epoch());
     if epoch != 0 {
         crate::stw::copy_barrier_slow(data, size);
     }

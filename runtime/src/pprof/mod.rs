@@ -29,7 +29,7 @@
 //! | cpu ([`start_cpu_profile`]) | where the CPU time goes, 100 samples per CPU-second | SIGPROF on every thread running goroutines (`gort_profiler::cpu`) |
 //! | `heap` | live objects as of the last completed GC, by allocation stack | the allocator's sampler, one sample per [`runtime::set_mem_profile_rate`](crate::runtime::set_mem_profile_rate) bytes on average (512 KiB), and the sweeper |
 //! | `allocs` | the same data, showing all allocations by default | same |
-//! | `goroutine` | every goroutine's stack | a stop-the-world walk of the goroutines' frame chains |
+//! | `goroutine` | every goroutine's stack | the scheduler's goroutine profile: a brief stop of the world opens it, then each goroutine's frame chain is walked before it runs again |
 //! | `threadcreate` | OS threads the scheduler started | the scheduler's thread count (no creation stacks) |
 //! | `block` | time spent blocked on channels, `select`, `WaitGroup`, `Mutex` | the scheduler's park/start events, sampled per [`runtime::set_block_profile_rate`](crate::runtime::set_block_profile_rate) |
 //! | `mutex` | time waiters spent waiting for contended [`crate::sync::Mutex`]es, by the stack that unlocked | same, one in [`runtime::set_mutex_profile_fraction`](crate::runtime::set_mutex_profile_fraction) |
