@@ -367,8 +367,11 @@ pub struct Config {
     /// Number of Ps. `None`: `$GOMAXPROCS` if set, else the CPUs available
     /// to the process.
     pub gomaxprocs: Option<usize>,
-    /// Reserved bytes per goroutine stack (rounded up to whole pages; at
-    /// least 16 KiB). Default [`stack::DEFAULT_STACK_SIZE`].
+    /// Reserved bytes per goroutine stack: the most a goroutine's frames
+    /// may use (Go's max stack; only touched pages cost memory). Rounded up
+    /// to whole pages and clamped to [`stack::MIN_STACK_SIZE`]`..=`
+    /// [`stack::MAX_STACK_SIZE`]. Default [`stack::DEFAULT_STACK_SIZE`]
+    /// (8 MiB).
     pub stack_size: usize,
 }
 
@@ -398,7 +401,7 @@ fn default_procs() -> usize {
 pub(crate) fn init(cfg: &Config) -> &'static Sched {
     SCHED.get_or_init(|| {
         let page = stack::page_size();
-        let size = cfg.stack_size.max(16 * 1024).div_ceil(page) * page;
+        let size = stack::stack_size_for(cfg.stack_size, page);
         stack::set_stack_size(size);
         let n = cfg
             .gomaxprocs
