@@ -43,8 +43,9 @@
 //! `vm.overcommit_memory=2` the reservation counts and a smaller max stack
 //! is needed). Page tables: a stack of 2 MiB or more has its top pages in a
 //! 2 MiB region of its own, so each parked goroutine also pays one 4 KiB
-//! page-table page (kernel memory, not RSS), where 256 KiB stacks shared
-//! one among eight.
+//! page-table page (kernel memory, not RSS; shared with the next stack's
+//! guard page, see `PTE_SPAN`), where 256 KiB stacks shared one among
+//! eight.
 //!
 //! Pooling (the G free lists in `sched.rs`): a dead G keeps its stack. When
 //! the global pool holds more than `POOL_CAP` (1024) stacks, sysmon's scavenger
@@ -248,6 +249,16 @@ impl StackArena {
     }
 }
 
+/// The memory one page-table page maps (512 entries of 4 KiB on x86_64
+/// and 4 KiB-page aarch64). A page-table page exists for every such span
+/// holding a touched page or a guard marker; a parked goroutine touches
+/// the top of its stack and its guard page is the bottom. Stacks begin half
+/// a span past a span boundary, so with stack sizes that are multiples of
+/// the span every boundary between two stacks lies mid-span: a stack's top
+/// pages share their page-table page with the next stack's guard page, one
+/// page-table page per goroutine instead of two.
+const PTE_SPAN: usize = 2 << 20;
+
 /// Maps a new chunk and publishes it to the signal handler's table. Guard
 /// pages are installed as stacks are carved (a chunk may hold thousands).
 fn map_chunk(size: usize) -> usize {
@@ -256,8 +267,10 @@ fn map_chunk(size: usize) -> usize {
         crate::rt_throw!("out of goroutine stack chunks ({MAX_CHUNKS} × {CHUNK_BYTES} bytes)");
     }
     let len = size * stacks_per_chunk(size);
+    // The stacks start half a page-table span past a span boundary (see
+    // `PTE_SPAN`): room for that offset is mapped too.
     let map = memmap2::MmapOptions::new()
-        .len(len)
+        .len(len + PTE_SPAN)
         .stack()
         .no_reserve_swap()
         .map_anon()
@@ -266,7 +279,8 @@ fn map_chunk(size: usize) -> usize {
     // everything: the first touch of a stack's top would fault in 2 MiB.
     // Advice only: a kernel without THP ignores it.
     let _ = map.advise(memmap2::Advice::NoHugePage);
-    let base = map.as_ptr() as usize;
+    let raw = map.as_ptr() as usize;
+    let base = (raw + PTE_SPAN / 2).next_multiple_of(PTE_SPAN) - PTE_SPAN / 2;
     // Stacks are never unmapped: a G lives at the top of its stack and Gs
     // are never freed, so the mapping must outlive every pointer to a G.
     std::mem::forget(map);
