@@ -270,8 +270,7 @@ pub fn make_slice_in<T: Trace + Zeroable>(heap: &Heap, len: usize) -> GcSlice<T>
         );
     }
     let max = size::max_alloc(heap.arena_bytes());
-    let value = match size::slice_value_bytes(std::mem::size_of::<T>(), len, T::NEEDS_TRACE, max)
-    {
+    let value = match size::slice_value_bytes(std::mem::size_of::<T>(), len, T::NEEDS_TRACE, max) {
         Some(v) => v,
         None => makeslice_len_out_of_range(),
     };

@@ -121,9 +121,10 @@ impl Builder {
     /// Fixed by the first start of the runtime in a process; later runs
     /// keep it.
     pub fn max_stack(mut self, bytes: usize) -> Builder {
-        self.max_stack = Some(
-            bytes.clamp(gort_scheduler::MIN_STACK_SIZE, gort_scheduler::MAX_STACK_SIZE),
-        );
+        self.max_stack = Some(bytes.clamp(
+            gort_scheduler::MIN_STACK_SIZE,
+            gort_scheduler::MAX_STACK_SIZE,
+        ));
         self
     }
 

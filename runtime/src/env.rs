@@ -236,9 +236,7 @@ const MAXSTACK_EXPECTED: &str =
 pub fn parse_maxstack(value: &str) -> Result<usize, KnobError> {
     parse_byte_count(value)
         .and_then(|n| usize::try_from(n).ok())
-        .filter(|n| {
-            (gort_scheduler::MIN_STACK_SIZE..=gort_scheduler::MAX_STACK_SIZE).contains(n)
-        })
+        .filter(|n| (gort_scheduler::MIN_STACK_SIZE..=gort_scheduler::MAX_STACK_SIZE).contains(n))
         .ok_or_else(|| KnobError::new("GORT_MAXSTACK", value, MAXSTACK_EXPECTED))
 }
 
@@ -370,7 +368,19 @@ mod tests {
         assert_eq!(parse_maxstack("64GiB"), Ok(64 << 30));
         assert_eq!(parse_maxstack("1048576"), Ok(1 << 20));
         assert_eq!(parse_maxstack("1048576B"), Ok(1 << 20));
-        for bad in ["", "0", "4KiB", "65GiB", "1TiB", "8MB", "8M", "-1", "8 MiB", "big", "99999999999999999999"] {
+        for bad in [
+            "",
+            "0",
+            "4KiB",
+            "65GiB",
+            "1TiB",
+            "8MB",
+            "8M",
+            "-1",
+            "8 MiB",
+            "big",
+            "99999999999999999999",
+        ] {
             let e = parse_maxstack(bad).unwrap_err();
             assert_eq!(e.variable, "GORT_MAXSTACK", "{bad}");
             assert_eq!(e.value, bad);

@@ -941,9 +941,8 @@ mod size_tests {
     fn every_boundary_for_every_element_size() {
         for elem in 0..=4096usize {
             let mut centres = vec![0, 1, isize::MAX as usize, usize::MAX];
-            if elem > 0 {
-                centres.extend([MAX_CHAN_BUFFER / elem, usize::MAX / elem]);
-            }
+            centres.extend(MAX_CHAN_BUFFER.checked_div(elem));
+            centres.extend(usize::MAX.checked_div(elem));
             for c in centres {
                 for d in -3isize..=3 {
                     if let Some(cap) = c.checked_add_signed(d) {
@@ -965,10 +964,7 @@ mod size_tests {
         // chan::<u64>(usize::MAX / 4): the product overflows.
         assert_eq!(chan_buffer_bytes(8, usize::MAX / 4), None);
         // The largest buffer Go accepts, and one element more.
-        assert_eq!(
-            chan_buffer_bytes(1, MAX_CHAN_BUFFER),
-            Some((1 << 48) - 96)
-        );
+        assert_eq!(chan_buffer_bytes(1, MAX_CHAN_BUFFER), Some((1 << 48) - 96));
         assert_eq!(chan_buffer_bytes(1, MAX_CHAN_BUFFER + 1), None);
         // Zero-sized elements: any capacity up to Go's largest int.
         assert_eq!(chan_buffer_bytes(0, isize::MAX as usize), Some(0));

@@ -24,7 +24,7 @@
 //!
 //! ```text
 //! panic: A
-//! 	panic: B
+//! <TAB>panic: B
 //!
 //! goroutine N [running]:
 //! ```
@@ -178,8 +178,12 @@ pub(crate) fn goroutine_panicked(payload: Box<dyn std::any::Any + Send>) -> ! {
     // Dropping the payload could itself panic; leak it.
     std::mem::forget(payload);
     let g = getg();
-    // SAFETY: Gs are never freed; we are running on this G.
-    let goid = if g.is_null() { 0 } else { unsafe { &*g }.goid() };
+    let goid = if g.is_null() {
+        0
+    } else {
+        // SAFETY: Gs are never freed; we are running on this G.
+        unsafe { &*g }.goid()
+    };
     let record = {
         let mut r = RECENT.lock();
         let at = r.iter().rposition(|x| x.goid == goid && x.msg == msg);

@@ -381,7 +381,10 @@ mod tests {
         let page = 4096;
         assert_eq!(stack_size_for(0, page), MIN_STACK_SIZE);
         assert_eq!(stack_size_for(DEFAULT_STACK_SIZE, page), DEFAULT_STACK_SIZE);
-        assert_eq!(stack_size_for(DEFAULT_STACK_SIZE + 1, page), DEFAULT_STACK_SIZE + page);
+        assert_eq!(
+            stack_size_for(DEFAULT_STACK_SIZE + 1, page),
+            DEFAULT_STACK_SIZE + page
+        );
         assert_eq!(stack_size_for(usize::MAX, page), MAX_STACK_SIZE);
         assert_eq!(stack_size_for(MAX_STACK_SIZE + 1, 1 << 16), MAX_STACK_SIZE);
     }
@@ -390,10 +393,20 @@ mod tests {
     fn the_chunk_table_covers_the_address_space() {
         // Whatever the stack size, MAX_CHUNKS chunks span at least 2^48
         // bytes: the table cannot run out before the address space does.
-        for size in [MIN_STACK_SIZE, 256 << 10, DEFAULT_STACK_SIZE, 1 << 30, CHUNK_BYTES, MAX_STACK_SIZE] {
+        for size in [
+            MIN_STACK_SIZE,
+            256 << 10,
+            DEFAULT_STACK_SIZE,
+            1 << 30,
+            CHUNK_BYTES,
+            MAX_STACK_SIZE,
+        ] {
             let chunk = stacks_per_chunk(size) * size;
             assert!(chunk <= CHUNK_BYTES.max(size), "{size}");
-            assert!(MAX_CHUNKS as u128 * chunk as u128 >= 1 << 47 || size > CHUNK_BYTES, "{size}");
+            assert!(
+                MAX_CHUNKS as u128 * chunk as u128 >= 1 << 47 || size > CHUNK_BYTES,
+                "{size}"
+            );
         }
         // A million default stacks: under 2,000 chunk mappings.
         assert!(1_000_000usize.div_ceil(stacks_per_chunk(DEFAULT_STACK_SIZE)) < 2_000);

@@ -149,7 +149,8 @@ fn child(case: &str) {
                 e.len(),
                 z.len(),
                 big.get(99_999_999),
-                nodes.get(2).unwrap().value + nodes.get(2).unwrap().next.get().map_or(0, |n| n.value),
+                nodes.get(2).unwrap().value
+                    + nodes.get(2).unwrap().next.get().map_or(0, |n| n.value),
                 c.len()
             );
         }),
@@ -160,7 +161,11 @@ fn child(case: &str) {
                 .join();
             let msg = r
                 .err()
-                .and_then(|p| p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())))
+                .and_then(|p| {
+                    p.downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                })
                 .unwrap_or_default();
             println!("joined: {msg}");
         }
@@ -185,7 +190,8 @@ fn child(case: &str) {
                 let msg = r.err().and_then(|p| p.downcast_ref::<String>().cloned());
                 println!("recovered: {}", msg.unwrap_or_default());
             });
-            let r = std::panic::catch_unwind(|| chan::<u64>(std::hint::black_box(usize::MAX)).cap());
+            let r =
+                std::panic::catch_unwind(|| chan::<u64>(std::hint::black_box(usize::MAX)).cap());
             println!("recovered in main: {}", r.is_err());
         }),
         "recovered_then_uncaught" => gort::run(|| {
@@ -219,7 +225,10 @@ fn expect_exit2(case: &str, env: &[(&str, &str)], head: &str, header: bool) -> S
         "{case} {env:?}: exit status {:?}, stderr:\n{err}",
         out.status
     );
-    assert!(err.starts_with(head), "{case} {env:?}: stderr does not start with {head:?}:\n{err}");
+    assert!(
+        err.starts_with(head),
+        "{case} {env:?}: stderr does not start with {head:?}:\n{err}"
+    );
     if header {
         let rest = &err[head.len()..];
         let line = rest.lines().next().unwrap_or("");
@@ -291,10 +300,7 @@ fn index_out_of_range() {
 fn slices_in_range_work() {
     let out = run_child("slices_in_range_work", &[("GODEBUG", "clobberfree=1")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-    assert_eq!(
-        stdout_of(&out).trim(),
-        format!("ok 0 {} 7 5 1", isize::MAX)
-    );
+    assert_eq!(stdout_of(&out).trim(), format!("ok 0 {} 7 5 1", isize::MAX));
 }
 
 fn makeslice_on_a_plain_thread() {
@@ -383,8 +389,12 @@ fn bad_maxstack_is_an_error_naming_the_variable() {
 /// Parks `n` goroutines at the default settings; returns (RSS, page-table
 /// bytes) per goroutine and the mappings count.
 fn parked(n: usize) -> (u64, u64, u64) {
-    let out = run_child_with_limit("park_many", &[("N", &n.to_string())], Duration::from_secs(600))
-        .expect("parking goroutines still running after 600 s");
+    let out = run_child_with_limit(
+        "park_many",
+        &[("N", &n.to_string())],
+        Duration::from_secs(600),
+    )
+    .expect("parking goroutines still running after 600 s");
     let text = stdout_of(&out);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     let line = text
@@ -436,13 +446,19 @@ fn main() {
         ("slices_in_range_work", slices_in_range_work),
         ("makeslice_on_a_plain_thread", makeslice_on_a_plain_thread),
         ("panic_while_panicking", panic_while_panicking),
-        ("recovered_panic_prints_nothing", recovered_panic_prints_nothing),
+        (
+            "recovered_panic_prints_nothing",
+            recovered_panic_prints_nothing,
+        ),
         ("recovered_then_uncaught", recovered_then_uncaught),
         (
             "deep_recursion_with_a_big_max_stack",
             deep_recursion_with_a_big_max_stack,
         ),
-        ("stack_overflow_names_the_limit", stack_overflow_names_the_limit),
+        (
+            "stack_overflow_names_the_limit",
+            stack_overflow_names_the_limit,
+        ),
         (
             "bad_maxstack_is_an_error_naming_the_variable",
             bad_maxstack_is_an_error_naming_the_variable,
