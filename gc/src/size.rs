@@ -244,6 +244,8 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig {
             cases: if cfg!(miri) { 16 } else { 4096 },
+            // No file of past failures: Miri isolates the file system.
+            failure_persistence: None,
             ..ProptestConfig::default()
         })]
 
