@@ -236,6 +236,16 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(miri))]
+    fn an_impossible_arena_is_an_error_not_a_wrapped_size() {
+        for bytes in [MAX_ALLOC + 1, usize::MAX] {
+            let e =
+                crate::heap::Heap::new(crate::heap::HeapConfig { arena_bytes: bytes }).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{bytes}: {e}");
+        }
+    }
+
+    #[test]
     fn max_alloc_is_the_smaller_limit() {
         assert_eq!(max_alloc(64 << 30), 64 << 30);
         assert_eq!(max_alloc(usize::MAX), MAX_ALLOC);
