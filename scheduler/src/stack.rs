@@ -3,7 +3,7 @@
 //! See [crate] for the overview. A **stack** is a fixed-size, page-aligned
 //! region of a **stack chunk**, one anonymous mapping (memmap2, `MAP_STACK`,
 //! `MAP_NORESERVE`, no transparent huge pages) of about [`CHUNK_BYTES`]
-//! holding [`stacks_per_chunk`] stacks. Rust frames cannot be moved, so a
+//! holding `stacks_per_chunk` stacks. Rust frames cannot be moved, so a
 //! stack never grows by copying as Go's do: its size is reserved up front
 //! and is the most the goroutine's frames may ever use — gort's **max
 //! stack** (Go's `debug.SetMaxStack`; default [`DEFAULT_STACK_SIZE`] =
