@@ -4,7 +4,8 @@
 //! and Rust's aborts become Go's reports. Every case that ends the process
 //! runs in a child (this test binary re-executed with `GORT_TEST_CHILD`),
 //! and the parent checks its exit status and stderr against Go's output
-//! (Go 1.19 and 1.27 print the same first lines for all of these).
+//! (Go 1.19 and 1.27 print the same first lines for all of these). Every
+//! child runs with `GODEBUG=clobberfree=1`.
 
 use gort::{chan, go, make_slice, Gc, GcCell, Trace};
 use gort_tests::{child_case, run_child, run_child_with_limit, run_tests, stderr_of, stdout_of};
@@ -212,11 +213,21 @@ fn child(case: &str) {
     }
 }
 
+/// `env` plus `GODEBUG=clobberfree=1` unless it sets `GODEBUG` itself:
+/// every case runs with freed objects poisoned.
+fn clobbered<'a>(env: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut v = env.to_vec();
+    if !v.iter().any(|(k, _)| *k == "GODEBUG") {
+        v.push(("GODEBUG", "clobberfree=1"));
+    }
+    v
+}
+
 /// Runs `case` under `env`, expects exit status 2 and stderr starting with
 /// `head` (Go's first lines), followed by a `goroutine N [running]:`
 /// header when `header` is set. Returns stderr.
 fn expect_exit2(case: &str, env: &[(&str, &str)], head: &str, header: bool) -> String {
-    let out = run_child_with_limit(case, env, Duration::from_secs(120))
+    let out = run_child_with_limit(case, &clobbered(env), Duration::from_secs(120))
         .unwrap_or_else(|| panic!("{case}: still running after 120 s"));
     let err = stderr_of(&out);
     assert_eq!(
@@ -298,13 +309,16 @@ fn index_out_of_range() {
 }
 
 fn slices_in_range_work() {
-    let out = run_child("slices_in_range_work", &[("GODEBUG", "clobberfree=1")]);
+    let out = run_child(
+        "slices_in_range_work",
+        &clobbered(&[("GODEBUG", "clobberfree=1")]),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert_eq!(stdout_of(&out).trim(), format!("ok 0 {} 7 5 1", isize::MAX));
 }
 
 fn makeslice_on_a_plain_thread() {
-    let out = run_child("makeslice_on_a_plain_thread", &[]);
+    let out = run_child("makeslice_on_a_plain_thread", &clobbered(&[]));
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert_eq!(
         stdout_of(&out).trim(),
@@ -327,7 +341,10 @@ fn panic_while_panicking() {
 
 fn recovered_panic_prints_nothing() {
     for p in PROCS {
-        let out = run_child("recovered_panic_prints_nothing", &[("GOMAXPROCS", p)]);
+        let out = run_child(
+            "recovered_panic_prints_nothing",
+            &clobbered(&[("GOMAXPROCS", p)]),
+        );
         let err = stderr_of(&out);
         assert_eq!(out.status.code(), Some(0), "{err}");
         assert_eq!(err, "", "a recovered panic printed");
@@ -352,14 +369,14 @@ fn deep_recursion_with_a_big_max_stack() {
     // Go: 1,000,000 levels work (its max stack is 1 GB).
     let out = run_child_with_limit(
         "deep_recursion",
-        &[("GORT_MAXSTACK", "1GiB"), ("DEPTH", "1000000")],
+        &clobbered(&[("GORT_MAXSTACK", "1GiB"), ("DEPTH", "1000000")]),
         Duration::from_secs(120),
     )
     .expect("deep recursion still running after 120 s");
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert_eq!(stdout_of(&out).trim(), "depth 1000000");
     // 5,000 levels fit the default max stack (8 MiB).
-    let out = run_child("deep_recursion", &[("DEPTH", "5000")]);
+    let out = run_child("deep_recursion", &clobbered(&[("DEPTH", "5000")]));
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert_eq!(stdout_of(&out).trim(), "depth 5000");
 }
@@ -376,7 +393,10 @@ fn stack_overflow_names_the_limit() {
 
 fn bad_maxstack_is_an_error_naming_the_variable() {
     for bad in ["8MB", "1KiB", "huge"] {
-        let out = run_child("deep_recursion", &[("GORT_MAXSTACK", bad), ("DEPTH", "1")]);
+        let out = run_child(
+            "deep_recursion",
+            &clobbered(&[("GORT_MAXSTACK", bad), ("DEPTH", "1")]),
+        );
         let err = stderr_of(&out);
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(
