@@ -69,6 +69,10 @@ fn park_many(n: usize) {
         wg.wait();
         let (rss1, pte1) = rss_and_pte_kib();
         let parked = gort::runtime::num_goroutine();
+        // StackInuse counts resident stack pages (mincore from each top).
+        let t = std::time::Instant::now();
+        let stack_inuse = gort::runtime::read_mem_stats().stack_inuse;
+        let read_ms = t.elapsed().as_millis();
         let maps = std::fs::read_to_string("/proc/self/maps")
             .unwrap()
             .lines()
@@ -79,9 +83,10 @@ fn park_many(n: usize) {
             gort::sleep(Duration::from_millis(5));
         }
         println!(
-            "RESULT parked={parked} rss_per_g={} pte_per_g={} maps={maps}",
+            "RESULT parked={parked} rss_per_g={} pte_per_g={} maps={maps} stack_inuse_per_g={} read_mem_stats_ms={read_ms}",
             (rss1 - rss0) * 1024 / n as u64,
-            (pte1 - pte0) * 1024 / n as u64
+            (pte1 - pte0) * 1024 / n as u64,
+            stack_inuse / n as u64,
         );
     });
 }
@@ -430,6 +435,13 @@ fn parked(n: usize) -> (u64, u64, u64) {
     };
     assert!(field("parked=") as usize >= n, "{line}");
     eprintln!("{n} parked goroutines: {line}");
+    // The memory statistics see the same pages: at least one per parked
+    // goroutine, about what RSS grew by.
+    let inuse = field("stack_inuse_per_g=");
+    assert!(
+        (4096..=3 * 4096).contains(&inuse),
+        "StackInuse per goroutine {inuse}"
+    );
     (field("rss_per_g="), field("pte_per_g="), field("maps="))
 }
 
