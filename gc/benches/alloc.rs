@@ -12,6 +12,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use gort_gc::heap::{Heap, HeapConfig};
+use gort_gc::ptr::make_slice_in;
 use gort_gc::{Gc, ObjectKind};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -67,6 +68,32 @@ fn small(c: &mut Criterion) {
                 cycle(h);
             }
             black_box(g)
+        })
+    });
+    // make_slice: a noscan []u64 of 8 and a precise []Option<Gc<T>> of 8
+    // (the size checks of make_slice are on this path).
+    g.bench_function("make_slice_u64/8", |b| {
+        let mut n = 0;
+        b.iter(|| {
+            let s = make_slice_in::<u64>(h, black_box(8));
+            n += 1;
+            if n == FREE_EVERY_BYTES / 80 {
+                n = 0;
+                cycle(h);
+            }
+            black_box(s)
+        })
+    });
+    g.bench_function("make_slice_gc/8", |b| {
+        let mut n = 0;
+        b.iter(|| {
+            let s = make_slice_in::<Option<Gc<u64>>>(h, black_box(8));
+            n += 1;
+            if n == FREE_EVERY_BYTES / 80 {
+                n = 0;
+                cycle(h);
+            }
+            black_box(s)
         })
     });
     g.finish();

@@ -322,6 +322,7 @@ pub mod cell;
 pub mod heap;
 pub mod ptr;
 pub mod root;
+pub mod size;
 pub mod trace;
 pub use cell::GcCell;
 pub use gort_gc_derive::Trace;

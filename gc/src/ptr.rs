@@ -4,6 +4,7 @@
 
 use crate::cell::{atomic_load, atomic_store, check_atomic_elem};
 use crate::heap::{self, precise_header_bytes, Heap, ObjectKind};
+use crate::size;
 use crate::trace::{InfoOf, Trace, Tracer, TypeInfo};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -248,12 +249,18 @@ const fn slice_precise_value<T>(len: usize) -> usize {
 }
 
 /// `make([]T, len)` on the global heap: a zeroed managed slice.
+///
+/// A length out of range — negative as a Go `int` (above `isize::MAX`),
+/// or a slice bigger than the largest allocation ([`crate::size`]) —
+/// panics with Go's `runtime error: makeslice: len out of range`.
 #[inline]
+#[track_caller]
 pub fn make_slice<T: Trace + Zeroable>(len: usize) -> GcSlice<T> {
     make_slice_in(heap::global(), len)
 }
 
 /// [`make_slice`] on a given heap.
+#[track_caller]
 pub fn make_slice_in<T: Trace + Zeroable>(heap: &Heap, len: usize) -> GcSlice<T> {
     const {
         check_atomic_elem::<T>();
@@ -262,27 +269,30 @@ pub fn make_slice_in<T: Trace + Zeroable>(heap: &Heap, len: usize) -> GcSlice<T>
             "managed types must not need Drop"
         );
     }
-    if len == 0 || std::mem::size_of::<T>() == 0 {
+    let max = size::max_alloc(heap.arena_bytes());
+    let value = match size::slice_value_bytes(std::mem::size_of::<T>(), len, T::NEEDS_TRACE, max) {
+        Some(v) => v,
+        None => makeslice_len_out_of_range(),
+    };
+    if value == 0 {
         return GcSlice {
             elems: NonNull::dangling(),
             len,
             _t: PhantomData,
         };
     }
-    let bytes = len
-        .checked_mul(std::mem::size_of::<T>())
-        .unwrap_or_else(|| panic!("runtime error: makeslice: len out of range"));
-    // +1: the padding byte that keeps the elements' end pointer inside the
-    // object (see Heap::find_object).
+    // The value holds the padding byte that keeps the elements' end
+    // pointer inside the object (see Heap::find_object), and for a precise
+    // slice the length word.
     let elems = if T::NEEDS_TRACE {
-        let value = heap.alloc_precise(8 + bytes + 1, SliceInfo::<T>::INFO);
+        let value = heap.alloc_precise(value, SliceInfo::<T>::INFO);
         // SAFETY: the value area is fresh, zeroed and at least 16 bytes. A
         // marker that traces the slice before this store reads length 0
         // and finds nothing; every element is still zero (None) anyway.
         unsafe { atomic_store(value as *mut usize, len) };
         value as usize + 8
     } else {
-        heap.alloc(bytes + 1, ObjectKind::Noscan) as usize
+        heap.alloc(value, ObjectKind::Noscan) as usize
     };
     GcSlice {
         // SAFETY: heap addresses are never null.
@@ -290,6 +300,22 @@ pub fn make_slice_in<T: Trace + Zeroable>(heap: &Heap, len: usize) -> GcSlice<T>
         len,
         _t: PhantomData,
     }
+}
+
+/// Go's `panicmakeslicelen`.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn makeslice_len_out_of_range() -> ! {
+    panic!("{}", size::MAKESLICE_LEN_OUT_OF_RANGE)
+}
+
+/// Go's `panicIndex`: `runtime error: index out of range [i] with length n`.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn index_out_of_range(i: usize, len: usize) -> ! {
+    panic!("runtime error: index out of range [{i}] with length {len}")
 }
 
 struct SliceInfo<T>(PhantomData<T>);
@@ -331,6 +357,7 @@ impl<T: Trace + Copy> GcSlice<T> {
 
     /// Element `i`; panics like Go when `i >= len`.
     #[inline]
+    #[track_caller]
     pub fn get(&self, i: usize) -> T {
         self.check(i);
         // SAFETY: i < len, the object is live (see Gc), element aligned.
@@ -340,6 +367,7 @@ impl<T: Trace + Copy> GcSlice<T> {
     /// Stores `v` at `i` (barriered when `T` can hold pointers); panics
     /// like Go when `i >= len`.
     #[inline]
+    #[track_caller]
     pub fn set(&self, i: usize, v: T) {
         self.check(i);
         // SAFETY: as in `get`.
@@ -354,12 +382,10 @@ impl<T: Trace + Copy> GcSlice<T> {
     }
 
     #[inline]
+    #[track_caller]
     fn check(&self, i: usize) {
         if i >= self.len {
-            panic!(
-                "runtime error: index out of range [{i}] with length {}",
-                self.len
-            );
+            index_out_of_range(i, self.len);
         }
     }
 

@@ -31,6 +31,7 @@ pub struct Builder {
     gctrace: Option<bool>,
     schedtrace: Option<Duration>,
     clobberfree: Option<bool>,
+    max_stack: Option<usize>,
     ignore_env: bool,
 }
 
@@ -50,6 +51,8 @@ pub(crate) struct Settings {
     pub(crate) schedtrace: Option<Duration>,
     /// `GODEBUG=clobberfree=1`.
     pub(crate) clobberfree: bool,
+    /// The max stack of every goroutine, in bytes (`GORT_MAXSTACK`).
+    pub(crate) max_stack: usize,
 }
 
 impl Builder {
@@ -107,8 +110,26 @@ impl Builder {
         self
     }
 
-    /// Do not read `GOGC`, `GOMEMLIMIT`, `GOMAXPROCS` or `GODEBUG`: what is
-    /// not set on the builder takes Go's default.
+    /// The most a goroutine's stack may use, in bytes (Go's
+    /// `debug.SetMaxStack`; environment: `GORT_MAXSTACK`). Default 8 MiB;
+    /// clamped to 16 KiB ..= 64 GiB. Each goroutine reserves this much
+    /// address space for its stack (frames cannot move, so stacks do not
+    /// grow by copying as Go's do); only the pages it touches cost memory,
+    /// and the collector scans only the part in use. A goroutine that needs
+    /// more ends the program with `fatal error: stack overflow`.
+    ///
+    /// Fixed by the first start of the runtime in a process; later runs
+    /// keep it.
+    pub fn max_stack(mut self, bytes: usize) -> Builder {
+        self.max_stack = Some(bytes.clamp(
+            gort_scheduler::MIN_STACK_SIZE,
+            gort_scheduler::MAX_STACK_SIZE,
+        ));
+        self
+    }
+
+    /// Do not read `GOGC`, `GOMEMLIMIT`, `GOMAXPROCS`, `GODEBUG` or
+    /// `GORT_MAXSTACK`: what is not set on the builder takes the default.
     pub fn ignore_env(mut self) -> Builder {
         self.ignore_env = true;
         self
@@ -146,6 +167,10 @@ impl Builder {
                 None => schedtrace_env,
             },
             clobberfree: self.clobberfree.unwrap_or(env.godebug.clobberfree),
+            max_stack: self
+                .max_stack
+                .or(env.maxstack)
+                .unwrap_or(gort_scheduler::DEFAULT_STACK_SIZE),
         }
     }
 }
@@ -162,6 +187,7 @@ mod tests {
         assert_eq!(s.memory_limit, i64::MAX);
         assert!(s.gomaxprocs >= 1);
         assert!(!s.gctrace && !s.clobberfree && s.schedtrace.is_none());
+        assert_eq!(s.max_stack, 8 << 20);
     }
 
     #[test]
@@ -175,6 +201,7 @@ mod tests {
                 schedtrace_ms: 250,
                 clobberfree: true,
             },
+            maxstack: Some(1 << 30),
         };
         let s = Builder::new().merge(&env);
         assert_eq!(
@@ -186,6 +213,7 @@ mod tests {
                 gctrace: true,
                 schedtrace: Some(Duration::from_millis(250)),
                 clobberfree: true,
+                max_stack: 1 << 30,
             }
         );
         let s = Builder::new()
@@ -195,6 +223,7 @@ mod tests {
             .gctrace(false)
             .schedtrace(Duration::ZERO)
             .clobberfree(false)
+            .max_stack(4 << 20)
             .merge(&env);
         assert_eq!(
             s,
@@ -205,6 +234,7 @@ mod tests {
                 gctrace: false,
                 schedtrace: None,
                 clobberfree: false,
+                max_stack: 4 << 20,
             }
         );
     }

@@ -1,4 +1,5 @@
-//! Go's environment knobs: `GOGC`, `GOMEMLIMIT`, `GOMAXPROCS` and `GODEBUG`.
+//! Go's environment knobs: `GOGC`, `GOMEMLIMIT`, `GOMAXPROCS` and `GODEBUG`,
+//! and gort's `GORT_MAXSTACK`.
 //!
 //! See [crate] for the overview. This module only *parses*: it turns the
 //! strings of the environment into an [`EnvKnobs`] value, and the
@@ -12,6 +13,7 @@
 //! | `GOGC` | an integer percent (`100`, `50`, `400`), or `off` | heap growth allowed between collections; `off` (or a negative number, as in Go) disables the collector's pacing |
 //! | `GOMEMLIMIT` | a byte count matching `^[0-9]+(([KMGT]i)?B)?$` (`512MiB`, `2GiB`, `1000000`, `1000000B`), or `off` | soft limit on the memory the runtime uses |
 //! | `GOMAXPROCS` | a positive integer, at most [`MAX_GOMAXPROCS`] | number of Ps: OS threads running goroutines at once |
+//! | `GORT_MAXSTACK` | a byte count with `GOMEMLIMIT`'s syntax (`8MiB`, `1GiB`), from 16KiB to 64GiB | the most a goroutine's stack may use (gort's; Go sets it with `debug.SetMaxStack` and has no variable): each stack reserves this much address space, of which only touched pages cost memory; default 8MiB |
 //! | `GODEBUG` | comma-separated `key=value` pairs | `gctrace=1` prints one line per GC cycle, `schedtrace=N` prints a `SCHED` line every N ms, `clobberfree=1` poisons freed objects; other keys are ignored, as Go does |
 //!
 //! An unset or empty variable means "not set" (the default applies).
@@ -113,15 +115,17 @@ pub struct EnvKnobs {
     pub gomaxprocs: Option<usize>,
     /// `GODEBUG`; keys that were absent keep their default (off).
     pub godebug: Godebug,
+    /// `GORT_MAXSTACK` in bytes: the max stack of every goroutine.
+    pub maxstack: Option<usize>,
 }
 
 impl EnvKnobs {
-    /// Read and parse the four variables from the process environment.
+    /// Read and parse the variables from the process environment.
     pub fn from_env() -> Result<EnvKnobs, KnobError> {
         EnvKnobs::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Parse the four variables from any source (`lookup(name)` returns the
+    /// Parse the variables from any source (`lookup(name)` returns the
     /// value of the variable `name`, if set). The tests use this.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<EnvKnobs, KnobError> {
         let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
@@ -137,6 +141,9 @@ impl EnvKnobs {
                 Some(v) => parse_godebug(&v)?,
                 None => Godebug::default(),
             },
+            maxstack: get("GORT_MAXSTACK")
+                .map(|v| parse_maxstack(&v))
+                .transpose()?,
         })
     }
 }
@@ -191,7 +198,14 @@ pub fn parse_gomemlimit(value: &str) -> Result<i64, KnobError> {
     if value == "off" {
         return Ok(i64::MAX);
     }
-    let err = || KnobError::new("GOMEMLIMIT", value, GOMEMLIMIT_EXPECTED);
+    parse_byte_count(value)
+        .and_then(|n| i64::try_from(n).ok())
+        .ok_or_else(|| KnobError::new("GOMEMLIMIT", value, GOMEMLIMIT_EXPECTED))
+}
+
+/// Go's `parseByteCount`: `^[0-9]+(([KMGT]i)?B)?$`, where `KiB`…`TiB` are
+/// powers of 1024; `None` when malformed or beyond `i64::MAX`.
+fn parse_byte_count(value: &str) -> Option<u64> {
     let (digits, multiplier): (&str, u64) = if let Some(rest) = value.strip_suffix("iB") {
         let (num, unit) = rest.split_at(rest.len().saturating_sub(1));
         let m = match unit {
@@ -199,7 +213,7 @@ pub fn parse_gomemlimit(value: &str) -> Result<i64, KnobError> {
             "M" => 1 << 20,
             "G" => 1 << 30,
             "T" => 1 << 40,
-            _ => return Err(err()),
+            _ => return None,
         };
         (num, m)
     } else if let Some(rest) = value.strip_suffix('B') {
@@ -209,9 +223,21 @@ pub fn parse_gomemlimit(value: &str) -> Result<i64, KnobError> {
     };
     // Go's atoi64 accepts a leading '-' and then rejects negative results;
     // "-0" therefore parses as 0 there, and here too.
-    let n = atoi64(digits).filter(|&n| n >= 0).ok_or_else(err)?;
-    let bytes = (n as u64).checked_mul(multiplier).ok_or_else(err)?;
-    i64::try_from(bytes).map_err(|_| err())
+    let n = atoi64(digits).filter(|&n| n >= 0)?;
+    let bytes = (n as u64).checked_mul(multiplier)?;
+    i64::try_from(bytes).ok().map(|b| b as u64)
+}
+
+const MAXSTACK_EXPECTED: &str =
+    "a byte count from 16KiB to 64GiB such as 8MiB or 1GiB (digits, optionally followed by B, KiB, MiB, GiB or TiB)";
+
+/// Parse `GORT_MAXSTACK`: a byte count with `GOMEMLIMIT`'s syntax, from
+/// [`gort_scheduler::MIN_STACK_SIZE`] to [`gort_scheduler::MAX_STACK_SIZE`].
+pub fn parse_maxstack(value: &str) -> Result<usize, KnobError> {
+    parse_byte_count(value)
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|n| (gort_scheduler::MIN_STACK_SIZE..=gort_scheduler::MAX_STACK_SIZE).contains(n))
+        .ok_or_else(|| KnobError::new("GORT_MAXSTACK", value, MAXSTACK_EXPECTED))
 }
 
 const GOMAXPROCS_EXPECTED: &str = "a positive integer, at most 256";
@@ -332,6 +358,37 @@ mod tests {
         }
         // The largest TiB count that still fits in an i64.
         assert_eq!(parse_gomemlimit("8388607TiB"), Ok(8388607 << 40));
+    }
+
+    #[test]
+    fn maxstack() {
+        assert_eq!(parse_maxstack("8MiB"), Ok(8 << 20));
+        assert_eq!(parse_maxstack("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_maxstack("16KiB"), Ok(16 << 10));
+        assert_eq!(parse_maxstack("64GiB"), Ok(64 << 30));
+        assert_eq!(parse_maxstack("1048576"), Ok(1 << 20));
+        assert_eq!(parse_maxstack("1048576B"), Ok(1 << 20));
+        for bad in [
+            "",
+            "0",
+            "4KiB",
+            "65GiB",
+            "1TiB",
+            "8MB",
+            "8M",
+            "-1",
+            "8 MiB",
+            "big",
+            "99999999999999999999",
+        ] {
+            let e = parse_maxstack(bad).unwrap_err();
+            assert_eq!(e.variable, "GORT_MAXSTACK", "{bad}");
+            assert_eq!(e.value, bad);
+        }
+        assert_eq!(
+            parse_maxstack("8MB").unwrap_err().to_string(),
+            format!("gort: malformed GORT_MAXSTACK=\"8MB\": expected {MAXSTACK_EXPECTED}")
+        );
     }
 
     #[test]

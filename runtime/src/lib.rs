@@ -105,18 +105,28 @@
 //! ## Knobs
 //!
 //! `GOGC`, `GOMEMLIMIT`, `GOMAXPROCS` and `GODEBUG` (`gctrace=1`,
-//! `schedtrace=N`, `clobberfree=1`) have Go's syntax and meaning (see
-//! [`mod@env`]); a malformed value stops the program before it starts, with a
+//! `schedtrace=N`, `clobberfree=1`) have Go's syntax and meaning, and
+//! gort's `GORT_MAXSTACK` (a goroutine's max stack, `8MiB` by default) has
+//! `GOMEMLIMIT`'s (see [`mod@env`]); a malformed value stops the program
+//! before it starts, with a
 //! message naming the variable and exit status 2. [`Builder`] sets the same
 //! things in code and wins over the environment.
 //!
 //! ## Failures, as in Go
 //!
-//! * a panic in any goroutine prints `panic: <message>`, then
-//!   `goroutine N [running]:`, and exits with status 2;
+//! * a panic that no `std::panic::catch_unwind` in its goroutine catches
+//!   (Go's `recover`) prints `panic: <message>`, then
+//!   `goroutine N [running]:`, and exits with status 2; a caught one prints
+//!   nothing; a panic while a panic unwinds (a `Drop` that panics) prints
+//!   both, `panic: A` then `\tpanic: B`, and exits 2 where Rust would abort;
+//! * an impossible size is Go's panic, never a wrapped size or an abort:
+//!   `runtime error: makeslice: len out of range`, `makechan: size out of
+//!   range`, `runtime error: index out of range [i] with length n`;
 //! * when every goroutine is blocked and nothing can wake one:
 //!   `fatal error: all goroutines are asleep - deadlock!`, status 2;
-//! * a goroutine that overflows its stack hits a guard page:
+//! * a goroutine whose frames outgrow its max stack (8 MiB unless
+//!   [`Builder::max_stack`] or `GORT_MAXSTACK` says otherwise) hits a guard
+//!   page: `runtime: goroutine stack exceeds N-byte limit`,
 //!   `fatal error: stack overflow`, status 2;
 //! * a broken runtime invariant: `fatal error: <what>`, status 2.
 //!

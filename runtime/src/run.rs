@@ -47,7 +47,7 @@ fn start(s: &Settings) {
         gort_scheduler::run_with(
             gort_scheduler::Config {
                 gomaxprocs: Some(s.gomaxprocs),
-                stack_size: gort_scheduler::DEFAULT_STACK_SIZE,
+                stack_size: s.max_stack,
             },
             || (),
         );

@@ -160,10 +160,61 @@ impl<T> std::fmt::Debug for Chan<T> {
     }
 }
 
+/// The largest channel buffer, with Go's numbers (`makechan` in
+/// `chan.go`): `maxAlloc` on 64-bit Linux (`1 << 48`) minus `hchanSize`
+/// (the 96-byte channel header Go allocates with the buffer).
+pub const MAX_CHAN_BUFFER: usize = (1 << 48) - HCHAN_SIZE;
+
+/// Go's `hchanSize` on 64-bit platforms.
+const HCHAN_SIZE: usize = 96;
+
+/// Go's panic message for an impossible `make(chan T, cap)`.
+pub const MAKECHAN_SIZE_OUT_OF_RANGE: &str = "makechan: size out of range";
+
+/// Bytes of the buffer of `make(chan T, cap)` for elements of `elem_size`
+/// bytes, or `None` when `cap` is out of range: negative as a Go `int`
+/// (above `isize::MAX`), or a buffer whose size overflows or exceeds
+/// [`MAX_CHAN_BUFFER`]. Pure, so it is tested over every boundary.
+#[inline]
+pub const fn chan_buffer_bytes(elem_size: usize, cap: usize) -> Option<usize> {
+    if cap > isize::MAX as usize {
+        return None;
+    }
+    match elem_size.checked_mul(cap) {
+        Some(bytes) if bytes <= MAX_CHAN_BUFFER => Some(bytes),
+        _ => None,
+    }
+}
+
 /// `make(chan T, cap)`: `cap == 0` is unbuffered.
+///
+/// A capacity out of range ([`chan_buffer_bytes`]) panics with Go's
+/// `makechan: size out of range`; a buffer in range that the system cannot
+/// provide is Go's `fatal error: out of memory` (exit 2), never an abort.
+/// Element types of 64 KiB or more do not compile, as in Go ("channel
+/// element type too large").
+#[track_caller]
 pub fn chan<T: Send>(cap: usize) -> Chan<T> {
-    let buf: Box<[MaybeUninit<T>]> = (0..cap).map(|_| MaybeUninit::uninit()).collect();
-    let bytes = cap * core::mem::size_of::<T>();
+    const {
+        assert!(
+            core::mem::size_of::<T>() < 1 << 16,
+            "channel element type too large (>64kB)"
+        )
+    };
+    let Some(bytes) = chan_buffer_bytes(core::mem::size_of::<T>(), cap) else {
+        makechan_size_out_of_range()
+    };
+    let mut buf: Vec<MaybeUninit<T>> = Vec::new();
+    if buf.try_reserve_exact(cap).is_err() {
+        // Go: `runtime: out of memory: cannot allocate N-byte block`, then
+        // `fatal error: runtime: out of memory`.
+        eprintln!("runtime: out of memory: cannot allocate {bytes}-byte block (channel buffer)");
+        crate::rt_throw!("runtime: out of memory");
+    }
+    // SAFETY: the capacity is at least `cap` (reserved above), and
+    // `MaybeUninit` slots need no initialisation.
+    unsafe { buf.set_len(cap) };
+    let buf = buf.into_boxed_slice();
     let root = if bytes > 0 {
         let start = buf.as_ptr() as usize;
         Some(crate::roots::register(start, start + bytes))
@@ -185,6 +236,14 @@ pub fn chan<T: Send>(cap: usize) -> Chan<T> {
             root,
         }),
     }
+}
+
+/// Go's `makechan` panic.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn makechan_size_out_of_range() -> ! {
+    panic!("{}", MAKECHAN_SIZE_OUT_OF_RANGE)
 }
 
 /// The copy barrier for a value of `T` at `v` that is about to move from
@@ -860,4 +919,63 @@ macro_rules! __select_parse {
     (@dispatch) => {
         ::core::unreachable!("select: no case fired")
     };
+}
+
+#[cfg(all(test, not(loom)))]
+mod size_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The specification in 128 bits: what `chan_buffer_bytes` must say.
+    fn spec(elem: usize, cap: usize) -> Option<usize> {
+        let bytes = elem as u128 * cap as u128;
+        (cap as u128 <= isize::MAX as u128 && bytes <= MAX_CHAN_BUFFER as u128)
+            .then_some(bytes as usize)
+    }
+
+    #[test]
+    fn every_boundary_for_every_element_size() {
+        for elem in 0..=4096usize {
+            let mut centres = vec![0, 1, isize::MAX as usize, usize::MAX];
+            centres.extend(MAX_CHAN_BUFFER.checked_div(elem));
+            centres.extend(usize::MAX.checked_div(elem));
+            for c in centres {
+                for d in -3isize..=3 {
+                    if let Some(cap) = c.checked_add_signed(d) {
+                        assert_eq!(
+                            chan_buffer_bytes(elem, cap),
+                            spec(elem, cap),
+                            "elem {elem} cap {cap}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_issue_cases_are_out_of_range() {
+        // chan::<[u8; 4096]>(1 << 40): 2^52 bytes, over Go's maxAlloc.
+        assert_eq!(chan_buffer_bytes(4096, 1 << 40), None);
+        // chan::<u64>(usize::MAX / 4): the product overflows.
+        assert_eq!(chan_buffer_bytes(8, usize::MAX / 4), None);
+        // The largest buffer Go accepts, and one element more.
+        assert_eq!(chan_buffer_bytes(1, MAX_CHAN_BUFFER), Some((1 << 48) - 96));
+        assert_eq!(chan_buffer_bytes(1, MAX_CHAN_BUFFER + 1), None);
+        // Zero-sized elements: any capacity up to Go's largest int.
+        assert_eq!(chan_buffer_bytes(0, isize::MAX as usize), Some(0));
+        assert_eq!(chan_buffer_bytes(0, isize::MAX as usize + 1), None);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn buffer_sizes_match_the_wide_specification(
+            elem in 0usize..=4096,
+            cap in prop_oneof![any::<usize>(), 0usize..1 << 20, (1usize << 36)..(1usize << 50)],
+        ) {
+            prop_assert_eq!(chan_buffer_bytes(elem, cap), spec(elem, cap));
+        }
+    }
 }

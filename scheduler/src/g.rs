@@ -142,6 +142,7 @@ pub(crate) type StartFn = (Option<unsafe fn(*mut u8)>, usize);
 /// | `schedlink` | protected by the lock of the list the G is on (global queue, free list) |
 /// | `m` | written by the M that runs it; read racily by sysmon |
 /// | `lockedm` | written by the G's own M before it queues the G (Release on the queue) |
+/// | `pins` | written by the G's runner when it switches out and in |
 /// | `scan` | atomic; the stack-scan claim protocol (`scanstate.rs`) |
 /// | `profiled` | atomic; the same protocol for goroutine profiles (`gprofile.rs`) |
 #[repr(C, align(64))]
@@ -191,6 +192,9 @@ pub(crate) struct G {
     /// profile (the same claim protocol on another word, with the profile
     /// epochs of `gprofile.rs`).
     pub(crate) profiled: ScanState,
+    /// Pins the G held when it last switched out (beyond the switch's own),
+    /// restored on its next M when it resumes. Written by the G's runner.
+    pub(crate) pins: AtomicU32,
     /// Whether this is a **foreign G**: the stand-in of a thread outside the
     /// scheduler (a plain `std::thread`) for a blocking operation; it has
     /// no stack of its own and is never on a run queue. Immutable.
@@ -236,6 +240,7 @@ impl G {
                 lockedm: AtomicPtr::new(core::ptr::null_mut()),
                 scan: ScanState::new(),
                 profiled: ScanState::new(),
+                pins: AtomicU32::new(0),
                 foreign: false,
                 fwake: AtomicU32::new(0),
             })
@@ -265,6 +270,7 @@ impl G {
             lockedm: AtomicPtr::new(core::ptr::null_mut()),
             scan: ScanState::new(),
             profiled: ScanState::new(),
+            pins: AtomicU32::new(0),
             foreign: true,
             fwake: AtomicU32::new(0),
         });

@@ -378,13 +378,15 @@
 //!
 //! ## Stacks and memory (`stack.rs`)
 //!
-//! Stacks are fixed-size ([`DEFAULT_STACK_SIZE`] = 256 KiB reserved,
-//! configurable), carved 32 at a time from one anonymous mapping, with a
-//! guard page installed by `MADV_GUARD_INSTALL` (no extra VMA; `mprotect`
-//! on older kernels). Only touched pages cost memory: a parked goroutine
-//! costs about one page. A guard-page hit ends in
-//! `fatal error: stack overflow` naming the goroutine, printed by a
-//! SIGSEGV handler on each M's alternate signal stack (`signal.rs`).
+//! Stacks are fixed-size: each reserves its goroutine's max stack
+//! ([`DEFAULT_STACK_SIZE`] = 8 MiB, configurable), carved from chunks of
+//! about 4 GiB of address space, with a guard page installed by
+//! `MADV_GUARD_INSTALL` (no extra VMA; `mprotect` on older kernels). Only
+//! touched pages cost memory: a parked goroutine costs about one page (plus
+//! a page-table page, see `stack.rs`). A guard-page hit ends in
+//! `runtime: goroutine stack exceeds N-byte limit` / `fatal error: stack
+//! overflow` naming the goroutine, printed by a SIGSEGV handler on each M's
+//! alternate signal stack (`signal.rs`).
 //!
 //! ## Thread-local storage
 //!
@@ -502,7 +504,7 @@ pub use preempt::{
 #[cfg(not(all(test, loom)))]
 pub use sched::{sched_stats, Config, PStatus, SchedStats, MAX_PROCS};
 #[cfg(not(all(test, loom)))]
-pub use stack::DEFAULT_STACK_SIZE;
+pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 #[cfg(not(all(test, loom)))]
 pub use stw::{
     begin_stack_scan, end_stack_scan, finish_stack_scan, for_each_goroutine_stack,

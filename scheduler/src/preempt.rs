@@ -416,8 +416,9 @@ pub(crate) fn unpin(m: *mut M) {
 /// A guard that keeps the calling goroutine from being preempted
 /// asynchronously while it lives (it pins the thread's M): for runtime code
 /// outside this crate that holds a lock the world-stopped code may take (the
-/// tracer's buffer). Must be dropped on the same thread, with no switch
-/// point (no blocking gort operation) in between.
+/// tracer's buffer). If the goroutine blocks while holding it (the tracer
+/// stops the world with its lock held), the pin moves with the goroutine
+/// to the M that resumes it (`mcall_from`).
 #[derive(Debug)]
 pub struct NoPreempt(*mut M);
 
@@ -438,7 +439,11 @@ impl Default for NoPreempt {
 
 impl Drop for NoPreempt {
     fn drop(&mut self) {
-        unpin(self.0);
+        // The goroutine may have blocked meanwhile and resumed on another M
+        // (its pins moved with it, see `mcall_from`): unpin the current one.
+        if !self.0.is_null() {
+            unpin(current_m());
+        }
     }
 }
 

@@ -361,8 +361,11 @@ pub struct Config {
     /// Number of Ps. `None`: `$GOMAXPROCS` if set, else the CPUs available
     /// to the process.
     pub gomaxprocs: Option<usize>,
-    /// Reserved bytes per goroutine stack (rounded up to whole pages; at
-    /// least 16 KiB). Default [`stack::DEFAULT_STACK_SIZE`].
+    /// Reserved bytes per goroutine stack: the most a goroutine's frames
+    /// may use (Go's max stack; only touched pages cost memory). Rounded up
+    /// to whole pages and clamped to [`stack::MIN_STACK_SIZE`]`..=`
+    /// [`stack::MAX_STACK_SIZE`]. Default [`stack::DEFAULT_STACK_SIZE`]
+    /// (8 MiB).
     pub stack_size: usize,
 }
 
@@ -392,7 +395,7 @@ fn default_procs() -> usize {
 pub(crate) fn init(cfg: &Config) -> &'static Sched {
     SCHED.get_or_init(|| {
         let page = stack::page_size();
-        let size = cfg.stack_size.max(16 * 1024).div_ceil(page) * page;
+        let size = stack::stack_size_for(cfg.stack_size, page);
         stack::set_stack_size(size);
         let n = cfg
             .gomaxprocs
@@ -1162,6 +1165,11 @@ pub(crate) fn mcall_from(g: &G, after: After) {
     // `execute` on this very thread before switching to us); Ms are leaked.
     unsafe {
         let m = &*g.m.load(Relaxed);
+        // Pins the G holds beyond this switch's own (a runtime lock held
+        // across a blocking call, see `NoPreempt`) go with the G, to
+        // whichever M resumes it.
+        g.pins
+            .store(m.pins.load(Relaxed).saturating_sub(1), Relaxed);
         m.after.with_mut(|a| *a = after);
         let to = m.g0_sp.with(|p| *p);
         g.sp.with_mut(|from| switch::switch(from, to));
@@ -1170,13 +1178,14 @@ pub(crate) fn mcall_from(g: &G, after: After) {
     arrive(g);
 }
 
-/// A G that was just switched into drops the pin its M's g0 held across
-/// the switch.
+/// A G that was just switched into replaces the pin its M's g0 held across
+/// the switch by its own (0 unless it holds a pinned lock).
 #[inline]
 fn arrive(g: &G) {
     core::sync::atomic::compiler_fence(SeqCst);
+    let own = g.pins.swap(0, Relaxed);
     // SAFETY: `g.m` was set by the M that switched to us (this thread).
-    unsafe { &*g.m.load(Relaxed) }.pins.store(0, Relaxed);
+    unsafe { &*g.m.load(Relaxed) }.pins.store(own, Relaxed);
 }
 
 // ---------------------------------------------------------------------------
@@ -1433,6 +1442,7 @@ pub(crate) fn newproc<F: FnOnce() + Send + 'static>(creator_pc: usize, f: F) -> 
     gr.parent.store(parent_id, Relaxed);
     gr.creator_pc.store(creator_pc, Relaxed);
     gr.released.store(false, Relaxed);
+    gr.pins.store(0, Relaxed);
     gr.select_done.store(0, Relaxed);
     gr.wait_reason.store(0, Relaxed);
     s.ngoroutines.fetch_add(1, SeqCst);

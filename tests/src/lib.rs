@@ -34,7 +34,13 @@ pub fn run_child(case: &str, env: &[(&str, &str)]) -> Output {
 fn child_command(case: &str, env: &[(&str, &str)]) -> Command {
     let exe = std::env::current_exe().expect("current_exe");
     let mut cmd = Command::new(exe);
-    for var in ["GOGC", "GOMEMLIMIT", "GOMAXPROCS", "GODEBUG"] {
+    for var in [
+        "GOGC",
+        "GOMEMLIMIT",
+        "GOMAXPROCS",
+        "GODEBUG",
+        "GORT_MAXSTACK",
+    ] {
         cmd.env_remove(var);
     }
     cmd.env(CHILD_VAR, case);

@@ -78,11 +78,20 @@ fn anon(len: usize) -> std::io::Result<MmapMut> {
 
 impl Arena {
     /// Reserves `bytes` (rounded up to whole pages) of address space.
+    /// Sizes beyond [`crate::size::MAX_ALLOC`] are an `InvalidInput`
+    /// error (the layout arithmetic is checked there).
     pub(crate) fn reserve(bytes: usize) -> std::io::Result<Arena> {
-        let npages = bytes.div_ceil(PAGE_SIZE).max(1);
         // One extra page so the start can be aligned to PAGE_SIZE (mmap
         // aligns only to the 4 KiB OS page).
-        let len = (npages + 1) * PAGE_SIZE;
+        let Some((npages, len, table_len)) = crate::size::arena_layout(bytes) else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "heap arena of {bytes} bytes: at most {} bytes can be reserved",
+                    crate::size::MAX_ALLOC
+                ),
+            ));
+        };
         let mut map = anon(len)?;
         // No transparent huge pages by default, even where the system turns
         // them on for everything: the first touch of a fresh huge page
@@ -98,7 +107,7 @@ impl Arena {
         // reaches objects by address from here on.
         let raw = map.as_mut_ptr() as usize;
         let base = (raw + PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
-        let table_len = npages * std::mem::size_of::<AtomicPtr<Span>>();
+        const { assert!(std::mem::size_of::<AtomicPtr<Span>>() == std::mem::size_of::<usize>()) };
         let mut table_map = anon(table_len)?;
         // A zeroed AtomicPtr is a null pointer, so the fresh mapping is a
         // table of nulls without writing a byte.
