@@ -871,7 +871,7 @@ impl Collector {
     pub(crate) fn barrier_slow(&self, old: usize, new: usize) {
         let g = HeapGraph(self.heap);
         let mut pin = self.host().pin_p();
-        match pin.p {
+        match pin.p() {
             Some(p) if p < self.barrier.procs() => {
                 // SAFETY: the host says this thread runs P `p` and pinned it
                 // (no asynchronous preemption until released), and the

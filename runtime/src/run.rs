@@ -94,8 +94,10 @@ fn start(s: &Settings) {
 }
 
 /// The allocator's pin: the scheduler's, directly (see `Host::pin_p`).
+#[inline]
 fn pin_p() -> gort_gc::heap::Pin {
-    let (p, count) = gort_scheduler::pin_p().into_raw();
+    let (p, count) = gort_scheduler::pin_p_raw();
+    let p = (p != usize::MAX).then_some(p);
     // SAFETY: the scheduler's pin count of the calling thread's M,
     // incremented for this pin; the heap releases it on this thread before
     // any switch point.

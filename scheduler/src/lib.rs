@@ -499,7 +499,7 @@ pub use gprofile::{goroutine_profile, GoroutineProfile, GoroutineRecord};
 pub use hooks::{set_recorder, SchedEvent, SchedRecorder};
 #[cfg(not(all(test, loom)))]
 pub use preempt::{
-    blocking, ensure_p, pin_p, poll_word, set_async_unsafe_check, NoPreempt, PinnedP,
+    blocking, ensure_p, pin_p, pin_p_raw, poll_word, set_async_unsafe_check, NoPreempt, PinnedP,
 };
 #[cfg(not(all(test, loom)))]
 pub use sched::{sched_stats, Config, PStatus, SchedStats, MAX_PROCS};

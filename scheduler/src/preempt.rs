@@ -528,6 +528,41 @@ pub fn poll_word() -> *const u32 {
     &sched::POLL as *const AtomicU32 as *const u32
 }
 
+/// [`pin_p`] as two words returned in registers (the allocator's hot
+/// path): the P's id (`usize::MAX` outside a goroutine) and the pin count
+/// to decrement when the section ends (null: none); see
+/// [`PinnedP::into_raw`].
+#[inline(never)]
+pub fn pin_p_raw() -> (usize, *const u32) {
+    // No switch point below (exitsyscall blocks the thread, the goroutine
+    // stays on it), so the thread-local read may be inlined here.
+    let m = crate::sched::current_m_in_place();
+    if m.is_null() {
+        return (usize::MAX, core::ptr::null());
+    }
+    // SAFETY: Ms are leaked; `curg`, `p` and `pins` are written by this
+    // very thread.
+    let mr = unsafe { &*m };
+    let g = mr.curg.load(Relaxed);
+    if g.is_null() {
+        return (usize::MAX, core::ptr::null());
+    }
+    loop {
+        mr.pins.store(mr.pins.load(Relaxed) + 1, Relaxed);
+        core::sync::atomic::compiler_fence(SeqCst);
+        let p = mr.p.load(Relaxed);
+        if !p.is_null() {
+            // SAFETY: Ps are leaked.
+            let id = unsafe { &*p }.id;
+            return (id, &mr.pins as *const AtomicU32 as *const u32);
+        }
+        core::sync::atomic::compiler_fence(SeqCst);
+        mr.pins.store(mr.pins.load(Relaxed) - 1, Relaxed);
+        // SAFETY: Gs are never freed; `g` is us.
+        exitsyscall(mr, unsafe { &*g });
+    }
+}
+
 /// Takes a P back if the calling goroutine runs without one (Go's
 /// `exitsyscall`); nothing otherwise (one TLS access and two loads). Every
 /// runtime entry that needs P-local state calls it first.

@@ -344,6 +344,14 @@ pub(crate) fn current_m() -> *mut M {
     CURRENT_M.with(|c| c.get())
 }
 
+/// [`current_m`] inlined, for never-inlined functions that contain no switch
+/// point (the allocator's pin): there the TLS address cannot outlive the
+/// thread it was computed on.
+#[inline(always)]
+pub(crate) fn current_m_in_place() -> *mut M {
+    CURRENT_M.with(|c| c.get())
+}
+
 /// The running G of the calling thread, or null on a non-goroutine thread.
 #[inline(never)]
 pub(crate) fn getg() -> *mut G {
@@ -1379,8 +1387,9 @@ extern "C" fn goroutine_entry(g: usize) -> ! {
 pub(crate) fn newproc<F: FnOnce() + Send + 'static>(creator_pc: usize, f: F) -> u64 {
     let s = sched();
     // Pinned until the G is published: the P's G cache, goid cache and run
-    // queue are owner-only.
-    let pm = crate::preempt::pin();
+    // queue are owner-only. A P-less goroutine (one sysmon forced off its
+    // P) takes a P back first, as at every runtime entry that uses one.
+    let pm = crate::preempt::pin_with_p();
     let p = current_p_ptr();
     let pr = if p.is_null() {
         None

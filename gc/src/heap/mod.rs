@@ -453,8 +453,10 @@ pub(crate) fn load_word(addr: usize) -> usize {
 /// ([`Pin::new`]); [`Pin::release`] ends the section.
 #[derive(Debug)]
 pub struct Pin {
-    /// The pinned P (None: a thread without one).
-    pub p: Option<usize>,
+    /// The pinned P's id, `usize::MAX` for none. Two words in all, so the
+    /// host's hook returns a `Pin` in registers (the allocator calls it on
+    /// every allocation).
+    p: usize,
     /// The host's pin count of the calling thread, decremented on release
     /// (null: nothing to undo).
     count: *const u32,
@@ -463,9 +465,10 @@ pub struct Pin {
 impl Pin {
     /// A P that is not pinned (a host without asynchronous preemption, or
     /// an explicit P in tests).
+    #[inline]
     pub fn unpinned(p: Option<usize>) -> Pin {
         Pin {
-            p,
+            p: p.unwrap_or(usize::MAX),
             count: core::ptr::null(),
         }
     }
@@ -479,8 +482,18 @@ impl Pin {
     /// read by nothing but this thread and its signal handlers, living as
     /// long as the thread. The pin must be released on the same thread with
     /// no switch point in between.
+    #[inline]
     pub unsafe fn new(p: Option<usize>, count: *const u32) -> Pin {
-        Pin { p, count }
+        Pin {
+            p: p.unwrap_or(usize::MAX),
+            count,
+        }
+    }
+
+    /// The pinned P, if any.
+    #[inline]
+    pub fn p(&self) -> Option<usize> {
+        (self.p != usize::MAX).then_some(self.p)
     }
 
     fn is_pinned(&self) -> bool {
@@ -798,7 +811,7 @@ impl Heap {
         kind: ObjectKind,
         info: Option<&'static TypeInfo>,
     ) -> *mut u8 {
-        let p = pin.p;
+        let p = pin.p();
         let flags = self.flags.load(Ordering::Relaxed);
         if size <= MAX_SMALL_SIZE && flags & FLAG_ALWAYS_SLOW == 0 && self.poll_quiet() {
             if let Some(slot) = p.and_then(|p| self.caches.get(p)).and_then(|c| c.get()) {
@@ -844,7 +857,7 @@ impl Heap {
         kind: ObjectKind,
         info: Option<&'static TypeInfo>,
     ) -> *mut u8 {
-        let mut p = pin.p;
+        let mut p = pin.p();
         if let Some(hook) = self.alloc_hook.get() {
             // Bytes the fast path allocated since the hook last ran (hook
             // batching), capped so that the hook still tells small from
@@ -865,7 +878,7 @@ impl Heap {
             hook(self, bytes);
             if pinned {
                 *pin = self.pin();
-                p = pin.p;
+                p = pin.p();
             } else if self.current_p.get().is_some() {
                 p = self.current_p();
             }
