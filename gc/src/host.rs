@@ -280,6 +280,24 @@ fn gc_locks_held(delta: isize) -> usize {
     })
 }
 
+/// Counts the sweep gate (`sweep.rs`) like a collector lock for
+/// [`thread_holds_gc_locks`]: sweep termination, with the world stopped,
+/// waits for the sweepers inside. Not counted for [`assert_no_gc_locks`]'s
+/// rule, which is about mutexes.
+#[inline(never)]
+pub(crate) fn gate_entered(delta: isize) {
+    #[cfg(not(all(test, loom)))]
+    GATE_HELD.with(|c| c.set(c.get().wrapping_add_signed(delta)));
+    #[cfg(all(test, loom))]
+    let _ = delta;
+}
+
+#[cfg(not(all(test, loom)))]
+thread_local! {
+    /// Sweep-gate entries the current thread holds.
+    static GATE_HELD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// Whether the calling thread holds a collector lock. A const-initialised
 /// thread-local read: callable from a signal handler (the host's
 /// async-preemption check: a thread holding a collector lock is never
@@ -287,7 +305,7 @@ fn gc_locks_held(delta: isize) -> usize {
 pub fn thread_holds_gc_locks() -> bool {
     #[cfg(not(all(test, loom)))]
     {
-        gc_locks_held(0) != 0
+        gc_locks_held(0) != 0 || GATE_HELD.with(|c| c.get()) != 0
     }
     #[cfg(all(test, loom))]
     {

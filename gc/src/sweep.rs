@@ -84,7 +84,13 @@ impl SweepGate {
                 .state
                 .compare_exchange_weak(v, v + 1, Ordering::Acquire, Ordering::Relaxed)
             {
-                Ok(_) => return true,
+                Ok(_) => {
+                    // Inside the gate counts as holding a collector lock: a
+                    // thread inside must not be suspended for a stop of the
+                    // world, whose sweep termination waits for the gate.
+                    crate::host::gate_entered(1);
+                    return true;
+                }
                 Err(now) => v = now,
             }
         }
@@ -95,6 +101,7 @@ impl SweepGate {
         // Release: pairs with the Acquire load in `advance`; the sweep's
         // writes to the span happen before the next mark starts.
         self.state.fetch_sub(1, Ordering::Release);
+        crate::host::gate_entered(-1);
     }
 
     /// Waits a bounded while (about a thousand yields at most) for the
