@@ -324,6 +324,13 @@ fn leave_p(m: &M, gr: &G, sp: usize) {
     }
     // SAFETY: Ps are leaked.
     let pr = unsafe { &*p };
+    if pr.status() != PStatus::Running {
+        // The goroutine stopped the world and its P is already stopped
+        // (`GcStop`, set by this very thread): it keeps the P. Only the
+        // owning M moves a P out of `Running`, so this cannot change under
+        // us.
+        return;
+    }
     // SAFETY: we are this G's M; the saved sp is read only while the G is
     // suspended or waiting for a P (after a Release below).
     unsafe { gr.sp.with_mut(|s| *s = sp) };
