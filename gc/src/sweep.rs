@@ -73,9 +73,15 @@ impl SweepGate {
     /// Enter to sweep on behalf of cycle `cycle`; false (and not entered)
     /// once the gate has advanced past it.
     pub(crate) fn enter(&self, cycle: u32) -> bool {
+        // Inside the gate counts as holding a collector lock: a thread
+        // inside must not be suspended for a stop of the world, whose sweep
+        // termination waits for the gate. Counted before the CAS that
+        // enters, so no instruction of a thread inside goes uncounted.
+        crate::host::gate_entered(1);
         let mut v = self.state.load(Ordering::Relaxed);
         loop {
             if (v >> 32) as u32 != cycle {
+                crate::host::gate_entered(-1);
                 return false;
             }
             // Acquire: pairs with the Release of `advance`'s CAS (not needed
@@ -84,13 +90,7 @@ impl SweepGate {
                 .state
                 .compare_exchange_weak(v, v + 1, Ordering::Acquire, Ordering::Relaxed)
             {
-                Ok(_) => {
-                    // Inside the gate counts as holding a collector lock: a
-                    // thread inside must not be suspended for a stop of the
-                    // world, whose sweep termination waits for the gate.
-                    crate::host::gate_entered(1);
-                    return true;
-                }
+                Ok(_) => return true,
                 Err(now) => v = now,
             }
         }
@@ -101,6 +101,7 @@ impl SweepGate {
         // Release: pairs with the Acquire load in `advance`; the sweep's
         // writes to the span happen before the next mark starts.
         self.state.fetch_sub(1, Ordering::Release);
+        // After the decrement: the thread stays counted while inside.
         crate::host::gate_entered(-1);
     }
 
