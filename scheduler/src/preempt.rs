@@ -493,38 +493,10 @@ impl PinnedP {
 /// `None` and nothing is pinned. Never inlined (one TLS access).
 #[inline(never)]
 pub fn pin_p() -> PinnedP {
-    let m = current_m();
-    if m.is_null() {
-        return PinnedP {
-            p: None,
-            pins: core::ptr::null(),
-        };
-    }
-    // SAFETY: Ms are leaked; `curg`, `p` and `pins` are written by this
-    // very thread.
-    let mr = unsafe { &*m };
-    let g = mr.curg.load(Relaxed);
-    if g.is_null() {
-        return PinnedP {
-            p: None,
-            pins: core::ptr::null(),
-        };
-    }
-    loop {
-        mr.pins.store(mr.pins.load(Relaxed) + 1, Relaxed);
-        core::sync::atomic::compiler_fence(SeqCst);
-        let p = mr.p.load(Relaxed);
-        if !p.is_null() {
-            return PinnedP {
-                // SAFETY: Ps are leaked.
-                p: Some(unsafe { &*p }.id),
-                pins: &mr.pins,
-            };
-        }
-        core::sync::atomic::compiler_fence(SeqCst);
-        mr.pins.store(mr.pins.load(Relaxed) - 1, Relaxed);
-        // SAFETY: Gs are never freed; `g` is us.
-        exitsyscall(mr, unsafe { &*g });
+    let (p, pins) = pin_p_raw();
+    PinnedP {
+        p: (p != usize::MAX).then_some(p),
+        pins: pins as *const AtomicU32,
     }
 }
 

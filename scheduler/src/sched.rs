@@ -589,27 +589,19 @@ fn startm(s: &Sched, spinning: bool) {
         }
         return;
     };
-    if let Some(m) = l.midle.pop() {
-        drop(l);
-        // SAFETY: Ms are leaked.
-        let m = unsafe { &*m };
-        m.nextp.store(p, Relaxed);
-        m.spinning.store(spinning, Relaxed);
-        let mut n = m.note.lock();
-        *n = true;
-        m.note_cond.notify_one();
-        drop(n);
-    } else {
-        l.mcount += 1;
-        drop(l);
-        newm(s, p, spinning);
-    }
+    mput_p(s, l, p, spinning);
 }
 
 /// Starts an M (an idle one, or a new one) to run P `p`, which the caller
 /// took off every list.
 fn startm_with(s: &Sched, p: *mut P, spinning: bool) {
-    let mut l = s.lock.lock();
+    let l = s.lock.lock();
+    mput_p(s, l, p, spinning);
+}
+
+/// Hands P `p` to an idle M (or a new one), given the scheduler lock `l`,
+/// which it releases before waking or creating the M.
+fn mput_p(s: &Sched, mut l: MutexGuard<'_, SchedLocked>, p: *mut P, spinning: bool) {
     if let Some(m) = l.midle.pop() {
         drop(l);
         // SAFETY: Ms are leaked.
