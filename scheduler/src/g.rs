@@ -143,6 +143,7 @@ pub(crate) type StartFn = (Option<unsafe fn(*mut u8)>, usize);
 /// | `m` | written by the M that runs it; read racily by sysmon |
 /// | `lockedm` | written by the G's own M before it queues the G (Release on the queue) |
 /// | `scan` | atomic; the stack-scan claim protocol (`scanstate.rs`) |
+/// | `track_seq`, `runnable_since` | owned by whoever owns the G, like `sp` (scheduling-latency sampling, `metrics.rs`) |
 #[repr(C, align(64))]
 #[derive(Debug)]
 pub(crate) struct G {
@@ -193,6 +194,11 @@ pub(crate) struct G {
     /// A foreign G's wake-up word: set to 1 by its waker, futex-waited on
     /// by its thread.
     pub(crate) fwake: AtomicU32,
+    /// How many times the G became runnable (mod 256): every
+    /// `G_TRACKING_PERIOD`th runnable period is timed (`metrics.rs`).
+    pub(crate) track_seq: AtomicU8,
+    /// Monotonic ns when this runnable period began, if it is timed; else 0.
+    pub(crate) runnable_since: AtomicU64,
 }
 
 // SAFETY: every field is either atomic, immutable, or an UnsafeCell whose
@@ -232,6 +238,8 @@ impl G {
                 scan: ScanState::new(),
                 foreign: false,
                 fwake: AtomicU32::new(0),
+                track_seq: AtomicU8::new(0),
+                runnable_since: AtomicU64::new(0),
             })
         };
         g
@@ -260,6 +268,8 @@ impl G {
             scan: ScanState::new(),
             foreign: true,
             fwake: AtomicU32::new(0),
+            track_seq: AtomicU8::new(0),
+            runnable_since: AtomicU64::new(0),
         });
         Box::into_raw(g)
     }

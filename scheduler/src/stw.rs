@@ -56,6 +56,8 @@ pub struct WorldStopped {
     owner_g: *mut G,
     owner_p: *mut P,
     start: Instant,
+    /// How long stopping took (request to every P stopped), ns.
+    stopping_ns: u64,
 }
 
 impl WorldStopped {
@@ -166,6 +168,7 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
         owner_g: g,
         owner_p: p,
         start,
+        stopping_ns: start.elapsed().as_nanos() as u64,
     }
 }
 
@@ -200,6 +203,8 @@ pub fn start_the_world(w: WorldStopped) {
     crate::preempt::resume_all();
     sched::wakep();
     release_worldsema(s);
+    // Go's `worldStop` accounting: one sample per stop of the world.
+    crate::metrics::record_stw(w.reason, w.stopping_ns, w.start.elapsed().as_nanos() as u64);
 }
 
 /// One goroutine's stack as the collector sees it while the world is
