@@ -55,6 +55,7 @@
 //! | `sync.WaitGroup` · `sync.Mutex` | [`sync::WaitGroup`] · [`sync::Mutex`] |
 //! | `runtime.ReadMemStats` · `runtime.GC` · `runtime.NumGoroutine` · `runtime.GOMAXPROCS` | [`runtime::read_mem_stats`] · [`runtime::gc`] · [`runtime::num_goroutine`] · [`runtime::gomaxprocs`] |
 //! | `debug.SetGCPercent` · `debug.SetMemoryLimit` · `debug.FreeOSMemory` | [`debug::set_gc_percent`] · [`debug::set_memory_limit`] · [`debug::free_os_memory`] |
+//! | `metrics.All()` · `metrics.Read(s)` · a Prometheus `/metrics` endpoint | [`metrics::all`] · [`metrics::read`] · [`metrics::write_prometheus`], [`metrics::metrics_handler`] |
 //! | `trace.Start(w)` · `trace.Stop()` | [`trace::start`]`(w)` · [`trace::stop`]`()` (goroutine, P and GC-phase events; `go tool trace` reads the file) |
 //! | `GOGC`, `GOMEMLIMIT`, `GOMAXPROCS`, `GODEBUG` | the same variables ([`mod@env`]), or [`Builder`] |
 //!
@@ -138,6 +139,7 @@ mod builder;
 pub mod debug;
 pub mod env;
 mod host;
+pub mod metrics;
 pub mod pprof;
 mod run;
 pub mod runtime;

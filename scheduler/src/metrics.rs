@@ -316,7 +316,12 @@ mod tests {
             h.counts_into(&mut counts);
             let i = counts.iter().position(|&c| c == 1).unwrap();
             let secs = ns as f64 / 1e9;
-            assert!(b[i] <= secs && secs < b[i + 1], "{ns} ns in [{}, {})", b[i], b[i + 1]);
+            assert!(
+                b[i] <= secs && secs < b[i + 1],
+                "{ns} ns in [{}, {})",
+                b[i],
+                b[i + 1]
+            );
             assert_eq!(h.count(), 1);
         }
     }
