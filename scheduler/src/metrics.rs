@@ -231,7 +231,7 @@ fn nanotime() -> u64 {
 pub(crate) fn stamp_runnable(g: &G) {
     let seq = g.track_seq.load(Relaxed).wrapping_add(1);
     g.track_seq.store(seq, Relaxed);
-    if seq % G_TRACKING_PERIOD == 0 {
+    if seq.is_multiple_of(G_TRACKING_PERIOD) {
         g.runnable_since.store(nanotime(), Relaxed);
     }
 }
