@@ -84,10 +84,16 @@
 //! * **GC CPU**: `/cpu/classes/gc/*` from the collector's per-cycle CPU
 //!   accounting (completed cycles): mark assists, background workers
 //!   (dedicated and fractional, Go's `dedicated` class), idle marking, and
-//!   the pauses charged as pause × GOMAXPROCS; `total` is their sum.
+//!   the pauses as the collector charges them (sweep termination and the
+//!   final mark termination, each × GOMAXPROCS, timed by the collector); so
+//!   unlike Go's, `pause` is close to but not exactly the sum of
+//!   `/sched/pauses/total/gc:seconds` × GOMAXPROCS (a mark termination that
+//!   restarts marking is not charged, and the two clocks start a few
+//!   instructions apart). `total` is the sum of the four.
 //! * **Pauses**: every stop of the world is timed by the scheduler, from the
-//!   request to the restart (`/sched/pauses/total/*`) and from the request
-//!   to every P stopped (`/sched/pauses/stopping/*`); `gc` are the sweep-
+//!   moment the stopper holds the world semaphore to the restart
+//!   (`/sched/pauses/total/*`) and to every P stopped
+//!   (`/sched/pauses/stopping/*`); `gc` are the sweep-
 //!   and mark-termination pauses (so the `gc` count is the collector's
 //!   number of pauses), `other` the rest (`gomaxprocs`, `read_mem_stats`,
 //!   the goroutine profile, starting and stopping the tracer).
@@ -570,7 +576,7 @@ pub fn read(samples: &mut [Sample]) {
     }
 }
 
-/// Reads every metric into `out` (one sample per [`all`] entry).
+/// Reads every metric: one sample per [`all`] entry, in its order.
 pub(crate) fn read_all() -> Vec<Sample> {
     let mut s: Vec<Sample> = ALL.iter().map(|d| Sample::new(d.name)).collect();
     read(&mut s);

@@ -36,11 +36,13 @@
 //!
 //! ## Stop-the-world pauses
 //!
-//! Every stop of the world is timed by `stw.rs` (Go's `worldStop`): from
-//! the request to the moment every P is stopped (**stopping**) and from
-//! the request until the world is started again (**total**), one sample
-//! each in the GC histograms (sweep and mark termination) or the other ones
-//! (`gomaxprocs`, `read_mem_stats`, the goroutine profile, the tracer).
+//! Every stop of the world is timed by `stw.rs` (Go's `worldStop`), from
+//! the moment the stopper holds the world semaphore (Go's
+//! `startedStopping`; a stopper queued behind another stop does not count
+//! its wait) to the moment every P is stopped (**stopping**) and to the
+//! moment the world is started again (**total**): one sample each in the GC
+//! histograms (sweep and mark termination) or the other ones (`gomaxprocs`,
+//! `read_mem_stats`, the goroutine profile, the tracer).
 
 use crate::g::{GStatus, G};
 use crate::loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
