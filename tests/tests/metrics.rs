@@ -336,3 +336,43 @@ fn run_parser(text: &str) -> Option<String> {
     );
     Some(String::from_utf8(out.stdout).unwrap())
 }
+
+/// Go 1.27's `metrics.All()` (`tests/data/metricsall/main.go`'s output):
+/// every metric gort lists is Go's, with Go's kind, cumulative flag and
+/// description; every one it leaves out is named in the module docs' list
+/// of what gort does not report.
+#[test]
+fn the_list_is_go_127s() {
+    let go = include_str!("../data/go127_metrics_all.tsv");
+    let go: HashMap<&str, Vec<&str>> = go
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.splitn(4, '\t').collect();
+            (f[0], f)
+        })
+        .collect();
+    for d in metrics::all() {
+        let g = go
+            .get(d.name)
+            .unwrap_or_else(|| panic!("{} is not a Go 1.27 metric", d.name));
+        assert_eq!(g[1], format!("{:?}", d.kind), "{}", d.name);
+        assert_eq!(g[2], d.cumulative.to_string(), "{}", d.name);
+        assert_eq!(g[3], d.description, "{}", d.name);
+    }
+    let docs = include_str!("../../runtime/src/metrics.rs");
+    let not_reported = &docs[docs.find("# What gort does not report").unwrap()..];
+    for name in go.keys() {
+        if metrics::describe(name).is_some() {
+            continue;
+        }
+        // Listed by name, or by its family (`/gc/finalizers/*`).
+        let (path, _) = name.split_once(':').unwrap();
+        let family = format!("{}/*", &path[..path.rfind('/').unwrap()]);
+        assert!(
+            not_reported.contains(&format!("`{name}`"))
+                || not_reported.contains(&format!("`{path}`"))
+                || not_reported.contains(&format!("`{family}`")),
+            "{name}: neither reported nor listed as left out"
+        );
+    }
+}
