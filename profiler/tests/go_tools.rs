@@ -14,6 +14,7 @@ use std::process::Command;
 use gort_profiler::synthetic;
 
 #[path = "../../tests/src/go_tools.rs"]
+#[allow(dead_code)] // the newer-Go helpers are gort-tests' only
 mod go_tools;
 use go_tools::{go_tool, have_go, TestDir};
 

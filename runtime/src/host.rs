@@ -45,7 +45,7 @@ use gort_scheduler as sched;
 use gort_scheduler::{ExternalActivity, Parked, WaitReason};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
 
 /// The collector's host: the scheduler seen through [`Host`]. One per
 /// process ([`HOST`]), handed to `gort_gc::collector::install`.
@@ -74,12 +74,7 @@ pub(crate) static HOST: GortHost = GortHost {
     pool: WorkerPool::new(),
 };
 
-/// Poison-free locking: a panic elsewhere ends the process (Go's panic
-/// semantics), so a poisoned lock is never observed in a running program,
-/// and the data behind these locks stays consistent at every unlock.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
+use crate::lock::lock;
 
 /// The collector's reason, in the scheduler's words.
 fn sched_reason(r: StwReason) -> sched::StwReason {
@@ -244,7 +239,9 @@ impl Host for GortHost {
                 });
             }
         } else {
-            let mut waiters = lock(&self.waiters);
+            // A thread without a goroutine (nothing to pin) waits on the
+            // condition variable with the plain guard.
+            let mut waiters = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
             while !done() {
                 waiters = self
                     .thread_waiters

@@ -57,6 +57,9 @@
 //! | `debug.SetGCPercent` · `debug.SetMemoryLimit` · `debug.FreeOSMemory` | [`debug::set_gc_percent`] · [`debug::set_memory_limit`] · [`debug::free_os_memory`] |
 //! | `metrics.All()` · `metrics.Read(s)` · a Prometheus `/metrics` endpoint | [`metrics::all`] · [`metrics::read`] · [`metrics::write_prometheus`], [`metrics::metrics_handler`] |
 //! | `trace.Start(w)` · `trace.Stop()` | [`trace::start`]`(w)` · [`trace::stop`]`()` (goroutine, P and GC-phase events; `go tool trace` reads the file) |
+//! | `pprof.StartCPUProfile` · `pprof.Lookup(name).WriteTo` | [`pprof::start_cpu_profile`] · [`pprof::lookup`]`(name)?.write_to` |
+//! | `import _ "net/http/pprof"` + `http.ListenAndServe` · `pprof.Index`, `Profile`, `Trace`, … on your own mux | [`pprof::serve`]`(addr)` · [`pprof::http::index`], [`pprof::http::profile`], [`pprof::http::trace`], … (`http::Request` → `http::Response`) |
+//! | a cgo call (`entersyscall`/`exitsyscall`) | [`blocking`]`(\|\| ...)`: the goroutine's P goes to another M meanwhile |
 //! | `GOGC`, `GOMEMLIMIT`, `GOMAXPROCS`, `GODEBUG` | the same variables ([`mod@env`]), or [`Builder`] |
 //!
 //! ## Where a managed pointer may live
@@ -129,6 +132,14 @@
 //! * Handing work between goroutines: [`chan()`]; waiting for a group:
 //!   [`sync::WaitGroup`]; shared mutable state: [`sync::Mutex`] (parks the
 //!   goroutine, not the thread).
+//! * Blocking system calls (files, sockets, `std::thread::sleep`) are fine
+//!   in a goroutine: the runtime notices within a few tens of microseconds
+//!   and gives its P to another thread; wrap a call you know blocks in
+//!   [`blocking`] to hand the P off at once. A goroutine that computes
+//!   without ever calling the runtime is preempted by a signal, as in Go
+//!   (see gort-scheduler's essay, "Preemption").
+//! * Plain `std::thread`s may use channels, [`sync::Mutex`] and
+//!   [`sync::WaitGroup`]: blocking operations block that thread.
 
 // The derive names the trait `::gort::Trace`; inside this crate (its unit
 // tests) that path must resolve too.
@@ -139,6 +150,7 @@ mod builder;
 pub mod debug;
 pub mod env;
 mod host;
+mod lock;
 pub mod metrics;
 pub mod pprof;
 mod run;

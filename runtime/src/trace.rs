@@ -14,6 +14,17 @@
 //! writes it with the profiler's v1 encoder. The goroutine timeline, the
 //! Ps, blocking and unblocking are therefore real.
 //!
+//! The trace is written while it records, as Go's tracer hands its
+//! buffers to `ReadTrace`: a writer thread (`gort-trace-writer`, one per
+//! trace) takes the events older than `SETTLE` (100 ms) every
+//! `WRITE_EVERY` (100 ms), converts them, and writes them as one more
+//! part ([`StreamWriter`]: a batch per P, checked and numbered as the
+//! continuation of the parts before); [`stop`] writes the rest and the
+//! string and stack tables. Memory holds only the last ~200 ms of events
+//! and the stacks, and a consumer (the `/debug/pprof/trace` stream) gets
+//! the trace as it happens. An event recorded later than `SETTLE` after
+//! its time stamp is moved up to the end of the part already written.
+//!
 //! The collector reports no events of its own, but the host sees its
 //! phases go by (`GcPhase` in this module): a stop of the world for sweep termination
 //! starts a cycle (`GCStart`, `GCSTWStart`), one for mark termination ends
@@ -57,18 +68,29 @@
 //! 4. starts a P implicitly (`ProcStart`) the first time an event needs it
 //!    running — a P that was already running when the trace started never
 //!    reports its start;
-//! 5. repairs the two reorderings the per-thread clocks allow: a `GoStart`
+//! 5. ends what the stop cut, as Go's `StopTrace` does: both [`start`]
+//!    and [`stop`] stop the world at a moment when no collection cycle
+//!    runs (Go's `stopTheWorldGC`), so every `GCStart` in the trace has
+//!    its `GCDone` and no goroutine but the caller of `stop` still runs;
+//!    the caller's run ends with `GoSched` (Go's `traceGoSched`), and a
+//!    `GCDone` or `GCSTWDone` whose hook had not fired when the events
+//!    were taken (those hooks fire after the world restarts) is placed
+//!    where the cycle's marking ended, or at the end. Go 1.19's trace
+//!    viewer needs both ends of every span: an open one crashes it;
+//! 6. repairs the two reorderings the per-thread clocks allow: a `GoStart`
 //!    seen before the `GoUnblock` that made it possible gets the unblock
 //!    first (the late one is dropped), and a `GoCreate` missing for a
 //!    goroutine created while the world restarted is added.
 
 use gort_profiler::stack::Frame;
+use gort_profiler::trace::v1::StreamWriter;
 use gort_profiler::trace::{BlockReason, EventKind, StackId, StwKind, Trace};
 use gort_scheduler::{GStatus, SchedEvent, SchedRecorder, WaitReason};
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
 
 /// What the recorder saw: a scheduler hook event, or a collector phase the
 /// host observed (see [`gc_phase`]).
@@ -131,15 +153,80 @@ fn event_stack(ev: &SchedEvent) -> Option<Box<[u64]>> {
     }
 }
 
-/// The trace being recorded. Protected by its mutex.
-struct Active {
-    out: Box<dyn Write + Send>,
+/// What `start` saw with the world stopped.
+struct Begin {
     start_ts: u64,
     /// Goroutines at start: (goid, status), and the P and goroutine of the
     /// caller of `start`, if it is a goroutine.
     initial: Vec<(u64, GStatus)>,
     caller: Option<(usize, u64)>,
     gomaxprocs: usize,
+}
+
+/// The trace being recorded. Protected by `ACTIVE`.
+struct Active {
+    out: Box<dyn Write + Send>,
+    /// The events converted so far (those not yet written in `conv.t`).
+    conv: Converter,
+    writer: StreamWriter,
+    /// Which trace this is (the writer thread of an earlier one exits).
+    id: u64,
+    /// The first error writing a part; the rest is not written and `stop`
+    /// returns it.
+    failed: Option<io::Error>,
+}
+
+/// Numbers the traces, for their writer threads.
+static TRACE_ID: AtomicU64 = AtomicU64::new(0);
+
+/// How often the writer thread writes the events recorded so far.
+const WRITE_EVERY: Duration = Duration::from_millis(100);
+/// How old an event must be before it is written: the hooks stamp an
+/// event before they record it, so a recent stamp may still have earlier
+/// ones on their way. An event later than this is moved up to the last
+/// part's end (see `Converter::floor`).
+const SETTLE: Duration = Duration::from_millis(100);
+
+/// The writer thread of trace `id` (Go's `ReadTrace` loop): every
+/// [`WRITE_EVERY`], converts and writes the events older than [`SETTLE`],
+/// until that trace stops.
+fn writer_thread(id: u64) {
+    loop {
+        std::thread::sleep(WRITE_EVERY);
+        let mut active = lock(&ACTIVE);
+        let Some(a) = active.as_mut().filter(|a| a.id == id) else {
+            return;
+        };
+        if a.failed.is_some() {
+            continue;
+        }
+        let horizon = gort_scheduler::hooks::now_nanos().saturating_sub(SETTLE.as_nanos() as u64);
+        let events: Vec<Raw> = {
+            let mut recorded = lock(&EVENTS);
+            let (old, recent) = std::mem::take(&mut *recorded)
+                .into_iter()
+                .partition(|r| r.ts < horizon);
+            *recorded = recent;
+            old
+        };
+        feed(&mut a.conv, events, horizon);
+        let written = a
+            .writer
+            .write_events(&mut a.conv.t, &mut a.out)
+            .and_then(|()| a.out.flush());
+        if let Err(e) = written {
+            a.failed = Some(gort_error(e));
+        }
+    }
+}
+
+/// A trace that breaks Go's rules is gort's fault: say so.
+fn gort_error(e: io::Error) -> io::Error {
+    if e.kind() == io::ErrorKind::InvalidData {
+        io::Error::other(format!("gort trace: {e}"))
+    } else {
+        e
+    }
 }
 
 static ACTIVE: Mutex<Option<Active>> = Mutex::new(None);
@@ -149,34 +236,7 @@ static EVENTS: Mutex<Vec<Raw>> = Mutex::new(Vec::new());
 /// edges is handled by the conversion.
 static ON: AtomicBool = AtomicBool::new(false);
 
-/// The tracer's locks are taken by goroutines and by code that runs with
-/// the world stopped (GC events): held only while the goroutine is pinned
-/// (not suspended by the preemption signal meanwhile).
-struct Locked<'a, T> {
-    guard: MutexGuard<'a, T>,
-    _pin: gort_scheduler::NoPreempt,
-}
-
-impl<T> std::ops::Deref for Locked<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.guard
-    }
-}
-
-impl<T> std::ops::DerefMut for Locked<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        &mut self.guard
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> Locked<'_, T> {
-    let pin = gort_scheduler::NoPreempt::new();
-    Locked {
-        guard: m.lock().unwrap_or_else(PoisonError::into_inner),
-        _pin: pin,
-    }
-}
+use crate::lock::lock;
 
 struct Recorder;
 
@@ -218,8 +278,42 @@ pub(crate) fn gc_phase(phase: GcPhase) {
 
 static RECORDER: Recorder = Recorder;
 
-/// `trace.Start`: start recording an execution trace, to be written to `w`
-/// by [`stop`]. Fails if a trace is already being recorded.
+/// Go's `trace.IsEnabled`: whether a trace is being recorded (between
+/// [`start`] and [`stop`]).
+pub fn is_enabled() -> bool {
+    // Not ACTIVE's lock: `start` holds it while the world stops, and a
+    // goroutine blocked on it would never reach the stop.
+    ON.load(Ordering::Relaxed)
+}
+
+/// Stops the world at a moment when no collection cycle is running (Go's
+/// `stopTheWorldGC`, which `StartTrace` and `StopTrace` use "so we always
+/// see a consistent view of GC-related events"): a cycle starts and ends
+/// with stops of the world of its own, so with the world stopped and the
+/// collector's phase `Off`, every cycle is either wholly before this point
+/// or wholly after it. While a cycle runs, the world is restarted and the
+/// stop tried again a moment later.
+fn stop_the_world_outside_gc() -> gort_scheduler::WorldStopped {
+    loop {
+        let world = gort_scheduler::stop_the_world(gort_scheduler::StwReason::Trace);
+        let off = gort_gc::collector::try_global()
+            .is_none_or(|c| c.phase() == gort_gc::phase::Phase::Off);
+        if off {
+            return world;
+        }
+        gort_scheduler::start_the_world(world);
+        let pause = std::time::Duration::from_micros(200);
+        if gort_scheduler::current_goroutine_id().is_some() {
+            crate::sleep(pause);
+        } else {
+            std::thread::sleep(pause);
+        }
+    }
+}
+
+/// `trace.Start`: start recording an execution trace, written to `w` as
+/// it records (see the module doc) and finished by [`stop`]. Fails if a
+/// trace is already being recorded.
 pub fn start(w: impl Write + Send + 'static) -> io::Result<()> {
     crate::run::ensure_started();
     // The stack walks of the recorder stay inside the goroutine's stack.
@@ -237,7 +331,7 @@ pub fn start(w: impl Write + Send + 'static) -> io::Result<()> {
     }
     // Snapshot the goroutines with the world stopped, and install the
     // recorder before it restarts, so no event falls between the two.
-    let world = gort_scheduler::stop_the_world(gort_scheduler::StwReason::Trace);
+    let world = stop_the_world_outside_gc();
     let mut initial = Vec::new();
     gort_scheduler::for_each_goroutine_stack(&world, &mut |s| initial.push((s.goid, s.status)));
     let caller = gort_scheduler::current_p().zip(gort_scheduler::current_goroutine_id());
@@ -245,32 +339,59 @@ pub fn start(w: impl Write + Send + 'static) -> io::Result<()> {
     lock(&EVENTS).clear();
     ON.store(true, Ordering::Relaxed);
     crate::pprof::set_trace_recorder(Some(&RECORDER));
+    let id = TRACE_ID.fetch_add(1, Ordering::Relaxed) + 1;
     *active = Some(Active {
         out: Box::new(w),
-        start_ts,
-        initial,
-        caller,
-        gomaxprocs: gort_scheduler::gomaxprocs(0).max(1) as usize,
+        conv: begin(&Begin {
+            start_ts,
+            initial,
+            caller,
+            gomaxprocs: gort_scheduler::gomaxprocs(0).max(1) as usize,
+        }),
+        writer: StreamWriter::new(),
+        id,
+        failed: None,
     });
     gort_scheduler::start_the_world(world);
+    drop(active);
+    let mark = gort_scheduler::RuntimeThread::begin();
+    if let Err(e) = std::thread::Builder::new()
+        .name("gort-trace-writer".into())
+        .spawn(move || {
+            let _mark = mark;
+            writer_thread(id)
+        })
+    {
+        // Without its writer the trace is written whole at `stop`.
+        eprintln!("gort: trace writer thread: {e}; the trace is written when it stops");
+    }
     Ok(())
 }
 
-/// `trace.Stop`: stop recording and write the trace. Does nothing if no
-/// trace is being recorded. Errors (a write error, or a trace that breaks
-/// Go's parser rules) are returned, where Go would only log them.
+/// `trace.Stop`: stop recording and write the rest of the trace. Does
+/// nothing if no trace is being recorded. Errors (a write error, or a
+/// trace that breaks Go's parser rules, then or in a part written before)
+/// are returned, where Go would only log them.
 pub fn stop() -> io::Result<()> {
     let Some(mut a) = lock(&ACTIVE).take() else {
         return Ok(());
     };
+    // Take the events at a point outside any collection cycle, as Go's
+    // `StopTrace` does, so a cycle the trace saw start is seen to end.
+    let world = stop_the_world_outside_gc();
     crate::pprof::set_trace_recorder(None);
     ON.store(false, Ordering::Relaxed);
     let events = std::mem::take(&mut *lock(&EVENTS));
-    let trace = convert(&a, events);
-    trace
-        .check()
-        .map_err(|e| io::Error::other(format!("gort trace: {e}")))?;
-    gort_profiler::trace::v1::write(&trace, &mut a.out)?;
+    let end_ts = gort_scheduler::hooks::now_nanos();
+    gort_scheduler::start_the_world(world);
+    if let Some(e) = a.failed.take() {
+        return Err(e);
+    }
+    feed(&mut a.conv, events, end_ts);
+    end(&mut a.conv, end_ts);
+    a.writer
+        .finish(&mut a.conv.t, &mut a.out)
+        .map_err(gort_error)?;
     a.out.flush()
 }
 
@@ -292,6 +413,20 @@ struct Converter {
     /// Goroutine running on each P (absent: none).
     running: HashMap<usize, u64>,
     up: Vec<bool>,
+    /// The P of events that name none: the caller of `start`'s, or 0.
+    first_p: usize,
+    /// No event is placed before this time: the trace's start, then the
+    /// horizon of the last part written (a late event is moved up to it,
+    /// so each part's events follow the previous part's).
+    floor: u64,
+    /// A GC cycle, a GC stop of the world, is open.
+    in_gc: bool,
+    in_stw: bool,
+    /// When the world last restarted after a mark termination stop, and
+    /// on which P: the end of the cycle's marking.
+    marked: Option<(u64, u32)>,
+    /// The open stop of the world is a mark termination.
+    stw_is_mark_termination: bool,
 }
 
 impl Converter {
@@ -382,7 +517,10 @@ fn block_kind(reason: WaitReason, stack: StackId) -> EventKind {
     EventKind::GoBlock { reason, stack }
 }
 
-fn convert(a: &Active, mut events: Vec<Raw>) -> Trace {
+/// A converter at the start of a trace: the goroutines that existed at
+/// `start` described (step 2 of the module doc).
+fn begin(a: &Begin) -> Converter {
+    let first_p = a.caller.map_or(0, |(p, _)| p);
     let mut c = Converter {
         t: Trace::new(),
         start: 0,
@@ -390,11 +528,16 @@ fn convert(a: &Active, mut events: Vec<Raw>) -> Trace {
         gs: HashMap::new(),
         running: HashMap::new(),
         up: vec![false; a.gomaxprocs],
+        first_p,
+        floor: a.start_ts,
+        in_gc: false,
+        in_stw: false,
+        marked: None,
+        stw_is_mark_termination: false,
     };
     c.start =
         c.t.stack(&[Frame::new("gort.createdBeforeTrace", "?", 0, 0, 0)]);
     let ts0 = a.start_ts;
-    let first_p = a.caller.map_or(0, |(p, _)| p);
     c.t.push(
         ts0,
         first_p as u32,
@@ -417,9 +560,18 @@ fn convert(a: &Active, mut events: Vec<Raw>) -> Trace {
         c.gs.insert(g, G::Running(p));
         c.running.insert(p, g);
     }
+    c
+}
 
+/// Converts recorded events (steps 1 and 3–6 of the module doc) into
+/// `c.t`, continuing from where earlier calls left the goroutines, the Ps
+/// and the collector; then no later event goes before `horizon`.
+fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
+    let (ts0, first_p) = (c.floor, c.first_p);
+    let (mut in_gc, mut in_stw) = (c.in_gc, c.in_stw);
+    let mut marked = c.marked;
+    let mut stw_is_mark_termination = c.stw_is_mark_termination;
     events.sort_by_key(|r| r.ts);
-    let (mut in_gc, mut in_stw) = (false, false);
     for r in events {
         let ts = r.ts.max(ts0);
         let here = |c: &Converter, g: u64| match c.gs.get(&g) {
@@ -447,12 +599,16 @@ fn convert(a: &Active, mut events: Vec<Raw>) -> Trace {
                             };
                             c.t.push(ts, p, EventKind::StwStart { kind });
                             in_stw = true;
+                            stw_is_mark_termination = !sweep;
                         }
                     }
                     GcPhase::WorldRestart => {
                         if in_stw {
                             c.t.push(ts, p, EventKind::StwDone);
                             in_stw = false;
+                            if stw_is_mark_termination {
+                                marked = Some((ts, p));
+                            }
                         }
                     }
                     GcPhase::CycleDone {
@@ -491,7 +647,7 @@ fn convert(a: &Active, mut events: Vec<Raw>) -> Trace {
                 c.up[p] = false;
             }
             SchedEvent::GoCreate { goid, parent } => {
-                let p = r.thread_p.or_else(|| here(&c, parent)).unwrap_or(first_p);
+                let p = r.thread_p.or_else(|| here(c, parent)).unwrap_or(first_p);
                 c.create_at(ts, p, goid, r.stack.as_deref());
             }
             SchedEvent::GoStart { goid, p } => {
@@ -539,5 +695,68 @@ fn convert(a: &Active, mut events: Vec<Raw>) -> Trace {
             }
         }
     }
-    c.t
+    c.in_gc = in_gc;
+    c.in_stw = in_stw;
+    c.marked = marked;
+    c.stw_is_mark_termination = stw_is_mark_termination;
+    c.floor = c.floor.max(horizon);
+}
+
+/// Ends the trace at `end_ts` (step 5 of the module doc).
+fn end(c: &mut Converter, end_ts: u64) {
+    let end = (end_ts.max(c.floor), c.first_p as u32);
+    // Go's `StopTrace` ends the calling goroutine's run with `GoSched`
+    // (`traceGoSched`); the world was stopped when the events were taken,
+    // so the caller is the only goroutine that can still be running. Go's
+    // trace viewer needs the end of every run.
+    let mut still: Vec<(usize, u64)> = c.running.iter().map(|(&p, &g)| (p, g)).collect();
+    still.sort_unstable();
+    for (p, g) in still {
+        let ts = last_ts(&c.t, p as u32).max(end.0);
+        c.leave(ts, g, EventKind::GoSched { stack: 0 }, G::Runnable);
+    }
+    let mut marked = c.marked.map(|(ts, p)| (ts.max(c.floor), p));
+    if c.in_stw && c.stw_is_mark_termination {
+        marked = Some(end);
+    }
+    close_gc(&mut c.t, c.in_gc, c.in_stw, marked, end);
+}
+
+/// Ends, at the end of the trace, the collector's spans its events left
+/// open. `stop` took the events with the world stopped outside any cycle
+/// (`stop_the_world_outside_gc`), so an open span is one whose closing
+/// event the collector had not recorded yet: the restart of the world
+/// after a GC stop (its hook runs after the world runs again), or the
+/// cycle's `CycleDone` (after its last mark termination). The stop is
+/// closed at the end of the trace, the cycle where its last mark
+/// termination ended (`marked`: the restart after it, or the end of the
+/// trace if that restart is the missing event) — Go's `GCDone` belongs
+/// inside mark termination too. Go's trace
+/// viewer needs both ends of every span (an open `GCStart` or
+/// `GCSTWStart` crashes `go tool trace` 1.19's viewer).
+fn close_gc(
+    t: &mut Trace,
+    in_gc: bool,
+    in_stw: bool,
+    marked: Option<(u64, u32)>,
+    (end, end_p): (u64, u32),
+) {
+    if in_stw {
+        t.push(end.max(last_ts(t, end_p)), end_p, EventKind::StwDone);
+    }
+    if in_gc {
+        let (ts, p) = marked.unwrap_or((end, end_p));
+        // After the P's own later events, if any: per-P order is time order.
+        t.push(ts.max(last_ts(t, p)), p, EventKind::GcDone);
+    }
+}
+
+/// The time of P `p`'s last event so far (0 if none).
+fn last_ts(t: &Trace, p: u32) -> u64 {
+    t.events
+        .iter()
+        .filter(|e| e.p == p)
+        .map(|e| e.ts)
+        .max()
+        .unwrap_or(0)
 }

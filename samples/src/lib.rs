@@ -13,6 +13,7 @@
 //!   two-digit exponent).
 
 pub mod binarytrees;
+pub mod customrouter;
 pub mod memstats;
 
 use std::fmt;

@@ -346,29 +346,37 @@ impl Drop for ExternalActivity {
 /// outside the scheduler that are not so marked (a plain `std::thread`)
 /// keep the check quiet: they may hold a channel and send on it later.
 #[derive(Debug)]
-pub struct RuntimeThread(());
+pub struct RuntimeThread(bool);
 
 impl RuntimeThread {
-    /// Marks the calling thread (the scheduler must be running).
+    /// Marks the calling thread (or one about to be spawned, whose guard
+    /// moves into it). Before the scheduler starts nothing is counted: the
+    /// thread then counts as one outside the scheduler, which only keeps
+    /// the deadlock check quiet.
     pub fn begin() -> RuntimeThread {
-        sched().runtime_threads.fetch_add(1, SeqCst);
-        RuntimeThread(())
+        match try_sched() {
+            Some(s) => {
+                s.runtime_threads.fetch_add(1, SeqCst);
+                RuntimeThread(true)
+            }
+            None => RuntimeThread(false),
+        }
     }
-}
 
-impl RuntimeThread {
     /// [`RuntimeThread::begin`] before the scheduler starts (tests: for a
     /// thread that only waits for the one that will call [`run`]).
     #[cfg(test)]
     pub(crate) fn begin_before_start(cfg: &Config) -> RuntimeThread {
         sched::init(cfg).runtime_threads.fetch_add(1, SeqCst);
-        RuntimeThread(())
+        RuntimeThread(true)
     }
 }
 
 impl Drop for RuntimeThread {
     fn drop(&mut self) {
-        sched().runtime_threads.fetch_sub(1, SeqCst);
+        if self.0 {
+            sched().runtime_threads.fetch_sub(1, SeqCst);
+        }
     }
 }
 
@@ -444,7 +452,10 @@ pub(crate) fn walk_frames(sp: usize, hi: usize, out: &mut Vec<usize>, max: usize
     }
 }
 
-/// Goroutine `goid`'s wait reason while the world is stopped.
+/// Goroutine `goid`'s wait reason while the world is stopped. A walk over
+/// every goroutine (O(goroutines) per call): a visitor of
+/// [`crate::for_each_goroutine_stack`] has it in
+/// [`GoroutineStack::wait_reason`](crate::GoroutineStack::wait_reason).
 pub fn goroutine_wait_reason(w: &crate::stw::WorldStopped, goid: u64) -> Option<WaitReason> {
     let mut r = None;
     let _ = w;

@@ -36,7 +36,7 @@ pub enum GStatus {
     /// Running on its M without a P: blocked in a system call, in a long
     /// run sysmon took the P from, or suspended in the preemption handler.
     /// The M owns the stack; the saved stack pointer is valid only while
-    /// the M is suspended (`M::suspended`, or the world is stopped).
+    /// the M is suspended (`M::susp`, or the world is stopped).
     Syscall = 3,
     /// Parked: off every run queue, waiting for a waker. Nobody runs on its
     /// stack; the saved stack pointer is valid; whoever readies it owns it.
@@ -143,6 +143,7 @@ pub(crate) type StartFn = (Option<unsafe fn(*mut u8)>, usize);
 /// | `m` | written by the M that runs it; read racily by sysmon |
 /// | `lockedm` | written by the G's own M before it queues the G (Release on the queue) |
 /// | `scan` | atomic; the stack-scan claim protocol (`scanstate.rs`) |
+/// | `profiled` | atomic; the same protocol for goroutine profiles (`gprofile.rs`) |
 /// | `track_seq`, `runnable_since` | owned by whoever owns the G, like `sp` (scheduling-latency sampling, `metrics.rs`) |
 #[repr(C, align(64))]
 #[derive(Debug)]
@@ -187,6 +188,10 @@ pub(crate) struct G {
     /// Whether the collector scanned this stack in the current scan epoch
     /// (see `scanstate.rs`).
     pub(crate) scan: ScanState,
+    /// Whether this goroutine's stack is recorded in the open goroutine
+    /// profile (the same claim protocol on another word, with the profile
+    /// epochs of `gprofile.rs`).
+    pub(crate) profiled: ScanState,
     /// Whether this is a **foreign G**: the stand-in of a thread outside the
     /// scheduler (a plain `std::thread`) for a blocking operation; it has
     /// no stack of its own and is never on a run queue. Immutable.
@@ -236,6 +241,7 @@ impl G {
                 m: AtomicPtr::new(core::ptr::null_mut()),
                 lockedm: AtomicPtr::new(core::ptr::null_mut()),
                 scan: ScanState::new(),
+                profiled: ScanState::new(),
                 foreign: false,
                 fwake: AtomicU32::new(0),
                 track_seq: AtomicU8::new(0),
@@ -266,6 +272,7 @@ impl G {
             m: AtomicPtr::new(core::ptr::null_mut()),
             lockedm: AtomicPtr::new(core::ptr::null_mut()),
             scan: ScanState::new(),
+            profiled: ScanState::new(),
             foreign: true,
             fwake: AtomicU32::new(0),
             track_seq: AtomicU8::new(0),

@@ -81,6 +81,8 @@
 //! * **stack**, **guard page**, **pool** — see `stack.rs`.
 //! * **scan epoch**, **scan word**, **stack job** — the collector's
 //!   concurrent stack scan as the scheduler sees it (below).
+//! * **profile epoch** — the same protocol for a goroutine profile
+//!   (below, "Goroutine profiles").
 //!
 //! ## Goroutine states and who owns the stack
 //!
@@ -96,7 +98,9 @@
 //! the G is not `Running`, through a run queue (Release/Acquire on the queue)
 //! or the park hand-shake. While a collector cycle scans stacks, a mark
 //! worker may also *read* a `Runnable` or `Waiting` G's stack, under the
-//! claim of its scan word (see "Concurrent stack scanning").
+//! claim of its scan word (see "Concurrent stack scanning"); a goroutine
+//! profile reads its frame chain under the claim of its profile word (see
+//! "Goroutine profiles").
 //!
 //! ## The life of a goroutine
 //!
@@ -236,7 +240,7 @@
 //! A P-less goroutine may be executing user code at any moment, so a stop
 //! of the world does more than stop Ps: once every P is stopped, the
 //! stopper **suspends** every thread that runs a P-less goroutine (signal,
-//! then wait for `M::suspended`). The handler records its stack pointer,
+//! then wait for `M::susp`; `suspend.rs`). The handler records its stack pointer,
 //! raises `suspended` (Release) and waits on a futex until
 //! [`start_the_world`] clears the request (`loom_suspend`). Suspended
 //! goroutines are scanned in the pause that opens a scan epoch, since they
@@ -322,6 +326,31 @@
 //!    job left (none normally; O(1) then) and, once marking is over,
 //!    [`end_stack_scan`] closes the epoch. A claim never outlives its epoch.
 //!
+//! ## Goroutine profiles (`gprofile.rs`)
+//!
+//! [`goroutine_profile`] records every goroutine's stack as of one instant
+//! without stopping the program for the walk (Go 1.19's concurrent
+//! goroutine profile), on the claim protocol of the stack scan with a second
+//! word per G (`G::profiled`) and its own **profile epoch**:
+//!
+//! 1. With the world stopped it opens the epoch (a counter), takes the
+//!    number of goroutines (`allg[..n]`, the profile's jobs), and records
+//!    the caller's own stack and those of the P-less goroutines (their
+//!    threads are suspended; a suspended thread's saved sp points at a
+//!    frame holding the interrupted frame pointer and PC). The pause is
+//!    O(Ms).
+//! 2. After the restart the profiler claims and walks each job not yet
+//!    recorded; `execute` records a goroutine that is not before switching
+//!    into it (or waits for the profiler's claim). No goroutine runs before
+//!    its stack is recorded, so each stack is the one it had at the stop.
+//! 3. `newproc` makes a goroutine born in the epoch recorded (it is not in
+//!    the profile). The profiler closes the epoch when every job is done; a
+//!    claim never reaches into the next epoch, which opens with the world
+//!    stopped (no M inside `execute`).
+//!
+//! A goroutine's status and wait reason are those it has when its stack is
+//! recorded: one readied after the stop but not yet run shows `runnable`.
+//!
 //! ## Threads outside the scheduler
 //!
 //! A plain `std::thread` may use every non-blocking operation (`try_send`,
@@ -343,8 +372,9 @@
 //! scheduler alive — the process's thread count (`/proc/self/stat`) minus
 //! the Ms, the runtime's own threads ([`RuntimeThread`]) and the threads
 //! waiting in [`run`]: such a thread may hold a channel and send on it
-//! later. Then it prints `fatal error: all goroutines are asleep -
-//! deadlock!` and exits 2.
+//! later (`deadcheck.rs`; `loom_deadcheck` shows that without the thread
+//! count a thread readying a goroutine meets a false verdict). Then it
+//! prints `fatal error: all goroutines are asleep - deadlock!` and exits 2.
 //!
 //! ## Stacks and memory (`stack.rs`)
 //!
@@ -413,10 +443,13 @@
 pub mod fatal;
 pub(crate) mod loom;
 
+mod deadcheck;
+mod handoff;
 mod idle;
 mod park;
 mod runq;
 mod scanstate;
+mod suspend;
 mod world;
 
 #[cfg(not(all(test, loom)))]
@@ -425,6 +458,8 @@ mod api;
 pub mod chan;
 #[cfg(not(all(test, loom)))]
 mod g;
+#[cfg(not(all(test, loom)))]
+mod gprofile;
 #[cfg(not(all(test, loom)))]
 pub mod hooks;
 #[cfg(not(all(test, loom)))]
@@ -458,6 +493,8 @@ pub use api::*;
 pub use chan::{chan, Chan};
 #[cfg(not(all(test, loom)))]
 pub use g::{GStatus, WaitReason};
+#[cfg(not(all(test, loom)))]
+pub use gprofile::{goroutine_profile, GoroutineProfile, GoroutineRecord};
 #[cfg(not(all(test, loom)))]
 pub use hooks::{set_recorder, SchedEvent, SchedRecorder};
 #[cfg(not(all(test, loom)))]

@@ -28,10 +28,7 @@ impl SpinLock {
         // one while holding the lock. Then the lock counts as held for the
         // preemption handler (`preempt.rs`).
         #[cfg(not(all(test, loom)))]
-        {
-            crate::preempt::ensure_p();
-            crate::preempt::locks_held(1);
-        }
+        crate::preempt::enter_lock_with_p();
         loop {
             // Acquire: pairs with the Release in `unlock`.
             if !self.locked.swap(true, Acquire) {

@@ -52,15 +52,7 @@ use std::ptr::null_mut;
 /// ignored by default, and it interrupts blocking system calls.
 pub(crate) const SIG_PREEMPT: libc::c_int = libc::SIGURG;
 
-/// [`M::preq`] bit: leave the P if the goroutine is blocked in a system
-/// call (sysmon's retake).
-pub(crate) const REQ_LEAVE_P: u32 = 1;
-/// [`M::preq`] bit: leave the P whatever the goroutine does (its time slice
-/// is over and others wait: sysmon's fairness preemption).
-pub(crate) const REQ_FORCE: u32 = 2;
-/// [`M::preq`] bit: leave the P and stay suspended in the handler until the
-/// bit is cleared (a stopper's request).
-pub(crate) const REQ_SUSPEND: u32 = 4;
+pub(crate) use crate::suspend::{REQ_FORCE, REQ_LEAVE_P, REQ_SUSPEND};
 
 thread_local! {
     /// Scheduler locks the calling thread holds (see [`locks_held`]).
@@ -134,8 +126,7 @@ pub(crate) fn register_thread(m: &M) {
 
 /// Sets `bits` in `m`'s requests and signals its thread.
 pub(crate) fn signal_m(m: &M, bits: u32) {
-    // Release: pairs with the handler's Acquire load of the requests.
-    m.preq.fetch_or(bits, Release);
+    m.susp.request(bits);
     let t = m.thread.load(Acquire);
     if t != 0 {
         // SAFETY: Ms never exit, so the thread id stays valid.
@@ -146,10 +137,7 @@ pub(crate) fn signal_m(m: &M, bits: u32) {
 /// Clears a suspension request and wakes the thread if it waits in the
 /// handler.
 pub(crate) fn resume_m(m: &M) {
-    // Release: pairs with the handler's Acquire re-check while suspended.
-    if m.preq.fetch_and(!REQ_SUSPEND, Release) & REQ_SUSPEND != 0 {
-        futex_wake(&m.preq);
-    }
+    m.susp.resume(futex_wake);
 }
 
 pub(crate) fn futex_wait(word: &AtomicU32, val: u32) {
@@ -241,9 +229,9 @@ extern "C" fn handler(_sig: libc::c_int, _info: *mut libc::siginfo_t, ctx: *mut 
 }
 
 fn serve(m: &M, ctx: *mut libc::c_void) {
-    // Acquire: pairs with the Release in `signal_m` (the request's context,
-    // e.g. the raised world-stop flag, is visible).
-    let req = m.preq.load(Acquire);
+    // The request's context (e.g. the raised world-stop flag) is visible:
+    // see `Suspension::requests`.
+    let req = m.susp.requests();
     if req == 0 {
         return;
     }
@@ -272,23 +260,56 @@ fn serve(m: &M, ctx: *mut libc::c_void) {
             leave_p(m, gr, sp);
         }
     }
-    m.preq.fetch_and(!(REQ_LEAVE_P | REQ_FORCE), Relaxed);
+    m.susp.served_leave();
     if req & REQ_SUSPEND != 0 && gr.status() == GStatus::Syscall {
-        // SAFETY: we are this G's M; nobody reads the saved sp before the
-        // Release store of `suspended` below.
-        unsafe { gr.sp.with_mut(|s| *s = sp) };
-        // Release: pairs with the stopper's Acquire load of `suspended`: the
-        // saved sp and the frozen stack are visible to it.
-        m.suspended.store(1, Release);
-        loop {
-            // Acquire: pairs with the Release in `resume_m`.
-            let r = m.preq.load(Acquire);
-            if r & REQ_SUSPEND == 0 {
-                break;
-            }
-            futex_wait(&m.preq, r);
-        }
-        m.suspended.store(0, Relaxed);
+        // The saved sp points at a frame laid out as a switch frame whose
+        // frame pointer and return PC are the interrupted code's (its PC + 1,
+        // as a return PC), so that a walk of the frozen stack (a goroutine
+        // profile) starts at the interrupted instruction. It lies in this
+        // function's frame, below the handler's and the kernel's signal
+        // frame: `[sp, top)` still holds every register of the interrupted
+        // code for the collector's scan.
+        let mut frame = [0usize; crate::switch::SAVED_PC_OFFSET / 8 + 1];
+        let (pc, fp) = interrupted_pc_fp(ctx);
+        frame[crate::switch::SAVED_FP_OFFSET / 8] = fp;
+        frame[crate::switch::SAVED_PC_OFFSET / 8] = if pc == 0 { 0 } else { pc + 1 };
+        let sp = core::hint::black_box(&mut frame) as *mut _ as usize;
+        m.susp.suspend(
+            || {
+                // SAFETY: we are this G's M; nobody reads the saved sp
+                // before `suspend` raises the flag (Release).
+                unsafe { gr.sp.with_mut(|s| *s = sp) }
+            },
+            futex_wait,
+        );
+        // The frame stays alive (and in memory) until the world restarted.
+        core::hint::black_box(&frame);
+    }
+}
+
+/// The interrupted code's program counter and frame pointer (0s where
+/// unknown).
+fn interrupted_pc_fp(ctx: *mut libc::c_void) -> (usize, usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: the kernel passes a valid ucontext to SA_SIGINFO handlers.
+        let uc = unsafe { &*(ctx as *const libc::ucontext_t) };
+        let g = &uc.uc_mcontext.gregs;
+        (
+            g[libc::REG_RIP as usize] as usize,
+            g[libc::REG_RBP as usize] as usize,
+        )
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        // SAFETY: as above.
+        let uc = unsafe { &*(ctx as *const libc::ucontext_t) };
+        (uc.uc_mcontext.pc as usize, uc.uc_mcontext.regs[29] as usize)
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let _ = ctx;
+        (0, 0)
     }
 }
 
@@ -355,6 +376,30 @@ pub(crate) fn pin_with_p() -> *mut M {
     }
 }
 
+/// Counts a scheduler lock about to be taken ([`locks_held`]), on a
+/// goroutine that holds a P: a P-less goroutine takes one back first, so
+/// that it never waits for a P while holding the lock (a goroutine spinning
+/// on that lock would keep its own P from ever stopping). Counting first
+/// and looking at the P second leaves the handler no moment to take it.
+pub(crate) fn enter_lock_with_p() {
+    loop {
+        locks_held(1);
+        let m = current_m();
+        if m.is_null() {
+            return;
+        }
+        // SAFETY: Ms are leaked; `p` and `curg` are written by this thread.
+        let mr = unsafe { &*m };
+        let g = mr.curg.load(Relaxed);
+        if g.is_null() || !mr.p.load(Relaxed).is_null() {
+            return;
+        }
+        locks_held(-1);
+        // SAFETY: Gs are never freed; `g` is us.
+        exitsyscall(mr, unsafe { &*g });
+    }
+}
+
 /// Undoes [`pin`] (same thread, no switch point in between).
 #[inline]
 pub(crate) fn unpin(m: *mut M) {
@@ -362,7 +407,9 @@ pub(crate) fn unpin(m: *mut M) {
         core::sync::atomic::compiler_fence(SeqCst);
         // SAFETY: as in `pin`.
         let mr = unsafe { &*m };
-        mr.pins.store(mr.pins.load(Relaxed) - 1, Relaxed);
+        let n = mr.pins.load(Relaxed);
+        debug_assert!(n > 0, "unpin of an M that is not pinned");
+        mr.pins.store(n.saturating_sub(1), Relaxed);
     }
 }
 
@@ -375,9 +422,11 @@ pub(crate) fn unpin(m: *mut M) {
 pub struct NoPreempt(*mut M);
 
 impl NoPreempt {
-    /// Pins the calling thread's M (nothing on other threads).
+    /// Pins the calling goroutine, which takes a P back first if it has
+    /// none (nothing on a thread that is not a goroutine): a lock taken
+    /// under this guard is never held by a goroutine waiting for a P.
     pub fn new() -> NoPreempt {
-        NoPreempt(pin())
+        NoPreempt(pin_with_p())
     }
 }
 
@@ -704,8 +753,10 @@ pub(crate) fn retake(now: u64, ticks: &mut Vec<PTick>) -> (bool, bool) {
                     // compute loop is not signalled every tick.
                     if t.next_signal == 0 || now >= t.next_signal {
                         signal_m(mr, REQ_LEAVE_P);
-                        t.backoff =
-                            (t.backoff * 2).min(crate::sysmon::FORCE_PREEMPT.as_nanos() as u64);
+                        // Doubling from one tick (the first observation of
+                        // a P may find `backoff` still 0).
+                        t.backoff = (t.backoff.max(RETAKE_SYSCALL_NS) * 2)
+                            .min(crate::sysmon::FORCE_PREEMPT.as_nanos() as u64);
                         t.next_signal = now + t.backoff;
                         acted = true;
                     }
@@ -739,12 +790,11 @@ pub(crate) fn suspend_pless(me: *mut M) {
             if unsafe { &*g }.status() != GStatus::Syscall {
                 continue;
             }
-            // Acquire: pairs with the handler's Release store.
-            if mr.suspended.load(Acquire) != 0 {
+            if mr.susp.is_suspended() {
                 continue;
             }
             pending = true;
-            if rounds.is_multiple_of(8) || mr.preq.load(Relaxed) & REQ_SUSPEND == 0 {
+            if rounds.is_multiple_of(8) || mr.susp.requests() & REQ_SUSPEND == 0 {
                 signal_m(mr, REQ_SUSPEND);
             }
         }

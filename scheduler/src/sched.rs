@@ -21,8 +21,7 @@ use crate::hooks::{self, SchedEvent};
 use crate::idle::Idle;
 use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::atomic::{
-    fence, AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
-    Ordering::*,
+    fence, AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*,
 };
 use crate::loom::sync::{Condvar, Mutex, MutexGuard};
 use crate::runq::RunQueue;
@@ -59,55 +58,8 @@ pub(crate) const POLL_PREEMPT: u32 = 4;
 /// sees it at the next safepoint, and the stopper re-checks every 100 µs.
 pub(crate) static POLL: AtomicU32 = AtomicU32::new(0);
 
-/// The state of a P.
-///
-/// Allowed transitions: `Idle ⇄ Running` (acquire/release by an M),
-/// `Running → Syscall` (its M's goroutine leaves it: `preempt.rs`),
-/// `Syscall → Running` (the same M takes it back, `exitsyscall`),
-/// `Syscall → Idle` (sysmon retakes it, or [`crate::blocking`] hands it
-/// off), `Idle | Running | Syscall → GcStop → Idle | Running` (stop/start
-/// the world), `GcStop → Dead` and `Dead → GcStop` (GOMAXPROCS change,
-/// world stopped). Every transition out of `Syscall` is a CAS: exactly one
-/// of the M, sysmon and a stopper wins it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum PStatus {
-    /// On the idle list (or held by a stopper); no M.
-    Idle = 0,
-    /// Held by an M that runs Gs or looks for them.
-    Running = 1,
-    /// Stopped for a stop-the-world.
-    GcStop = 2,
-    /// Beyond GOMAXPROCS: unused.
-    Dead = 3,
-    /// Left by its M, whose goroutine runs without a P (in a system call, a
-    /// long run, or suspended): the M may take it back, sysmon may retake
-    /// it, a stopper may stop it.
-    Syscall = 4,
-}
-
-impl PStatus {
-    /// Go's name (`_Pidle` …), for traces and dumps.
-    pub fn name(self) -> &'static str {
-        match self {
-            PStatus::Idle => "idle",
-            PStatus::Running => "running",
-            PStatus::GcStop => "gcstop",
-            PStatus::Dead => "dead",
-            PStatus::Syscall => "syscall",
-        }
-    }
-
-    fn from_u8(v: u8) -> PStatus {
-        match v {
-            0 => PStatus::Idle,
-            1 => PStatus::Running,
-            2 => PStatus::GcStop,
-            4 => PStatus::Syscall,
-            _ => PStatus::Dead,
-        }
-    }
-}
+use crate::handoff::PState;
+pub use crate::handoff::PStatus;
 
 /// A P: the right to run goroutines, with a local run queue.
 #[derive(Debug)]
@@ -115,8 +67,8 @@ pub(crate) struct P {
     /// 0..GOMAXPROCS. Immutable.
     pub(crate) id: usize,
     /// A [`PStatus`]; written by the owning M or under the scheduler lock /
-    /// with the world stopped.
-    status: AtomicU8,
+    /// with the world stopped; out of `Syscall` by CAS (`handoff.rs`).
+    status: PState,
     /// The local run queue and `runnext` (see `runq.rs`).
     pub(crate) runq: RunQueue<G>,
     /// Incremented by the owner on every scheduling of a new time slice;
@@ -149,7 +101,7 @@ impl P {
     fn new(id: usize) -> P {
         P {
             id,
-            status: AtomicU8::new(PStatus::Idle as u8),
+            status: PState::new(PStatus::Idle),
             runq: RunQueue::new(),
             schedtick: AtomicU32::new(0),
             m: AtomicPtr::new(null_mut()),
@@ -164,22 +116,16 @@ impl P {
     }
 
     pub(crate) fn status(&self) -> PStatus {
-        PStatus::from_u8(self.status.load(Acquire))
+        self.status.get()
     }
 
     pub(crate) fn set_status(&self, s: PStatus) {
-        // Release: pairs with Acquire in `status` (stealers, stoppers).
-        self.status.store(s as u8, Release);
+        self.status.set(s);
     }
 
-    /// `from → to` if the P is in `from`. AcqRel: pairs with the Release
-    /// stores of `set_status` and with the other contenders' CAS (the M
-    /// taking its P back, sysmon retaking it, a stopper stopping it): the
-    /// winner sees everything the P's last owner published.
+    /// See [`PState::cas`].
     pub(crate) fn cas_status(&self, from: PStatus, to: PStatus) -> bool {
-        self.status
-            .compare_exchange(from as u8, to as u8, AcqRel, Acquire)
-            .is_ok()
+        self.status.cas(from, to)
     }
 }
 
@@ -227,14 +173,10 @@ pub(crate) struct M {
     /// P-local section or a switch in progress (Go's `m.locks`). Written
     /// only by this M's thread; read by its signal handler.
     pub(crate) pins: AtomicU32,
-    /// Requests of the preemption protocol (`preempt::REQ_*`), set by
-    /// sysmon or a stopper before they signal the thread; cleared by the
-    /// handler (leave) or by `resume_m` (suspend).
-    pub(crate) preq: AtomicU32,
-    /// 1 while the M's P-less G waits suspended in the handler with its
-    /// stack pointer saved. Written by this M's thread (Release), read by
-    /// the stopper (Acquire).
-    pub(crate) suspended: AtomicU32,
+    /// Requests of the preemption protocol and the suspension hand-shake
+    /// (`suspend.rs`): set by sysmon or a stopper before they signal the
+    /// thread; served by its handler.
+    pub(crate) susp: crate::suspend::Suspension,
     /// The P this M's goroutine left (`Syscall` state) and may take back.
     /// Written by this M's thread.
     pub(crate) oldp: AtomicPtr<P>,
@@ -733,8 +675,7 @@ fn newm(s: &Sched, p: *mut P, spinning: bool) {
         note: Mutex::new(false),
         note_cond: Condvar::new(),
         pins: AtomicU32::new(0),
-        preq: AtomicU32::new(0),
-        suspended: AtomicU32::new(0),
+        susp: crate::suspend::Suspension::new(),
         oldp: AtomicPtr::new(null_mut()),
         thread: AtomicUsize::new(0),
     }));
@@ -796,30 +737,30 @@ pub(crate) fn checkdead_now() {
 /// idle. Throws when every M is idle, no G is runnable, no timer is pending
 /// and a `run` is in progress.
 fn checkdead(s: &Sched, l: &SchedLocked) {
-    if s.run_active.load(SeqCst) == 0 || s.external.load(SeqCst) > 0 || s.world.requested() {
-        return;
+    let run_active = s.run_active.load(SeqCst);
+    if run_active == 0 {
+        return; // the cheap common case: no `run` in progress
     }
-    if (l.midle.len() as u32) < l.mcount {
-        return;
+    let facts = crate::deadcheck::Facts {
+        run_active,
+        external: s.external.load(SeqCst),
+        world_requested: s.world.requested(),
+        all_ms_idle: l.midle.len() as u32 >= l.mcount,
+        runnable: l.runq.len > 0
+            || (0..s.nprocs()).any(|i| {
+                // SAFETY: Ps are leaked.
+                !unsafe { &*s.p(i) }.runq.is_empty()
+            }),
+        pending_timers: crate::sysmon::pending_timers(),
+        goroutines: s.goroutines(),
+        // Some P may be held by a stopper or left by a P-less M.
+        all_ps_idle: l.pidle.len() + l.stopped.len() >= s.nprocs(),
+    };
+    // A thread outside the scheduler may still wake a goroutine (it may hold
+    // a channel, a Mutex or a WaitGroup): no verdict while one lives.
+    if crate::deadcheck::deadlocked(&facts, || foreign_threads(s, l)) {
+        crate::rt_throw!("all goroutines are asleep - deadlock!");
     }
-    if l.runq.len > 0 || crate::sysmon::pending_timers() > 0 || s.goroutines() <= 0 {
-        return;
-    }
-    if l.pidle.len() + l.stopped.len() < s.nprocs() {
-        return; // some P is held (e.g. by a stopper)
-    }
-    if foreign_threads(s, l) > 0 {
-        // A thread outside the scheduler may still wake a goroutine (it may
-        // hold a channel, a Mutex or a WaitGroup): no verdict.
-        return;
-    }
-    for i in 0..s.nprocs() {
-        // SAFETY: Ps are leaked.
-        if !unsafe { &*s.p(i) }.runq.is_empty() {
-            return;
-        }
-    }
-    crate::rt_throw!("all goroutines are asleep - deadlock!");
 }
 
 /// Threads of the process that are neither Ms, runtime threads nor callers
@@ -1098,6 +1039,9 @@ fn execute(m: &M, g: *mut G, inherit: bool) {
     // stack: scan it here if no mark worker did yet (one relaxed load when
     // no cycle is scanning; see `scanstate.rs`).
     crate::stw::ensure_scanned(gr);
+    // While a goroutine profile is being taken, no goroutine runs before its
+    // stack is recorded (one relaxed load otherwise; see `gprofile.rs`).
+    crate::gprofile::ensure_recorded(gr);
     let lm = gr.lockedm.load(Relaxed);
     if !lm.is_null() {
         // A P-less goroutine waiting for a P on its own M (it was
@@ -1485,6 +1429,9 @@ pub(crate) fn newproc<F: FnOnce() + Send + 'static>(creator_pc: usize, f: F) -> 
     // barrier shades (see `scanstate.rs`). SeqCst: see the re-check below.
     let epoch = crate::stw::SCAN_EPOCH.load(SeqCst);
     gr.scan.born(epoch);
+    // Likewise, a goroutine born while a goroutine profile is being taken
+    // is not in it (see `gprofile.rs`).
+    gr.profiled.born(crate::gprofile::open_epoch());
     if epoch != 0 {
         crate::stw::copy_barrier_slow(data, size);
     }

@@ -4,7 +4,7 @@
 //! See [crate] ("The stop-the-world protocol") for the overview and
 //! `world.rs` for the rendezvous itself.
 
-use crate::g::{GStatus, G};
+use crate::g::{GStatus, WaitReason, G};
 use crate::loom::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 use crate::loom::sync::Mutex;
 use crate::sched::{
@@ -72,6 +72,11 @@ impl WorldStopped {
     /// When the stop was requested.
     pub fn started_at(&self) -> Instant {
         self.start
+    }
+
+    /// The goroutine that stopped the world (null: a thread did).
+    pub(crate) fn owner_g(&self) -> *mut G {
+        self.owner_g
     }
 }
 
@@ -232,6 +237,17 @@ pub struct GoroutineStack {
     /// printed as `created by` in goroutine dumps); 0 for the main
     /// goroutine and when unknown.
     pub creator_pc: usize,
+    /// Why it waits, if `status` is `Waiting` (else [`WaitReason::None`]).
+    pub wait_reason: WaitReason,
+}
+
+/// `gr`'s wait reason if `st` (its status) is `Waiting`.
+fn reason_of(gr: &G, st: GStatus) -> WaitReason {
+    if st == GStatus::Waiting {
+        WaitReason::from_u8(gr.wait_reason.load(Relaxed))
+    } else {
+        WaitReason::None
+    }
 }
 
 /// Visits every live goroutine's stack `[sp, hi)` while the world is
@@ -266,6 +282,7 @@ pub fn for_each_goroutine_stack(w: &WorldStopped, f: &mut dyn FnMut(&GoroutineSt
                     hi: gr.hi,
                     lo: gr.lo + page,
                     creator_pc: gr.creator_pc.load(Relaxed),
+                    wait_reason: reason_of(gr, st),
                 });
                 continue;
             }
@@ -283,6 +300,7 @@ pub fn for_each_goroutine_stack(w: &WorldStopped, f: &mut dyn FnMut(&GoroutineSt
                 hi: gr.hi,
                 lo: gr.lo + page,
                 creator_pc: gr.creator_pc.load(Relaxed),
+                wait_reason: reason_of(gr, st),
             });
         }
     }
@@ -297,6 +315,7 @@ pub fn for_each_goroutine_stack(w: &WorldStopped, f: &mut dyn FnMut(&GoroutineSt
                 hi: gr.hi,
                 lo: gr.lo + page,
                 creator_pc: gr.creator_pc.load(Relaxed),
+                wait_reason: WaitReason::None,
             })
         });
     }
@@ -635,14 +654,17 @@ pub fn begin_stack_scan(w: &WorldStopped, f: &mut dyn FnMut(usize, usize)) -> us
     // restarts, without passing through `execute`: scan them here, in the
     // pause (their stacks are frozen, their registers in the signal frame
     // above the saved sp).
-    let all: Vec<*mut G> = s.allg.lock().list.clone();
-    for &g in &all {
-        if g == owner {
+    // Found through the Ms (a P-less G runs on one), so the pause does not
+    // grow with the number of goroutines.
+    for m in s.all_ms() {
+        // SAFETY: Ms are leaked.
+        let g = unsafe { &*m }.curg.load(Acquire);
+        if g.is_null() || g == owner {
             continue;
         }
         // SAFETY: Gs are never freed.
         let gr = unsafe { &*g };
-        if gr.status() == GStatus::Syscall {
+        if gr.status() == GStatus::Syscall && !gr.scan.is_scanned(e) {
             // SAFETY: the world is stopped and the G's thread suspended.
             let sp = unsafe { gr.saved_sp() };
             f(sp, gr.hi);

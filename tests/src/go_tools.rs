@@ -96,3 +96,43 @@ pub fn go_tool(dir: &Path, args: &[&str]) -> (String, String) {
     );
     (stdout, stderr)
 }
+
+/// The newer Go toolchain the interop tests also read traces with: its
+/// GOROOT, from `GORT_GO_NEW_ROOT` or `$HOME/go127/go`, if its `bin/go`
+/// exists. Absent, the checks with it are skipped with a printed reason
+/// (or fail under `GORT_REQUIRE_GO=1`).
+pub fn newer_go(test: &str) -> Option<PathBuf> {
+    let root = std::env::var_os("GORT_GO_NEW_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join("go127/go")))?;
+    if root.join("bin/go").is_file() {
+        return Some(root);
+    }
+    if std::env::var("GORT_REQUIRE_GO").as_deref() == Ok("1") {
+        panic!("{test}: GORT_REQUIRE_GO=1 but no {}/bin/go", root.display());
+    }
+    eprintln!(
+        "SKIPPED {test} (newer Go part): no {}/bin/go (set GORT_GO_NEW_ROOT)",
+        root.display()
+    );
+    None
+}
+
+/// Runs `GOROOT/bin/go tool ARGS` in `dir` with that GOROOT; returns
+/// (success, stdout, stderr).
+pub fn go_tool_of(root: &Path, dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(root.join("bin/go"))
+        .arg("tool")
+        .args(args)
+        .current_dir(dir)
+        .env("GOROOT", root)
+        .env("GOTOOLCHAIN", "local")
+        .env("HOME", dir.join("home"))
+        .output()
+        .expect("spawn go");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

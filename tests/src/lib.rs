@@ -242,6 +242,8 @@ pub mod lists {
 /// What the interop tests share: is Go here, a scratch directory, and
 /// running `go tool` in it (see the file's doc).
 pub mod go_tools;
+/// Plain HTTP requests to the `/debug/pprof/` server.
+pub mod http_client;
 
 /// Reading decoded pprof profiles in tests.
 pub mod profiles {

@@ -300,3 +300,148 @@ fn threadcreate_counts_the_schedulers_threads() {
         ]
     );
 }
+
+/// Parks on a channel receive.
+#[inline(never)]
+fn dump_parked_recv(ch: gort::Chan<u32>) {
+    std::hint::black_box(ch.recv());
+}
+
+/// Parks on a `WaitGroup`.
+#[inline(never)]
+fn dump_parked_wg(wg: gort::sync::WaitGroup) {
+    wg.wait();
+}
+
+/// Parks on a `Mutex` another goroutine holds.
+#[inline(never)]
+fn dump_parked_lock(m: std::sync::Arc<gort::sync::Mutex<u64>>) {
+    *m.lock() += 1;
+}
+
+/// The `debug=2` dump's goroutines: id → status, each id once (asserted).
+fn dump_statuses(t2: &str) -> std::collections::HashMap<u64, String> {
+    let mut out = std::collections::HashMap::new();
+    for block in t2.split("\n\n") {
+        let head = block.lines().next().unwrap_or("");
+        let rest = head
+            .strip_prefix("goroutine ")
+            .unwrap_or_else(|| panic!("not a goroutine header: {head:?}"));
+        let (id, status) = rest.split_once(" [").unwrap();
+        let status = status.strip_suffix("]:").unwrap();
+        let id: u64 = id.parse().unwrap();
+        assert!(
+            out.insert(id, status.to_string()).is_none(),
+            "goroutine {id} listed twice"
+        );
+    }
+    out
+}
+
+/// While goroutines run, spawn and exit, the dump lists every goroutine that
+/// existed when it was taken exactly once, each parked one with its wait
+/// reason, and the running ones make progress during it. (The goroutines
+/// are started with the scheduler's `go`, which returns their ids.)
+#[test]
+fn goroutine_dump_is_exact_while_others_run() {
+    const EACH: usize = 1000;
+    const BUSY: usize = 3;
+    gort::run(|| {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+        use std::sync::Arc;
+        let ch = gort::chan::<u32>(0);
+        let gate = gort::sync::WaitGroup::new();
+        gate.add(1);
+        let m = Arc::new(gort::sync::Mutex::new(0u64));
+        let held = m.lock();
+        let done = gort::sync::WaitGroup::new();
+        let mut want: Vec<(u64, &str)> = Vec::new();
+        for _ in 0..EACH {
+            done.add(3);
+            let (c, d) = (ch.clone(), done.clone());
+            want.push((
+                gort::crates::scheduler::go(move || {
+                    dump_parked_recv(c);
+                    d.done()
+                }),
+                "chan receive",
+            ));
+            let (g, d) = (gate.clone(), done.clone());
+            want.push((
+                gort::crates::scheduler::go(move || {
+                    dump_parked_wg(g);
+                    d.done()
+                }),
+                "semacquire",
+            ));
+            let (mm, d) = (m.clone(), done.clone());
+            want.push((
+                gort::crates::scheduler::go(move || {
+                    dump_parked_lock(mm);
+                    d.done()
+                }),
+                "sync.Mutex.Lock",
+            ));
+        }
+        // Busy goroutines: they yield, ping-pong and spawn short-lived
+        // goroutines all through the dump.
+        let stop = Arc::new(AtomicBool::new(false));
+        let work = Arc::new(AtomicU64::new(0));
+        let busy = gort::sync::WaitGroup::new();
+        let mut busy_ids = Vec::new();
+        for i in 0..BUSY {
+            busy.add(1);
+            let (stop, work, busy) = (stop.clone(), work.clone(), busy.clone());
+            busy_ids.push(gort::crates::scheduler::go(move || {
+                while !stop.load(Relaxed) {
+                    if i == 0 {
+                        let c = gort::chan::<u64>(1);
+                        let c2 = c.clone();
+                        gort::go(move || c2.send(1));
+                        work.fetch_add(c.recv().unwrap(), Relaxed);
+                    } else {
+                        work.fetch_add(1, Relaxed);
+                        gort::gosched();
+                    }
+                }
+                busy.done();
+            }));
+        }
+        // Let every parked goroutine park.
+        while gort::runtime::num_goroutine() < 3 * EACH + BUSY + 1 {
+            gort::sleep(Duration::from_millis(2));
+        }
+        gort::sleep(Duration::from_millis(20));
+        let before = work.load(Relaxed);
+        let mut progress = 0;
+        for _ in 0..3 {
+            let w0 = work.load(Relaxed);
+            let t2 = text("goroutine", 2);
+            progress = progress.max(work.load(Relaxed) - w0);
+            let got = dump_statuses(&t2);
+            for (id, reason) in &want {
+                assert_eq!(
+                    got.get(id).map(String::as_str),
+                    Some(*reason),
+                    "goroutine {id} in the dump"
+                );
+            }
+            for id in &busy_ids {
+                assert!(got.contains_key(id), "busy goroutine {id} missing");
+            }
+            let me = gort::crates::scheduler::current_goroutine_id().unwrap();
+            assert_eq!(got.get(&me).map(String::as_str), Some("running"));
+            assert!(got.len() > want.len() + BUSY, "{} goroutines", got.len());
+        }
+        assert!(work.load(Relaxed) > before, "the busy goroutines ran");
+        assert!(progress > 0, "no busy goroutine ran during a dump");
+        stop.store(true, Relaxed);
+        busy.wait();
+        for _ in 0..EACH {
+            ch.send(0);
+        }
+        gate.done();
+        drop(held);
+        done.wait();
+    });
+}

@@ -3,88 +3,9 @@
 //! `go tool pprof` fetching from the live server.
 
 use gort_tests::go_tools::{go_tool, have_go, TestDir};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use gort_tests::http_client::{get, request};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-/// One HTTP exchange: status, headers (name lower-cased), body.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == &name.to_ascii_lowercase())
-            .map(|(_, v)| v.as_str())
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-fn request(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Answer {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    s.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("end of headers");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    if headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v == "chunked")
-    {
-        body = dechunk(&body);
-    }
-    Answer {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n").unwrap();
-        let n = usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap().trim(), 16).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
-        b = &b[eol + 2 + n + 2..];
-    }
-}
-
-fn get(addr: SocketAddr, path: &str) -> Answer {
-    request(addr, "GET", path, b"")
-}
 
 /// Go 1.19's index page with every count replaced by `N`.
 const INDEX: &str = "<html>
@@ -292,6 +213,21 @@ fn debug_pprof_routes_answer_like_go() {
     );
     let p = gort::crates::profiler::pprof::decode(&a.body).unwrap();
     assert_eq!(p.period, 10_000_000);
+
+    // an HTTP/1.0 client gets the trace unframed, up to the close
+    let mut s = TcpStream::connect(addr).unwrap();
+    std::io::Write::write_all(
+        &mut s,
+        b"GET /debug/pprof/trace?seconds=0.1 HTTP/1.0\r\n\r\n",
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(&mut s, &mut raw).unwrap();
+    let h = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..h]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200 ok"), "{head}");
+    assert!(!head.contains("transfer-encoding"), "{head}");
+    assert_eq!(&raw[h + 4..h + 20], b"go 1.19 trace\0\0\0");
 
     // busy: Go's 500s when a CPU profile or a trace is already running
     gort::pprof::start_cpu_profile(std::io::sink()).unwrap();

@@ -356,6 +356,41 @@ impl GState {
     }
 }
 
+/// Where Go's parser stands after some events: what [`Trace::merge_order_from`]
+/// and [`Trace::checked_order_from`] start from and leave behind, so a
+/// trace written in parts ([`v1::StreamWriter`]) is merged and checked as
+/// Go's parser will read it, whole. A fresh (default) state is the start
+/// of a trace.
+#[derive(Clone, Debug, Default)]
+pub struct ParseState {
+    /// The merge's view (`order.go`): per goroutine, its sequence number
+    /// and state.
+    merge: HashMap<GoId, (u64, GState)>,
+    /// The merge's current goroutine per P (the G of block/sched events).
+    merge_cur: HashMap<u32, GoId>,
+    /// The last merged event's time.
+    last_ts: u64,
+    /// The checker's view (`postProcessTrace`): goroutine states.
+    gs: HashMap<GoId, GState>,
+    /// The goroutine running on each P (absent: G0).
+    running_on: HashMap<u32, GoId>,
+    /// Whether each P is started.
+    p_running: HashMap<u32, bool>,
+    /// Whether each P is sweeping.
+    sweeping: HashMap<u32, bool>,
+    in_gc: bool,
+    in_stw: bool,
+    /// Each P's last event time.
+    last_ts_per_p: HashMap<u32, u64>,
+}
+
+impl ParseState {
+    /// Every goroutine's state so far (the checker's view).
+    pub fn goroutines(&self) -> &HashMap<GoId, GState> {
+        &self.gs
+    }
+}
+
 impl Trace {
     /// An empty trace.
     pub fn new() -> Trace {
@@ -393,6 +428,12 @@ impl Trace {
     /// events possible") or if the result is not in time order (Go: "time
     /// stamps out of order").
     pub fn merge_order(&self) -> Result<Vec<usize>, String> {
+        self.merge_order_from(&mut ParseState::default())
+    }
+
+    /// [`Trace::merge_order`] of events that continue a trace whose
+    /// earlier events left `st` (updated to include these).
+    pub fn merge_order_from(&self, st: &mut ParseState) -> Result<Vec<usize>, String> {
         use std::collections::BTreeMap;
         use std::collections::VecDeque;
         // Per-P sequences in recording order.
@@ -411,8 +452,8 @@ impl Trace {
         };
         type Dep = Option<(u32, Option<GState>, GState)>;
         let mut deps: Vec<Dep> = vec![None; self.events.len()];
-        for seq in per_p.values() {
-            let mut cur = 0;
+        for (p, seq) in &per_p {
+            let mut cur = st.merge_cur.get(p).copied().unwrap_or(0);
             for &i in seq {
                 let dep = match &self.events[i].kind {
                     EventKind::GoCreate { g, .. } => Some((*g, None, GState::Runnable)),
@@ -442,11 +483,15 @@ impl Trace {
                 };
                 deps[i] = dep.map(|(g, need, next)| (index(g), need, next));
             }
+            st.merge_cur.insert(*p, cur);
         }
         // Go's order state per goroutine: (sequence number, status); None = not created.
         let mut gs: Vec<Option<(u64, GState)>> = vec![None; dense.len()];
+        for (g, &i) in &dense {
+            gs[i as usize] = st.merge.get(g).copied();
+        }
         let mut out = Vec::with_capacity(self.events.len());
-        let mut last_ts = 0;
+        let mut last_ts = st.last_ts;
         while out.len() < self.events.len() {
             let mut best: Option<(u64, u32, usize)> = None;
             for (&p, seq) in &per_p {
@@ -506,6 +551,12 @@ impl Trace {
             per_p.get_mut(&p).expect("P has events").pop_front();
             out.push(i);
         }
+        st.last_ts = last_ts;
+        for (g, i) in dense {
+            if let Some(s) = gs[i as usize] {
+                st.merge.insert(g, s);
+            }
+        }
         Ok(out)
     }
 
@@ -526,15 +577,17 @@ impl Trace {
     /// [`Trace::check`], also returning the replay order (so the writers
     /// merge only once).
     pub fn checked_order(&self) -> Result<(Vec<usize>, HashMap<GoId, GState>), String> {
-        let mut gs: HashMap<GoId, GState> = HashMap::new();
-        let mut running_on: HashMap<u32, GoId> = HashMap::new(); // P -> current G (absent = G0)
-        let mut p_running: HashMap<u32, bool> = HashMap::new();
-        let mut sweeping: HashMap<u32, bool> = HashMap::new();
-        let mut in_gc = false;
-        let mut in_stw = false;
-        let mut last_ts_per_p: HashMap<u32, u64> = HashMap::new();
+        let mut st = ParseState::default();
+        let order = self.checked_order_from(&mut st)?;
+        Ok((order, st.gs))
+    }
+
+    /// [`Trace::checked_order`] of events that continue a trace whose
+    /// earlier events left `st` (updated to include these; its goroutine
+    /// states are [`ParseState::goroutines`]).
+    pub fn checked_order_from(&self, st: &mut ParseState) -> Result<Vec<usize>, String> {
         for e in &self.events {
-            let last = last_ts_per_p.entry(e.p).or_insert(0);
+            let last = st.last_ts_per_p.entry(e.p).or_insert(0);
             if e.ts < *last {
                 return Err(format!(
                     "P {} records {} at {} before its previous event at {}",
@@ -546,7 +599,16 @@ impl Trace {
             }
             *last = e.ts;
         }
-        let order = self.merge_order()?;
+        let order = self.merge_order_from(st)?;
+        let ParseState {
+            gs,
+            running_on,
+            p_running,
+            sweeping,
+            in_gc,
+            in_stw,
+            ..
+        } = st;
         for e in order.iter().map(|&i| &self.events[i]) {
             let cur = running_on.get(&e.p).copied().unwrap_or(0);
             let err = |m: &str| {
@@ -629,28 +691,28 @@ impl Trace {
                     gs.insert(*g, GState::Waiting);
                 }
                 EventKind::GcStart { .. } => {
-                    if in_gc {
+                    if *in_gc {
                         return err("previous GC not done");
                     }
-                    in_gc = true;
+                    *in_gc = true;
                 }
                 EventKind::GcDone => {
-                    if !in_gc {
+                    if !*in_gc {
                         return err("no GC in progress");
                     }
-                    in_gc = false;
+                    *in_gc = false;
                 }
                 EventKind::StwStart { .. } => {
-                    if in_stw {
+                    if *in_stw {
                         return err("previous STW not done");
                     }
-                    in_stw = true;
+                    *in_stw = true;
                 }
                 EventKind::StwDone => {
-                    if !in_stw {
+                    if !*in_stw {
                         return err("no STW in progress");
                     }
-                    in_stw = false;
+                    *in_stw = false;
                 }
                 EventKind::SweepStart { .. } => {
                     if sweeping.insert(e.p, true) == Some(true) {
@@ -667,7 +729,7 @@ impl Trace {
                 | EventKind::HeapGoal { .. } => {}
             }
         }
-        Ok((order, gs))
+        Ok(order)
     }
 }
 
@@ -811,6 +873,58 @@ mod tests {
             },
         );
         assert!(t.check().unwrap_err().contains("time stamps out of order"));
+    }
+
+    #[test]
+    fn a_trace_written_in_parts_continues_where_the_last_part_ended() {
+        // Part 1: G1 created and started. Part 2: it blocks, G2 starts on
+        // P1 and unblocks it: the seq of GoUnblock continues from part 1.
+        let mut t = base();
+        let mut w = v1::StreamWriter::new();
+        let mut out = Vec::new();
+        w.write_events(&mut t, &mut out).unwrap();
+        assert!(t.events.is_empty(), "written events are taken out");
+        let s = t.stack(&[f("main.worker")]);
+        t.push(
+            40,
+            0,
+            EventKind::GoBlock {
+                reason: BlockReason::Recv,
+                stack: 0,
+            },
+        );
+        t.push(50, 1, EventKind::ProcStart { thread: 2 });
+        t.push(
+            60,
+            1,
+            EventKind::GoCreate {
+                g: 2,
+                start: s,
+                stack: 0,
+            },
+        );
+        t.push(70, 1, EventKind::GoStart { g: 2 });
+        t.push(80, 1, EventKind::GoUnblock { g: 1, stack: 0 });
+        w.finish(&mut t, &mut out).unwrap();
+        assert_eq!(w.goroutines()[&1], GState::Runnable);
+        assert_eq!(w.goroutines()[&2], GState::Running);
+        assert_eq!(&out[..16], v1::HEADER);
+        // P0's second batch: EvBatch(p=0, ticks=40), GoBlockRecv(dt 0, stack 0).
+        let batch = out
+            .windows(5)
+            .position(|b| b == [0x41, 0, 40, 23 | 0x40, 0]);
+        assert!(batch.is_some(), "{out:?}");
+        // GoUnblock(dt=10, g=1, seq=2, stack 0): G1's seq went 1 (start) -> 2.
+        let unblock = [21 | 0xc0, 4, 10, 1, 2, 0];
+        assert!(out.windows(6).any(|b| b == unblock), "{out:?}");
+
+        // A part that does not follow from the last one is refused.
+        let mut t = base();
+        let mut w = v1::StreamWriter::new();
+        w.write_events(&mut t, std::io::sink()).unwrap();
+        t.push(90, 0, EventKind::GoStart { g: 1 }); // G1 is running already
+        let e = w.write_events(&mut t, std::io::sink()).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
     }
 
     #[test]

@@ -25,6 +25,10 @@
 //! and `GCStart(seq)` to count cycles from 0. The writer computes both
 //! from the events in time order.
 //!
+//! A trace may also be written in parts as it is recorded
+//! ([`StreamWriter`]): each part adds one batch per P, the tables come at
+//! the end; Go's parser joins a P's batches in file order.
+//!
 //! Check a file with `go tool trace -d FILE` (it parses, orders and
 //! validates every event, then lists them).
 
@@ -112,15 +116,83 @@ fn event(out: &mut Vec<u8>, ty: u8, args: &[u64]) {
 /// Encode the trace in Go's v1 format. Fails (without writing) if the
 /// trace breaks a rule Go's parser enforces ([`Trace::check`]).
 pub fn encode(trace: &Trace) -> Result<Vec<u8>, String> {
-    let (order, _) = trace.checked_order()?;
     let mut out = Vec::with_capacity(64 + trace.events.len() * 6);
     out.extend_from_slice(HEADER);
+    encode_events(trace, &mut Sequences::default(), &mut out)?;
+    encode_tables(trace, &mut out);
+    Ok(out)
+}
+
+/// The sequence numbers Go's merge expects, where earlier parts of a
+/// trace left them: the parser's state, each goroutine's last `seq`, and
+/// the GC count.
+#[derive(Clone, Debug, Default)]
+struct Sequences {
+    parse: super::ParseState,
+    gseq: HashMap<u64, u64>,
+    gc_seq: u64,
+}
+
+/// A trace written in parts, as Go's tracer writes one: the header, then
+/// each part's events ([`StreamWriter::write_events`]: one more batch per
+/// P, checked and numbered as the continuation of the parts before), then
+/// the frequency, string and stack tables at the end
+/// ([`StreamWriter::finish`]). Go's parser reads a P's batches one after
+/// the other, and the tables from anywhere in the file, so the result
+/// reads as [`encode`]'s of the whole trace would. Each part's events must
+/// all be later than the previous part's.
+#[derive(Debug, Default)]
+pub struct StreamWriter {
+    seq: Sequences,
+    started: bool,
+}
+
+impl StreamWriter {
+    /// A writer at the start of a trace.
+    pub fn new() -> StreamWriter {
+        StreamWriter::default()
+    }
+
+    /// Checks, encodes and writes `trace`'s events (preceded by the header
+    /// the first time), then removes them from `trace`, which keeps its
+    /// stacks for later parts and [`StreamWriter::finish`]. A trace that
+    /// breaks Go's rules is an `InvalidData` error, and nothing is
+    /// written.
+    pub fn write_events(&mut self, trace: &mut Trace, mut w: impl Write) -> io::Result<()> {
+        let mut out = Vec::with_capacity(16 + trace.events.len() * 6);
+        if !self.started {
+            out.extend_from_slice(HEADER);
+        }
+        encode_events(trace, &mut self.seq, &mut out)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        self.started = true;
+        trace.events.clear();
+        w.write_all(&out)
+    }
+
+    /// Writes `trace`'s remaining events and the tables: the trace is
+    /// complete.
+    pub fn finish(&mut self, trace: &mut Trace, mut w: impl Write) -> io::Result<()> {
+        self.write_events(trace, &mut w)?;
+        let mut out = Vec::new();
+        encode_tables(trace, &mut out);
+        w.write_all(&out)
+    }
+
+    /// Every goroutine's state after the events written so far.
+    pub fn goroutines(&self) -> &HashMap<u64, super::GState> {
+        self.seq.parse.goroutines()
+    }
+}
+
+/// The events of `trace`, one batch per P, continuing from `seq`.
+fn encode_events(trace: &Trace, seq: &mut Sequences, out: &mut Vec<u8>) -> Result<(), String> {
+    let order = trace.checked_order_from(&mut seq.parse)?;
 
     // Sequence numbers, assigned in the merge order Go's parser will
     // reconstruct (Trace::merge_order), so each GoStart/GoUnblock carries
     // exactly the seq the goroutine has at that point of the merge.
-    let mut gseq: HashMap<u64, u64> = HashMap::new();
-    let mut gc_seq = 0u64;
+    let gseq = &mut seq.gseq;
     let mut seqs = vec![0u64; trace.events.len()];
     for i in order {
         match &trace.events[i].kind {
@@ -138,8 +210,8 @@ pub fn encode(trace: &Trace) -> Result<Vec<u8>, String> {
                 *gseq.entry(*g).or_insert(0) += 1;
             }
             EventKind::GcStart { .. } => {
-                seqs[i] = gc_seq;
-                gc_seq += 1;
+                seqs[i] = seq.gc_seq;
+                seq.gc_seq += 1;
             }
             _ => {}
         }
@@ -152,7 +224,7 @@ pub fn encode(trace: &Trace) -> Result<Vec<u8>, String> {
     }
     for (p, idx) in &by_p {
         let first = trace.events[idx[0]].ts;
-        event(&mut out, ev::BATCH, &[*p as u64, first]);
+        event(out, ev::BATCH, &[*p as u64, first]);
         let mut last = first;
         for &i in idx {
             let e = &trace.events[i];
@@ -161,19 +233,19 @@ pub fn encode(trace: &Trace) -> Result<Vec<u8>, String> {
             let seq = seqs[i];
             match &e.kind {
                 EventKind::Gomaxprocs { procs, stack } => {
-                    event(&mut out, ev::GOMAXPROCS, &[dt, *procs, *stack])
+                    event(out, ev::GOMAXPROCS, &[dt, *procs, *stack])
                 }
-                EventKind::ProcStart { thread } => event(&mut out, ev::PROC_START, &[dt, *thread]),
-                EventKind::ProcStop => event(&mut out, ev::PROC_STOP, &[dt]),
+                EventKind::ProcStart { thread } => event(out, ev::PROC_START, &[dt, *thread]),
+                EventKind::ProcStop => event(out, ev::PROC_STOP, &[dt]),
                 EventKind::GoCreate { g, start, stack } => {
-                    event(&mut out, ev::GO_CREATE, &[dt, *g, *start, *stack])
+                    event(out, ev::GO_CREATE, &[dt, *g, *start, *stack])
                 }
-                EventKind::GoStart { g } => event(&mut out, ev::GO_START, &[dt, *g, seq]),
-                EventKind::GoEnd => event(&mut out, ev::GO_END, &[dt]),
-                EventKind::GoStop { stack } => event(&mut out, ev::GO_STOP, &[dt, *stack]),
-                EventKind::GoSched { stack } => event(&mut out, ev::GO_SCHED, &[dt, *stack]),
-                EventKind::GoPreempt { stack } => event(&mut out, ev::GO_PREEMPT, &[dt, *stack]),
-                EventKind::GoSleep { stack } => event(&mut out, ev::GO_SLEEP, &[dt, *stack]),
+                EventKind::GoStart { g } => event(out, ev::GO_START, &[dt, *g, seq]),
+                EventKind::GoEnd => event(out, ev::GO_END, &[dt]),
+                EventKind::GoStop { stack } => event(out, ev::GO_STOP, &[dt, *stack]),
+                EventKind::GoSched { stack } => event(out, ev::GO_SCHED, &[dt, *stack]),
+                EventKind::GoPreempt { stack } => event(out, ev::GO_PREEMPT, &[dt, *stack]),
+                EventKind::GoSleep { stack } => event(out, ev::GO_SLEEP, &[dt, *stack]),
                 EventKind::GoBlock { reason, stack } => {
                     use super::BlockReason::*;
                     let ty = match reason {
@@ -186,36 +258,37 @@ pub fn encode(trace: &Trace) -> Result<Vec<u8>, String> {
                         Net => ev::GO_BLOCK_NET,
                         Gc => ev::GO_BLOCK_GC,
                     };
-                    event(&mut out, ty, &[dt, *stack])
+                    event(out, ty, &[dt, *stack])
                 }
                 EventKind::GoUnblock { g, stack } => {
-                    event(&mut out, ev::GO_UNBLOCK, &[dt, *g, seq, *stack])
+                    event(out, ev::GO_UNBLOCK, &[dt, *g, seq, *stack])
                 }
-                EventKind::GoWaiting { g } => event(&mut out, ev::GO_WAITING, &[dt, *g]),
-                EventKind::GcStart { stack } => event(&mut out, ev::GC_START, &[dt, seq, *stack]),
-                EventKind::GcDone => event(&mut out, ev::GC_DONE, &[dt]),
+                EventKind::GoWaiting { g } => event(out, ev::GO_WAITING, &[dt, *g]),
+                EventKind::GcStart { stack } => event(out, ev::GC_START, &[dt, seq, *stack]),
+                EventKind::GcDone => event(out, ev::GC_DONE, &[dt]),
                 EventKind::StwStart { kind } => {
                     let k = match kind {
                         StwKind::MarkTermination => 0,
                         StwKind::SweepTermination => 1,
                     };
-                    event(&mut out, ev::STW_START, &[dt, k])
+                    event(out, ev::STW_START, &[dt, k])
                 }
-                EventKind::StwDone => event(&mut out, ev::STW_DONE, &[dt]),
-                EventKind::SweepStart { stack } => {
-                    event(&mut out, ev::GC_SWEEP_START, &[dt, *stack])
-                }
+                EventKind::StwDone => event(out, ev::STW_DONE, &[dt]),
+                EventKind::SweepStart { stack } => event(out, ev::GC_SWEEP_START, &[dt, *stack]),
                 EventKind::SweepDone { swept, reclaimed } => {
-                    event(&mut out, ev::GC_SWEEP_DONE, &[dt, *swept, *reclaimed])
+                    event(out, ev::GC_SWEEP_DONE, &[dt, *swept, *reclaimed])
                 }
-                EventKind::HeapAlloc { bytes } => event(&mut out, ev::HEAP_ALLOC, &[dt, *bytes]),
-                EventKind::HeapGoal { bytes } => event(&mut out, ev::HEAP_GOAL, &[dt, *bytes]),
+                EventKind::HeapAlloc { bytes } => event(out, ev::HEAP_ALLOC, &[dt, *bytes]),
+                EventKind::HeapGoal { bytes } => event(out, ev::HEAP_GOAL, &[dt, *bytes]),
             }
         }
     }
+    Ok(())
+}
 
-    // Frequency, strings, stacks (Go writes them at the end too).
-    event(&mut out, ev::FREQUENCY, &[FREQUENCY]);
+/// Frequency, strings, stacks (Go writes them at the end too).
+fn encode_tables(trace: &Trace, out: &mut Vec<u8>) {
+    event(out, ev::FREQUENCY, &[FREQUENCY]);
     let mut table: Vec<String> = Vec::new();
     let mut table_ids: HashMap<String, u64> = HashMap::new();
     // Go's parser rejects empty strings; Go itself prints unknown names as "?".
@@ -255,12 +328,11 @@ pub fn encode(trace: &Trace) -> Result<Vec<u8>, String> {
     }
     for (i, s) in table.iter().enumerate() {
         out.push(ev::STRING);
-        uleb(&mut out, i as u64 + 1);
-        uleb(&mut out, s.len() as u64);
+        uleb(out, i as u64 + 1);
+        uleb(out, s.len() as u64);
         out.extend_from_slice(s.as_bytes());
     }
     out.extend_from_slice(&stack_bytes);
-    Ok(out)
 }
 
 /// Encode and write the trace (see [`encode`]).

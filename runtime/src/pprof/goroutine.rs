@@ -1,68 +1,71 @@
 //! The `goroutine` and `threadcreate` profiles.
 //!
-//! See [super] for the overview. A goroutine profile stops the world,
-//! walks every goroutine's frame-pointer chain within its stack
-//! ([`gort_scheduler::GoroutineStack::frames`]; the caller's own stack by a
-//! walk from its current frame), restarts the world, and only then
-//! symbolizes — the pause covers the raw walks, not the symbol lookups.
+//! See [super] for the overview. A goroutine profile is the scheduler's
+//! [`gort_scheduler::goroutine_profile`]: a stop of the world that only
+//! opens a profile epoch (no per-goroutine work), then every goroutine's
+//! frame-pointer chain walked while the program runs, each before its
+//! goroutine runs again (the caller's own stack by a walk from its current
+//! frame, just before). Symbolization comes after, once per distinct stack
+//! and once per distinct creator PC, so the whole profile costs
+//! O(goroutines) plus the lookups of the PCs that differ.
 
 use super::symbolize_stack;
 use gort_profiler::pprof::{aggregate_counts, count_profile, CountRecord};
 use gort_profiler::stack::Frame;
 use gort_profiler::text::{write_count_text, write_goroutine_dump, GoroutineDump};
-use gort_scheduler::{GStatus, StwReason};
+use gort_scheduler::{GStatus, GoroutineProfile, GoroutineRecord};
+use std::collections::HashMap;
 use std::io::{self, Write};
 
 /// Most frames kept per goroutine stack.
 const MAX_FRAMES: usize = 64;
 
-/// One goroutine as the profile sees it, before symbolization.
-struct RawG {
-    goid: u64,
-    status: String,
-    pcs: Vec<u64>,
-    /// Return PC of the `go` call that created it (0: main, unknown).
-    creator_pc: u64,
-}
-
-/// Every live goroutine's id, status (or wait reason) and return PCs.
-fn snapshot() -> Vec<RawG> {
+/// Every live goroutine at one instant, sorted by goroutine id.
+fn snapshot() -> GoroutineProfile {
     crate::run::ensure_started();
-    let me = gort_scheduler::current_goroutine_id();
     // The caller's own stack, walked before the world stops.
     let mut own = Vec::new();
-    if me.is_some() {
+    if gort_scheduler::current_goroutine_id().is_some() {
         super::walk_own_stack(&mut own, MAX_FRAMES);
     }
-    let w = gort_scheduler::stop_the_world(StwReason::GoroutineProfile);
-    let mut out = Vec::new();
-    gort_scheduler::for_each_goroutine_stack(&w, &mut |s| {
-        let mut pcs = Vec::new();
-        let status = match s.status {
-            GStatus::Waiting => gort_scheduler::goroutine_wait_reason(&w, s.goid)
-                .map(|r| r.name())
-                .filter(|n| !n.is_empty())
-                .unwrap_or("waiting")
-                .to_string(),
-            st => st.name().to_string(),
-        };
-        if Some(s.goid) == me {
-            pcs.clone_from(&own);
-        } else {
-            let mut raw = Vec::new();
-            s.frames(&mut raw, MAX_FRAMES);
-            pcs.extend(raw.into_iter().map(|p| p as u64));
-        }
-        out.push(RawG {
-            goid: s.goid,
-            status,
-            pcs,
-            creator_pc: s.creator_pc as u64,
+    let own: Vec<usize> = own.into_iter().map(|p| p as usize).collect();
+    let mut p = gort_scheduler::goroutine_profile(&own, MAX_FRAMES);
+    p.records.sort_unstable_by_key(|g| g.goid);
+    p
+}
+
+/// Go's status text of a goroutine: its wait reason while it waits.
+fn status_of(g: &GoroutineRecord) -> &'static str {
+    match g.status {
+        GStatus::Waiting => Some(g.wait_reason.name())
+            .filter(|n| !n.is_empty())
+            .unwrap_or("waiting"),
+        st => st.name(),
+    }
+}
+
+/// The goroutines grouped by stack: for each record, the index of its
+/// group; for each group, its return PCs (zeros dropped, as the
+/// symbolizer drops them) and its number of goroutines.
+fn group_stacks(p: &GoroutineProfile) -> (Vec<usize>, Vec<(Vec<u64>, usize)>) {
+    let mut index: HashMap<Vec<u64>, usize> = HashMap::new();
+    let mut groups: Vec<(Vec<u64>, usize)> = Vec::new();
+    let mut of = Vec::with_capacity(p.records.len());
+    for r in &p.records {
+        let key: Vec<u64> = p
+            .frames(r)
+            .iter()
+            .filter(|&&pc| pc != 0)
+            .map(|&pc| pc as u64)
+            .collect();
+        let i = *index.entry(key).or_insert_with_key(|k| {
+            groups.push((k.clone(), 0));
+            groups.len() - 1
         });
-    });
-    gort_scheduler::start_the_world(w);
-    out.sort_by_key(|g| g.goid);
-    out
+        groups[i].1 += 1;
+        of.push(i);
+    }
+    (of, groups)
 }
 
 /// The `created by` frame of a goroutine whose `go` call returns to
@@ -101,31 +104,105 @@ pub(crate) fn count() -> usize {
 /// Writes the goroutine profile: every goroutine in the panic-traceback
 /// format (`debug >= 2`), grouped text (1), else proto (Go's
 /// `printCountProfile` writes proto for 0 and for negative values).
-pub(crate) fn write(mut w: impl Write, debug: i32) -> io::Result<()> {
-    let gs = snapshot();
+pub(crate) fn write(w: impl Write, debug: i32) -> io::Result<()> {
+    let p = snapshot();
+    let (of, groups) = group_stacks(&p);
+    let stacks: Vec<Vec<Frame>> = groups.iter().map(|(pcs, _)| symbolize_stack(pcs)).collect();
     if debug >= 2 {
-        let dump: Vec<GoroutineDump> = gs
-            .iter()
-            .map(|g| GoroutineDump {
-                id: g.goid,
-                status: g.status.clone(),
-                stack: symbolize_stack(&g.pcs),
-                created_by: created_by(g.creator_pc),
-                ..GoroutineDump::default()
-            })
-            .collect();
-        return write_goroutine_dump(&mut w, &dump);
+        return write_dump(w, &p, &of, &stacks);
     }
-    let items: Vec<_> = gs
-        .iter()
-        .map(|g| (symbolize_stack(&g.pcs), Vec::new()))
-        .collect();
-    let recs = aggregate_counts(&items);
+    let recs = count_records(&groups, stacks);
+    let mut w = w;
     if debug > 0 {
         return write_count_text(&mut w, "goroutine", &recs);
     }
-    let p = count_profile("goroutine", &recs, &super::meta());
-    gort_profiler::pprof::write_gzip(&p, w)
+    let prof = count_profile("goroutine", &recs, &super::meta());
+    gort_profiler::pprof::write_gzip(&prof, w)
+}
+
+/// The count profile's records: one per distinct stack with its number of
+/// goroutines, in `aggregate_counts`' order (count descending, then the
+/// record's PCs).
+fn count_records(groups: &[(Vec<u64>, usize)], stacks: Vec<Vec<Frame>>) -> Vec<CountRecord> {
+    // A record's PCs: one per physical frame (the symbolizer expands each PC
+    // into its inlined frames, the last one physical). That is the key
+    // `aggregate_counts` groups by.
+    let record_pcs = |stack: &[Frame]| -> Vec<u64> {
+        (0..stack.len())
+            .filter(|&i| Frame::ends_pc(stack, i))
+            .map(|i| stack[i].pc)
+            .collect()
+    };
+    let mut count_of: HashMap<Vec<u64>, i64> = HashMap::new();
+    for ((_, n), stack) in groups.iter().zip(&stacks) {
+        *count_of.entry(record_pcs(stack)).or_default() += *n as i64;
+    }
+    // `aggregate_counts` of the distinct stacks (one goroutine each) sorts
+    // them by their key; a stable sort by the real counts then gives its
+    // full order.
+    let items: Vec<_> = stacks.into_iter().map(|s| (s, Vec::new())).collect();
+    let mut recs = aggregate_counts(&items);
+    for r in &mut recs {
+        r.count = count_of
+            .get(&record_pcs(&r.stack))
+            .copied()
+            .unwrap_or(r.count);
+    }
+    recs.sort_by_key(|r| std::cmp::Reverse(r.count));
+    recs
+}
+
+/// The `debug=2` dump, goroutine by goroutine in id order. The text of a
+/// stack and `created by` lines is made once per distinct (stack, creator)
+/// and reused; each goroutine adds its header line. The bytes are those of
+/// `write_goroutine_dump` over all goroutines.
+fn write_dump(
+    w: impl Write,
+    p: &GoroutineProfile,
+    of: &[usize],
+    stacks: &[Vec<Frame>],
+) -> io::Result<()> {
+    let mut w = io::BufWriter::with_capacity(1 << 16, w);
+    let mut creators: HashMap<usize, Option<Frame>> = HashMap::new();
+    let mut bodies: HashMap<(usize, usize), Vec<u8>> = HashMap::new();
+    let mut header = Vec::new();
+    for (i, r) in p.records.iter().enumerate() {
+        if i > 0 {
+            w.write_all(b"\n")?;
+        }
+        header.clear();
+        write_goroutine_dump(
+            &mut header,
+            &[GoroutineDump {
+                id: r.goid,
+                status: status_of(r).to_string(),
+                ..GoroutineDump::default()
+            }],
+        )?;
+        w.write_all(&header)?;
+        let body = bodies.entry((of[i], r.creator_pc)).or_insert_with(|| {
+            let created_by = creators
+                .entry(r.creator_pc)
+                .or_insert_with(|| created_by(r.creator_pc as u64))
+                .clone();
+            let mut text = Vec::new();
+            // Writing into a Vec cannot fail.
+            let _ = write_goroutine_dump(
+                &mut text,
+                &[GoroutineDump {
+                    stack: stacks[of[i]].clone(),
+                    created_by,
+                    ..GoroutineDump::default()
+                }],
+            );
+            // Drop the template's header line (`goroutine 0 []:`).
+            let at = text.iter().position(|&b| b == b'\n').map_or(0, |k| k + 1);
+            text.drain(..at);
+            text
+        });
+        w.write_all(body)?;
+    }
+    w.flush()
 }
 
 /// threadcreate: one stackless record per OS thread the scheduler started

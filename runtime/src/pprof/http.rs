@@ -1,122 +1,268 @@
-//! `/debug/pprof/` over HTTP: Go's `net/http/pprof`, route for route.
+//! `/debug/pprof/` over HTTP: Go's `net/http/pprof`, route for route, as
+//! handlers any Rust HTTP server can call, and [`serve`](super::serve),
+//! gort's own server built on them.
 //!
-//! See [super] for the overview. [`serve`] binds a listener and answers on
-//! its own OS thread (one more thread per request in progress, so a 30 s
-//! CPU profile does not hold up a heap profile). The routes, parameters,
-//! status codes, headers, error bodies and the index page are those of Go
-//! 1.19 (`reference/profiler.md` §2, `captures/pprof_http_headers.txt`):
+//! See [super] for the overview.
 //!
-//! | path | answer |
-//! |---|---|
-//! | `/debug/pprof/` | the HTML index: every profile with its count |
-//! | `/debug/pprof/<profile>` | heap, allocs, goroutine, threadcreate, block, mutex: proto (`attachment; filename="<name>"`) or, with `debug=N` (N ≠ 0), text; `heap?gc=1` collects first; `seconds=N` a delta profile over N seconds (`filename="<name>-delta"`) |
-//! | `/debug/pprof/profile?seconds=N` | a CPU profile of N seconds (default 30) |
-//! | `/debug/pprof/trace?seconds=F` | an execution trace of F seconds (default 1) |
-//! | `/debug/pprof/cmdline` | the command line, arguments joined by NUL |
-//! | `/debug/pprof/symbol` | `num_symbols: 1`, then `0xPC name` per address asked (GET query or POST body, `+`-separated) |
+//! # Handlers
+//!
+//! Each handler starts the runtime if needed and is a function from an [`http::Request`] (the `http`
+//! crate's type, shared by hyper, axum, tiny_http adapters and most Rust
+//! servers) whose body is the request's bytes, to an [`http::Response`]
+//! whose body is a [`Body`] (bytes, or a stream for the execution trace).
+//! They are Go's handlers, with Go's names:
+//!
+//! | handler | Go | answers |
+//! |---|---|---|
+//! | [`index`] | `pprof.Index` | `/debug/pprof/`: the HTML index, every profile with its count (Go 1.19's page byte for byte); `/debug/pprof/<name>`: what [`handler`]`(name)` answers |
+//! | [`handler`]`(name)` | `pprof.Handler(name)` | heap, allocs, goroutine, threadcreate, block, mutex: proto (`attachment; filename="<name>"`) or, with `debug=N` (N ≠ 0), text; `heap?gc=1` collects first; `seconds=N` a delta profile over N seconds (`filename="<name>-delta"`) |
+//! | [`profile`] | `pprof.Profile` | `?seconds=N`: a CPU profile of N seconds (default 30) |
+//! | [`trace`] | `pprof.Trace` | `?seconds=F`: an execution trace of F seconds (default 1), streamed as it is written |
+//! | [`cmdline`] | `pprof.Cmdline` | the command line, arguments joined by NUL |
+//! | [`symbol`] | `pprof.Symbol` | `num_symbols: 1`, then `0xPC name` per address asked (GET query or POST body, `+`-separated) |
+//!
+//! [`route`] answers the whole tree as Go's `DefaultServeMux` does with
+//! `import _ "net/http/pprof"` (and is what [`serve`](super::serve)
+//! calls): the five routes above, `/debug/pprof` redirected to
+//! `/debug/pprof/` (301), Go's `404 page not found` elsewhere.
 //!
 //! Errors go out as Go's `serveError` sends them: `text/plain;
 //! charset=utf-8`, `X-Go-Pprof: 1` (so `go tool pprof` shows the body),
 //! the message and a newline: 404 `Unknown profile`; 400 `invalid value
 //! for "seconds" - must be a positive integer`; 400 `seconds and debug
 //! params are incompatible`; 500 `Could not enable CPU profiling: …`;
-//! 500 `Could not enable tracing: …`. Every answer carries
-//! `X-Content-Type-Options: nosniff`. A path outside `/debug/pprof/` gets
-//! Go's `404 page not found`; `/debug/pprof` is redirected to
-//! `/debug/pprof/` (301), as Go's ServeMux does.
+//! 500 `Could not enable tracing: …`; 500 `context canceled` for a delta
+//! profile whose client left. Every answer carries
+//! `X-Content-Type-Options: nosniff`.
 //!
-//! One difference from Go, imposed by the HTTP library: responses also
-//! carry a `Server: tiny-http (Rust)` header.
+//! # Waiting, and clients that leave
+//!
+//! `profile`, `trace` and delta profiles wait for their duration. Go's
+//! handlers stop waiting when the request's context is cancelled, which
+//! Go's server does when the client closes its connection. Here a server
+//! that can tell puts a [`Disconnect`] in the request's extensions
+//! ([`Disconnect::of_socket`] watches a `TcpStream` for end-of-file); the
+//! handlers then stop the CPU profile, the trace or the delta as soon as
+//! the client is gone, so the next request finds the profiler free. Without
+//! one, a handler waits its full duration, as Go's would under a server
+//! that never cancels.
+//!
+//! ```
+//! use gort::pprof::http::{cmdline, index, Body};
+//!
+//! let req = http::Request::get("/debug/pprof/").body(Vec::new()).unwrap();
+//! let resp = index(&req);
+//! assert_eq!(resp.status(), 200);
+//! assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
+//! let page = String::from_utf8(resp.into_body().into_bytes().unwrap()).unwrap();
+//! assert!(page.contains("<a href='heap?debug=1'>heap</a>"));
+//!
+//! // A named profile through the index, as Go's Index does.
+//! let req = http::Request::get("/debug/pprof/goroutine?debug=1").body(Vec::new()).unwrap();
+//! let text = index(&req).into_body().into_bytes().unwrap();
+//! assert!(text.starts_with(b"goroutine profile: total "));
+//!
+//! let req = http::Request::get("/debug/pprof/cmdline").body(Vec::new()).unwrap();
+//! let body: Body = cmdline(&req).into_body();
+//! assert_eq!(body.len(), Some(std::env::args().collect::<Vec<_>>().join("\0").len()));
+//! ```
 
 use super::{lookup, profiles, Profile};
-use std::io::{self, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use ::http::{HeaderValue, Method, Request, Response, StatusCode};
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
-use std::time::Duration;
-use tiny_http::{Header, Method, Request, Response, Server};
+use std::time::{Duration, Instant};
 
-/// A running `/debug/pprof/` server (from [`serve`]). Dropping it (or
-/// [`PprofServer::stop`]) stops accepting connections and joins the
-/// server thread; requests already being answered finish on their own
-/// threads.
-pub struct PprofServer {
-    addr: SocketAddr,
-    server: Arc<Server>,
-    thread: Option<JoinHandle<()>>,
+/// The body of a handler's response: bytes, or a stream (the execution
+/// trace, written while it is recorded). Read it with [`Read`], or
+/// [`Body::into_bytes`].
+pub struct Body(Inner);
+
+enum Inner {
+    Bytes(io::Cursor<Vec<u8>>),
+    Stream(Box<dyn Read + Send>),
 }
 
-impl std::fmt::Debug for PprofServer {
+impl std::fmt::Debug for Body {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PprofServer")
-            .field("addr", &self.addr)
-            .finish()
-    }
-}
-
-impl PprofServer {
-    /// The address the server listens on (with the real port when `serve`
-    /// was given port 0).
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Stops the server (the same as dropping it).
-    pub fn stop(self) {}
-}
-
-impl Drop for PprofServer {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        match &self.0 {
+            Inner::Bytes(b) => write!(f, "Body({} bytes)", b.get_ref().len()),
+            Inner::Stream(_) => f.write_str("Body(stream)"),
         }
     }
 }
 
-/// Serves Go's `/debug/pprof/` endpoints on `addr` (e.g.
-/// `"127.0.0.1:6060"`, or port 0 for any free port) from a new OS thread,
-/// as a Go program does with `import _ "net/http/pprof"` and
-/// `http.ListenAndServe(addr, nil)`. Starts the runtime if needed.
-///
-/// ```no_run
-/// let server = gort::pprof::serve("127.0.0.1:6060").unwrap();
-/// println!("go tool pprof -top http://{}/debug/pprof/heap", server.addr());
-/// ```
-pub fn serve(addr: impl ToSocketAddrs) -> io::Result<PprofServer> {
-    crate::run::ensure_started();
-    let addr = addr
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "serve: no address given"))?;
-    let server = Server::http(addr).map_err(|e| io::Error::other(format!("serve {addr}: {e}")))?;
-    let addr = server
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| io::Error::other("serve: not an IP listener"))?;
-    let server = Arc::new(server);
-    let s = server.clone();
-    let thread = std::thread::Builder::new()
-        .name("gort-pprof-http".into())
-        .spawn(move || {
-            for req in s.incoming_requests() {
-                let _ = std::thread::Builder::new()
-                    .name("gort-pprof-req".into())
-                    .spawn(move || handle(req));
+impl Body {
+    /// A body that streams what `r` reads, until `r` reports end of file
+    /// (or an error, which a server reports by closing the connection
+    /// without ending the response).
+    pub fn stream(r: impl Read + Send + 'static) -> Body {
+        Body(Inner::Stream(Box::new(r)))
+    }
+
+    /// The length, if the body is bytes (`Content-Length`); `None` for a
+    /// stream (chunked transfer).
+    pub fn len(&self) -> Option<usize> {
+        match &self.0 {
+            Inner::Bytes(b) => Some(b.get_ref().len() - b.position() as usize),
+            Inner::Stream(_) => None,
+        }
+    }
+
+    /// Whether the body is known to be empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
+
+    /// The whole body (for a stream: read to its end).
+    pub fn into_bytes(self) -> io::Result<Vec<u8>> {
+        match self.0 {
+            Inner::Bytes(b) => {
+                let pos = b.position() as usize;
+                let mut v = b.into_inner();
+                v.drain(..pos);
+                Ok(v)
             }
-        })?;
-    Ok(PprofServer {
-        addr,
-        server,
-        thread: Some(thread),
-    })
+            Inner::Stream(mut r) => {
+                let mut v = Vec::new();
+                r.read_to_end(&mut v)?;
+                Ok(v)
+            }
+        }
+    }
 }
 
-/// A response under construction: status, headers (in order), body.
+impl From<Vec<u8>> for Body {
+    fn from(v: Vec<u8>) -> Body {
+        Body(Inner::Bytes(io::Cursor::new(v)))
+    }
+}
+
+impl Read for Body {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.0 {
+            Inner::Bytes(b) => b.read(buf),
+            Inner::Stream(r) => r.read(buf),
+        }
+    }
+}
+
+/// Tells a handler that its client has gone away (Go's request context,
+/// cancelled by Go's server when the connection reaches end of file). A
+/// server puts one in the request's extensions
+/// (`req.extensions_mut().insert(disconnect)`); the handlers that wait
+/// (`profile`, `trace`, delta profiles) wait through it and give up as
+/// soon as it reports the client gone.
+#[derive(Clone)]
+pub struct Disconnect(Arc<dyn Fn(Duration) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Disconnect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Disconnect")
+    }
+}
+
+impl Disconnect {
+    /// From a function that waits up to the given time and returns
+    /// `true` as soon as the client is gone (`false` at the timeout).
+    pub fn new(wait: impl Fn(Duration) -> bool + Send + Sync + 'static) -> Disconnect {
+        Disconnect(Arc::new(wait))
+    }
+
+    /// Watches `conn` (a clone of the request's connection): the client is
+    /// gone when the connection reaches end of file or fails, as Go's
+    /// server decides (its background read). The wait is a `poll(2)` on the
+    /// socket, so it ends the moment the client's FIN or RST arrives.
+    /// Bytes the client sends meanwhile (a pipelined request) are left
+    /// unread; the wait then only sleeps.
+    pub fn of_socket(conn: &TcpStream) -> io::Result<Disconnect> {
+        let conn = conn.try_clone()?;
+        Ok(Disconnect::new(move |d| socket_gone(&conn, d)))
+    }
+
+    /// Waits up to `d`; `true` as soon as the client is gone.
+    pub fn wait(&self, d: Duration) -> bool {
+        (self.0)(d)
+    }
+}
+
+/// Waits up to `d` for `conn` to reach end of file or an error.
+fn socket_gone(conn: &TcpStream, d: Duration) -> bool {
+    use std::os::fd::AsRawFd;
+    let deadline = Instant::now() + d;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false; // still connected
+        }
+        let mut pfd = libc::pollfd {
+            fd: conn.as_raw_fd(),
+            events: libc::POLLIN | libc::POLLRDHUP,
+            revents: 0,
+        };
+        // Rounded up: poll's timeout is in whole milliseconds.
+        let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+        // SAFETY: `pfd` is one valid pollfd for the duration of the call;
+        // the fd belongs to `conn`, which outlives it.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n < 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue; // SIGPROF, preemption signals
+            }
+            return true;
+        }
+        if n == 0 {
+            continue; // timed out: the loop checks the deadline
+        }
+        if pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            return true;
+        }
+        // Readable: end of file (0 bytes) or data the client sent on.
+        let mut b = 0u8;
+        // SAFETY: `b` is a writable byte; MSG_PEEK leaves the data queued,
+        // MSG_DONTWAIT keeps the call from blocking.
+        let r = unsafe {
+            libc::recv(
+                conn.as_raw_fd(),
+                (&mut b as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        if r == 0 {
+            return true;
+        }
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::WouldBlock {
+                continue;
+            }
+            return true;
+        }
+        // A pipelined request: poll would report it again at once.
+        std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+        return false;
+    }
+}
+
+/// Go's `sleep(r, d)`: waits `d`, or until the client is gone. Returns
+/// whether the full time passed.
+fn sleep(req: &Request<Vec<u8>>, d: Duration) -> bool {
+    match req.extensions().get::<Disconnect>() {
+        Some(gone) => !gone.wait(d),
+        None => {
+            std::thread::sleep(d);
+            true
+        }
+    }
+}
+
+/// A response under construction: Go's `ResponseWriter` before
+/// `WriteHeader`.
 struct Reply {
     status: u16,
     headers: Vec<(&'static str, String)>,
-    body: Vec<u8>,
 }
 
 impl Reply {
@@ -124,7 +270,6 @@ impl Reply {
         Reply {
             status: 200,
             headers: vec![("X-Content-Type-Options", "nosniff".into())],
-            body: Vec::new(),
         }
     }
 
@@ -137,16 +282,6 @@ impl Reply {
         self.headers.retain(|(h, _)| !h.eq_ignore_ascii_case(k));
     }
 
-    /// Go's `serveError`.
-    fn error(mut self, status: u16, text: &str) -> Reply {
-        self.set("Content-Type", "text/plain; charset=utf-8");
-        self.set("X-Go-Pprof", "1");
-        self.del("Content-Disposition");
-        self.status = status;
-        self.body = format!("{text}\n").into_bytes();
-        self
-    }
-
     fn attachment(&mut self, name: &str) {
         self.set("Content-Type", "application/octet-stream");
         self.set(
@@ -154,56 +289,59 @@ impl Reply {
             format!("attachment; filename=\"{name}\""),
         );
     }
-}
 
-fn handle(mut req: Request) {
-    let url = req.url().to_string();
-    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-    let mut body = Vec::new();
-    if *req.method() == Method::Post {
-        let _ = req.as_reader().read_to_end(&mut body);
-    }
-    let r = route(path, query, &body);
-    let mut resp = Response::from_data(r.body).with_status_code(r.status);
-    for (k, v) in r.headers {
-        if let Ok(h) = Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-            resp.add_header(h);
+    /// The response, with `body`.
+    fn body(self, body: impl Into<Body>) -> Response<Body> {
+        let mut r = Response::new(body.into());
+        *r.status_mut() = StatusCode::from_u16(self.status).unwrap_or(StatusCode::OK);
+        for (k, v) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                r.headers_mut().append(k, v);
+            }
         }
+        r
     }
-    let _ = req.respond(resp);
+
+    /// Go's `serveError`.
+    fn error(mut self, status: u16, text: &str) -> Response<Body> {
+        self.set("Content-Type", "text/plain; charset=utf-8");
+        self.set("X-Go-Pprof", "1");
+        self.del("Content-Disposition");
+        self.status = status;
+        self.body(format!("{text}\n").into_bytes())
+    }
 }
 
-/// Answers one request: `path` without the query, `query` the raw query
-/// string, `post` the body of a POST (empty otherwise).
-fn route(path: &str, query: &str, post: &[u8]) -> Reply {
-    let q = Query(query);
+/// The request's raw query string.
+fn query(req: &Request<Vec<u8>>) -> Query<'_> {
+    Query(req.uri().query().unwrap_or(""))
+}
+
+/// Go's `DefaultServeMux` with `net/http/pprof` registered: the handler
+/// for the request's path (see the module doc), `/debug/pprof` redirected
+/// to `/debug/pprof/`, `404 page not found` elsewhere.
+pub fn route(req: &Request<Vec<u8>>) -> Response<Body> {
+    let path = req.uri().path();
     if path == "/debug/pprof" {
         let mut r = Reply::new();
         r.del("X-Content-Type-Options");
         r.status = 301;
         r.set("Content-Type", "text/html; charset=utf-8");
         r.set("Location", "/debug/pprof/");
-        r.body = b"<a href=\"/debug/pprof/\">Moved Permanently</a>.\n\n".to_vec();
-        return r;
+        return r.body(b"<a href=\"/debug/pprof/\">Moved Permanently</a>.\n\n".to_vec());
     }
-    let Some(name) = path.strip_prefix("/debug/pprof/") else {
-        let mut r = Reply::new();
-        r.status = 404;
-        r.set("Content-Type", "text/plain; charset=utf-8");
-        r.body = b"404 page not found\n".to_vec();
-        return r;
-    };
-    match name {
-        "" => index(),
-        "cmdline" => cmdline(),
-        "profile" => cpu_profile(&q),
-        "symbol" => symbol(if post.is_empty() {
-            query.as_bytes()
-        } else {
-            post
-        }),
-        "trace" => trace(&q),
-        name => profile(name, &q),
+    match path.strip_prefix("/debug/pprof/") {
+        Some("cmdline") => cmdline(req),
+        Some("profile") => profile(req),
+        Some("symbol") => symbol(req),
+        Some("trace") => trace(req),
+        Some(_) => index(req),
+        None => {
+            let mut r = Reply::new();
+            r.status = 404;
+            r.set("Content-Type", "text/plain; charset=utf-8");
+            r.body(b"404 page not found\n".to_vec())
+        }
     }
 }
 
@@ -266,8 +404,16 @@ fn description(name: &str) -> &'static str {
     }
 }
 
-/// The index page, exactly Go 1.19's (`captures/pprof_index.html`).
-fn index() -> Reply {
+/// Go's `pprof.Index`: for `/debug/pprof/<name>`, what
+/// [`handler`]`(name)` answers; otherwise the index page, exactly Go
+/// 1.19's (`captures/pprof_index.html`).
+pub fn index(req: &Request<Vec<u8>>) -> Response<Body> {
+    crate::run::ensure_started();
+    if let Some(name) = req.uri().path().strip_prefix("/debug/pprof/") {
+        if !name.is_empty() {
+            return handler(name)(req);
+        }
+    }
     let mut rows: Vec<(String, usize)> = profiles()
         .iter()
         .map(|p| (p.name().to_string(), p.count()))
@@ -294,21 +440,25 @@ fn index() -> Reply {
     s.push_str("</ul>\n</p>\n</body>\n</html>");
     let mut r = Reply::new();
     r.set("Content-Type", "text/html; charset=utf-8");
-    r.body = s.into_bytes();
-    r
+    r.body(s.into_bytes())
 }
 
-/// Go's `Cmdline`.
-fn cmdline() -> Reply {
+/// Go's `pprof.Cmdline`: the command line, arguments joined by NUL.
+pub fn cmdline(_req: &Request<Vec<u8>>) -> Response<Body> {
     let mut r = Reply::new();
     r.set("Content-Type", "text/plain; charset=utf-8");
-    r.body = std::env::args().collect::<Vec<_>>().join("\0").into_bytes();
-    r
+    r.body(std::env::args().collect::<Vec<_>>().join("\0").into_bytes())
 }
 
-/// Go's `Symbol`: `num_symbols: 1`, then one `0xPC name` line per address
-/// that names a function.
-fn symbol(input: &[u8]) -> Reply {
+/// Go's `pprof.Symbol`: `num_symbols: 1`, then one `0xPC name` line per
+/// asked address that names a function. The addresses are the POST body,
+/// or for other methods the raw query, separated by `+`.
+pub fn symbol(req: &Request<Vec<u8>>) -> Response<Body> {
+    let input = if req.method() == Method::POST {
+        &req.body()[..]
+    } else {
+        req.uri().query().unwrap_or("").as_bytes()
+    };
     let mut r = Reply::new();
     r.set("Content-Type", "text/plain; charset=utf-8");
     let mut out = String::from("num_symbols: 1\n");
@@ -326,8 +476,7 @@ fn symbol(input: &[u8]) -> Reply {
             out.push_str(&format!("{pc:#x} {}\n", f.function));
         }
     }
-    r.body = out.into_bytes();
-    r
+    r.body(out.into_bytes())
 }
 
 /// Go's `strconv.ParseUint(s, 0, 64)`: `0x`/`0o`/`0b` prefixes, a leading
@@ -347,8 +496,8 @@ fn parse_uint0(s: &str) -> Option<u64> {
     }
 }
 
-/// A `Write` that several owners share (the tracer and CPU profiler want a
-/// `Write + Send + 'static` they keep until stopped).
+/// Bytes written by one side and taken by the other (the CPU profiler and
+/// the tracer want a `Write + Send + 'static` they keep until stopped).
 #[derive(Clone, Default)]
 struct SharedBuf(Arc<Mutex<Vec<u8>>>);
 
@@ -371,9 +520,12 @@ impl SharedBuf {
     }
 }
 
-/// Go's `Profile` handler: `seconds` (default 30) of CPU profile.
-fn cpu_profile(q: &Query) -> Reply {
-    let mut sec = q.get("seconds").parse::<i64>().unwrap_or(0);
+/// Go's `pprof.Profile`: a CPU profile of `?seconds=N` (default 30). Ends
+/// early, with the profile stopped, if the client goes away
+/// ([`Disconnect`]).
+pub fn profile(req: &Request<Vec<u8>>) -> Response<Body> {
+    crate::run::ensure_started();
+    let mut sec = query(req).get("seconds").parse::<i64>().unwrap_or(0);
     if sec <= 0 {
         sec = 30;
     }
@@ -383,15 +535,30 @@ fn cpu_profile(q: &Query) -> Reply {
     if let Err(e) = super::start_cpu_profile(buf.clone()) {
         return r.error(500, &format!("Could not enable CPU profiling: {e}"));
     }
-    std::thread::sleep(Duration::from_secs(sec as u64));
+    let finished = sleep(req, Duration::from_secs(sec as u64));
     super::stop_cpu_profile();
-    r.body = buf.take();
-    r
+    if !finished {
+        // Go writes the profile to the closed connection; nobody reads it.
+        return r.error(500, "context canceled");
+    }
+    r.body(buf.take())
 }
 
-/// Go's `Trace` handler: `seconds` (a float, default 1) of execution trace.
-fn trace(q: &Query) -> Reply {
-    let mut sec = q.get("seconds").parse::<f64>().unwrap_or(0.0);
+/// How often a trace's body looks for new bytes (and, between looks,
+/// whether its client is still there).
+const TRACE_POLL: Duration = Duration::from_millis(10);
+
+/// Go's `pprof.Trace`: an execution trace of `?seconds=F` (a float,
+/// default 1). The body is a stream: it carries the trace's bytes as the
+/// tracer writes them (a part every 100 ms, see [`crate::trace`]), stops
+/// the trace when the time is up, and ends.
+/// If the client goes away ([`Disconnect`]) or the body is dropped, the
+/// trace is stopped at once. A failure to write the trace after the
+/// response started ends the stream with an error (a server then closes
+/// the connection without ending the response, so the client sees a
+/// truncated transfer, not a short trace).
+pub fn trace(req: &Request<Vec<u8>>) -> Response<Body> {
+    let mut sec = query(req).get("seconds").parse::<f64>().unwrap_or(0.0);
     if sec.is_nan() || sec <= 0.0 {
         sec = 1.0;
     }
@@ -401,41 +568,117 @@ fn trace(q: &Query) -> Reply {
     if let Err(e) = crate::trace::start(buf.clone()) {
         return r.error(500, &format!("Could not enable tracing: {e}"));
     }
-    std::thread::sleep(Duration::from_secs_f64(sec));
-    if let Err(e) = crate::trace::stop() {
-        // The header is not sent yet (we answer in one piece), so the
-        // failure can still be reported properly.
-        return r.error(500, &format!("Could not enable tracing: {e}"));
-    }
-    r.body = buf.take();
-    r
+    let end = Instant::now()
+        .checked_add(Duration::from_secs_f64(sec.min(1e9)))
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(1_000_000_000));
+    r.body(Body::stream(TraceStream {
+        buf,
+        end,
+        gone: req.extensions().get::<Disconnect>().cloned(),
+        running: true,
+    }))
 }
 
-/// Go's `handler(name).ServeHTTP`.
-fn profile(name: &str, q: &Query) -> Reply {
+/// The body of [`trace`]: drains what the tracer wrote, stops it at `end`.
+struct TraceStream {
+    buf: SharedBuf,
+    end: Instant,
+    gone: Option<Disconnect>,
+    /// Whether this stream's trace is still being recorded.
+    running: bool,
+}
+
+impl TraceStream {
+    fn stop(&mut self) -> io::Result<()> {
+        if std::mem::take(&mut self.running) {
+            crate::trace::stop()?;
+        }
+        Ok(())
+    }
+}
+
+impl Read for TraceStream {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            {
+                let mut b = self.buf.0.lock().unwrap_or_else(PoisonError::into_inner);
+                if !b.is_empty() {
+                    let n = out.len().min(b.len());
+                    out[..n].copy_from_slice(&b[..n]);
+                    b.drain(..n);
+                    return Ok(n);
+                }
+            }
+            if !self.running {
+                return Ok(0);
+            }
+            let left = self.end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.stop()?;
+                continue;
+            }
+            let step = left.min(TRACE_POLL);
+            let gone = match &self.gone {
+                Some(g) => g.wait(step),
+                None => {
+                    std::thread::sleep(step);
+                    false
+                }
+            };
+            if gone {
+                let _ = self.stop();
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "the client went away",
+                ));
+            }
+        }
+    }
+}
+
+impl Drop for TraceStream {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// Go's `pprof.Handler(name)`: the handler of the profile called `name`
+/// (heap, allocs, goroutine, threadcreate, block, mutex; any other name
+/// answers 404 `Unknown profile`). `debug=N` selects text
+/// ([`Profile::write_to`]), `seconds=N` a delta profile over N seconds,
+/// `gc=1` (heap) collects first.
+pub fn handler(name: &str) -> impl Fn(&Request<Vec<u8>>) -> Response<Body> + Send + Sync {
+    let p = lookup(name);
+    move |req| named_profile(p, req)
+}
+
+fn named_profile(p: Option<Profile>, req: &Request<Vec<u8>>) -> Response<Body> {
+    crate::run::ensure_started();
+    let q = query(req);
     let mut r = Reply::new();
-    let Some(p) = lookup(name) else {
+    let Some(p) = p else {
         return r.error(404, "Unknown profile");
     };
     let seconds = q.get("seconds");
     if !seconds.is_empty() {
-        return delta(p, q, &seconds);
+        return delta(p, req, &seconds);
     }
-    if name == "heap" && q.int("gc") > 0 {
+    if p.name() == "heap" && q.int("gc") > 0 {
         run_gc();
     }
     let debug = q.int("debug") as i32;
     if debug != 0 {
         r.set("Content-Type", "text/plain; charset=utf-8");
     } else {
-        r.attachment(name);
+        r.attachment(p.name());
     }
-    if let Err(e) = p.write_to(&mut r.body, debug) {
+    let mut body = Vec::new();
+    if let Err(e) = p.write_to(&mut body, debug) {
         // Go ignores WriteTo's error (the body may be half sent); we have
         // sent nothing yet and can say what failed.
         return r.error(500, &format!("failed to write profile: {e}"));
     }
-    r
+    r.body(body)
 }
 
 /// `runtime.GC()` from the request thread (a plain OS thread): run it on
@@ -449,8 +692,9 @@ fn run_gc() {
     let _ = rx.recv();
 }
 
-/// Go's `serveDeltaProfile`: the profile's change over `seconds`.
-fn delta(p: Profile, q: &Query, seconds: &str) -> Reply {
+/// Go's `serveDeltaProfile`: the profile's change over `seconds`, or 500
+/// `context canceled` if the client leaves meanwhile.
+fn delta(p: Profile, req: &Request<Vec<u8>>, seconds: &str) -> Response<Body> {
     let r = Reply::new();
     let sec = match seconds.parse::<i64>() {
         Ok(s) if s > 0 => s,
@@ -461,13 +705,15 @@ fn delta(p: Profile, q: &Query, seconds: &str) -> Reply {
             )
         }
     };
-    if q.int("debug") != 0 {
+    if query(req).int("debug") != 0 {
         return r.error(400, "seconds and debug params are incompatible");
     }
     let Some(p0) = collect(p) else {
         return r.error(500, "failed to collect profile");
     };
-    std::thread::sleep(Duration::from_secs(sec as u64));
+    if !sleep(req, Duration::from_secs(sec as u64)) {
+        return r.error(500, "context canceled");
+    }
     let Some(mut p1) = collect(p) else {
         return r.error(500, "failed to collect profile");
     };
@@ -478,10 +724,11 @@ fn delta(p: Profile, q: &Query, seconds: &str) -> Reply {
     p1.duration_nanos = dur;
     let mut r = r;
     r.attachment(&format!("{}-delta", p.name()));
-    if gort_profiler::pprof::write_gzip(&p1, &mut r.body).is_err() {
+    let mut body = Vec::new();
+    if gort_profiler::pprof::write_gzip(&p1, &mut body).is_err() {
         return r.error(500, "failed to compute delta");
     }
-    r
+    r.body(body)
 }
 
 /// The profile as a decoded proto (Go's `collectProfile`).
@@ -807,27 +1054,51 @@ mod tests {
         assert!((m.memory_start..m.memory_limit).contains(&(0x9000 - 1)));
     }
 
+    fn get(uri: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let req = Request::get(uri).body(Vec::new()).unwrap();
+        let r = route(&req);
+        let status = r.status().as_u16();
+        let headers = r
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap().to_string()))
+            .collect();
+        (status, headers, r.into_body().into_bytes().unwrap())
+    }
+
     #[test]
     fn errors_are_go_serve_errors() {
-        let r = route("/debug/pprof/nosuch", "", &[]);
-        assert_eq!(r.status, 404);
-        assert_eq!(r.body, b"Unknown profile\n");
-        let h: Vec<_> = r.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-        assert!(h.contains(&"X-Go-Pprof: 1".to_string()), "{h:?}");
-        assert!(h.contains(&"Content-Type: text/plain; charset=utf-8".to_string()));
-        assert!(h.contains(&"X-Content-Type-Options: nosniff".to_string()));
-        let r = route("/debug/pprof/heap", "seconds=-1", &[]);
-        assert_eq!(r.status, 400);
+        let (status, headers, body) = get("/debug/pprof/nosuch");
+        assert_eq!(status, 404);
+        assert_eq!(body, b"Unknown profile\n");
+        let h: Vec<_> = headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        assert!(h.contains(&"x-go-pprof: 1".to_string()), "{h:?}");
+        assert!(h.contains(&"content-type: text/plain; charset=utf-8".to_string()));
+        assert!(h.contains(&"x-content-type-options: nosniff".to_string()));
+        let (status, _, body) = get("/debug/pprof/heap?seconds=-1");
+        assert_eq!(status, 400);
         assert_eq!(
-            r.body,
+            body,
             b"invalid value for \"seconds\" - must be a positive integer\n"
         );
-        let r = route("/debug/pprof/heap", "seconds=1&debug=1", &[]);
-        assert_eq!(r.status, 400);
-        assert_eq!(r.body, b"seconds and debug params are incompatible\n");
-        let r = route("/elsewhere", "", &[]);
-        assert_eq!((r.status, &r.body[..]), (404, &b"404 page not found\n"[..]));
-        let r = route("/debug/pprof/symbol", "", &[]);
-        assert_eq!(r.body, b"num_symbols: 1\n");
+        let (status, _, body) = get("/debug/pprof/heap?seconds=1&debug=1");
+        assert_eq!(status, 400);
+        assert_eq!(body, b"seconds and debug params are incompatible\n");
+        let (status, _, body) = get("/elsewhere");
+        assert_eq!((status, &body[..]), (404, &b"404 page not found\n"[..]));
+        let (_, _, body) = get("/debug/pprof/symbol");
+        assert_eq!(body, b"num_symbols: 1\n");
+    }
+
+    #[test]
+    fn a_waiting_handler_gives_up_when_its_client_leaves() {
+        // A delta profile over 100000 s whose client is already gone.
+        let mut req = Request::get("/debug/pprof/goroutine?seconds=100000")
+            .body(Vec::new())
+            .unwrap();
+        req.extensions_mut().insert(Disconnect::new(|_| true));
+        let r = route(&req);
+        assert_eq!(r.status(), 500);
+        assert_eq!(r.into_body().into_bytes().unwrap(), b"context canceled\n");
     }
 }

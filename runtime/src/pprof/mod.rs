@@ -29,7 +29,7 @@
 //! | cpu ([`start_cpu_profile`]) | where the CPU time goes, 100 samples per CPU-second | SIGPROF on every thread running goroutines (`gort_profiler::cpu`) |
 //! | `heap` | live objects as of the last completed GC, by allocation stack | the allocator's sampler, one sample per [`runtime::set_mem_profile_rate`](crate::runtime::set_mem_profile_rate) bytes on average (512 KiB), and the sweeper |
 //! | `allocs` | the same data, showing all allocations by default | same |
-//! | `goroutine` | every goroutine's stack | a stop-the-world walk of the goroutines' frame chains |
+//! | `goroutine` | every goroutine's stack | the scheduler's goroutine profile: a brief stop of the world opens it, then each goroutine's frame chain is walked before it runs again |
 //! | `threadcreate` | OS threads the scheduler started | the scheduler's thread count (no creation stacks) |
 //! | `block` | time spent blocked on channels, `select`, `WaitGroup`, `Mutex` | the scheduler's park/start events, sampled per [`runtime::set_block_profile_rate`](crate::runtime::set_block_profile_rate) |
 //! | `mutex` | time waiters spent waiting for contended [`crate::sync::Mutex`]es, by the stack that unlocked | same, one in [`runtime::set_mutex_profile_fraction`](crate::runtime::set_mutex_profile_fraction) |
@@ -38,7 +38,10 @@
 //! debug)`: `debug = 0` writes the gzip'd proto, `1` Go's legacy text
 //! (`heap profile: ...`, `goroutine profile: total N`, `--- contention:`),
 //! `2` for `goroutine` the panic-style dump of every goroutine. [`serve`]
-//! offers all of them at `/debug/pprof/` with Go's routes and headers.
+//! offers all of them at `/debug/pprof/` with Go's routes and headers, on
+//! a bounded pool of threads, cancelling captures whose client leaves;
+//! the handlers it routes to ([`http`]) take and return the `http`
+//! crate's types, for any other server or router.
 //!
 //! The CPU profile ([`start_cpu_profile`], [`stop_cpu_profile`]) samples
 //! every thread that runs goroutines 100 times per CPU-second (see
@@ -62,12 +65,13 @@ mod contention;
 mod cpu;
 mod goroutine;
 mod heap;
-mod http;
+pub mod http;
+mod server;
 
 pub(crate) use contention::{bucket_bytes as contention_bucket_bytes, set_trace_recorder};
 pub use contention::{set_block_profile_rate, set_mutex_profile_fraction};
 pub use cpu::{start_cpu_profile, stop_cpu_profile};
-pub use http::{serve, PprofServer};
+pub use server::{serve, PprofServer, QUEUED, WORKERS};
 
 use gort_profiler::pprof::{HeapKind, ProfileMeta};
 use gort_profiler::Frame;

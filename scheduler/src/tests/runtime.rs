@@ -900,6 +900,66 @@ fn profiler_hooks_see_every_goroutine_event() {
     assert_eq!(kv["zero_ts"], 0, "{line}");
 }
 
+/// A goroutine profile taken while goroutines run and spawn: every goroutine
+/// parked before it is listed once, with its wait reason and its switch
+/// frame first; the caller once, `Running`, with the stack it passed; no
+/// goroutine twice.
+#[test]
+fn goroutine_profile_lists_each_goroutine_once() {
+    rt(|| {
+        let c = chan::<()>(0);
+        let wg = WaitGroup::new();
+        let mut parked = Vec::new();
+        for _ in 0..200 {
+            let (c, wg) = (c.clone(), wg.clone());
+            wg.add(1);
+            parked.push(go(move || {
+                c.recv();
+                wg.done();
+            }));
+        }
+        let stop = Arc::new(AtomicUsize::new(0));
+        let busy = {
+            let stop = stop.clone();
+            go(move || {
+                while stop.load(SeqCst) == 0 {
+                    go(gosched);
+                    gosched();
+                }
+                stop.store(2, SeqCst);
+            })
+        };
+        sleep(Duration::from_millis(5));
+        let me = current_goroutine_id().unwrap();
+        for _ in 0..5 {
+            let p = goroutine_profile(&[1, 2, 3], 32);
+            let mut seen = std::collections::HashSet::new();
+            for r in &p.records {
+                assert!(seen.insert(r.goid), "goroutine {} twice", r.goid);
+                if r.goid == me {
+                    assert_eq!(r.status, GStatus::Running);
+                    assert_eq!(p.frames(r), &[1, 2, 3]);
+                }
+            }
+            for id in &parked {
+                let r = p.records.iter().find(|r| r.goid == *id).unwrap();
+                assert_eq!(
+                    (r.status, r.wait_reason),
+                    (GStatus::Waiting, WaitReason::ChanReceive)
+                );
+                assert!(!p.frames(r).is_empty());
+            }
+            assert!(seen.contains(&me) && seen.contains(&busy));
+        }
+        stop.store(1, SeqCst);
+        while stop.load(SeqCst) != 2 {
+            gosched();
+        }
+        c.close();
+        wg.wait();
+    });
+}
+
 #[test]
 fn frame_walk_of_a_parked_goroutine_starts_at_its_switch() {
     rt(|| {
@@ -912,9 +972,11 @@ fn frame_walk_of_a_parked_goroutine_starts_at_its_switch() {
         let w = stop_the_world(StwReason::GoroutineProfile);
         let mut frames = Vec::new();
         let mut status = None;
+        let mut visited_reason = None;
         for_each_goroutine_stack(&w, &mut |s| {
             if s.goid == id {
                 status = Some(s.status);
+                visited_reason = Some(s.wait_reason);
                 s.frames(&mut frames, 32);
             }
         });
@@ -923,6 +985,7 @@ fn frame_walk_of_a_parked_goroutine_starts_at_its_switch() {
         c.send(());
         assert_eq!(status, Some(GStatus::Waiting));
         assert_eq!(reason, Some(WaitReason::ChanReceive));
+        assert_eq!(visited_reason, reason);
         // The first return address is right after a call of the switch, or
         // of `mcall` when the compiler made the switch a tail call.
         assert!(!frames.is_empty());
