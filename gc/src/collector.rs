@@ -32,7 +32,7 @@ use crate::pacer::{CycleEnd, Pacer, BACKGROUND_UTILIZATION, OVER_ASSIST_WORK};
 /// about 30 µs at the mark rate gcpause measures (~500 MB/s).
 const IDLE_MARK_WORK: u64 = 16 << 10;
 use crate::phase::{Phase, PhaseCell};
-use crate::stats::{CycleRecord, GcStats, PauseSummary, StatsCell};
+use crate::stats::{CycleRecord, GcMetrics, GcStats, PauseSummary, StatsCell};
 use crate::sweep::SweepGate;
 use gort_profiler::{GcTraceLine, MemStats};
 use std::sync::OnceLock;
@@ -1129,6 +1129,27 @@ impl Collector {
         let w = self.host().stop_the_world(StwReason::ReadMemStats);
         let m = self.mem_stats();
         self.host().start_the_world(w);
+        m
+    }
+
+    /// What `runtime/metrics` reads from the collector besides
+    /// [`Collector::mem_stats`] (see [`GcMetrics`]).
+    pub fn metrics(&self) -> GcMetrics {
+        let st = self.stats.0.lock();
+        let mut m = GcMetrics {
+            gc_percent: self.pacer.gc_percent(),
+            memory_limit: self.pacer.memory_limit(),
+            heap_live: self.pacer.heap_marked(),
+            ..GcMetrics::default()
+        };
+        for c in &st.cycles {
+            m.assist_cpu_ns += c.assist_cpu_ns;
+            m.background_cpu_ns += c.background_cpu_ns;
+            m.idle_cpu_ns += c.idle_cpu_ns;
+        }
+        m.pause_cpu_ns = st
+            .gc_cpu_ns
+            .saturating_sub(m.assist_cpu_ns + m.background_cpu_ns);
         m
     }
 

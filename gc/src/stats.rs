@@ -72,6 +72,26 @@ pub struct CycleRecord {
     pub sweep_setup_ns: u64,
 }
 
+/// The collector's figures for `runtime/metrics` (`gort::metrics`); the
+/// CPU times are sums over completed cycles.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GcMetrics {
+    /// GOGC (negative: off).
+    pub gc_percent: i32,
+    /// GOMEMLIMIT, bytes (`i64::MAX`: none).
+    pub memory_limit: i64,
+    /// Bytes marked live by the last completed cycle (0 before the first).
+    pub heap_live: u64,
+    /// CPU time of mark assists, ns.
+    pub assist_cpu_ns: u64,
+    /// CPU time of the background (dedicated and fractional) mark workers, ns.
+    pub background_cpu_ns: u64,
+    /// CPU time of idle marking, ns.
+    pub idle_cpu_ns: u64,
+    /// The pauses' share of the GC CPU time: each pause × GOMAXPROCS, ns.
+    pub pause_cpu_ns: u64,
+}
+
 /// [`GcStats`] behind the collector's stats lock (rank `gc.stats`, a leaf:
 /// nothing is acquired while holding it).
 #[derive(Debug, Default)]

@@ -55,6 +55,7 @@
 //! | `sync.WaitGroup` · `sync.Mutex` | [`sync::WaitGroup`] · [`sync::Mutex`] |
 //! | `runtime.ReadMemStats` · `runtime.GC` · `runtime.NumGoroutine` · `runtime.GOMAXPROCS` | [`runtime::read_mem_stats`] · [`runtime::gc`] · [`runtime::num_goroutine`] · [`runtime::gomaxprocs`] |
 //! | `debug.SetGCPercent` · `debug.SetMemoryLimit` · `debug.FreeOSMemory` | [`debug::set_gc_percent`] · [`debug::set_memory_limit`] · [`debug::free_os_memory`] |
+//! | `metrics.All()` · `metrics.Read(s)` · a Prometheus `/metrics` endpoint | [`metrics::all`] · [`metrics::read`] · [`metrics::write_prometheus`], [`metrics::metrics_handler`] |
 //! | `trace.Start(w)` · `trace.Stop()` | [`trace::start`]`(w)` · [`trace::stop`]`()` (goroutine, P and GC-phase events; `go tool trace` reads the file) |
 //! | `pprof.StartCPUProfile` · `pprof.Lookup(name).WriteTo` | [`pprof::start_cpu_profile`] · [`pprof::lookup`]`(name)?.write_to` |
 //! | `import _ "net/http/pprof"` + `http.ListenAndServe` · `pprof.Index`, `Profile`, `Trace`, … on your own mux | [`pprof::serve`]`(addr)` · [`pprof::http::index`], [`pprof::http::profile`], [`pprof::http::trace`], … (`http::Request` → `http::Response`) |
@@ -160,6 +161,7 @@ pub mod debug;
 pub mod env;
 mod host;
 mod lock;
+pub mod metrics;
 pub mod pprof;
 mod run;
 pub mod runtime;

@@ -28,7 +28,18 @@ pub use gort_profiler::memstats::{BySize, MemStats, BY_SIZE_CLASSES, PAUSE_HISTO
 /// ```
 pub fn read_mem_stats() -> MemStats {
     crate::run::ensure_started();
-    let mut m = gort_gc::collector::global().read_mem_stats();
+    complete(gort_gc::collector::global().read_mem_stats())
+}
+
+/// [`read_mem_stats`] without stopping the world (for `gort::metrics`): the
+/// heap's figures are read while goroutines run, so they agree with each
+/// other only when nothing allocates or sweeps meanwhile.
+pub(crate) fn mem_stats_unstopped() -> MemStats {
+    complete(gort_gc::collector::global().mem_stats())
+}
+
+/// Adds what the scheduler and the profilers know to the collector's half.
+fn complete(mut m: MemStats) -> MemStats {
     let (inuse, sys) = gort_scheduler::stack_memory();
     m.stack_inuse = inuse as u64;
     m.stack_sys = sys as u64;

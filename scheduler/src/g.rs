@@ -145,6 +145,7 @@ pub(crate) type StartFn = (Option<unsafe fn(*mut u8)>, usize);
 /// | `pins` | written by the G's runner when it switches out and in |
 /// | `scan` | atomic; the stack-scan claim protocol (`scanstate.rs`) |
 /// | `profiled` | atomic; the same protocol for goroutine profiles (`gprofile.rs`) |
+/// | `track_seq`, `runnable_since` | owned by whoever owns the G, like `sp` (scheduling-latency sampling, `metrics.rs`) |
 #[repr(C, align(64))]
 #[derive(Debug)]
 pub(crate) struct G {
@@ -202,6 +203,11 @@ pub(crate) struct G {
     /// A foreign G's wake-up word: set to 1 by its waker, futex-waited on
     /// by its thread.
     pub(crate) fwake: AtomicU32,
+    /// How many times the G became runnable (mod 256): every
+    /// `G_TRACKING_PERIOD`th runnable period is timed (`metrics.rs`).
+    pub(crate) track_seq: AtomicU8,
+    /// Monotonic ns when this runnable period began, if it is timed; else 0.
+    pub(crate) runnable_since: AtomicU64,
 }
 
 // SAFETY: every field is either atomic, immutable, or an UnsafeCell whose
@@ -243,6 +249,8 @@ impl G {
                 pins: AtomicU32::new(0),
                 foreign: false,
                 fwake: AtomicU32::new(0),
+                track_seq: AtomicU8::new(0),
+                runnable_since: AtomicU64::new(0),
             })
         };
         g
@@ -273,6 +281,8 @@ impl G {
             pins: AtomicU32::new(0),
             foreign: true,
             fwake: AtomicU32::new(0),
+            track_seq: AtomicU8::new(0),
+            runnable_since: AtomicU64::new(0),
         });
         Box::into_raw(g)
     }

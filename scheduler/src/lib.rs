@@ -467,6 +467,8 @@ pub mod hooks;
 #[cfg(not(all(test, loom)))]
 mod lock;
 #[cfg(not(all(test, loom)))]
+pub mod metrics;
+#[cfg(not(all(test, loom)))]
 mod panic;
 #[cfg(not(all(test, loom)))]
 mod preempt;

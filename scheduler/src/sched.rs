@@ -1064,6 +1064,7 @@ fn execute(m: &M, g: *mut G, inherit: bool) {
     // Pinned across the switch: until the G is on its own stack the handler
     // must not take this thread for it. The G unpins on arrival.
     m.pins.store(1, Relaxed);
+    crate::metrics::record_run(gr);
     gr.set_status(GStatus::Running);
     gr.preempt.store(false, Relaxed);
     gr.m.store(m as *const M as *mut M, Relaxed);
@@ -1096,6 +1097,7 @@ fn execute(m: &M, g: *mut G, inherit: bool) {
     let p = unsafe { &*p };
     match after {
         After::Yield => {
+            crate::metrics::stamp_runnable(gr);
             gr.set_status(GStatus::Runnable);
             if p.status() == PStatus::Dead {
                 globrunq_put(g);
@@ -1104,10 +1106,12 @@ fn execute(m: &M, g: *mut G, inherit: bool) {
             }
         }
         After::Preempted => {
+            crate::metrics::stamp_runnable(gr);
             gr.set_status(GStatus::Runnable);
             globrunq_put(g);
         }
         After::StwStop => {
+            crate::metrics::stamp_runnable(gr);
             gr.set_status(GStatus::Runnable);
             if p.status() == PStatus::Dead {
                 globrunq_put(g);
@@ -1119,6 +1123,7 @@ fn execute(m: &M, g: *mut G, inherit: bool) {
             gr.set_status(GStatus::Waiting);
             if !gr.park.commit() {
                 // A waker came first: run it again.
+                crate::metrics::stamp_runnable(gr);
                 gr.set_status(GStatus::Runnable);
                 hooks::emit(|| SchedEvent::GoUnblock { goid: gr.goid() });
                 if p.status() == PStatus::Dead {
@@ -1223,6 +1228,7 @@ pub(crate) fn globrunq_put(g: *mut G) {
 pub(crate) fn ready(g: *mut G) {
     // SAFETY: Gs are never freed.
     let gr = unsafe { &*g };
+    crate::metrics::stamp_runnable(gr);
     gr.set_status(GStatus::Runnable);
     hooks::emit(|| SchedEvent::GoUnblock { goid: gr.goid() });
     // Pinned: our P's run queue is owner-only.
@@ -1451,6 +1457,10 @@ pub(crate) fn newproc<F: FnOnce() + Send + 'static>(creator_pc: usize, f: F) -> 
         goid,
         parent: parent_id,
     });
+    // Go starts a new G's tracking count at random; the goid will do.
+    gr.track_seq.store(goid as u8, Relaxed);
+    gr.runnable_since.store(0, Relaxed);
+    crate::metrics::stamp_runnable(gr);
     gr.set_status(GStatus::Runnable);
     match pr {
         Some(p) if matches!(p.status(), PStatus::Running | PStatus::GcStop) => runqput(p, g, true),

@@ -56,6 +56,11 @@ pub struct WorldStopped {
     owner_g: *mut G,
     owner_p: *mut P,
     start: Instant,
+    /// When this stopper began stopping (after it won the world semaphore;
+    /// Go's `startedStopping`).
+    stopping_from: Instant,
+    /// How long stopping took (from `stopping_from` to every P stopped), ns.
+    stopping_ns: u64,
 }
 
 impl WorldStopped {
@@ -116,6 +121,7 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
     let start = Instant::now();
     crate::preempt::ensure_p();
     acquire_worldsema(s);
+    let stopping_from = Instant::now();
     let g = getg();
     let p = if g.is_null() {
         core::ptr::null_mut()
@@ -171,6 +177,8 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
         owner_g: g,
         owner_p: p,
         start,
+        stopping_from,
+        stopping_ns: stopping_from.elapsed().as_nanos() as u64,
     }
 }
 
@@ -205,6 +213,9 @@ pub fn start_the_world(w: WorldStopped) {
     crate::preempt::resume_all();
     sched::wakep();
     release_worldsema(s);
+    // Go's `worldStop` accounting: one sample per stop of the world.
+    let total_ns = w.stopping_from.elapsed().as_nanos() as u64;
+    crate::metrics::record_stw(w.reason, w.stopping_ns, total_ns);
 }
 
 /// One goroutine's stack as the collector sees it while the world is
