@@ -52,7 +52,7 @@ use std::ptr::null_mut;
 /// ignored by default, and it interrupts blocking system calls.
 pub(crate) const SIG_PREEMPT: libc::c_int = libc::SIGURG;
 
-pub(crate) use crate::suspend::{REQ_FORCE, REQ_LEAVE_P, REQ_SUSPEND};
+pub(crate) use crate::suspend::{REQ_FORCE, REQ_LEAVE_P, REQ_SUSPEND, REQ_YIELD};
 
 thread_local! {
     /// Scheduler locks the calling thread holds (see [`locks_held`]).
@@ -242,7 +242,7 @@ fn serve(m: &M, ctx: *mut libc::c_void) {
     // SAFETY: Gs are never freed.
     let gr = unsafe { &*g };
     if m.pins.load(Relaxed) != 0 || locks_held(0) != 0 || host_says_unsafe() {
-        if req & REQ_FORCE != 0 {
+        if req & (REQ_FORCE | REQ_YIELD) != 0 {
             // Not here: at the next cooperative safepoint instead.
             gr.preempt.store(true, Relaxed);
             sched::POLL.fetch_or(sched::POLL_PREEMPT, Relaxed);
@@ -253,27 +253,31 @@ fn serve(m: &M, ctx: *mut libc::c_void) {
     // register of the interrupted code), above nothing the scan needs.
     let marker = 0u8;
     let sp = core::hint::black_box(&marker) as *const u8 as usize & !7;
+    let mut left = false;
     if gr.status() == GStatus::Running {
-        let leave =
-            req & (REQ_SUSPEND | REQ_FORCE) != 0 || (req & REQ_LEAVE_P != 0 && in_syscall(ctx));
+        let leave = req & (REQ_SUSPEND | REQ_FORCE | REQ_YIELD) != 0
+            || (req & REQ_LEAVE_P != 0 && in_syscall(ctx));
         if leave {
-            leave_p(m, gr, sp);
+            left = leave_p(m, gr, sp);
         }
     }
     m.susp.served_leave();
-    if req & REQ_SUSPEND != 0 && gr.status() == GStatus::Syscall {
-        // The saved sp points at a frame laid out as a switch frame whose
-        // frame pointer and return PC are the interrupted code's (its PC + 1,
-        // as a return PC), so that a walk of the frozen stack (a goroutine
-        // profile) starts at the interrupted instruction. It lies in this
-        // function's frame, below the handler's and the kernel's signal
-        // frame: `[sp, top)` still holds every register of the interrupted
-        // code for the collector's scan.
-        let mut frame = [0usize; crate::switch::SAVED_PC_OFFSET / 8 + 1];
-        let (pc, fp) = interrupted_pc_fp(ctx);
-        frame[crate::switch::SAVED_FP_OFFSET / 8] = fp;
-        frame[crate::switch::SAVED_PC_OFFSET / 8] = if pc == 0 { 0 } else { pc + 1 };
-        let sp = core::hint::black_box(&mut frame) as *mut _ as usize;
+    if req & (REQ_SUSPEND | REQ_YIELD) == 0 || gr.status() != GStatus::Syscall {
+        return;
+    }
+    // The saved sp of a goroutine frozen here (see `frozen_frame`).
+    let mut frame = frozen_frame(ctx);
+    let sp = core::hint::black_box(&mut frame) as *mut _ as usize;
+    if left && !in_syscall(ctx) {
+        // User code that this handler took off its P, for a stop of the
+        // world or for sysmon's preemption while others wait, does not go
+        // on P-less: that would put one thread more on the CPUs than
+        // GOMAXPROCS, beside the goroutine that runs on its P next. It
+        // waits here for a P instead, as a runnable goroutine, which a
+        // stopper neither waits for nor suspends. (A system call goes on
+        // P-less: it blocks in the kernel, not on a CPU.)
+        wait_for_p(m, gr, sp);
+    } else if req & REQ_SUSPEND != 0 {
         m.susp.suspend(
             || {
                 // SAFETY: we are this G's M; nobody reads the saved sp
@@ -282,9 +286,46 @@ fn serve(m: &M, ctx: *mut libc::c_void) {
             },
             futex_wait,
         );
-        // The frame stays alive (and in memory) until the world restarted.
-        core::hint::black_box(&frame);
     }
+    // The frame stays alive (and in memory) while the goroutine is frozen.
+    core::hint::black_box(&frame);
+}
+
+/// The handler's end of a preemption: `gr`, P-less with its saved sp at
+/// `sp`, waits as a runnable locked goroutine until an M picks it and hands
+/// over its P. The handler may take no lock, so the goroutine goes on the
+/// lock-free `preempted` stack, from which the next `find_runnable`, sysmon
+/// round or restart of the world moves it to the global queue; meanwhile
+/// sysmon (or a stopper) takes its old P, left in the `Syscall` state.
+fn wait_for_p(m: &M, gr: &G, sp: usize) {
+    // SAFETY: we are this G's M; the push below publishes the saved sp
+    // (Release), and nobody reads it before the G is found runnable.
+    unsafe { gr.sp.with_mut(|s| *s = sp) };
+    gr.lockedm.store(m as *const M as *mut M, Relaxed);
+    m.handoff.store(0, Relaxed);
+    crate::metrics::stamp_runnable(gr);
+    gr.set_status(GStatus::Runnable);
+    sched::preempted_push(gr);
+    sched::wait_for_handoff(m);
+    // We own a P again, and our G runs: the old P is no longer ours to
+    // take back.
+    m.oldp.store(null_mut(), Relaxed);
+    gr.lockedm.store(null_mut(), Relaxed);
+}
+
+/// A frame laid out as a switch frame whose frame pointer and return PC are
+/// the interrupted code's (its PC + 1, as a return PC), for the saved sp of
+/// a goroutine frozen in the handler, so that a walk of the frozen stack (a
+/// goroutine profile) starts at the interrupted instruction. It lies in the
+/// handler's frames, below the kernel's signal frame: `[sp, top)` still
+/// holds every register of the interrupted code for the collector's scan.
+#[inline(always)]
+fn frozen_frame(ctx: *mut libc::c_void) -> [usize; crate::switch::SAVED_PC_OFFSET / 8 + 1] {
+    let mut frame = [0usize; crate::switch::SAVED_PC_OFFSET / 8 + 1];
+    let (pc, fp) = interrupted_pc_fp(ctx);
+    frame[crate::switch::SAVED_FP_OFFSET / 8] = fp;
+    frame[crate::switch::SAVED_PC_OFFSET / 8] = if pc == 0 { 0 } else { pc + 1 };
+    frame
 }
 
 /// The interrupted code's program counter and frame pointer (0s where
@@ -316,11 +357,11 @@ fn interrupted_pc_fp(ctx: *mut libc::c_void) -> (usize, usize) {
 /// The running G leaves its P: the G enters `Syscall`, the P `Syscall`
 /// (retakable). Runs on the G's own thread (handler or [`blocking`]) while
 /// the thread is async-safe or pinned, so no P-local section is in
-/// progress. Takes no lock.
-fn leave_p(m: &M, gr: &G, sp: usize) {
+/// progress. Takes no lock. Returns whether it left a P.
+fn leave_p(m: &M, gr: &G, sp: usize) -> bool {
     let p = m.p.load(Relaxed);
     if p.is_null() {
-        return;
+        return false;
     }
     // SAFETY: Ps are leaked.
     let pr = unsafe { &*p };
@@ -329,7 +370,7 @@ fn leave_p(m: &M, gr: &G, sp: usize) {
         // (`GcStop`, set by this very thread): it keeps the P. Only the
         // owning M moves a P out of `Running`, so this cannot change under
         // us.
-        return;
+        return false;
     }
     // SAFETY: we are this G's M; the saved sp is read only while the G is
     // suspended or waiting for a P (after a Release below).
@@ -344,6 +385,7 @@ fn leave_p(m: &M, gr: &G, sp: usize) {
     // and `exitsyscall`: the G's status and the M's fields are visible to
     // whoever takes the P.
     pr.set_status(PStatus::Syscall);
+    true
 }
 
 /// `pins` += 1 on the calling thread's M (if it is one); returns the M for
@@ -615,13 +657,17 @@ pub(crate) fn exitsyscall(m: &M, gr: &G) {
         // below publishes the saved sp.
         unsafe { gr.sp.with_mut(|x| *x = sp) };
         gr.lockedm.store(m as *const M as *mut M, Relaxed);
+        m.handoff.store(0, Relaxed);
+        crate::metrics::stamp_runnable(gr);
         gr.set_status(GStatus::Runnable);
+        // The queue's lock publishes the fields above to the M that picks
+        // the G.
         sched::globrunq_put(gr as *const G as *mut G);
         sched::wait_for_handoff(m);
     };
     crate::switch::with_spilled_registers(&mut wait);
+    // The M that picked us made us the owner of its P and set our status.
     gr.lockedm.store(null_mut(), Relaxed);
-    gr.set_status(GStatus::Running);
     unpin(pm);
 }
 
@@ -766,7 +812,7 @@ pub(crate) fn retake(now: u64, ticks: &mut Vec<PTick>) -> (bool, bool) {
                     // Others wait: if no safepoint comes, leave the P at the
                     // next async-safe instruction.
                     if now >= t.next_signal {
-                        signal_m(mr, REQ_FORCE);
+                        signal_m(mr, REQ_YIELD);
                         t.next_signal = now + 1_000_000;
                         acted = true;
                     }
