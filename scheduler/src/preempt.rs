@@ -12,6 +12,10 @@
 //! * **leaving the P** (the handler or [`blocking`]): the G enters the
 //!   `Syscall` state, its P the `Syscall` state, from which sysmon retakes it
 //!   (`retake`) and a stopper stops it;
+//! * **waiting for a P in the handler**: user code taken off its P (by
+//!   sysmon's `REQ_YIELD` or a stop of the world) waits inside the handler
+//!   as a runnable locked goroutine until an M hands it a P, so no more
+//!   threads run user code than there are Ps;
 //! * **suspension**: while the world is stopped, every thread that runs a
 //!   P-less goroutine waits inside the handler, its stack frozen;
 //! * **exitsyscall** ([`ensure_p`]): a P-less goroutine takes a P back before
@@ -37,10 +41,11 @@
 //! It runs at an arbitrary instruction of user code, which may hold any
 //! lock of libc or std (a `malloc` arena is excluded by the host's check,
 //! stdout's lock is not). It therefore takes no lock at all: it writes
-//! atomics, reads the clock (vDSO) and waits on a futex. Every piece of
-//! bookkeeping that needs a lock (handing the P to another M, stopping it
-//! for the world) is done by sysmon or by the stopper, which see the P in
-//! the `Syscall` state.
+//! atomics, reads the clock (vDSO), pushes its goroutine on a lock-free
+//! stack and waits on a futex. Every piece of bookkeeping that needs a lock
+//! (handing the P to another M, stopping it for the world, queueing the
+//! goroutine) is done by sysmon, a stopper or a scheduling M, which see the
+//! P in the `Syscall` state and the goroutine on the `preempted` stack.
 
 use crate::g::{GStatus, G};
 use crate::loom::sync::atomic::{AtomicU32, AtomicUsize, Ordering::*};
@@ -302,7 +307,7 @@ fn wait_for_p(m: &M, gr: &G, sp: usize) {
     // (Release), and nobody reads it before the G is found runnable.
     unsafe { gr.sp.with_mut(|s| *s = sp) };
     gr.lockedm.store(m as *const M as *mut M, Relaxed);
-    m.handoff.store(0, Relaxed);
+    m.handoff.reset();
     crate::metrics::stamp_runnable(gr);
     gr.set_status(GStatus::Runnable);
     sched::preempted_push(gr);
@@ -657,7 +662,7 @@ pub(crate) fn exitsyscall(m: &M, gr: &G) {
         // below publishes the saved sp.
         unsafe { gr.sp.with_mut(|x| *x = sp) };
         gr.lockedm.store(m as *const M as *mut M, Relaxed);
-        m.handoff.store(0, Relaxed);
+        m.handoff.reset();
         crate::metrics::stamp_runnable(gr);
         gr.set_status(GStatus::Runnable);
         // The queue's lock publishes the fields above to the M that picks

@@ -58,8 +58,8 @@ pub(crate) const POLL_PREEMPT: u32 = 4;
 /// sees it at the next safepoint, and the stopper re-checks every 100 µs.
 pub(crate) static POLL: AtomicU32 = AtomicU32::new(0);
 
-use crate::handoff::PState;
 pub use crate::handoff::PStatus;
+use crate::handoff::{Handoff, Linked, PState, PreemptedStack};
 
 /// A P: the right to run goroutines, with a local run queue.
 #[derive(Debug)]
@@ -185,7 +185,7 @@ pub(crate) struct M {
     /// the M sets it to 0 before it queues its goroutine, and the M that
     /// picks the goroutine sets it to 1 once it has made this M the owner
     /// of its P (`hand_p_to_locked`).
-    pub(crate) handoff: AtomicU32,
+    pub(crate) handoff: Handoff,
     /// The thread's `pthread_t` (for `pthread_kill`); 0 until it runs.
     pub(crate) thread: AtomicUsize,
 }
@@ -318,7 +318,7 @@ pub(crate) struct Sched {
     /// handler to be queued as locked goroutines: a lock-free stack linked
     /// through `G::schedlink`, pushed by the handler (which may take no
     /// lock) and moved to the global queue by `drain_preempted`.
-    preempted: AtomicPtr<G>,
+    pub(crate) preempted: PreemptedStack<G>,
 }
 
 // SAFETY: raw pointers inside are to leaked Ms/Ps and never-freed Gs; every
@@ -460,7 +460,7 @@ pub(crate) fn init(cfg: &Config) -> &'static Sched {
             sp_pending: AtomicI64::new(0),
             allm: Mutex::new(Vec::new()),
             runtime_threads: AtomicU32::new(0),
-            preempted: AtomicPtr::new(null_mut()),
+            preempted: PreemptedStack::new(),
         }
     })
 }
@@ -545,26 +545,13 @@ impl Sched {
     /// [`drain_preempted`] with the scheduler lock held; returns how many
     /// goroutines it moved (the caller wakes an M for them).
     pub(crate) fn drain_preempted_locked(&self, l: &mut SchedLocked) -> usize {
-        // Acquire: pairs with the Release CAS of `preempted_push`.
-        let mut g = self.preempted.swap(null_mut(), Acquire);
-        // Pushed last first: reverse the links, to queue them in the order
-        // they were preempted.
-        let mut rev: *mut G = null_mut();
-        while !g.is_null() {
-            // SAFETY: Gs are never freed; the link was written before the
-            // push, and the G is on no other list.
-            let gr = unsafe { &*g };
-            let next = gr.schedlink.load(Relaxed);
-            gr.schedlink.store(rev, Relaxed);
-            rev = g;
-            g = next;
-        }
+        let mut g = self.preempted.take_all();
         let mut n = 0;
-        while !rev.is_null() {
-            // SAFETY: as above.
-            let next = unsafe { &*rev }.schedlink.load(Relaxed);
-            self.globrunq_put_locked(l, rev);
-            rev = next;
+        while !g.is_null() {
+            // SAFETY: Gs are never freed; the G is on no other list.
+            let next = unsafe { &*g }.schedlink.load(Relaxed);
+            self.globrunq_put_locked(l, g);
+            g = next;
             n += 1;
         }
         n
@@ -699,11 +686,7 @@ pub(crate) fn handoffp(s: &Sched, p: *mut P) {
 /// handed it a P (`hand_p_to_locked`). Only atomics and a futex: the
 /// handler calls it too.
 pub(crate) fn wait_for_handoff(m: &M) {
-    // Acquire: pairs with the Release in `hand_p_to_locked`: `m.p`, the P's
-    // state and the G's status are visible.
-    while m.handoff.load(Acquire) == 0 {
-        crate::preempt::futex_wait(&m.handoff, 0);
-    }
+    m.handoff.wait(crate::preempt::futex_wait);
 }
 
 /// `m`, running a G with a P, picked `gr`, a locked goroutine waiting on
@@ -711,7 +694,7 @@ pub(crate) fn wait_for_handoff(m: &M) {
 /// its behalf (`lm` may be waiting in a signal handler, where it may not
 /// emit events or take locks), then wakes it. `m` is left without a P.
 fn hand_p_to_locked(m: &M, lm: &M, gr: &G) {
-    if !std::ptr::eq(lm.curg.load(Relaxed), gr) || lm.handoff.load(Relaxed) != 0 {
+    if !std::ptr::eq(lm.curg.load(Relaxed), gr) || lm.handoff.given() {
         crate::rt_throw!(
             "locked goroutine {} picked while its M does not wait for it",
             gr.goid()
@@ -728,28 +711,18 @@ fn hand_p_to_locked(m: &M, lm: &M, gr: &G) {
         goid: gr.goid(),
         p: pid,
     });
-    // Release: pairs with the Acquire in `wait_for_handoff`.
-    lm.handoff.store(1, Release);
-    crate::preempt::futex_wake(&lm.handoff);
+    lm.handoff.give(crate::preempt::futex_wake);
 }
 
 /// Pushes `g`, preempted by signal and waiting in its handler, on the
 /// `preempted` stack. Lock-free and async-signal-safe: runs in the handler.
 pub(crate) fn preempted_push(g: &G) {
-    let s = sched();
-    let g = g as *const G as *mut G;
-    let mut head = s.preempted.load(Relaxed);
-    loop {
-        // SAFETY: Gs are never freed; `schedlink` is ours while the G is
-        // on no list.
-        unsafe { &*g }.schedlink.store(head, Relaxed);
-        // Release: pairs with the Acquire swap in `drain_preempted`: the
-        // link and everything the handler wrote before (the G's saved sp,
-        // `lockedm`, its status) are visible to the drainer.
-        match s.preempted.compare_exchange(head, g, Release, Relaxed) {
-            Ok(_) => return,
-            Err(h) => head = h,
-        }
+    sched().preempted.push(g as *const G as *mut G);
+}
+
+impl Linked for G {
+    fn link(&self) -> &AtomicPtr<G> {
+        &self.schedlink
     }
 }
 
@@ -758,7 +731,7 @@ pub(crate) fn preempted_push(g: &G) {
 /// `find_runnable` and by sysmon every round; one relaxed load when there
 /// is nothing to move.
 pub(crate) fn drain_preempted(s: &Sched) {
-    if s.preempted.load(Relaxed).is_null() {
+    if s.preempted.is_empty() {
         return;
     }
     let moved = {
@@ -784,7 +757,7 @@ fn newm(s: &Sched, p: *mut P, spinning: bool) {
         pins: AtomicU32::new(0),
         susp: crate::suspend::Suspension::new(),
         oldp: AtomicPtr::new(null_mut()),
-        handoff: AtomicU32::new(0),
+        handoff: Handoff::new(),
         thread: AtomicUsize::new(0),
     }));
     s.allm.lock().push(m as *const M as *mut M);
