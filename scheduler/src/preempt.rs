@@ -105,8 +105,60 @@ fn host_says_unsafe() -> bool {
     f()
 }
 
+/// The executable segment that holds the runtime's (and so the program's)
+/// code, `[lo, hi)`; both 0 if unknown. Written once at `install`.
+static OWN_TEXT: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
+/// Finds [`OWN_TEXT`]: the `PT_LOAD` segment with execute permission that
+/// contains this very function's code.
+fn find_own_text() {
+    struct Find {
+        anchor: usize,
+        lo: usize,
+        hi: usize,
+    }
+    unsafe extern "C" fn cb(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: dl_iterate_phdr passes a valid info and our `Find`.
+        let (info, f) = unsafe { (&*info, &mut *(data as *mut Find)) };
+        for i in 0..info.dlpi_phnum as usize {
+            // SAFETY: `dlpi_phdr` has `dlpi_phnum` entries.
+            let ph = unsafe { &*info.dlpi_phdr.add(i) };
+            if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0 {
+                let lo = info.dlpi_addr as usize + ph.p_vaddr as usize;
+                let hi = lo + ph.p_memsz as usize;
+                if (lo..hi).contains(&f.anchor) {
+                    (f.lo, f.hi) = (lo, hi);
+                    return 1;
+                }
+            }
+        }
+        0
+    }
+    let mut f = Find {
+        anchor: find_own_text as *const () as usize,
+        lo: 0,
+        hi: 0,
+    };
+    // SAFETY: the callback has dl_iterate_phdr's signature and touches only
+    // the `Find` we pass.
+    unsafe { libc::dl_iterate_phdr(Some(cb), &mut f as *mut Find as *mut libc::c_void) };
+    OWN_TEXT[0].store(f.lo, Relaxed);
+    OWN_TEXT[1].store(f.hi, Relaxed);
+}
+
+/// Whether `pc` lies in the program's own code, not in a shared library
+/// (libc, the dynamic loader, the vDSO). Async-signal-safe: two loads.
+fn in_own_code(pc: usize) -> bool {
+    OWN_TEXT[0].load(Relaxed) <= pc && pc < OWN_TEXT[1].load(Relaxed)
+}
+
 /// Installs the handler (once per process).
 pub(crate) fn install() {
+    find_own_text();
     // SAFETY: a plain sigaction with a zeroed struct we fill in; the handler
     // has the SA_SIGINFO signature. No SA_ONSTACK: the handler must run on
     // the interrupted goroutine's stack (see the module docs). SA_RESTART:
@@ -273,14 +325,18 @@ fn serve(m: &M, ctx: *mut libc::c_void) {
     // The saved sp of a goroutine frozen here (see `frozen_frame`).
     let mut frame = frozen_frame(ctx);
     let sp = core::hint::black_box(&mut frame) as *mut _ as usize;
-    if left && !in_syscall(ctx) {
+    if left && !in_syscall(ctx) && in_own_code(interrupted_pc_fp(ctx).0) {
         // User code that this handler took off its P, for a stop of the
         // world or for sysmon's preemption while others wait, does not go
         // on P-less: that would put one thread more on the CPUs than
         // GOMAXPROCS, beside the goroutine that runs on its P next. It
         // waits here for a P instead, as a runnable goroutine, which a
-        // stopper neither waits for nor suspends. (A system call goes on
-        // P-less: it blocks in the kernel, not on a CPU.)
+        // stopper neither waits for nor suspends. Only in the program's own
+        // code: inside libc or the dynamic loader the thread may hold one
+        // of their locks (the loader's, taken when a thread registers a
+        // thread-local destructor), which an M that is starting up needs
+        // before it can take or stop a P. (A system call goes on P-less:
+        // it blocks in the kernel, not on a CPU.)
         wait_for_p(m, gr, sp);
     } else if req & REQ_SUSPEND != 0 {
         m.susp.suspend(
@@ -946,4 +1002,19 @@ pub(crate) fn stop_syscall_ps() {
 #[allow(dead_code)]
 pub(crate) fn is_syscall(p: &P) -> bool {
     p.status() == PStatus::Syscall
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    /// The program's own code is found, and libc's is outside it.
+    #[test]
+    fn own_code_is_the_programs() {
+        super::find_own_text();
+        assert!(super::in_own_code(super::in_own_code as *const () as usize));
+        assert!(super::in_own_code(
+            own_code_is_the_programs as *const () as usize
+        ));
+        assert!(!super::in_own_code(libc::write as *const () as usize));
+        assert!(!super::in_own_code(0));
+    }
 }

@@ -161,6 +161,7 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
     s.world.wait_stopped(|| {
         POLL.fetch_or(POLL_STW, SeqCst);
         crate::preempt::stop_syscall_ps();
+        sched::stop_handed_ps(s);
         ticks += 1;
         if ticks.is_multiple_of(5) {
             // Re-poke (every ~100 µs): a thread that was not at an
