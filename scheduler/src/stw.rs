@@ -157,6 +157,15 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
     let me = sched::current_m();
     crate::preempt::preempt_running(me);
     crate::preempt::stop_syscall_ps();
+    // The signalled goroutines leave their Ps within microseconds, and only
+    // this stopper stops a P left in `Syscall`: look for them for a little
+    // while before sleeping in ticks (a timed sleep lasts at least the
+    // kernel's timer slack, 50 µs).
+    let quick = Instant::now();
+    while !s.world.all_stopped() && quick.elapsed() < Duration::from_micros(50) {
+        std::thread::yield_now();
+        crate::preempt::stop_syscall_ps();
+    }
     let mut ticks = 0u32;
     s.world.wait_stopped(|| {
         POLL.fetch_or(POLL_STW, SeqCst);
