@@ -621,7 +621,7 @@ fn startm(s: &Sched, spinning: bool) {
 
 /// Starts an M (an idle one, or a new one) to run P `p`, which the caller
 /// took off every list.
-fn startm_with(s: &Sched, p: *mut P, spinning: bool) {
+pub(crate) fn startm_with(s: &Sched, p: *mut P, spinning: bool) {
     let l = s.lock.lock();
     mput_p(s, l, p, spinning);
 }
@@ -776,62 +776,9 @@ fn mstart(m: *const M) {
     crate::hooks::thread_started();
     // SAFETY: Ms are leaked.
     let m = unsafe { &*m };
-    if !take_nextp(sched(), m) {
-        stopm(sched(), m);
-    }
-    schedule(m)
-}
-
-/// The M takes the P handed to it (`nextp`) and returns true, unless a
-/// stopper took that P first (`stop_handed_ps`: a stop of the world does
-/// not wait for an M that has not started yet); then it gives up the
-/// spinning state it was woken in and returns false.
-fn take_nextp(s: &Sched, m: &M) -> bool {
-    // Acquire: pairs with the waker's publication of the P (the scheduler
-    // lock it released before the wake-up) and the stopper's AcqRel CAS.
-    let p = m.nextp.swap(null_mut(), Acquire);
-    if p.is_null() {
-        if m.spinning.load(Relaxed) {
-            m.spinning.store(false, Relaxed);
-            s.idle.stop_spinning();
-        }
-        return false;
-    }
+    let p = m.nextp.swap(null_mut(), Relaxed);
     acquirep(m, p);
-    true
-}
-
-/// A stopper's part for Ps handed to an M that has not taken them yet (a
-/// new thread still starting, or a woken M not yet running): it takes each
-/// such P from its M and stops it, instead of waiting for the M — which
-/// may itself wait, while it starts, for a lock of libc or of the dynamic
-/// loader that a suspended goroutine's thread holds.
-pub(crate) fn stop_handed_ps(s: &Sched) {
-    for m in s.all_ms() {
-        // SAFETY: Ms are leaked.
-        let mr = unsafe { &*m };
-        let p = mr.nextp.load(Relaxed);
-        if p.is_null() {
-            continue;
-        }
-        // AcqRel: pairs with `take_nextp`'s swap: exactly one of us takes
-        // the P.
-        if mr
-            .nextp
-            .compare_exchange(p, null_mut(), AcqRel, Relaxed)
-            .is_ok()
-        {
-            let mut l = s.lock.lock();
-            // SAFETY: Ps are leaked; the P is ours now.
-            unsafe { &*p }.set_status(PStatus::GcStop);
-            l.stopped.push(p);
-            // Stopped Ps count as idle (as in `pidleput_locked`):
-            // `start_the_world` puts them on the idle list.
-            s.idle.npidle.fetch_add(1, SeqCst);
-            drop(l);
-            s.world.stop_one();
-        }
-    }
+    schedule(m)
 }
 
 /// Wakes a spinning M if there is an idle P and nobody spins (Go's `wakep`).
@@ -844,22 +791,19 @@ pub(crate) fn wakep() {
 
 /// Parks the M until `startm` hands it a P. Runs the deadlock check.
 fn stopm(s: &Sched, m: &M) {
-    loop {
-        {
-            let mut l = s.lock.lock();
-            l.midle.push(m as *const M as *mut M);
-            checkdead(s, &l);
-        }
-        let mut n = m.note.lock();
-        while !*n {
-            n = m.note_cond.wait(n);
-        }
-        *n = false;
-        drop(n);
-        if take_nextp(s, m) {
-            return;
-        }
+    {
+        let mut l = s.lock.lock();
+        l.midle.push(m as *const M as *mut M);
+        checkdead(s, &l);
     }
+    let mut n = m.note.lock();
+    while !*n {
+        n = m.note_cond.wait(n);
+    }
+    *n = false;
+    drop(n);
+    let p = m.nextp.swap(null_mut(), Relaxed);
+    acquirep(m, p);
 }
 
 /// Runs the deadlock check now (after a timer delivery or the end of an

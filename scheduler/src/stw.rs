@@ -170,7 +170,6 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
     s.world.wait_stopped(|| {
         POLL.fetch_or(POLL_STW, SeqCst);
         crate::preempt::stop_syscall_ps();
-        sched::stop_handed_ps(s);
         ticks += 1;
         if ticks.is_multiple_of(5) {
             // Re-poke (every ~100 µs): a thread that was not at an
@@ -202,6 +201,11 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
 /// Restarts the world stopped by `w`.
 pub fn start_the_world(w: WorldStopped) {
     let s = sched();
+    // Ps stopped on their M's behalf that have goroutines queued (a P left
+    // in `Syscall`, a P handed to an M that had not taken it) each get an
+    // M; an idle P's run queue is empty (Go's `procresize` returns them
+    // as `runnablePs`).
+    let mut busy: Vec<*mut P> = Vec::new();
     {
         let mut l = sched::lock_sched(s);
         let stopped: Vec<*mut P> = l.stopped.drain(..).collect();
@@ -212,7 +216,13 @@ pub fn start_the_world(w: WorldStopped) {
                 continue;
             }
             pr.set_status(PStatus::Idle);
-            l.pidle.push(p);
+            if pr.runq.is_empty() {
+                l.pidle.push(p);
+            } else {
+                // Counted idle while stopped (see `stop_syscall_ps`).
+                s.idle.npidle.fetch_sub(1, SeqCst);
+                busy.push(p);
+            }
         }
         if !w.owner_p.is_null() {
             // SAFETY: Ps are leaked.
@@ -230,6 +240,9 @@ pub fn start_the_world(w: WorldStopped) {
     // Threads suspended in the preemption handler continue without a P and
     // take one back at their next runtime entry.
     crate::preempt::resume_all();
+    for p in busy {
+        sched::startm_with(s, p, false);
+    }
     sched::wakep();
     release_worldsema(s);
     // The stopper's pin, on whichever M runs it now (pins move with a
