@@ -98,6 +98,9 @@ use std::time::Duration;
 enum Ev {
     Sched(SchedEvent),
     Gc(GcPhase),
+    /// The heap's live bytes changed (Go's `HeapAlloc`), sampled: see
+    /// [`heap_live_sample`].
+    HeapLive(u64),
 }
 
 /// A collector phase, as seen at the host boundary (`runtime/src/host.rs`):
@@ -143,7 +146,8 @@ fn event_stack(ev: &SchedEvent) -> Option<Box<[u64]>> {
         | SchedEvent::GoUnblock { .. }
         | SchedEvent::GoBlock { .. }
         | SchedEvent::GoSched { .. }
-        | SchedEvent::GoPreempt { .. } => {
+        | SchedEvent::GoPreempt { .. }
+        | SchedEvent::GoSysCall { .. } => {
             gort_scheduler::current_goroutine_id()?;
             let mut buf = [0u64; STACK_DEPTH];
             let n = gort_profiler::symbolize::callers(0, &mut buf);
@@ -161,6 +165,10 @@ struct Begin {
     initial: Vec<(u64, GStatus)>,
     caller: Option<(usize, u64)>,
     gomaxprocs: usize,
+    /// The main goroutine (named `runtime.main`).
+    main_goid: u64,
+    /// The heap's live bytes and goal at start.
+    heap: (u64, u64),
 }
 
 /// The trace being recorded. Protected by `ACTIVE`.
@@ -276,6 +284,37 @@ pub(crate) fn gc_phase(phase: GcPhase) {
     }
 }
 
+/// The last `heap_live` recorded (see [`heap_live_sample`]).
+static HEAP_LAST: AtomicU64 = AtomicU64::new(0);
+
+/// The heap's `heap_live` hook while tracing: records a `HeapAlloc` when
+/// the value moved by at least 256 KiB or 1/32 of the last one recorded
+/// since then. Go records every change (each span a cache takes, each
+/// large object); a program that allocates gigabytes a second would fill
+/// the trace with them, while the counter `go tool trace` draws needs
+/// only the movements it can show: every large object of 256 KiB or
+/// more, each step of the saw-tooth, the peaks. Runs on the allocating
+/// or sweeping thread (see `Heap::set_heap_live_hook`): no heap
+/// allocation, no blocking beyond the event buffer's lock.
+fn heap_live_sample(now: u64) {
+    if !tracing() {
+        return;
+    }
+    let last = HEAP_LAST.load(Ordering::Relaxed);
+    if now.abs_diff(last) < (last / 32).max(256 << 10) {
+        return;
+    }
+    HEAP_LAST.store(now, Ordering::Relaxed);
+    let ts = gort_scheduler::hooks::now_nanos();
+    let thread_p = gort_scheduler::current_p();
+    lock(&EVENTS).push(Raw {
+        ts,
+        thread_p,
+        ev: Ev::HeapLive(now),
+        stack: None,
+    });
+}
+
 static RECORDER: Recorder = Recorder;
 
 /// Go's `trace.IsEnabled`: whether a trace is being recorded (between
@@ -337,6 +376,13 @@ pub fn start(w: impl Write + Send + 'static) -> io::Result<()> {
     let caller = gort_scheduler::current_p().zip(gort_scheduler::current_goroutine_id());
     let start_ts = gort_scheduler::hooks::now_nanos();
     lock(&EVENTS).clear();
+    // The heap's size and goal when the trace starts, then its changes.
+    let heap = gort_gc::heap::global();
+    let heap_live = heap.heap_live();
+    let heap_goal = gort_gc::collector::try_global().map_or(0, |c| c.mem_stats().next_gc);
+    HEAP_LAST.store(heap_live, Ordering::Relaxed);
+    heap.set_heap_live_hook(heap_live_sample);
+    heap.observe_heap_live(true);
     ON.store(true, Ordering::Relaxed);
     crate::pprof::set_trace_recorder(Some(&RECORDER));
     let id = TRACE_ID.fetch_add(1, Ordering::Relaxed) + 1;
@@ -347,6 +393,8 @@ pub fn start(w: impl Write + Send + 'static) -> io::Result<()> {
             initial,
             caller,
             gomaxprocs: gort_scheduler::gomaxprocs(0).max(1) as usize,
+            main_goid: gort_scheduler::main_goroutine_id(),
+            heap: (heap_live, heap_goal),
         }),
         writer: StreamWriter::new(),
         id,
@@ -380,6 +428,7 @@ pub fn stop() -> io::Result<()> {
     // `StopTrace` does, so a cycle the trace saw start is seen to end.
     let world = stop_the_world_outside_gc();
     crate::pprof::set_trace_recorder(None);
+    gort_gc::heap::global().observe_heap_live(false);
     ON.store(false, Ordering::Relaxed);
     let events = std::mem::take(&mut *lock(&EVENTS));
     let end_ts = gort_scheduler::hooks::now_nanos();
@@ -401,6 +450,10 @@ enum G {
     Runnable,
     Running(usize),
     Waiting,
+    /// Running without a P (a system call, or left by the preemption
+    /// signal): in Go's trace, blocked in a syscall (`GoSysBlock`) until
+    /// `GoSysExit`.
+    InSyscall,
     Dead,
 }
 
@@ -486,6 +539,36 @@ impl Converter {
         ids
     }
 
+    /// The goroutine running on `p` in the trace, if any, ran on without
+    /// its P (the scheduler gave the P to another M, or stopped it): in
+    /// Go's words it blocked in a system call (`GoSysBlock`, as Go's
+    /// `retake` and `entersyscallblock` record for the P they take).
+    fn lost_p(&mut self, ts: u64, p: usize) {
+        if let Some(g) = self.running.get(&p).copied() {
+            self.leave(ts, g, EventKind::GoSysBlock, G::InSyscall);
+        }
+    }
+
+    /// Goroutine `g` runs on `p` again after running without a P:
+    /// `GoSysExit` then `GoStart` on `p` (Go's `exitsyscall`).
+    fn sys_exit(&mut self, ts: u64, g: u64, p: usize) {
+        match self.gs.get(&g).copied() {
+            Some(G::Running(q)) => {
+                // It left `q` without the P's start or stop by another M
+                // showing (the P went idle and came back to it).
+                self.lost_p(ts, q);
+            }
+            Some(G::InSyscall) => {}
+            _ => return,
+        }
+        self.ensure_up(ts, p);
+        self.lost_p(ts, p);
+        self.t.push(ts, p as u32, EventKind::GoSysExit { g });
+        self.t.push(ts, p as u32, EventKind::GoStart { g });
+        self.gs.insert(g, G::Running(p));
+        self.running.insert(p, g);
+    }
+
     /// The current goroutine on its P leaves it with `kind`.
     fn leave(&mut self, ts: u64, g: u64, kind: EventKind, next: G) {
         if let Some(G::Running(p)) = self.gs.get(&g).copied() {
@@ -537,6 +620,8 @@ fn begin(a: &Begin) -> Converter {
     };
     c.start =
         c.t.stack(&[Frame::new("gort.createdBeforeTrace", "?", 0, 0, 0)]);
+    // Go names the main goroutine after its start function, runtime.main.
+    let main_start = c.t.stack(&[Frame::new("runtime.main", "?", 0, 0, 0)]);
     let ts0 = a.start_ts;
     c.t.push(
         ts0,
@@ -546,16 +631,53 @@ fn begin(a: &Begin) -> Converter {
             stack: 0,
         },
     );
+    let (heap_live, heap_goal) = a.heap;
+    c.t.push(
+        ts0,
+        first_p as u32,
+        EventKind::HeapAlloc { bytes: heap_live },
+    );
+    if heap_goal != 0 {
+        c.t.push(
+            ts0,
+            first_p as u32,
+            EventKind::HeapGoal { bytes: heap_goal },
+        );
+    }
+    let create = |c: &mut Converter, p: usize, g: u64| {
+        if g == a.main_goid && !c.gs.contains_key(&g) {
+            c.t.push(
+                ts0,
+                p as u32,
+                EventKind::GoCreate {
+                    g,
+                    start: main_start,
+                    stack: 0,
+                },
+            );
+            c.gs.insert(g, G::Runnable);
+        } else {
+            c.create(ts0, p, g);
+        }
+    };
     for &(g, status) in &a.initial {
-        c.create(ts0, first_p, g);
-        if status == GStatus::Waiting {
+        create(&mut c, first_p, g);
+        // A goroutine running without its P is, to Go's trace, in a
+        // system call; it is waiting like a blocked one until GoSysExit.
+        if matches!(status, GStatus::Waiting | GStatus::Syscall) && Some(g) != a.caller.map(|c| c.1)
+        {
             c.t.push(ts0, first_p as u32, EventKind::GoWaiting { g });
-            c.gs.insert(g, G::Waiting);
+            let state = if status == GStatus::Syscall {
+                G::InSyscall
+            } else {
+                G::Waiting
+            };
+            c.gs.insert(g, state);
         }
     }
     if let Some((p, g)) = a.caller {
         c.ensure_up(ts0, p);
-        c.create(ts0, p, g);
+        create(&mut c, p, g);
         c.t.push(ts0, p as u32, EventKind::GoStart { g });
         c.gs.insert(g, G::Running(p));
         c.running.insert(p, g);
@@ -580,6 +702,11 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
         };
         let ev = match r.ev {
             Ev::Sched(ev) => ev,
+            Ev::HeapLive(bytes) => {
+                let p = r.thread_p.unwrap_or(first_p) as u32;
+                c.t.push(ts, p, EventKind::HeapAlloc { bytes });
+                continue;
+            }
             Ev::Gc(phase) => {
                 // GC cycles and STW phases do not nest; a phase whose
                 // partner happened outside the trace is dropped.
@@ -631,6 +758,14 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
         match ev {
             SchedEvent::ProcStart { p } => {
                 let p = c.p_index(p);
+                if c.up[p] && c.running.contains_key(&p) {
+                    // Another M takes the P of a goroutine that runs on
+                    // without it: Go's retake (GoSysBlock, ProcStop), then
+                    // the new M's ProcStart.
+                    c.lost_p(ts, p);
+                    c.t.push(ts, p as u32, EventKind::ProcStop);
+                    c.up[p] = false;
+                }
                 if !c.up[p] {
                     c.up[p] = true;
                     c.t.push(ts, p as u32, EventKind::ProcStart { thread: p as u64 });
@@ -638,10 +773,9 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
             }
             SchedEvent::ProcStop { p } => {
                 let p = c.p_index(p);
-                if let Some(g) = c.running.get(&p).copied() {
-                    // The P's goroutine left without an event we saw.
-                    c.leave(ts, g, EventKind::GoStop { stack: 0 }, G::Dead);
-                }
+                // A P stops under its goroutine only if that one runs on
+                // without it.
+                c.lost_p(ts, p);
                 c.ensure_up(ts, p);
                 c.t.push(ts, p as u32, EventKind::ProcStop);
                 c.up[p] = false;
@@ -652,14 +786,17 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
             }
             SchedEvent::GoStart { goid, p } => {
                 c.ensure_up(ts, p);
-                if let Some(other) = c.running.get(&p).copied() {
-                    c.leave(ts, other, EventKind::GoStop { stack: 0 }, G::Dead);
-                }
+                // The P's goroutine in the trace left it without an event
+                // of its own: it runs on without the P.
+                c.lost_p(ts, p);
                 c.create(ts, p, goid);
                 match c.gs.get(&goid).copied() {
                     Some(G::Waiting) => {
                         // Its GoUnblock was stamped later on another thread.
                         c.t.push(ts, p as u32, EventKind::GoUnblock { g: goid, stack: 0 });
+                    }
+                    Some(G::InSyscall) => {
+                        c.t.push(ts, p as u32, EventKind::GoSysExit { g: goid });
                     }
                     Some(G::Running(q)) => {
                         c.leave(ts, goid, EventKind::GoSched { stack: 0 }, G::Runnable);
@@ -685,6 +822,16 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
                 c.leave(ts, goid, block_kind(reason, stack), G::Waiting)
             }
             SchedEvent::GoEnd { goid } => c.leave(ts, goid, EventKind::GoEnd, G::Dead),
+            SchedEvent::GoSysCall { goid } => {
+                if let Some(G::Running(p)) = c.gs.get(&goid).copied() {
+                    let (stack, _) = c.stack_ids(r.stack.as_deref());
+                    c.t.push(ts, p as u32, EventKind::GoSysCall { stack });
+                }
+            }
+            SchedEvent::GoSysExit { goid, p } => {
+                let p = c.p_index(p);
+                c.sys_exit(ts, goid, p);
+            }
             SchedEvent::GoUnblock { goid } => {
                 if c.gs.get(&goid) == Some(&G::Waiting) {
                     let p = r.thread_p.unwrap_or(first_p);

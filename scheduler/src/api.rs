@@ -50,13 +50,14 @@ where
     s.external.fetch_add(1, SeqCst);
     s.run_active.fetch_add(1, SeqCst);
     // The main goroutine has no creator (Go prints no `created by` for it).
-    sched::newproc(0, move || {
+    let goid = sched::newproc(0, move || {
         let r = f();
         sched().run_active.fetch_sub(1, SeqCst);
         let mut slot = d2.0.lock();
         *slot = Some(r);
         d2.1.notify_one();
     });
+    MAIN_GOID.store(goid, Relaxed);
     s.external.fetch_sub(1, SeqCst);
     sched::kick();
     let mut slot = done.0.lock();
@@ -66,6 +67,17 @@ where
         }
         slot = done.1.wait(slot);
     }
+}
+
+/// The goroutine id of the latest [`run`] body (Go's main goroutine, whose
+/// start function Go's tools name `runtime.main`); 0 before the first.
+static MAIN_GOID: crate::loom::sync::atomic::AtomicU64 =
+    crate::loom::sync::atomic::AtomicU64::new(0);
+
+/// The id of the main goroutine: the body of the latest [`run`] (0 before
+/// any). The tracer names its start function `runtime.main`, as Go's does.
+pub fn main_goroutine_id() -> u64 {
+    MAIN_GOID.load(Relaxed)
 }
 
 /// Starts a goroutine running `f` (`go f()`). Returns its goroutine id.

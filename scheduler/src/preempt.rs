@@ -595,6 +595,7 @@ pub(crate) fn exitsyscall(m: &M, gr: &G) {
                 drop(l);
                 sched::acquirep(m, p);
                 gr.set_status(GStatus::Running);
+                sysexit_event(gr, p);
                 unpin(pm);
                 return;
             }
@@ -615,7 +616,17 @@ pub(crate) fn exitsyscall(m: &M, gr: &G) {
     crate::switch::with_spilled_registers(&mut wait);
     gr.lockedm.store(null_mut(), Relaxed);
     gr.set_status(GStatus::Running);
+    sysexit_event(gr, m.p.load(Relaxed));
     unpin(pm);
+}
+
+/// The tracer's `GoSysExit` for `gr`, now running on `p` (not the P it left).
+fn sysexit_event(gr: &G, p: *mut P) {
+    if !p.is_null() {
+        // SAFETY: Ps are leaked.
+        let p = unsafe { &*p }.id;
+        crate::hooks::emit(|| crate::hooks::SchedEvent::GoSysExit { goid: gr.goid(), p });
+    }
 }
 
 /// Runs `f`, which is known to block its OS thread (a system call, a
@@ -647,6 +658,9 @@ pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
     if g.is_null() {
         return f();
     }
+    // SAFETY: Gs are never freed; `g` is us.
+    let goid = unsafe { &*g }.goid();
+    crate::hooks::emit(|| crate::hooks::SchedEvent::GoSysCall { goid });
     let pm = pin();
     let marker = 0u8;
     let sp = core::hint::black_box(&marker) as *const u8 as usize & !7;

@@ -31,8 +31,9 @@ pub fn have_go(test: &str) -> bool {
 
 static DIRS: AtomicUsize = AtomicUsize::new(0);
 
-/// A fresh directory with its own HOME/PPROF_TMPDIR; removed when the test
-/// passes, kept (and named) when it fails.
+/// A fresh directory with its own HOME/PPROF_TMPDIR; removed when it is
+/// dropped, whether the test passed or failed (captures can be large), unless
+/// `GORT_KEEP_TEST_DIRS=1` asks to keep a failed test's for inspection.
 #[derive(Debug)]
 pub struct TestDir(PathBuf);
 
@@ -64,10 +65,16 @@ impl AsRef<Path> for TestDir {
 impl Drop for TestDir {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("kept {} for inspection", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
+            if std::env::var("GORT_KEEP_TEST_DIRS").as_deref() == Ok("1") {
+                eprintln!("kept {} for inspection", self.0.display());
+                return;
+            }
+            eprintln!(
+                "removed {} (set GORT_KEEP_TEST_DIRS=1 to keep a failed test's files)",
+                self.0.display()
+            );
         }
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -118,18 +125,35 @@ pub fn newer_go(test: &str) -> Option<PathBuf> {
     None
 }
 
+/// The build cache the newer toolchain uses: `GOCACHE` if set, else the
+/// user's default one (`$XDG_CACHE_HOME/go-build` or `$HOME/.cache/go-build`),
+/// not one under the test's own HOME. Newer distributions build `go tool
+/// trace` on first use and cache it; a cache per test directory would build
+/// it (~100 MB) again in every test, under the temporary directory.
+fn user_go_cache() -> Option<PathBuf> {
+    if let Some(c) = std::env::var_os("GOCACHE") {
+        return Some(PathBuf::from(c));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))?;
+    Some(base.join("go-build"))
+}
+
 /// Runs `GOROOT/bin/go tool ARGS` in `dir` with that GOROOT; returns
 /// (success, stdout, stderr).
 pub fn go_tool_of(root: &Path, dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(root.join("bin/go"))
-        .arg("tool")
+    let mut cmd = Command::new(root.join("bin/go"));
+    cmd.arg("tool")
         .args(args)
         .current_dir(dir)
         .env("GOROOT", root)
         .env("GOTOOLCHAIN", "local")
-        .env("HOME", dir.join("home"))
-        .output()
-        .expect("spawn go");
+        .env("HOME", dir.join("home"));
+    if let Some(cache) = user_go_cache() {
+        cmd.env("GOCACHE", cache);
+    }
+    let out = cmd.output().expect("spawn go");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -215,8 +215,9 @@ impl Heap {
         self.frees.fetch_add(freed as u64, Ordering::Relaxed);
         self.freed_bytes
             .fetch_add((freed * elem) as u64, Ordering::Relaxed);
-        self.heap_live
-            .fetch_sub((freed * elem) as u64, Ordering::Relaxed);
+        if freed > 0 {
+            self.heap_live_sub((freed * elem) as u64);
+        }
         // Release: pairs with the Acquire in `Span::sweepgen`; the bitmaps
         // above are published with "swept".
         span.sweepgen.store(h, Ordering::Release);

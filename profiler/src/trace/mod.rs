@@ -227,6 +227,29 @@ pub enum EventKind {
         /// The waker's stack.
         stack: StackId,
     },
+    /// The current G enters a blocking system call; it keeps running until
+    /// `GoSysBlock` (its P was taken) or its next event.
+    GoSysCall {
+        /// Where.
+        stack: StackId,
+    },
+    /// The current G, in a system call, loses its P: it is waiting (for
+    /// the call to return) until `GoSysExit`.
+    GoSysBlock,
+    /// Goroutine `g`, which lost its P in a system call, is back and
+    /// runnable (a `GoStart` on its new P follows).
+    GoSysExit {
+        /// The goroutine.
+        g: GoId,
+    },
+    /// The current G starts a mark assist (it does the collector's work in
+    /// proportion to what it allocates).
+    GcMarkAssistStart {
+        /// Where.
+        stack: StackId,
+    },
+    /// The current G's mark assist ends.
+    GcMarkAssistDone,
     /// At trace start, already-created goroutine `g` was waiting.
     GoWaiting {
         /// The goroutine.
@@ -286,6 +309,11 @@ impl EventKind {
             EventKind::GoSleep { .. } => "GoSleep",
             EventKind::GoBlock { reason, .. } => reason.name(),
             EventKind::GoUnblock { .. } => "GoUnblock",
+            EventKind::GoSysCall { .. } => "GoSysCall",
+            EventKind::GoSysBlock => "GoSysBlock",
+            EventKind::GoSysExit { .. } => "GoSysExit",
+            EventKind::GcMarkAssistStart { .. } => "GCMarkAssistStart",
+            EventKind::GcMarkAssistDone => "GCMarkAssistDone",
             EventKind::GoWaiting { .. } => "GoWaiting",
             EventKind::GcStart { .. } => "GCStart",
             EventKind::GcDone => "GCDone",
@@ -464,14 +492,16 @@ impl Trace {
                         cur = *g;
                         Some((*g, Some(GState::Runnable), GState::Running))
                     }
-                    EventKind::GoUnblock { g, .. } => {
+                    EventKind::GoUnblock { g, .. } | EventKind::GoSysExit { g } => {
                         Some((*g, Some(GState::Waiting), GState::Runnable))
                     }
                     EventKind::GoSched { .. } | EventKind::GoPreempt { .. } => {
                         let g = std::mem::take(&mut cur);
                         Some((g, Some(GState::Running), GState::Runnable))
                     }
-                    EventKind::GoSleep { .. } | EventKind::GoBlock { .. } => {
+                    EventKind::GoSleep { .. }
+                    | EventKind::GoBlock { .. }
+                    | EventKind::GoSysBlock => {
                         let g = std::mem::take(&mut cur);
                         Some((g, Some(GState::Running), GState::Waiting))
                     }
@@ -666,7 +696,8 @@ impl Trace {
                 | EventKind::GoSched { .. }
                 | EventKind::GoPreempt { .. }
                 | EventKind::GoSleep { .. }
-                | EventKind::GoBlock { .. } => {
+                | EventKind::GoBlock { .. }
+                | EventKind::GoSysBlock => {
                     if cur == 0 {
                         return err("no goroutine running on this P");
                     }
@@ -684,6 +715,18 @@ impl Trace {
                     }
                     gs.insert(*g, GState::Runnable);
                 }
+                EventKind::GoSysExit { g } => {
+                    if gs.get(g) != Some(&GState::Waiting) {
+                        return err(&format!("G{g} is not waiting"));
+                    }
+                    gs.insert(*g, GState::Runnable);
+                }
+                EventKind::GoSysCall { .. } | EventKind::GcMarkAssistStart { .. } => {
+                    if cur == 0 {
+                        return err("no goroutine running on this P");
+                    }
+                }
+                EventKind::GcMarkAssistDone => {}
                 EventKind::GoWaiting { g } => {
                     if gs.get(g) != Some(&GState::Runnable) {
                         return err(&format!("G{g} is not runnable"));

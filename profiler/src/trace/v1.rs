@@ -75,11 +75,16 @@ pub mod ev {
     pub const GO_BLOCK_SYNC: u8 = 25;
     pub const GO_BLOCK_COND: u8 = 26;
     pub const GO_BLOCK_NET: u8 = 27;
+    pub const GO_SYS_CALL: u8 = 28;
+    pub const GO_SYS_EXIT: u8 = 29;
+    pub const GO_SYS_BLOCK: u8 = 30;
     pub const GO_WAITING: u8 = 31;
     pub const HEAP_ALLOC: u8 = 33;
     pub const HEAP_GOAL: u8 = 34;
     pub const STRING: u8 = 37;
     pub const GO_BLOCK_GC: u8 = 42;
+    pub const GC_MARK_ASSIST_START: u8 = 43;
+    pub const GC_MARK_ASSIST_DONE: u8 = 44;
 }
 
 fn uleb(out: &mut Vec<u8>, mut v: u64) {
@@ -199,7 +204,9 @@ fn encode_events(trace: &Trace, seq: &mut Sequences, out: &mut Vec<u8>) -> Resul
             EventKind::GoCreate { g, .. } => {
                 gseq.insert(*g, 0);
             }
-            EventKind::GoStart { g } | EventKind::GoUnblock { g, .. } => {
+            EventKind::GoStart { g }
+            | EventKind::GoUnblock { g, .. }
+            | EventKind::GoSysExit { g } => {
                 let s = gseq.entry(*g).or_insert(0);
                 *s += 1;
                 seqs[i] = *s;
@@ -264,6 +271,14 @@ fn encode_events(trace: &Trace, seq: &mut Sequences, out: &mut Vec<u8>) -> Resul
                     event(out, ev::GO_UNBLOCK, &[dt, *g, seq, *stack])
                 }
                 EventKind::GoWaiting { g } => event(out, ev::GO_WAITING, &[dt, *g]),
+                EventKind::GoSysCall { stack } => event(out, ev::GO_SYS_CALL, &[dt, *stack]),
+                EventKind::GoSysBlock => event(out, ev::GO_SYS_BLOCK, &[dt]),
+                // The real time stamp 0: the event's own.
+                EventKind::GoSysExit { g } => event(out, ev::GO_SYS_EXIT, &[dt, *g, seq, 0]),
+                EventKind::GcMarkAssistStart { stack } => {
+                    event(out, ev::GC_MARK_ASSIST_START, &[dt, *stack])
+                }
+                EventKind::GcMarkAssistDone => event(out, ev::GC_MARK_ASSIST_DONE, &[dt]),
                 EventKind::GcStart { stack } => event(out, ev::GC_START, &[dt, seq, *stack]),
                 EventKind::GcDone => event(out, ev::GC_DONE, &[dt]),
                 EventKind::StwStart { kind } => {
