@@ -235,7 +235,10 @@
 //! `Syscall` state is the hand-over point between three parties, each
 //! leaving it by CAS, so exactly one wins: the M taking its P back
 //! (`Syscall → Running`), sysmon or [`blocking`] (`Syscall → Idle`, then
-//! `handoffp`), and a stopper (`Syscall → GcStop`) (`loom_syscall`).
+//! `handoffp`), and a stopper (`Syscall → GcStop`) (`loom_syscall`). The
+//! M that takes its P back may win a P that was retaken, handed to another
+//! M and left by that M in turn since; so the winner always names itself
+//! the P's M, because stoppers and sysmon signal the M a running P names.
 //!
 //! A P-less goroutine may be executing user code at any moment, so a stop
 //! of the world does more than stop Ps: once every P is stopped, the

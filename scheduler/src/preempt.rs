@@ -581,6 +581,13 @@ pub(crate) fn exitsyscall(m: &M, gr: &G) {
         // AcqRel: pairs with the Release of `leave_p` and with the CAS of a
         // retaker or stopper: exactly one of us takes the P.
         if pr.cas_status(PStatus::Syscall, PStatus::Running) {
+            // The P may have been retaken and handed to another M since we
+            // left it, and that M may have left it in turn: the P is ours
+            // now, so it must name us. Stoppers and sysmon signal the M a
+            // Running P names, and `gcstopm` takes a P that names another M
+            // for one destroyed by a resize; a stale name would leave this
+            // M unsignalled and the P lost at the next stop.
+            pr.m.store(m as *const M as *mut M, Relaxed);
             m.p.store(p, Relaxed);
             gr.set_status(GStatus::Running);
             unpin(pm);
