@@ -253,12 +253,20 @@ impl SchedRecorder for Recorder {
         if ON.load(Ordering::Relaxed) {
             let thread_p = gort_scheduler::current_p();
             let stack = event_stack(&ev);
-            lock(&EVENTS).push(Raw {
-                ts: nanos,
-                thread_p,
-                ev: Ev::Sched(ev),
-                stack,
-            });
+            // Not `lock`: the scheduler calls recorders pinned already, and
+            // `lock` would take a P back for a goroutine that has just
+            // given its own away (`blocking`'s hand-off reports ProcStop
+            // from the goroutine's thread): the trace would end the system
+            // call it records.
+            EVENTS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(Raw {
+                    ts: nanos,
+                    thread_p,
+                    ev: Ev::Sched(ev),
+                    stack,
+                });
         }
     }
 }
@@ -304,9 +312,15 @@ fn heap_live_sample(now: u64) {
     if now.abs_diff(last) < (last / 32).max(256 << 10) {
         return;
     }
+    let thread_p = gort_scheduler::current_p();
+    if thread_p.is_none() && gort_scheduler::current_goroutine_id().is_some() {
+        // A goroutine running without its P (sweeping in a system call's
+        // shadow): `lock` would make it wait for a P inside the heap. The
+        // next change is recorded instead.
+        return;
+    }
     HEAP_LAST.store(now, Ordering::Relaxed);
     let ts = gort_scheduler::hooks::now_nanos();
-    let thread_p = gort_scheduler::current_p();
     lock(&EVENTS).push(Raw {
         ts,
         thread_p,

@@ -78,6 +78,26 @@ impl Drop for TestDir {
     }
 }
 
+/// Runs `go tool ARGS` in `dir`, requires success, returns its stdout as
+/// bytes (for binary output such as `go tool trace -pprof=…`).
+pub fn go_tool_bytes(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("go")
+        .arg("tool")
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", dir.join("home"))
+        .env("PPROF_TMPDIR", dir.join("home"))
+        .output()
+        .expect("spawn go");
+    assert!(
+        out.status.success(),
+        "go tool {args:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// Runs `go tool ARGS` in `dir`, requires success, returns (stdout, stderr).
 pub fn go_tool(dir: &Path, args: &[&str]) -> (String, String) {
     let out = Command::new("go")

@@ -1086,3 +1086,66 @@ mod waiting_tests {
         assert!(t.check().unwrap_err().contains("no consistent ordering"));
     }
 }
+
+#[cfg(test)]
+mod decode_tests {
+    use super::*;
+
+    /// What the v1 writer encodes, the reader reads back: types, Ps,
+    /// absolute times, arguments with the derived sequence numbers, stacks.
+    #[test]
+    fn v1_decode_reads_what_encode_wrote() {
+        let mut t = Trace::new();
+        let s = t.stack(&[Frame::new("main.main", "/m.go", 3, 0x1001, 0x1000)]);
+        let sys = t.stack(&[
+            Frame::new("main.read", "/m.go", 9, 0x2001, 0x2000),
+            Frame::new("main.main", "/m.go", 4, 0x1011, 0x1010),
+        ]);
+        t.push(10, 0, EventKind::ProcStart { thread: 1 });
+        t.push(
+            20,
+            0,
+            EventKind::GoCreate {
+                g: 1,
+                start: s,
+                stack: 0,
+            },
+        );
+        t.push(30, 0, EventKind::GoStart { g: 1 });
+        t.push(40, 0, EventKind::GoSysCall { stack: sys });
+        t.push(50, 0, EventKind::GoSysBlock);
+        t.push(60, 0, EventKind::ProcStop);
+        t.push(70, 1, EventKind::ProcStart { thread: 2 });
+        t.push(80, 1, EventKind::GoSysExit { g: 1 });
+        t.push(80, 1, EventKind::GoStart { g: 1 });
+        t.push(90, 1, EventKind::HeapAlloc { bytes: 1 << 30 });
+        let d = v1::decode(&v1::encode(&t).unwrap()).unwrap();
+        let got: Vec<(u8, u64, u64, Vec<u64>)> = d
+            .events
+            .iter()
+            .map(|e| (e.ty, e.p, e.ts, e.args.clone()))
+            .collect();
+        use v1::ev::*;
+        assert_eq!(
+            got,
+            vec![
+                (PROC_START, 0, 10, vec![1]),
+                (GO_CREATE, 0, 20, vec![1, s, 0]),
+                (GO_START, 0, 30, vec![1, 1]),
+                (GO_SYS_CALL, 0, 40, vec![sys]),
+                (GO_SYS_BLOCK, 0, 50, vec![]),
+                (PROC_STOP, 0, 60, vec![]),
+                (PROC_START, 1, 70, vec![2]),
+                (GO_SYS_EXIT, 1, 80, vec![1, 2, 0]),
+                (GO_START, 1, 80, vec![1, 3]),
+                (HEAP_ALLOC, 1, 90, vec![1 << 30]),
+            ]
+        );
+        assert_eq!(d.frequency, v1::FREQUENCY);
+        assert_eq!(d.functions(sys), ["main.read", "main.main"]);
+        assert_eq!(
+            d.stacks[&s][0],
+            (0x1000, "main.main".into(), "/m.go".into(), 3)
+        );
+    }
+}
