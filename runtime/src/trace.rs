@@ -101,6 +101,86 @@ enum Ev {
     /// The heap's live bytes changed (Go's `HeapAlloc`), sampled: see
     /// [`heap_live_sample`].
     HeapLive(u64),
+    /// A goroutine's mark assist or sweep began or ended (the collector's
+    /// trace hook, [`gc_work_event`]).
+    GcWork(u64, gort_gc::collector::TraceEvent),
+}
+
+/// The collector's trace hook: a mark assist or a sweep by the calling
+/// goroutine (only goroutines do them; a worker thread's is not Go's
+/// event).
+fn gc_work_event(e: gort_gc::collector::TraceEvent) {
+    if !tracing() {
+        return;
+    }
+    let Some(goid) = gort_scheduler::current_goroutine_id() else {
+        return;
+    };
+    let thread_p = gort_scheduler::current_p();
+    if thread_p.is_none() {
+        // Without its P (`lock` would wait for one inside the collector):
+        // the converter ends what this would have ended when it can.
+        return;
+    }
+    let ts = gort_scheduler::hooks::now_nanos();
+    lock(&EVENTS).push(Raw {
+        ts,
+        thread_p,
+        ev: Ev::GcWork(goid, e),
+        stack: None,
+    });
+}
+
+/// Converts a mark assist's or a sweep's start or end by goroutine `g`.
+/// Go's parser keeps one open assist per goroutine and one open sweep per
+/// P, and attributes an assist event to the goroutine running on its P, so
+/// an event of a goroutine not running in the trace is deferred (an
+/// assist's end) or dropped.
+fn gc_work(c: &mut Converter, ts: u64, g: u64, work: gort_gc::collector::TraceEvent) {
+    use gort_gc::collector::TraceEvent as T;
+    let running = match c.gs.get(&g) {
+        Some(G::Running(p)) => Some(*p),
+        _ => None,
+    };
+    match work {
+        T::AssistStart => {
+            let Some(p) = running else { return };
+            match c.assists.get(&g).copied() {
+                Some(false) => return, // still open: the same assist goes on
+                Some(true) => c.t.push(ts, p as u32, EventKind::GcMarkAssistDone),
+                None => {}
+            }
+            c.t.push(ts, p as u32, EventKind::GcMarkAssistStart { stack: 0 });
+            c.assists.insert(g, false);
+        }
+        T::AssistDone => {
+            if c.assists.contains_key(&g) {
+                match running {
+                    Some(p) => {
+                        c.t.push(ts, p as u32, EventKind::GcMarkAssistDone);
+                        c.assists.remove(&g);
+                    }
+                    None => {
+                        c.assists.insert(g, true);
+                    }
+                }
+            }
+        }
+        T::SweepStart => {
+            let Some(p) = running else { return };
+            if c.sweeps.values().any(|&q| q == p) {
+                return;
+            }
+            c.t.push(ts, p as u32, EventKind::SweepStart { stack: 0 });
+            c.sweeps.insert(g, p);
+        }
+        T::SweepDone { swept, reclaimed } => {
+            if let Some(p) = c.sweeps.remove(&g) {
+                let ts = ts.max(last_ts(&c.t, p as u32));
+                c.t.push(ts, p as u32, EventKind::SweepDone { swept, reclaimed });
+            }
+        }
+    }
 }
 
 /// A collector phase, as seen at the host boundary (`runtime/src/host.rs`):
@@ -397,6 +477,10 @@ pub fn start(w: impl Write + Send + 'static) -> io::Result<()> {
     HEAP_LAST.store(heap_live, Ordering::Relaxed);
     heap.set_heap_live_hook(heap_live_sample);
     heap.observe_heap_live(true);
+    if let Some(c) = gort_gc::collector::try_global() {
+        c.set_trace_hook(gc_work_event);
+        c.trace_events(true);
+    }
     ON.store(true, Ordering::Relaxed);
     crate::pprof::set_trace_recorder(Some(&RECORDER));
     let id = TRACE_ID.fetch_add(1, Ordering::Relaxed) + 1;
@@ -443,6 +527,9 @@ pub fn stop() -> io::Result<()> {
     let world = stop_the_world_outside_gc();
     crate::pprof::set_trace_recorder(None);
     gort_gc::heap::global().observe_heap_live(false);
+    if let Some(c) = gort_gc::collector::try_global() {
+        c.trace_events(false);
+    }
     ON.store(false, Ordering::Relaxed);
     let events = std::mem::take(&mut *lock(&EVENTS));
     let end_ts = gort_scheduler::hooks::now_nanos();
@@ -494,6 +581,12 @@ struct Converter {
     marked: Option<(u64, u32)>,
     /// The open stop of the world is a mark termination.
     stw_is_mark_termination: bool,
+    /// Goroutines in a mark assist (GCMarkAssistStart written); with
+    /// `true` if its end came while the goroutine was not running, so the
+    /// trace still has it open (closed before its next start).
+    assists: HashMap<u64, bool>,
+    /// Goroutines sweeping, and the P their GCSweepStart went to.
+    sweeps: HashMap<u64, usize>,
 }
 
 impl Converter {
@@ -631,6 +724,8 @@ fn begin(a: &Begin) -> Converter {
         in_stw: false,
         marked: None,
         stw_is_mark_termination: false,
+        assists: HashMap::new(),
+        sweeps: HashMap::new(),
     };
     c.start =
         c.t.stack(&[Frame::new("gort.createdBeforeTrace", "?", 0, 0, 0)]);
@@ -716,6 +811,10 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
         };
         let ev = match r.ev {
             Ev::Sched(ev) => ev,
+            Ev::GcWork(goid, work) => {
+                gc_work(c, ts, goid, work);
+                continue;
+            }
             Ev::HeapLive(bytes) => {
                 let p = r.thread_p.unwrap_or(first_p) as u32;
                 c.t.push(ts, p, EventKind::HeapAlloc { bytes });
@@ -875,6 +974,21 @@ fn end(c: &mut Converter, end_ts: u64) {
     for (p, g) in still {
         let ts = last_ts(&c.t, p as u32).max(end.0);
         c.leave(ts, g, EventKind::GoSched { stack: 0 }, G::Runnable);
+    }
+    // A sweep still open (its goroutine was stopped with the world) ends
+    // here: Go's viewer needs both ends of a sweep.
+    let mut sweeps: Vec<usize> = c.sweeps.drain().map(|(_, p)| p).collect();
+    sweeps.sort_unstable();
+    for p in sweeps {
+        let ts = last_ts(&c.t, p as u32).max(end.0);
+        c.t.push(
+            ts,
+            p as u32,
+            EventKind::SweepDone {
+                swept: 0,
+                reclaimed: 0,
+            },
+        );
     }
     let mut marked = c.marked.map(|(ts, p)| (ts.max(c.floor), p));
     if c.in_stw && c.stw_is_mark_termination {
