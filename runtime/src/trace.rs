@@ -25,12 +25,39 @@
 //! the trace as it happens. An event recorded later than `SETTLE` after
 //! its time stamp is moved up to the end of the part already written.
 //!
-//! The collector reports no events of its own, but the host sees its
-//! phases go by (`GcPhase` in this module): a stop of the world for sweep termination
-//! starts a cycle (`GCStart`, `GCSTWStart`), one for mark termination ends
-//! its marking, and the collector waking its waiters ends the cycle
-//! (`GCDone`, with `HeapAlloc` and `HeapGoal`). Missing, and said plainly:
-//! mark-worker and sweep tracks (the collector would have to report them).
+//! The collector's phases go by at the host (`GcPhase` in this module): a
+//! stop of the world for sweep termination starts a cycle (`GCStart`,
+//! `GCSTWStart`), one for mark termination ends its marking, and the
+//! collector waking its waiters ends the cycle (`GCDone`, with `HeapAlloc`
+//! and `HeapGoal`). The collector's own hook
+//! ([`gort_gc::collector::Collector::set_trace_hook`]) reports a
+//! goroutine's mark assist (`GCMarkAssistStart`/`Done`) and the sweeping an
+//! allocation does before it takes pages (`GCSweepStart`/`Done`), and the
+//! heap's (`gort_gc::heap::Heap::set_heap_live_hook`) every change of its
+//! live bytes, of which the recorder keeps the moves of 256 KiB or 1/32 or
+//! more as `HeapAlloc` (so the Heap counter follows allocations between
+//! collections, not only their ends).
+//!
+//! Missing, and said plainly: the mark workers. Go runs them as goroutines
+//! on Ps, labelled `GC (dedicated)`, `GC (fractional)` or `GC (idle)`
+//! (`GoStartLabel`); gort's dedicated workers are threads of the host's
+//! pool that hold no P, so Go's per-P timeline has no row for them, and
+//! the idle marking a P does between goroutines is not reported either
+//! (its hook runs on the scheduler's own stack, which names no P to the
+//! recorder).
+//!
+//! # System calls
+//!
+//! A goroutine can run without its P: inside [`crate::blocking`], or after
+//! the preemption signal took the P from it (a long call into the kernel,
+//! a stop of the world). Go's trace calls that a system call. The
+//! scheduler reports `GoSysCall` when `blocking` starts and `GoSysExit`
+//! when such a goroutine takes a P other than its own again (Go's
+//! `exitsyscall`); that the P left it shows in the trace when another M
+//! starts it, or it stops, or another goroutine starts on it, and the
+//! conversion then writes `GoSysBlock` for the goroutine (as Go's `retake`
+//! does). A goroutine whose P went idle and came back to it unseen gets
+//! its `GoSysBlock` at its `GoSysExit`.
 //!
 //! # Stacks
 //!
@@ -51,7 +78,9 @@
 //! trampoline, and the scheduler reports no entry PC. The `start` frame of
 //! `GoCreate` is therefore the function that executed the `go` call (the
 //! top user frame of the creation stack); goroutines that existed before
-//! the trace started get the frame `gort.createdBeforeTrace`.
+//! the trace started get the frame `gort.createdBeforeTrace`, except the
+//! main goroutine (the body of [`crate::run`]), which gets Go's name for
+//! its start function, `runtime.main`.
 //!
 //! # From hook events to a trace Go's parser accepts
 //!
@@ -154,15 +183,13 @@ fn gc_work(c: &mut Converter, ts: u64, g: u64, work: gort_gc::collector::TraceEv
             c.assists.insert(g, false);
         }
         T::AssistDone => {
-            if c.assists.contains_key(&g) {
+            if let Some(deferred) = c.assists.get_mut(&g) {
                 match running {
                     Some(p) => {
                         c.t.push(ts, p as u32, EventKind::GcMarkAssistDone);
                         c.assists.remove(&g);
                     }
-                    None => {
-                        c.assists.insert(g, true);
-                    }
+                    None => *deferred = true,
                 }
             }
         }

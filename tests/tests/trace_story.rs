@@ -258,6 +258,46 @@ fn the_trace_shows_heap_blocks_syscalls_and_main() {
         count(ev::GO_BLOCK_RECV)
     );
 
+    // The collector's work on the allocating goroutines: each of the ten
+    // 100 MB slices after the first finds a cycle running or just over, so
+    // the goroutine assists (GCMarkAssistStart/Done, on one goroutine) or
+    // sweeps first (GCSweepStart/Done, on one P); every start has its end.
+    let mut assist_open: HashMap<u64, u64> = HashMap::new();
+    let mut sweep_open: HashMap<u64, u64> = HashMap::new();
+    let (mut assists, mut sweeps) = (0, 0);
+    for (e, g) in &evs {
+        match e.ty {
+            ev::GC_MARK_ASSIST_START => {
+                assert!(*g != 0, "an assist outside a goroutine");
+                assert!(
+                    assist_open.insert(*g, e.ts).is_none(),
+                    "nested assist on G{g}"
+                );
+            }
+            ev::GC_MARK_ASSIST_DONE => {
+                assists += assist_open.remove(g).map_or(0, |_| 1);
+            }
+            ev::GC_SWEEP_START => {
+                assert!(
+                    sweep_open.insert(e.p, e.ts).is_none(),
+                    "nested sweep on P{}",
+                    e.p
+                );
+            }
+            ev::GC_SWEEP_DONE => {
+                assert!(sweep_open.remove(&e.p).is_some(), "sweep end without start");
+                sweeps += 1;
+            }
+            _ => {}
+        }
+    }
+    eprintln!("{assists} mark assists, {sweeps} sweeps by allocating goroutines");
+    assert!(sweep_open.is_empty(), "sweeps left open: {sweep_open:?}");
+    assert!(
+        assists + sweeps >= 1,
+        "no assist and no sweep in ten cycles"
+    );
+
     // Go's tools.
     let test = "the_trace_shows_heap_blocks_syscalls_and_main";
     let dir = TestDir::new("trace-story");
