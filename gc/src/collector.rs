@@ -183,6 +183,13 @@ pub enum TraceEvent {
         /// Bytes freed.
         reclaimed: u64,
     },
+    /// A P with nothing to run has just marked for `nanos` (one slice of
+    /// Go's idle mark worker), on the scheduler's own stack: no goroutine
+    /// is current.
+    IdleMark {
+        /// How long the slice took.
+        nanos: u64,
+    },
 }
 
 /// A mark assist as the tracer sees it: started by [`AssistSpan::begin`]
@@ -1281,6 +1288,7 @@ impl Collector {
             return false;
         }
         let cpu0 = thread_cpu_ns();
+        let t0 = self.trace_on.load(Relaxed).then(Instant::now);
         let g = HeapGraph(self.heap);
         let mut gcw = GcWork::new(&self.queues, &g);
         let done = gcw.drain(Some(IDLE_MARK_WORK));
@@ -1299,6 +1307,11 @@ impl Collector {
         }
         self.idle_cpu_ns
             .fetch_add(thread_cpu_ns().saturating_sub(cpu0), Relaxed);
+        if let Some(t0) = t0 {
+            self.trace(TraceEvent::IdleMark {
+                nanos: t0.elapsed().as_nanos() as u64,
+            });
+        }
         true
     }
 

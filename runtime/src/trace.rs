@@ -133,13 +133,40 @@ enum Ev {
     /// A goroutine's mark assist or sweep began or ended (the collector's
     /// trace hook, [`gc_work_event`]).
     GcWork(u64, gort_gc::collector::TraceEvent),
+    /// A P with nothing to run marked from `start` to the event's time
+    /// (Go's idle mark worker).
+    IdleMark {
+        p: usize,
+        start: u64,
+    },
 }
+
+/// The ids of the trace's mark-worker goroutines: `WORKER_GOID + p` for
+/// P `p` (far above any goroutine id a program reaches).
+const WORKER_GOID: u64 = 1 << 40;
 
 /// The collector's trace hook: a mark assist or a sweep by the calling
 /// goroutine (only goroutines do them; a worker thread's is not Go's
 /// event).
 fn gc_work_event(e: gort_gc::collector::TraceEvent) {
     if !tracing() {
+        return;
+    }
+    if let gort_gc::collector::TraceEvent::IdleMark { nanos } = e {
+        // On the scheduler's stack, between goroutines: the M's P.
+        let Some(p) = gort_scheduler::current_m_p() else {
+            return;
+        };
+        let ts = gort_scheduler::hooks::now_nanos();
+        lock(&EVENTS).push(Raw {
+            ts,
+            thread_p: Some(p),
+            ev: Ev::IdleMark {
+                p,
+                start: ts.saturating_sub(nanos),
+            },
+            stack: None,
+        });
         return;
     }
     let Some(goid) = gort_scheduler::current_goroutine_id() else {
@@ -207,7 +234,51 @@ fn gc_work(c: &mut Converter, ts: u64, g: u64, work: gort_gc::collector::TraceEv
                 c.t.push(ts, p as u32, EventKind::SweepDone { swept, reclaimed });
             }
         }
+        T::IdleMark { .. } => {} // recorded as Ev::IdleMark
     }
+}
+
+/// A slice of idle marking on P `p` from `start` to `end`: P `p`'s mark
+/// worker goroutine runs (Go's `GoStartLabel` "GC (idle)"), created the
+/// first time, unblocked after the first; a slice that follows the last
+/// with nothing in between on the P extends its run. The run ends (its
+/// `GoBlock`, as Go's worker parks) when the P does something else
+/// ([`Converter::lost_p`]).
+fn idle_mark(c: &mut Converter, p: usize, start: u64, end: u64) {
+    let p = c.p_index(p);
+    let w = WORKER_GOID + p as u64;
+    if c.running.get(&p) == Some(&w) {
+        c.workers.insert(p, end);
+        return;
+    }
+    let start = start.max(c.floor).max(last_ts(&c.t, p as u32));
+    let end = end.max(start);
+    c.ensure_up(start, p);
+    c.lost_p(start, p);
+    match c.gs.get(&w) {
+        None => {
+            let stack =
+                c.t.stack(&[Frame::new("runtime.gcBgMarkWorker", "?", 0, 0, 0)]);
+            c.t.push(
+                start,
+                p as u32,
+                EventKind::GoCreate {
+                    g: w,
+                    start: stack,
+                    stack: 0,
+                },
+            );
+        }
+        Some(G::Waiting) => {
+            c.t.push(start, p as u32, EventKind::GoUnblock { g: w, stack: 0 });
+        }
+        _ => return,
+    }
+    let label = c.t.label("GC (idle)");
+    c.t.push(start, p as u32, EventKind::GoStartLabel { g: w, label });
+    c.gs.insert(w, G::Running(p));
+    c.running.insert(p, w);
+    c.workers.insert(p, end);
 }
 
 /// A collector phase, as seen at the host boundary (`runtime/src/host.rs`):
@@ -614,6 +685,9 @@ struct Converter {
     assists: HashMap<u64, bool>,
     /// Goroutines sweeping, and the P their GCSweepStart went to.
     sweeps: HashMap<u64, usize>,
+    /// Ps whose mark worker runs in the trace, and when its last slice
+    /// ended.
+    workers: HashMap<usize, u64>,
 }
 
 impl Converter {
@@ -678,9 +752,21 @@ impl Converter {
     /// Go's words it blocked in a system call (`GoSysBlock`, as Go's
     /// `retake` and `entersyscallblock` record for the P they take).
     fn lost_p(&mut self, ts: u64, p: usize) {
-        if let Some(g) = self.running.get(&p).copied() {
-            self.leave(ts, g, EventKind::GoSysBlock, G::InSyscall);
+        let Some(g) = self.running.get(&p).copied() else {
+            return;
+        };
+        if g == WORKER_GOID + p as u64 {
+            // The P's idle mark worker parks where its last slice ended.
+            let end = self.workers.remove(&p).unwrap_or(ts);
+            let at = end.min(ts).max(self.floor).max(last_ts(&self.t, p as u32));
+            let block = EventKind::GoBlock {
+                reason: BlockReason::Other,
+                stack: 0,
+            };
+            self.leave(at, g, block, G::Waiting);
+            return;
         }
+        self.leave(ts, g, EventKind::GoSysBlock, G::InSyscall);
     }
 
     /// Goroutine `g` runs on `p` again after running without a P:
@@ -753,6 +839,7 @@ fn begin(a: &Begin) -> Converter {
         stw_is_mark_termination: false,
         assists: HashMap::new(),
         sweeps: HashMap::new(),
+        workers: HashMap::new(),
     };
     c.start =
         c.t.stack(&[Frame::new("gort.createdBeforeTrace", "?", 0, 0, 0)]);
@@ -840,6 +927,10 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
             Ev::Sched(ev) => ev,
             Ev::GcWork(goid, work) => {
                 gc_work(c, ts, goid, work);
+                continue;
+            }
+            Ev::IdleMark { p, start } => {
+                idle_mark(c, p, start, ts);
                 continue;
             }
             Ev::HeapLive(bytes) => {
@@ -1000,7 +1091,11 @@ fn end(c: &mut Converter, end_ts: u64) {
     still.sort_unstable();
     for (p, g) in still {
         let ts = last_ts(&c.t, p as u32).max(end.0);
-        c.leave(ts, g, EventKind::GoSched { stack: 0 }, G::Runnable);
+        if g == WORKER_GOID + p as u64 {
+            c.lost_p(ts, p);
+        } else {
+            c.leave(ts, g, EventKind::GoSched { stack: 0 }, G::Runnable);
+        }
     }
     // A sweep still open (its goroutine was stopped with the world) ends
     // here: Go's viewer needs both ends of a sweep.

@@ -50,14 +50,16 @@ where
     s.external.fetch_add(1, SeqCst);
     s.run_active.fetch_add(1, SeqCst);
     // The main goroutine has no creator (Go prints no `created by` for it).
-    let goid = sched::newproc(0, move || {
+    sched::newproc(0, move || {
+        // Set here, before the body runs (the body may ask at once, before
+        // `newproc` has returned on the calling thread).
+        MAIN_GOID.store(current_goroutine_id().unwrap_or(0), Relaxed);
         let r = f();
         sched().run_active.fetch_sub(1, SeqCst);
         let mut slot = d2.0.lock();
         *slot = Some(r);
         d2.1.notify_one();
     });
-    MAIN_GOID.store(goid, Relaxed);
     s.external.fetch_sub(1, SeqCst);
     sched::kick();
     let mut slot = done.0.lock();
@@ -269,6 +271,21 @@ pub fn set_p_local(id: usize, v: *mut ()) {
     }
     // SAFETY: Ps are leaked. Release: publishes what `v` points to.
     unsafe { &*p }.local.store(v, Release);
+}
+
+/// The P held by the calling thread's M, whether a goroutine runs on it
+/// or the scheduler's own code does (which [`current_p`] does not name):
+/// for hooks the scheduler calls between goroutines, such as the idle mark
+/// hook.
+pub fn current_m_p() -> Option<usize> {
+    let m = sched::current_m();
+    if m.is_null() {
+        return None;
+    }
+    // SAFETY: Ms are leaked; `p` is written by this very thread.
+    let p = unsafe { &*m }.p.load(Relaxed);
+    // SAFETY: Ps are leaked.
+    (!p.is_null()).then(|| unsafe { &*p }.id)
 }
 
 /// The calling goroutine's id (Go's goid; main is 1), `None` outside

@@ -439,7 +439,7 @@ pub fn encode(trace: &Trace) -> Result<String, String> {
                     goroutines(running, runnable, gc_waiting),
                 );
             }
-            EventKind::GoStart { g: id } => {
+            EventKind::GoStart { g: id } | EventKind::GoStartLabel { g: id, .. } => {
                 current.insert(p, (*id, e.ts, start_stack.remove(id).unwrap_or(0)));
                 runnable -= 1;
                 running += 1;

@@ -191,6 +191,15 @@ pub enum EventKind {
         /// The goroutine.
         g: GoId,
     },
+    /// Goroutine `g` starts running on this P as what label `label` names
+    /// (Go's mark workers: `GC (dedicated)`, `GC (fractional)`,
+    /// `GC (idle)`); a [`Trace::label`] id.
+    GoStartLabel {
+        /// The goroutine.
+        g: GoId,
+        /// The label's id.
+        label: u64,
+    },
     /// The current G exits.
     GoEnd,
     /// The current G stops for good (e.g. at trace end).
@@ -302,6 +311,7 @@ impl EventKind {
             EventKind::ProcStop => "ProcStop",
             EventKind::GoCreate { .. } => "GoCreate",
             EventKind::GoStart { .. } => "GoStart",
+            EventKind::GoStartLabel { .. } => "GoStartLabel",
             EventKind::GoEnd => "GoEnd",
             EventKind::GoStop { .. } => "GoStop",
             EventKind::GoSched { .. } => "GoSched",
@@ -346,6 +356,8 @@ pub struct Trace {
     pub events: Vec<TraceEvent>,
     /// Stacks referenced by the events.
     pub stacks: StackTable,
+    /// Labels of `GoStartLabel` events; label id `i + 1` is `labels[i]`.
+    pub labels: Vec<String>,
 }
 
 /// Goroutine states the checker tracks (Go's `gRunnable`, `gRunning`,
@@ -430,6 +442,19 @@ impl Trace {
         self.stacks.intern(frames)
     }
 
+    /// Intern a `GoStartLabel` label: its id (1, 2, …; the v1 writer
+    /// gives labels the first string ids).
+    pub fn label(&mut self, s: &str) -> u64 {
+        let i = match self.labels.iter().position(|l| l == s) {
+            Some(i) => i,
+            None => {
+                self.labels.push(s.to_string());
+                self.labels.len() - 1
+            }
+        };
+        i as u64 + 1
+    }
+
     /// Record an event.
     pub fn push(&mut self, ts: u64, p: u32, kind: EventKind) {
         self.events.push(TraceEvent { ts, p, kind });
@@ -488,7 +513,7 @@ impl Trace {
                     EventKind::GoWaiting { g } => {
                         Some((*g, Some(GState::Runnable), GState::Waiting))
                     }
-                    EventKind::GoStart { g } => {
+                    EventKind::GoStart { g } | EventKind::GoStartLabel { g, .. } => {
                         cur = *g;
                         Some((*g, Some(GState::Runnable), GState::Running))
                     }
@@ -678,7 +703,7 @@ impl Trace {
                     }
                     gs.insert(*g, GState::Runnable);
                 }
-                EventKind::GoStart { g } => {
+                EventKind::GoStart { g } | EventKind::GoStartLabel { g, .. } => {
                     if !p_up {
                         return err("P not running");
                     }
@@ -1147,5 +1172,54 @@ mod decode_tests {
             d.stacks[&s][0],
             (0x1000, "main.main".into(), "/m.go".into(), 3)
         );
+    }
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::*;
+
+    /// `GoStartLabel` carries its label's string id: labels take the first
+    /// ids of the string table, whatever stacks come later.
+    #[test]
+    fn labels_take_the_first_string_ids() {
+        let mut t = Trace::new();
+        t.push(1, 0, EventKind::ProcStart { thread: 1 });
+        let label = t.label("GC (idle)");
+        assert_eq!(label, 1);
+        assert_eq!(t.label("GC (idle)"), 1, "interned once");
+        let s = t.stack(&[Frame::new("runtime.gcBgMarkWorker", "?", 0, 0, 0)]);
+        t.push(
+            2,
+            0,
+            EventKind::GoCreate {
+                g: 9,
+                start: s,
+                stack: 0,
+            },
+        );
+        t.push(3, 0, EventKind::GoStartLabel { g: 9, label });
+        t.push(
+            4,
+            0,
+            EventKind::GoBlock {
+                reason: BlockReason::Other,
+                stack: 0,
+            },
+        );
+        t.push(5, 0, EventKind::GoUnblock { g: 9, stack: 0 });
+        t.push(6, 0, EventKind::GoStartLabel { g: 9, label });
+        assert_eq!(t.check().unwrap()[&9], GState::Running);
+        let d = v1::decode(&v1::encode(&t).unwrap()).unwrap();
+        let starts: Vec<&Vec<u64>> = d
+            .events
+            .iter()
+            .filter(|e| e.ty == v1::ev::GO_START_LABEL)
+            .map(|e| &e.args)
+            .collect();
+        // [g, seq, label]: seq 1 after creation, 3 after the unblock.
+        assert_eq!(starts, [&vec![9, 1, 1], &vec![9, 3, 1]]);
+        assert_eq!(d.strings[&1], "GC (idle)");
+        assert_eq!(d.functions(s), ["runtime.gcBgMarkWorker"]);
     }
 }

@@ -82,6 +82,7 @@ pub mod ev {
     pub const HEAP_ALLOC: u8 = 33;
     pub const HEAP_GOAL: u8 = 34;
     pub const STRING: u8 = 37;
+    pub const GO_START_LABEL: u8 = 41;
     pub const GO_BLOCK_GC: u8 = 42;
     pub const GC_MARK_ASSIST_START: u8 = 43;
     pub const GC_MARK_ASSIST_DONE: u8 = 44;
@@ -205,6 +206,7 @@ fn encode_events(trace: &Trace, seq: &mut Sequences, out: &mut Vec<u8>) -> Resul
                 gseq.insert(*g, 0);
             }
             EventKind::GoStart { g }
+            | EventKind::GoStartLabel { g, .. }
             | EventKind::GoUnblock { g, .. }
             | EventKind::GoSysExit { g } => {
                 let s = gseq.entry(*g).or_insert(0);
@@ -248,6 +250,9 @@ fn encode_events(trace: &Trace, seq: &mut Sequences, out: &mut Vec<u8>) -> Resul
                     event(out, ev::GO_CREATE, &[dt, *g, *start, *stack])
                 }
                 EventKind::GoStart { g } => event(out, ev::GO_START, &[dt, *g, seq]),
+                EventKind::GoStartLabel { g, label } => {
+                    event(out, ev::GO_START_LABEL, &[dt, *g, seq, *label])
+                }
                 EventKind::GoEnd => event(out, ev::GO_END, &[dt]),
                 EventKind::GoStop { stack } => event(out, ev::GO_STOP, &[dt, *stack]),
                 EventKind::GoSched { stack } => event(out, ev::GO_SCHED, &[dt, *stack]),
@@ -304,8 +309,13 @@ fn encode_events(trace: &Trace, seq: &mut Sequences, out: &mut Vec<u8>) -> Resul
 /// Frequency, strings, stacks (Go writes them at the end too).
 fn encode_tables(trace: &Trace, out: &mut Vec<u8>) {
     event(out, ev::FREQUENCY, &[FREQUENCY]);
-    let mut table: Vec<String> = Vec::new();
-    let mut table_ids: HashMap<String, u64> = HashMap::new();
+    // Labels first: their ids (1, 2, …) were written in the events.
+    let mut table: Vec<String> = trace.labels.clone();
+    let mut table_ids: HashMap<String, u64> = table
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.clone(), i as u64 + 1))
+        .collect();
     // Go's parser rejects empty strings; Go itself prints unknown names as "?".
     let mut str_id = |s: &str, table: &mut Vec<String>| -> u64 {
         let s = if s.is_empty() { "?" } else { s };
@@ -383,6 +393,8 @@ pub struct Decoded {
     pub frequency: u64,
     /// Stack id → frames, leaf first.
     pub stacks: HashMap<u64, Vec<RawFrame>>,
+    /// String id → string (function and file names, labels).
+    pub strings: HashMap<u64, String>,
 }
 
 impl Decoded {
@@ -478,5 +490,6 @@ pub fn decode(b: &[u8]) -> Result<Decoded, String> {
             .collect();
         d.stacks.insert(id, frames);
     }
+    d.strings = strings;
     Ok(d)
 }
