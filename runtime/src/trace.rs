@@ -38,13 +38,17 @@
 //! more as `HeapAlloc` (so the Heap counter follows allocations between
 //! collections, not only their ends).
 //!
-//! Missing, and said plainly: the mark workers. Go runs them as goroutines
-//! on Ps, labelled `GC (dedicated)`, `GC (fractional)` or `GC (idle)`
-//! (`GoStartLabel`); gort's dedicated workers are threads of the host's
-//! pool that hold no P, so Go's per-P timeline has no row for them, and
-//! the idle marking a P does between goroutines is not reported either
-//! (its hook runs on the scheduler's own stack, which names no P to the
-//! recorder).
+//! Mark workers: Go runs them as goroutines on Ps, labelled
+//! `GC (dedicated)`, `GC (fractional)` or `GC (idle)` (`GoStartLabel`).
+//! A P of gort's with nothing to run marks in slices between looks at its
+//! queues, as Go's idle worker does; the collector reports each slice that
+//! found work (`TraceEvent::IdleMark`), and the trace shows the P's mark
+//! worker goroutine (`runtime.gcBgMarkWorker`, id `2^40 + P`) running
+//! "GC (idle)" from the slice's start to the end of the last slice before
+//! the P does anything else. Missing, and said plainly: gort's dedicated
+//! and fractional workers, threads of the host's pool that hold no P: Go's
+//! per-P timeline has no row for them, and giving them one would show
+//! Ps that do not exist.
 //!
 //! # System calls
 //!
