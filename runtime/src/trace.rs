@@ -256,33 +256,9 @@ fn idle_mark(c: &mut Converter, p: usize, start: u64, end: u64) {
         return;
     }
     let start = start.max(c.floor).max(last_ts(&c.t, p as u32));
-    let end = end.max(start);
-    c.ensure_up(start, p);
     c.lost_p(start, p);
-    match c.gs.get(&w) {
-        None => {
-            let stack =
-                c.t.stack(&[Frame::new("runtime.gcBgMarkWorker", "?", 0, 0, 0)]);
-            c.t.push(
-                start,
-                p as u32,
-                EventKind::GoCreate {
-                    g: w,
-                    start: stack,
-                    stack: 0,
-                },
-            );
-        }
-        Some(G::Waiting) => {
-            c.t.push(start, p as u32, EventKind::GoUnblock { g: w, stack: 0 });
-        }
-        _ => return,
-    }
-    let label = c.t.label("GC (idle)");
-    c.t.push(start, p as u32, EventKind::GoStartLabel { g: w, label });
-    c.gs.insert(w, G::Running(p));
-    c.running.insert(p, w);
-    c.workers.insert(p, end);
+    let start = c.start_worker(start, p, "GC (idle)");
+    c.workers.insert(p, end.max(start));
 }
 
 /// A collector phase, as seen at the host boundary (`runtime/src/host.rs`):
@@ -692,6 +668,9 @@ struct Converter {
     /// Ps whose mark worker runs in the trace, and when its last slice
     /// ended.
     workers: HashMap<usize, u64>,
+    /// Where the open stop of the world was written: P, goroutine, and
+    /// whether that is the P's mark worker, started for it.
+    stw_on: Option<(usize, u64, bool)>,
 }
 
 impl Converter {
@@ -749,6 +728,99 @@ impl Converter {
         };
         self.stacks.insert(pcs.into(), ids);
         ids
+    }
+
+    /// Runs P `p`'s mark worker goroutine (`runtime.gcBgMarkWorker`) from
+    /// `ts` (or the P's last event) with `label`: created the first time,
+    /// unblocked after. The P must run no goroutine in the trace. Returns
+    /// the time it starts.
+    fn start_worker(&mut self, ts: u64, p: usize, label: &str) -> u64 {
+        let w = WORKER_GOID + p as u64;
+        let ts = ts.max(self.floor).max(last_ts(&self.t, p as u32));
+        self.ensure_up(ts, p);
+        match self.gs.get(&w) {
+            None => {
+                let stack = self
+                    .t
+                    .stack(&[Frame::new("runtime.gcBgMarkWorker", "?", 0, 0, 0)]);
+                self.t.push(
+                    ts,
+                    p as u32,
+                    EventKind::GoCreate {
+                        g: w,
+                        start: stack,
+                        stack: 0,
+                    },
+                );
+            }
+            Some(G::Waiting) => {
+                self.t
+                    .push(ts, p as u32, EventKind::GoUnblock { g: w, stack: 0 });
+            }
+            _ => return ts,
+        }
+        let label = self.t.label(label);
+        self.t
+            .push(ts, p as u32, EventKind::GoStartLabel { g: w, label });
+        self.gs.insert(w, G::Running(p));
+        self.running.insert(p, w);
+        ts
+    }
+
+    /// A goroutine to write a stop of the world on at `ts` (Go's trace
+    /// writes it on the goroutine that stops the world, and Go 1.22+'s
+    /// viewer needs one): the one running on `prefer` (the recording
+    /// thread's P), else a P's mark worker started on a P that runs none
+    /// (gort's collector stops the world from a worker thread, where Go's
+    /// runs a mark worker goroutine), else the goroutine on the lowest P.
+    /// Returns (P, goroutine, whether the worker was started for it).
+    fn gc_context(&mut self, ts: u64, prefer: Option<usize>) -> (usize, u64, bool) {
+        if let Some(p) = prefer {
+            if let Some(&g) = self.running.get(&p) {
+                return (p, g, false);
+            }
+        }
+        let idle = prefer
+            .into_iter()
+            .chain(0..self.up.len())
+            .find(|p| !self.running.contains_key(p));
+        if let Some(p) = idle {
+            let p = self.p_index(p);
+            self.start_worker(ts, p, "GC (dedicated)");
+            return (p, WORKER_GOID + p as u64, true);
+        }
+        let (&p, &g) = self
+            .running
+            .iter()
+            .min_by_key(|(p, _)| **p)
+            .expect("a P runs a goroutine");
+        (p, g, false)
+    }
+
+    /// Ends the open stop of the world at `ts`, on the goroutine that
+    /// started it if it still runs (else on one [`Converter::gc_context`]
+    /// finds); returns where.
+    fn stw_done(&mut self, ts: u64) -> (u64, u32) {
+        let (sp, sg, started) = self.stw_on.take().unwrap_or((self.first_p, 0, false));
+        let (p, extra) = match self.gs.get(&sg) {
+            Some(G::Running(q)) if sg != 0 => (*q, false),
+            _ => {
+                let (p, _, started) = self.gc_context(ts, Some(sp));
+                (p, started)
+            }
+        };
+        let at = ts.max(self.floor).max(last_ts(&self.t, p as u32));
+        self.t.push(at, p as u32, EventKind::StwDone);
+        if extra {
+            self.lost_p(at, p);
+        }
+        if started {
+            // The worker started for the stop parks (if it still runs).
+            if self.running.get(&sp) == Some(&(WORKER_GOID + sp as u64)) {
+                self.lost_p(at, sp);
+            }
+        }
+        (at, p as u32)
     }
 
     /// The goroutine running on `p` in the trace, if any, ran on without
@@ -844,6 +916,7 @@ fn begin(a: &Begin) -> Converter {
         assists: HashMap::new(),
         sweeps: HashMap::new(),
         workers: HashMap::new(),
+        stw_on: None,
     };
     c.start =
         c.t.stack(&[Frame::new("gort.createdBeforeTrace", "?", 0, 0, 0)]);
@@ -959,17 +1032,20 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
                             } else {
                                 StwKind::MarkTermination
                             };
-                            c.t.push(ts, p, EventKind::StwStart { kind });
+                            let (sp, sg, started) = c.gc_context(ts, r.thread_p);
+                            let at = ts.max(last_ts(&c.t, sp as u32));
+                            c.t.push(at, sp as u32, EventKind::StwStart { kind });
+                            c.stw_on = Some((sp, sg, started));
                             in_stw = true;
                             stw_is_mark_termination = !sweep;
                         }
                     }
                     GcPhase::WorldRestart => {
                         if in_stw {
-                            c.t.push(ts, p, EventKind::StwDone);
+                            let (at, p) = c.stw_done(ts);
                             in_stw = false;
                             if stw_is_mark_termination {
-                                marked = Some((ts, p));
+                                marked = Some((at, p));
                             }
                         }
                     }
@@ -1091,6 +1167,16 @@ fn end(c: &mut Converter, end_ts: u64) {
     // (`traceGoSched`); the world was stopped when the events were taken,
     // so the caller is the only goroutine that can still be running. Go's
     // trace viewer needs the end of every run.
+    // A stop of the world still open ends first, on a running goroutine
+    // (see `Converter::gc_context`).
+    let mut marked = c.marked.map(|(ts, p)| (ts.max(c.floor), p));
+    if c.in_stw {
+        let at = c.stw_done(end.0);
+        if c.stw_is_mark_termination {
+            marked = Some(at);
+        }
+        c.in_stw = false;
+    }
     let mut still: Vec<(usize, u64)> = c.running.iter().map(|(&p, &g)| (p, g)).collect();
     still.sort_unstable();
     for (p, g) in still {
@@ -1116,11 +1202,7 @@ fn end(c: &mut Converter, end_ts: u64) {
             },
         );
     }
-    let mut marked = c.marked.map(|(ts, p)| (ts.max(c.floor), p));
-    if c.in_stw && c.stw_is_mark_termination {
-        marked = Some(end);
-    }
-    close_gc(&mut c.t, c.in_gc, c.in_stw, marked, end);
+    close_gc(&mut c.t, c.in_gc, false, marked, end);
 }
 
 /// Ends, at the end of the trace, the collector's spans its events left

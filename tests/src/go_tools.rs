@@ -160,20 +160,28 @@ fn user_go_cache() -> Option<PathBuf> {
     Some(base.join("go-build"))
 }
 
-/// Runs `GOROOT/bin/go tool ARGS` in `dir` with that GOROOT; returns
-/// (success, stdout, stderr).
-pub fn go_tool_of(root: &Path, dir: &Path, args: &[&str]) -> (bool, String, String) {
+/// `GOROOT/bin/go`, to run in `dir` with that GOROOT, no toolchain
+/// switch, the test's HOME and the user's build cache ([`user_go_cache`]).
+pub fn go_of(root: &Path, dir: &Path) -> Command {
     let mut cmd = Command::new(root.join("bin/go"));
-    cmd.arg("tool")
-        .args(args)
-        .current_dir(dir)
+    cmd.current_dir(dir)
         .env("GOROOT", root)
         .env("GOTOOLCHAIN", "local")
         .env("HOME", dir.join("home"));
     if let Some(cache) = user_go_cache() {
         cmd.env("GOCACHE", cache);
     }
-    let out = cmd.output().expect("spawn go");
+    cmd
+}
+
+/// Runs `GOROOT/bin/go tool ARGS` in `dir` with that GOROOT; returns
+/// (success, stdout, stderr).
+pub fn go_tool_of(root: &Path, dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = go_of(root, dir)
+        .arg("tool")
+        .args(args)
+        .output()
+        .expect("spawn go");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

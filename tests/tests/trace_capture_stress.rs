@@ -15,11 +15,9 @@
 
 use gort_tests::go_tools::{go_tool, go_tool_of, have_go, newer_go, TestDir};
 use gort_tests::http_client::get;
-use gort_tests::{child_case, run_child_with_limit, run_tests, stderr_of, stdout_of};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use gort_tests::{child_case, run_child_with_limit, run_tests, stderr_of, stdout_of, view_trace};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -38,60 +36,6 @@ fn churn() {
             gort::sleep(Duration::from_millis(1));
         }
     }
-}
-
-/// A port free right now on 127.0.0.1.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Serves `file` with Go 1.19's `go tool trace` and fetches `/jsontrace`
-/// (the viewer's whole trace); returns the answer's status and body, or
-/// what went wrong.
-fn view_with_go119(dir: &std::path::Path, file: &str) -> Result<Vec<u8>, String> {
-    let port = free_port();
-    let log_path = dir.join(format!("{file}.viewer.log"));
-    let mut child = Command::new("go")
-        .args(["tool", "trace", &format!("-http=127.0.0.1:{port}"), file])
-        .current_dir(dir)
-        .env("HOME", dir.join("home"))
-        .env("BROWSER", "true") // "opens" no browser
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .expect("spawn go tool trace");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    // It listens before it parses; the page answers once it has parsed.
-    let start = Instant::now();
-    let result = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            break Err(format!("go tool trace exited: {status}"));
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            break Err("go tool trace never answered".to_string());
-        }
-        if TcpStream::connect(addr).is_ok() {
-            break match std::panic::catch_unwind(|| get(addr, "/jsontrace")) {
-                Ok(a) if a.status == 200 => Ok(a.body),
-                Ok(a) => Err(format!("/jsontrace: {} {}", a.status, a.text())),
-                Err(_) => Err("/jsontrace: no answer (the viewer crashed?)".into()),
-            };
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let _ = child.kill();
-    let _ = child.wait();
-    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-    // net/http recovers a handler's panic and logs it.
-    if log.contains("panic") {
-        return Err(format!("the viewer panicked:\n{log}"));
-    }
-    result.map_err(|e| format!("{e}\n{log}"))
 }
 
 /// A trace of `secs` started and stopped by a goroutine.
@@ -198,7 +142,7 @@ fn traces_captured_over_http_at_any_moment_parse() {
             let dones = events.matches(" GCDone ").count();
             assert_eq!(starts, dones, "capture {i}: GCStart/GCDone unpaired\n{err}");
             gc_events += starts;
-            if let Err(e) = view_with_go119(&dir, &file) {
+            if let Err(e) = view_trace(None, &dir, &file) {
                 panic!("capture {i}: Go 1.19's viewer failed: {e}");
             }
         }
@@ -209,11 +153,14 @@ fn traces_captured_over_http_at_any_moment_parse() {
                 "capture {i}: newer go tool trace -d=parsed failed:\n{err}\n{}",
                 &out[..out.len().min(2000)]
             );
+            if let Err(e) = view_trace(Some(root), &dir, &file) {
+                panic!("capture {i}: the newer Go's viewer failed: {e}");
+            }
         }
     }
     eprintln!(
         "{CAPTURES} captures, {cycles} GC cycles meanwhile, {gc_events} GCStart events in the captures; \
-         read by Go 1.19 (-d and the viewer's /jsontrace): {}; by the newer Go (-d=parsed): {}",
+         read by Go 1.19 (-d and the viewer's /jsontrace): {}; by the newer Go (-d=parsed and the viewer's /jsontrace): {}",
         if go119 { "yes" } else { "SKIPPED (no go on PATH)" },
         match &go_new {
             Some(r) => format!("yes ({})", r.display()),
