@@ -45,10 +45,15 @@
 //! found work (`TraceEvent::IdleMark`), and the trace shows the P's mark
 //! worker goroutine (`runtime.gcBgMarkWorker`, id `2^40 + P`) running
 //! "GC (idle)" from the slice's start to the end of the last slice before
-//! the P does anything else. Missing, and said plainly: gort's dedicated
-//! and fractional workers, threads of the host's pool that hold no P: Go's
-//! per-P timeline has no row for them, and giving them one would show
-//! Ps that do not exist.
+//! the P does anything else. Go writes a stop of the world on the
+//! goroutine that stops it (and Go 1.22+'s viewer needs a goroutine
+//! there); when gort's collector stops the world from its own thread, the
+//! stop is written on the worker goroutine of a P that runs none, labelled
+//! "GC (dedicated)", for the length of the stop (or, if every P runs a
+//! goroutine, on the lowest P's). Missing, and said plainly: the marking of
+//! gort's dedicated and fractional workers, threads of the host's pool that
+//! hold no P: Go's per-P timeline has no row for them, and giving them one
+//! would show Ps that do not exist.
 //!
 //! # System calls
 //!
