@@ -60,9 +60,11 @@
 //! A goroutine can run without its P: inside [`crate::blocking`], or after
 //! the preemption signal took the P from it (a long call into the kernel,
 //! a stop of the world). Go's trace calls that a system call. The
-//! scheduler reports `GoSysCall` when `blocking` starts and `GoSysExit`
-//! when such a goroutine takes a P other than its own again (Go's
-//! `exitsyscall`); that the P left it shows in the trace when another M
+//! scheduler reports `GoSysCall` when `blocking` starts, and `GoSysExit`
+//! when such a goroutine takes an idle P (Go's `exitsyscall`) or `GoStart`
+//! when an M hands it its P (a goroutine that waits for one), which the
+//! conversion writes as `GoSysExit` then `GoStart`; that the P left it
+//! shows in the trace when another M
 //! starts it, or it stops, or another goroutine starts on it, and the
 //! conversion then writes `GoSysBlock` for the goroutine (as Go's `retake`
 //! does). A goroutine whose P went idle and came back to it unseen gets

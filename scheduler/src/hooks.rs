@@ -66,9 +66,10 @@ pub enum SchedEvent {
         /// The goroutine.
         goid: u64,
     },
-    /// A goroutine that ran without its P took a P again, not the one it
+    /// A goroutine that ran without its P took an idle P, not the one it
     /// left (that one was handed to another M meanwhile), and runs on `p`
-    /// now (Go's `GoSysExit`, then `GoStart` on `p`).
+    /// now (Go's `GoSysExit`, then `GoStart` on `p`). One that waits until
+    /// an M hands it a P is reported by that M's `GoStart` instead.
     GoSysExit {
         /// The goroutine.
         goid: u64,
