@@ -29,6 +29,33 @@ pub fn have_go(test: &str) -> bool {
     ok
 }
 
+/// `go tool trace -http` (or any `go tool` that serves until killed),
+/// started in a process group of its own so that [`ToolServer`]'s drop
+/// ends the tool, not only the `go` command that started it: `go tool`
+/// runs the tool as its child, and killing `go` alone leaves the tool
+/// serving, an orphan, after the test.
+#[derive(Debug)]
+pub struct ToolServer(pub std::process::Child);
+
+impl ToolServer {
+    /// Spawns `cmd` in a new process group.
+    pub fn spawn(mut cmd: Command) -> std::io::Result<ToolServer> {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0).spawn().map(ToolServer)
+    }
+}
+
+impl Drop for ToolServer {
+    fn drop(&mut self) {
+        // The group's id is the leader's pid (`process_group(0)`).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 static DIRS: AtomicUsize = AtomicUsize::new(0);
 
 /// A fresh directory with its own HOME/PPROF_TMPDIR; removed when it is

@@ -303,14 +303,14 @@ pub fn view_trace(
             c
         }
     };
-    let mut child = cmd
-        .args(["tool", "trace", &format!("-http=127.0.0.1:{port}"), file])
+    cmd.args(["tool", "trace", &format!("-http=127.0.0.1:{port}"), file])
         .env("BROWSER", "true") // "opens" no browser
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .expect("spawn go tool trace");
+        .stderr(std::fs::File::create(&log_path).unwrap());
+    // Ended, with the tool `go` started, when dropped (below, or on a panic).
+    let mut server = crate::go_tools::ToolServer::spawn(cmd).expect("spawn go tool trace");
+    let child = &mut server.0;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     // It listens before it parses; the page answers once it has parsed.
     let start = Instant::now();
@@ -330,8 +330,7 @@ pub fn view_trace(
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     // net/http recovers a handler's panic and logs it.
     if log.contains("panic") {
