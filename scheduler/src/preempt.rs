@@ -705,6 +705,7 @@ pub(crate) fn exitsyscall(m: &M, gr: &G) {
                 drop(l);
                 sched::acquirep(m, p);
                 gr.set_status(GStatus::Running);
+                sysexit_event(gr, p);
                 unpin(pm);
                 return;
             }
@@ -727,9 +728,19 @@ pub(crate) fn exitsyscall(m: &M, gr: &G) {
         sched::wait_for_handoff(m);
     };
     crate::switch::with_spilled_registers(&mut wait);
-    // The M that picked us made us the owner of its P and set our status.
+    // The M that picked us made us the owner of its P and set our status
+    // (and reported our GoStart there).
     gr.lockedm.store(null_mut(), Relaxed);
     unpin(pm);
+}
+
+/// The tracer's `GoSysExit` for `gr`, now running on `p` (not the P it left).
+fn sysexit_event(gr: &G, p: *mut P) {
+    if !p.is_null() {
+        // SAFETY: Ps are leaked.
+        let p = unsafe { &*p }.id;
+        crate::hooks::emit(|| crate::hooks::SchedEvent::GoSysExit { goid: gr.goid(), p });
+    }
 }
 
 /// Runs `f`, which is known to block its OS thread (a system call, a
@@ -761,6 +772,9 @@ pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
     if g.is_null() {
         return f();
     }
+    // SAFETY: Gs are never freed; `g` is us.
+    let goid = unsafe { &*g }.goid();
+    crate::hooks::emit(|| crate::hooks::SchedEvent::GoSysCall { goid });
     let pm = pin();
     let marker = 0u8;
     let sp = core::hint::black_box(&marker) as *const u8 as usize & !7;
