@@ -886,7 +886,7 @@ fn cpu_split(p: &gort::crates::profiler::pprof::Profile) -> Vec<(&'static str, i
         .zip(sums)
         .filter(|(_, n)| *n > 0)
         .collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v.sort_by_key(|p| std::cmp::Reverse(p.1));
     v
 }
 
