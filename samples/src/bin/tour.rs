@@ -316,10 +316,13 @@ impl Tour {
         if let Some(g) = &gort {
             if g.max_rss < SLICE as u64 / 4 {
                 println!(
-                    "   gort's peak RSS is below a quarter of one slice: its slices are fresh zero \
-                     pages that nobody writes"
+                    "   gort's peak RSS is below a quarter of one slice: nobody writes these \
+                     slices, and gort clears only the"
                 );
-                println!("   (samples/compare.sh bigbytes-touch compares with every page written)");
+                println!(
+                    "   resident pages of reused memory (Go clears it all); \
+                     samples/compare.sh bigbytes-touch writes every page"
+                );
             }
         }
         println!();
@@ -405,13 +408,10 @@ impl Tour {
             "3. CPU profile: binary-trees, depth {depth}, under gort::pprof::start_cpu_profile"
         );
         println!(
-            "   binary-trees builds and checks millions of two-word tree nodes and drops them: \
-             nearly all its time goes to"
+            "   binary-trees builds, checks and drops millions of two-word tree nodes: its CPU \
+             goes to the tree code,"
         );
-        println!(
-            "   the tree code, the allocator and the collector's marking, which is what a \
-             CPU profile can show"
-        );
+        println!("   to allocating and to collecting, and the profile shows how much to each");
         let file = self.o.out.join("cpu.pprof");
         let t = Instant::now();
         let written = std::fs::File::create(&file).and_then(|f| {
@@ -436,9 +436,10 @@ impl Tour {
                 let total: i64 = p.sample.iter().map(|s| s.value[0]).sum();
                 println!(
                     "   {}: {total} samples (100 per CPU-second, on every thread running \
-                     goroutines or collector work)",
+                     goroutines or collector work);",
                     file.display()
                 );
+                println!("   by part, as the innermost frame of the program or of gort says:");
                 for (part, n) in cpu_split(&p) {
                     println!(
                         "      {:>5.1} %  {part}",
