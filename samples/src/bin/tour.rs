@@ -932,3 +932,33 @@ fn traced(out: &Path) -> std::io::Result<()> {
     wg.wait();
     gort::trace::stop()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_bucket_upper_bounds() {
+        let buckets = [0.0, 1e-6, 1e-3, 1.0, f64::INFINITY];
+        let counts = [1, 8, 1, 0];
+        assert_eq!(quantile(&buckets, &counts, 0.1), "< 1µs");
+        assert_eq!(quantile(&buckets, &counts, 0.5), "< 1ms");
+        assert_eq!(quantile(&buckets, &counts, 0.99), "< 1s");
+        assert_eq!(quantile(&buckets, &[0, 0, 0, 2], 0.5), ">= 1s");
+        assert_eq!(quantile(&buckets, &[0; 4], 0.5), "-");
+    }
+
+    #[test]
+    fn go_log_lines_give_their_values() {
+        let stderr =
+            b"2026/12/07 21:00:00 45776\n2026/12/07 21:00:00 oh noes\n2026/12/07 21:00:01 7\n";
+        assert_eq!(logged_values(stderr), [45776, 7]);
+    }
+
+    #[test]
+    fn the_guide_wraps_at_words() {
+        let lines = wrap(TRACE_GUIDE, 88);
+        assert!(lines.iter().all(|l| l.len() <= 88));
+        assert_eq!(lines.join(" "), TRACE_GUIDE);
+    }
+}

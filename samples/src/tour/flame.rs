@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 
-/// The profile in `bytes` (gzip'd `profile.proto`, as gort writes it).
+/// The profile written at `path` (gzip'd `profile.proto`, as gort writes it).
 pub fn read(path: &Path) -> io::Result<Profile> {
     decode(&std::fs::read(path)?).map_err(io::Error::other)
 }
@@ -107,4 +107,97 @@ pub fn write_svg(
     let file = std::io::BufWriter::new(std::fs::File::create(svg)?);
     inferno::flamegraph::from_lines(&mut opt, lines.iter().map(String::as_str), file)?;
     Ok(lines.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gort::crates::profiler::pprof::proto::{Function, Line, Location, Sample, ValueType};
+
+    /// Three functions: `main` calls `outer`, into which `inner` is
+    /// inlined (one location, two lines, innermost first); one sample
+    /// stops in `main` itself.
+    fn profile() -> Profile {
+        let strings = ["", "samples", "count", "main", "outer", "inner"];
+        let func = |id: u64, name: i64| Function {
+            id,
+            name,
+            ..Default::default()
+        };
+        let line = |function_id| Line {
+            function_id,
+            line: 1,
+        };
+        Profile {
+            sample_type: vec![ValueType { r#type: 1, unit: 2 }],
+            string_table: strings.iter().map(|s| s.to_string()).collect(),
+            function: vec![func(1, 3), func(2, 4), func(3, 5)],
+            location: vec![
+                Location {
+                    id: 10,
+                    line: vec![line(1)],
+                    ..Default::default()
+                },
+                Location {
+                    id: 20,
+                    line: vec![line(3), line(2)],
+                    ..Default::default()
+                },
+            ],
+            sample: vec![
+                Sample {
+                    location_id: vec![20, 10],
+                    value: vec![5],
+                    ..Default::default()
+                },
+                Sample {
+                    location_id: vec![20, 10],
+                    value: vec![2],
+                    ..Default::default()
+                },
+                Sample {
+                    location_id: vec![10],
+                    value: vec![1],
+                    ..Default::default()
+                },
+                Sample {
+                    location_id: vec![10],
+                    value: vec![0],
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn stacks_fold_root_first_with_inlined_frames() {
+        let p = profile();
+        assert_eq!(stack_names(&p, &[20, 10]), ["main", "outer", "inner"]);
+        assert_eq!(folded(&p, 0), ["main 1", "main;outer;inner 7"]);
+        assert_eq!(
+            top_flat(&p, 0, 5),
+            [("inner".to_string(), 7), ("main".to_string(), 1)]
+        );
+        assert_eq!(sample_index(&p, "samples"), Some(0));
+        assert_eq!(sample_index(&p, "alloc_space"), None);
+    }
+
+    #[test]
+    fn the_svg_names_the_frames() {
+        let dir = std::env::temp_dir().join(format!("gort-flame-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pprof = dir.join("p.pprof");
+        let bytes = gort::crates::profiler::pprof::encode_gzip(&profile());
+        std::fs::write(&pprof, bytes).unwrap();
+        let svg = dir.join("p.svg");
+        let drawn = write_svg(&pprof, 0, &svg, "a title", "samples");
+        let text = std::fs::read_to_string(&svg).unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(drawn.unwrap(), 2);
+        assert!(text.starts_with("<?xml"), "{text}");
+        for name in ["a title", "main", "outer", "inner"] {
+            assert!(text.contains(name), "{name} missing");
+        }
+    }
 }
