@@ -755,6 +755,15 @@ impl Tour {
                 size
             );
         }
+        if let Ok(dir) = std::fs::read_dir(&self.twin_bin) {
+            let n = dir.filter(|e| e.is_ok()).count();
+            if n > 0 {
+                println!(
+                    "   {}/: the {n} Go twins built (one per toolchain and program)",
+                    self.twin_bin.display()
+                );
+            }
+        }
         println!("The tour took {} in all.", secs(took));
     }
 }
