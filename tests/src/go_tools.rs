@@ -5,8 +5,10 @@
 //! Used by the `gort-tests` crate (as its `go_tools` module) and, through
 //! `#[path]`, by `gort-profiler`'s own interop tests
 //! (`profiler/tests/go_tools.rs`), which cannot depend on `gort-tests`
-//! (that crate depends on the runtime, which depends on the profiler): one
-//! file, not two copies. Only `std` may be used here.
+//! (that crate depends on the runtime, which depends on the profiler), and
+//! by the tour's test (`samples/tests/tour.rs`, which needs the `tour`
+//! binary of `gort-samples`, a dependency of `gort-tests`): one file, not
+//! three copies. Only `std` may be used here.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
