@@ -285,6 +285,11 @@
 //! * **span** — a run of contiguous pages holding objects of one size class
 //!   (or one large object). Never "block" or "page run".
 //! * **size class** — one of Go's object sizes up to 32 KiB.
+//! * **type word** — a precise object's `TypeInfo` as a 32-bit distance;
+//!   a span of small precise objects is **uniform** while one type word
+//!   (kept in the span structure) covers all its objects, **mixed** once it
+//!   holds two types, and then has a **type table** (one type word per
+//!   slot, outside the arena). See the heap essay, "Object layout".
 //! * **cache** — the per-P set of spans a P allocates from without a lock.
 //! * **central** — the per-size-class list of spans shared by all Ps.
 //! * **white / grey / black** — an object not yet reached / reached but not

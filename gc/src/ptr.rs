@@ -74,7 +74,7 @@ impl<T: Trace + std::fmt::Debug> std::fmt::Debug for Gc<T> {
 }
 
 /// Bytes before the value of a managed `T`: a header word only for
-/// precise objects too big for the span's type table.
+/// precise objects too big to keep their type in their span.
 const fn header_of<T: Trace>() -> usize {
     if T::NEEDS_TRACE {
         precise_header_bytes(std::mem::size_of::<T>())
@@ -121,7 +121,7 @@ impl<T: Trace> Gc<T> {
             );
         }
         let value_addr = if T::NEEDS_TRACE {
-            // The type is recorded (type table or header) by the heap.
+            // The type is recorded (in the span, or a header) by the heap.
             heap.alloc_precise(std::mem::size_of::<T>(), InfoOf::<T>::INFO)
         } else {
             heap.alloc(std::mem::size_of::<T>(), ObjectKind::Noscan)

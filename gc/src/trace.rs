@@ -135,7 +135,9 @@ pub unsafe trait Trace {
     fn trace(&self, tracer: &mut Tracer<'_>);
 }
 
-/// Type information of a precise object, pointed to by its header word.
+/// Type information of a precise object: kept in its span (small
+/// objects) or pointed to by its header word (see the heap essay, "Object
+/// layout").
 #[derive(Debug)]
 pub struct TypeInfo {
     /// Type name for profiles and debugging (`std::any::type_name`).

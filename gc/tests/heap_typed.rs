@@ -77,7 +77,7 @@ fn objects_get_the_kind_their_type_needs() {
     assert_eq!(
         n.as_ptr() as usize,
         n.base(),
-        "a small precise object keeps its type in the span's table, not a header"
+        "a small precise object keeps its type in its span, not a header"
     );
     assert_eq!(o.value(), n.base());
     assert!((o.type_info().unwrap().name)().ends_with("Node"));

@@ -3,7 +3,9 @@
 //!
 //! See [crate::heap] for the overview.
 
+use super::page_heap::PageHeap;
 use super::span::{below_mask, Span, SpanPtr, NUM_SPAN_CLASSES, UNIFORM_MIXED};
+use super::types;
 use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::atomic::{AtomicU64, Ordering};
 
@@ -27,7 +29,10 @@ pub(crate) struct CachedSpan {
     pub(crate) bits: u64,
     /// The span's `needzero` (copy, fixed while cached).
     pub(crate) needzero: bool,
-    /// The span's type table (copy; 0 = none).
+    /// The span's `typed` (copy): its objects' types live in `uniform`
+    /// or the table.
+    pub(crate) typed: bool,
+    /// The span's type table (copy, kept in step by `note_type`; 0 = none).
     pub(crate) table: usize,
     /// The span's `uniform` type word (copy, kept in step by `note_type`).
     pub(crate) uniform: u64,
@@ -42,6 +47,7 @@ impl CachedSpan {
         window: 0,
         bits: 0,
         needzero: false,
+        typed: false,
         table: 0,
         uniform: 0,
     };
@@ -55,7 +61,8 @@ impl CachedSpan {
         self.elem_size = span.elem_size();
         self.nelems = span.nelems();
         self.needzero = span.needzero.load(Ordering::Relaxed);
-        self.table = span.type_table();
+        self.typed = span.is_typed();
+        self.table = span.table.load(Ordering::Relaxed);
         self.uniform = span.uniform.load(Ordering::Relaxed);
         let fi = span.free_index.load(Ordering::Relaxed);
         self.window = fi & !63;
@@ -147,24 +154,47 @@ impl CachedSpan {
         self.next_free_fast()
     }
 
-    /// A typed allocation whose type word `w` differs from the span's
-    /// uniform type: the first one sets it, any other makes the span mixed
-    /// (an untyped allocation, `w` = 0, too). Called before the slot is
-    /// published, whose Release store publishes this one as well.
+    /// An allocation in slot `idx` of a uniform (or still empty) typed span
+    /// whose type word `w` differs from the span's uniform type: the first
+    /// one sets it; any other — or an untyped allocation, `w` = 0 — turns
+    /// the span mixed. Called before the slot is published, whose Release
+    /// store publishes the uniform word as well.
+    ///
+    /// Turning mixed gives the span its type table (from the page heap's
+    /// pool, `pages`): every entry is filled with the old uniform type
+    /// (each slot allocated so far has it; free slots are written when
+    /// they are allocated), slot `idx`'s with `w`; then the table is
+    /// published, and only then `uniform` says mixed. A lookup that sees
+    /// "mixed" therefore finds the table complete — the loom model
+    /// `loom_span_turns_mixed` checks the hand-over.
     #[cold]
     #[inline(never)]
-    pub(crate) fn note_type(&mut self, w: u32) {
-        if self.uniform == UNIFORM_MIXED {
-            return;
-        }
-        self.uniform = if self.uniform == 0 && w != 0 {
-            u64::from(w)
-        } else {
-            UNIFORM_MIXED
-        };
+    pub(crate) fn note_type(&mut self, pages: &PageHeap, idx: usize, w: u32) {
+        debug_assert!(self.typed && self.uniform != UNIFORM_MIXED);
         // SAFETY: a typed allocation has a loaded span.
         let span = unsafe { &*self.span };
-        span.uniform.store(self.uniform, Ordering::Relaxed);
+        if self.uniform == 0 && w != 0 {
+            self.uniform = u64::from(w);
+            // Relaxed: no slot was allocated under the old word (0: none
+            // yet); the Release store of `free_index` that publishes this
+            // slot publishes the word with it.
+            span.uniform.store(self.uniform, Ordering::Relaxed);
+            return;
+        }
+        let table = pages.take_table(span.spanclass().size_class(), self.nelems);
+        let old = self.uniform as u32;
+        for i in 0..self.nelems {
+            types::store_type_word(types::entry_addr(table, i), old);
+        }
+        types::store_type_word(types::entry_addr(table, idx), w);
+        // Release: pairs with the Acquire load of `uniform` in
+        // `Span::type_of` (through the one below); publishes the entries.
+        span.table.store(table, Ordering::Release);
+        // Release: pairs with the Acquire load in `Span::type_of`; a lookup
+        // that sees "mixed" sees the table pointer and its entries.
+        span.uniform.store(UNIFORM_MIXED, Ordering::Release);
+        self.table = table;
+        self.uniform = UNIFORM_MIXED;
     }
 
     /// Address of slot `idx`.

@@ -6,9 +6,11 @@
 //! * a lookup that sees a slot allocated (Acquire load of `free_index`)
 //!   sees what the allocator wrote before publishing it (Release store) —
 //!   the same Release/Acquire pair publishes a span through the page table;
-//! * likewise for a span's uniform type word (`Span::uniform`).
+//! * likewise for a span's uniform type word (`Span::uniform`);
+//! * a lookup that sees a span mixed sees its type table
+//!   (`CachedSpan::note_type`).
 
-use super::span::Span;
+use super::span::{Span, UNIFORM_MIXED};
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::loom::sync::Arc;
 use crate::loom::thread;
@@ -85,6 +87,37 @@ fn loom_uniform_type_is_published_with_the_slot() {
         });
         if s.is_allocated(0) {
             assert_eq!(s.uniform.load(Ordering::Relaxed), 0x1234);
+        }
+        alloc.join().unwrap();
+    });
+}
+
+#[test]
+fn loom_span_turns_mixed() {
+    // Slot 0 holds a type-A object (the span uniform in A); the allocating
+    // P takes slot 1 for type B: fills a table, publishes it (Release),
+    // says "mixed" (Release), publishes slot 1 (Release). A lookup of
+    // either slot must find its type: uniform A, or mixed with the table
+    // in place — never mixed without a table, never slot 1 under A.
+    loom::model(|| {
+        let s = Arc::new(Span::new_dead());
+        s.nelems.store(4, Ordering::Relaxed);
+        s.uniform.store(0xa, Ordering::Relaxed);
+        s.free_index.store(1, Ordering::Relaxed);
+        let s2 = s.clone();
+        let alloc = thread::spawn(move || {
+            s2.table.store(0x7000, Ordering::Release);
+            s2.uniform.store(UNIFORM_MIXED, Ordering::Release);
+            s2.free_index.store(2, Ordering::Release);
+        });
+        let one = s.is_allocated(1);
+        // The loads of `Span::type_of`.
+        let u = s.uniform.load(Ordering::Acquire);
+        if u == UNIFORM_MIXED {
+            assert_eq!(s.table.load(Ordering::Relaxed), 0x7000);
+        } else {
+            assert_eq!(u, 0xa);
+            assert!(!one, "slot 1 looked up under the old uniform type");
         }
         alloc.join().unwrap();
     });

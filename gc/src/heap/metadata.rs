@@ -25,9 +25,13 @@
 //! * **the rest** (the heap struct, central and large span lists, the
 //!   per-P cache table, span-pointer vectors, free-run map): `OtherSys`.
 //!
-//! Type tables are not here: they lie inside their span's pages, past the
-//! last slot (`types.rs`), so `HeapInuse` counts them, as Go 1.22 counts
-//! the pointer bits it keeps at the end of small-object spans.
+//! * **type tables** (`types.rs`: 4 bytes per slot, made when a span of
+//!   small precise objects first holds two types, pooled when it dies):
+//!   `GCSys`, beside the span bitmaps — Go 1.22 keeps its pointer bits for
+//!   small objects inside the span, so they count in `HeapInuse` there;
+//!   gort's slots keep every byte of their span, and the tables, which
+//!   uniform spans do not have, live outside it. Counted whole, live and
+//!   pooled, as they are made.
 
 use super::cache::{Cache, CacheSlot};
 use super::central::Central;
@@ -52,8 +56,8 @@ pub struct HeapMetadata {
     pub mcache_inuse: u64,
     /// Per-P caches made (equal to `mcache_inuse`: a cache is never freed).
     pub mcache_sys: u64,
-    /// Span bitmaps, the page table and the page heap's bitmaps (the part
-    /// covering grown pages).
+    /// Span bitmaps, type tables, the page table and the page heap's
+    /// bitmaps (the part covering grown pages).
     pub gc_sys: u64,
     /// Heap profile buckets and their index.
     pub buck_hash_sys: u64,
@@ -117,7 +121,7 @@ impl Heap {
             mspan_sys: made * span_struct,
             mcache_inuse: cache_bytes,
             mcache_sys: cache_bytes,
-            gc_sys: made * bitmaps + page_table + page_bitmaps,
+            gc_sys: made * bitmaps + page_table + page_bitmaps + f.table_bytes as u64,
             buck_hash_sys: buckets,
             other_sys: other,
         }

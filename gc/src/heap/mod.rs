@@ -60,15 +60,29 @@
 //! precise object needs its `TypeInfo`, and where it is kept depends on the
 //! slot size (`types.rs`), as in Go 1.22's "allocation headers":
 //!
-//! * **slots up to [`TYPE_TABLE_MAX_SIZE`] (512 B): the span's type
-//!   table.** A precise span of such a class ends with one 4-byte *type
-//!   word* per slot (the `TypeInfo`'s distance from an anchor in 8-byte
-//!   units: no registry, no lock, encoded by a subtraction); the slots
-//!   before it are fewer — `span_bytes / (size + 4)` — so a 16-byte node
-//!   costs 16 + 4 bytes instead of the 24-byte class a header word pushed it
-//!   into (8 KiB span: 409 nodes, not 341). The object's value starts at
-//!   its base. The table lies past the last slot, so lookups see it as tail
-//!   waste.
+//! * **slots up to [`TYPE_TABLE_MAX_SIZE`] (512 B): outside the object.**
+//!   Such a span is *typed*: its slots fill its pages exactly as a noscan
+//!   span's do (a 16-byte node costs 16 bytes, 512 per 8 KiB span, as in
+//!   Go), and the value starts at the object's base. The type is kept as
+//!   a 4-byte *type word* (the `TypeInfo`'s distance from an anchor in
+//!   8-byte units: no registry, no lock, encoded by a subtraction):
+//!   * while every allocation the span has seen since it was made had one
+//!     type — one type per size class is the common case in tree-shaped
+//!     heaps — that word sits in the span structure (`Span::uniform`, kept
+//!     by the allocating P: a compare per allocation, a store only on the
+//!     span's first allocation). The span needs nothing else, and a lookup
+//!     takes the type from the span structure it has already loaded;
+//!   * the first allocation of another type (or an untyped one) turns the
+//!     span **mixed**: the allocating P gives it a **type table**, one
+//!     type word per slot, outside the arena (from a per-size-class pool in
+//!     the page heap, so the lock is taken once per span that turns mixed,
+//!     not per object), fills every entry with the old uniform word, writes
+//!     the new slot's, publishes the table and then says "mixed" (Release
+//!     stores; `loom_span_turns_mixed`). From then on each allocation
+//!     writes its slot's entry. A span that dies gives its table back to
+//!     the pool; tables are freed only with the heap, so a table address
+//!     read from a span structure is always readable, and a lookup checks
+//!     the slot index against the table's own capacity.
 //! * **bigger precise objects (and large ones): a header word** holding the
 //!   `&'static TypeInfo`, the value after it ([`precise_header_bytes`]); at
 //!   576 bytes and up a word is under 1.4 % of the slot.
@@ -78,7 +92,7 @@
 //! slot is zeroed; so a lookup that finds an allocated object always finds
 //! its type and zeroed-or-initialised memory, never a stale entry of a
 //! previous occupant. An allocation without a type ([`Heap::alloc`] of a
-//! precise object, tests only) writes type word 0, which traces nothing.
+//! precise object, tests only) records type word 0, which traces nothing.
 //! Allocate-black marks the slot before it is published as well.
 //! The value itself is written by the typed API after allocation returns:
 //! a marker may trace a zeroed value (all its pointers None), as before.
@@ -87,33 +101,24 @@
 //! * **a header word on every precise object** (what gort did first): 8
 //!   bytes on 16-byte tree nodes is 50 %; binarytrees 18 peaked at ~1.5× Go's
 //!   RSS.
+//! * **a type table at the end of every small precise span** (what gort did
+//!   next): 4 bytes per slot whether the span needs them or not (a 16-byte
+//!   node cost 20 bytes, 409 per span instead of 512), and the collector
+//!   read the table for every object unless the span was uniform anyway.
 //! * **a u16 index into a global type registry**: 2 bytes instead of 4, but
 //!   a type needs a place to cache its index, and Rust has no per-type
 //!   statics for generic types (`InfoOf<T>` is a promoted constant that may
 //!   even be duplicated across codegen units), so every allocation would
 //!   look its type up in a map. The 32-bit distance needs no lookup.
-//! * **spans dedicated to one type** (type in the span, 0 bytes per object):
+//! * **spans dedicated to one type** (type in the span, never a table):
 //!   every P would cache one span per (size class, type) — a map lookup on
-//!   the fast path and a partly filled span per type per P.
+//!   the fast path and a partly filled span per type per P. Uniform spans
+//!   get the same 0 bytes per object for the common case without either.
 //! * **Go 1.19's pointer bitmap** (2 bits per word): `Trace` is code, not a
 //!   layout; enums put pointers at different offsets per variant.
 //!
-//! **Uniform spans.** Reading the table costs the collector a cache miss
-//! per scanned object (the header shared the object's line). So a span
-//! also remembers the type word every typed allocation in it has used so
-//! far (`Span::uniform`, kept by the allocating P: a compare per
-//! allocation, a store only on the first type or the first mismatch). As
-//! long as a span is uniform — one type per size class is the common case
-//! in tree-shaped heaps — a lookup takes the type from the span structure
-//! it has already loaded; once two types met, from the table. The
-//! collector also prefetches an object when it greys it
-//! ([`ObjectRef::prefetch`]).
-//!
-//! Measured with `samples/compare.sh` (gort/Go peak RSS, median of 5, on
-//! the shared 2-core machine): binarytrees 18 1.46× → 1.08–1.38× (gort
-//! 50–54 MiB; Go's own peak is 38 MiB on a quiet machine and up to 46 MiB
-//! on a busy one, where its collector lags), gcbench 1.52× → 1.14–1.33×
-//! (Go 27–35 MiB).
+//! The collector also prefetches an object when it greys it
+//! ([`ObjectRef::prefetch`]), and its table entry if the span is mixed.
 //!
 //! ## The cache hierarchy (malloc.go's four steps)
 //!
@@ -253,7 +258,7 @@
 //! * The scavenger holds the page-heap lock during `madvise` (Go drops it);
 //!   the 8 MiB budget bounds the hold time in the background.
 //! * A header word on every object (simpler lookups, worse for `[]byte`):
-//!   only precise objects have one.
+//!   only precise objects over 512 bytes have one.
 //! * Go's tiny allocator and per-size-class statistics (`BySize`): not yet.
 
 pub mod size_class;
@@ -396,7 +401,8 @@ impl ObjectRef<'_> {
     }
     /// The type information of a precise object (None for other kinds, or
     /// a precise object allocated without a type by [`Heap::alloc`]): its
-    /// entry in the span's type table, or its header word.
+    /// span's uniform type, its entry in the span's type table, or its
+    /// header word.
     #[inline]
     pub fn type_info(&self) -> Option<&'static TypeInfo> {
         self.span.type_of(self.index, self.base)
@@ -415,15 +421,17 @@ impl ObjectRef<'_> {
             // SAFETY: prefetching never faults and has no effect on
             // program semantics, whatever the address.
             unsafe { _mm_prefetch(self.base as *const i8, _MM_HINT_T0) };
-            let table = self.span.type_table();
-            if table != 0 && self.span.uniform.load(Ordering::Relaxed) == span::UNIFORM_MIXED {
-                // SAFETY: as above.
-                unsafe {
-                    _mm_prefetch(
-                        types::entry_addr(table, self.index) as *const i8,
-                        _MM_HINT_T0,
-                    )
-                };
+            if self.span.uniform.load(Ordering::Relaxed) == span::UNIFORM_MIXED {
+                let table = self.span.table.load(Ordering::Relaxed);
+                if table != 0 {
+                    // SAFETY: as above.
+                    unsafe {
+                        _mm_prefetch(
+                            types::entry_addr(table, self.index) as *const i8,
+                            _MM_HINT_T0,
+                        )
+                    };
+                }
             }
         }
     }
@@ -811,8 +819,8 @@ impl Heap {
 
     /// Allocates a zeroed precise object for a value of `value_size` bytes
     /// of the type `info` describes, on the calling thread's P, and returns
-    /// the address of the **value**: the object's base when the type goes
-    /// in the span's type table (`value_size` ≤ [`TYPE_TABLE_MAX_SIZE`]),
+    /// the address of the **value**: the object's base when the type is
+    /// kept outside the object (`value_size` ≤ [`TYPE_TABLE_MAX_SIZE`]),
     /// base + 8 when the object carries a header word
     /// ([`precise_header_bytes`]). The type is recorded before the object
     /// becomes visible to lookups.
@@ -873,7 +881,7 @@ impl Heap {
                     let c = &mut (*c).spans[spc.index()];
                     let idx = c.next_free()?;
                     let addr = c.addr_of(idx);
-                    prepare_slot(c, idx, addr, info);
+                    prepare_slot(&self.pages, c, idx, addr, info);
                     if flags & FLAG_ALLOCATE_BLACK != 0 {
                         // Born black before it is visible (Go's
                         // `gcmarknewobject`).
@@ -970,7 +978,7 @@ impl Heap {
                 }
             };
             let addr = c.addr_of(idx);
-            prepare_slot(c, idx, addr, info);
+            prepare_slot(&self.pages, c, idx, addr, info);
             if black {
                 // Born black before it is visible: no marker can find it
                 // white in between.
@@ -1139,7 +1147,7 @@ impl Heap {
     }
 
     /// Reports the pointers held by `obj` to `sink`: nothing for noscan;
-    /// the `Trace` impl (through the header's type information) for
+    /// the `Trace` impl (through the object's type information) for
     /// precise objects, which reports exact object bases through
     /// [`TraceSink::edge`]; every aligned word for conservative objects,
     /// through [`TraceSink::candidate`].
@@ -1149,8 +1157,8 @@ impl Heap {
             ObjectKind::Precise => {
                 if let Some(ti) = obj.type_info() {
                     let mut t = Tracer::new(sink);
-                    // SAFETY: the type table entry or header word names the
-                    // type of the value at `obj.value()` (recorded by
+                    // SAFETY: the uniform word, table entry or header word
+                    // names the type of the value at `obj.value()` (recorded by
                     // `alloc_precise` before the slot was published).
                     unsafe { (ti.trace)(obj.value(), &mut t) };
                 }
@@ -1268,19 +1276,29 @@ impl Heap {
 
 /// Readies a slot taken from a cached span before [`CachedSpan::publish`]
 /// makes it visible: zeroes it if the span needs it, then records its
-/// type — the span's type table entry (0 for an untyped allocation, so no
-/// stale entry survives), or the header word of a bigger precise object.
-/// Also keeps the span's *uniform type* (see `Span::uniform`).
+/// type — nothing at all while the span stays uniform in it (see
+/// `Span::uniform`), the table entry once the span is mixed (0 for an
+/// untyped allocation, so no stale entry survives), or the header word of
+/// a bigger precise object.
 #[inline(always)]
-fn prepare_slot(c: &mut CachedSpan, idx: usize, addr: usize, info: Option<&'static TypeInfo>) {
+fn prepare_slot(
+    pages: &PageHeap,
+    c: &mut CachedSpan,
+    idx: usize,
+    addr: usize,
+    info: Option<&'static TypeInfo>,
+) {
     if c.needzero {
         zero(addr, c.elem_size);
     }
-    if c.table != 0 {
+    if c.typed {
         let w = info.map_or(0, types::encode);
-        types::store_type_word(types::entry_addr(c.table, idx), w);
         if u64::from(w) != c.uniform || w == 0 {
-            c.note_type(w);
+            if c.uniform == span::UNIFORM_MIXED {
+                types::store_type_word(types::entry_addr(c.table, idx), w);
+            } else {
+                c.note_type(pages, idx, w);
+            }
         }
     } else if let Some(info) = info {
         store_header(addr, info);

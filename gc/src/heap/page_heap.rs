@@ -4,7 +4,10 @@
 //! See [crate::heap] for the overview.
 
 use super::arena::Arena;
+use super::size_class::NUM_SIZE_CLASSES;
 use super::span::{Span, SpanClass, SpanPtr, SpanState};
+use super::types;
+use crate::loom::sync::atomic::Ordering;
 use crate::loom::sync::Mutex;
 use std::collections::BTreeMap;
 
@@ -34,6 +37,11 @@ pub(crate) struct PageHeapInner {
     pool: Vec<SpanPtr>,
     /// Every span structure ever made, freed when the heap is dropped.
     all: Vec<SpanPtr>,
+    /// Type tables of dead spans, by size class, ready for the next span
+    /// of the class that turns mixed (`types.rs`). Freed with the heap.
+    tables: Vec<Vec<usize>>,
+    /// Bytes of every type table ever made (live and pooled).
+    table_bytes: usize,
 }
 
 /// The page heap: one lock over the free runs and the span pool.
@@ -95,6 +103,8 @@ impl PageHeap {
                 released_pages: 0,
                 pool: Vec::new(),
                 all: Vec::new(),
+                tables: vec![Vec::new(); NUM_SIZE_CLASSES],
+                table_bytes: 0,
             }),
         }
     }
@@ -151,7 +161,27 @@ impl PageHeap {
         arena.set_span(page, n, std::ptr::null());
         span.set_state(SpanState::Dead);
         h.free_pages(page, n);
+        // The span's type table, if it had one, goes to the pool (its
+        // address stays in the dead span until `Span::init`: a stale
+        // reader may still read it, and a pooled table is never freed).
+        let table = span.table.load(Ordering::Relaxed);
+        if table != 0 {
+            h.tables[span.spanclass().size_class()].push(table);
+        }
         h.pool.push(s);
+    }
+
+    /// A type table for a span of size class `class` with `nelems` slots
+    /// (every span of a small class has the same number), from the pool or
+    /// new; the caller fills every entry before publishing it.
+    pub(crate) fn take_table(&self, class: usize, nelems: usize) -> usize {
+        let mut h = self.inner.lock();
+        if let Some(t) = h.tables[class].pop() {
+            debug_assert_eq!(types::table_cap(t), nelems);
+            return t;
+        }
+        h.table_bytes += types::table_bytes(nelems);
+        types::new_table(nelems)
     }
 }
 
@@ -171,6 +201,8 @@ pub(crate) struct PageHeapFootprint {
     pub(crate) bitmap_words: usize,
     /// Free runs in the `free` map.
     pub(crate) free_runs: usize,
+    /// Bytes of type tables made (live and pooled).
+    pub(crate) table_bytes: usize,
 }
 
 impl PageHeap {
@@ -184,6 +216,7 @@ impl PageHeap {
             grown: h.grown,
             bitmap_words: h.scavenged.len(),
             free_runs: h.free.len(),
+            table_bytes: h.table_bytes,
         }
     }
 }
@@ -362,6 +395,20 @@ impl PageHeapInner {
 impl Drop for PageHeap {
     fn drop(&mut self) {
         let h = self.inner.lock();
+        for s in &h.all {
+            // Tables of live spans; those of dead ones are in the pool.
+            let span = s.get();
+            let table = span.table.load(Ordering::Relaxed);
+            if table != 0 && span.state() != SpanState::Dead {
+                // SAFETY: made by `new_table`, owned by this span, and the
+                // heap is being dropped: nothing reads it any more.
+                unsafe { types::free_table(table) };
+            }
+        }
+        for &t in h.tables.iter().flatten() {
+            // SAFETY: as above, for the pooled tables.
+            unsafe { types::free_table(t) };
+        }
         for s in &h.all {
             // SAFETY: every pointer in `all` came from Box::into_raw above
             // and the heap (the only owner of span structures) is being

@@ -22,9 +22,10 @@ pub(crate) const BITMAP_WORDS: usize = MAX_OBJECTS_PER_SPAN / 64;
 pub enum ObjectKind {
     /// No managed pointers (byte slices, numbers): never scanned.
     Noscan = 0,
-    /// Traced through its [`crate::trace::TypeInfo`]: kept in the span's
-    /// type table for slots up to 512 bytes, in a header word (the
-    /// object's first word) for bigger ones (see the heap essay).
+    /// Traced through its [`crate::trace::TypeInfo`]: kept in the span
+    /// structure or the span's type table for slots up to 512 bytes, in a
+    /// header word (the object's first word) for bigger ones (see the
+    /// heap essay).
     Precise = 1,
     /// Every aligned word is a candidate pointer: runtime-internal buffers
     /// of unknown layout (channel buffers, closures held by the runtime).
@@ -191,17 +192,23 @@ pub struct Span {
     /// sampler, cleared by the sweeper when none is left; sweeping consults
     /// the profiler only for spans that have it.
     pub(crate) profiled: AtomicBool,
-    /// Address of the span's type table (precise spans of slots up to
-    /// `TYPE_TABLE_MAX_SIZE`: one type word per slot at the span's end), 0
-    /// for every other span. Written while Dead.
+    /// Whether the span's objects keep their type outside themselves
+    /// (precise spans of slots up to `TYPE_TABLE_MAX_SIZE`): in `uniform`,
+    /// or in the type table. Written while Dead.
+    pub(crate) typed: AtomicBool,
+    /// Address of the span's type table (`types.rs`: made when the span
+    /// first turns mixed, outside the arena), 0 while it has none. Written
+    /// by the P caching the span (Release, before `uniform` says mixed),
+    /// taken back to the page heap's pool when the span dies.
     pub(crate) table: AtomicUsize,
-    /// For a span with a type table: the type word shared by every typed
-    /// allocation made in it since it was created (0: none yet), or
-    /// [`UNIFORM_MIXED`] once two types (or an untyped allocation) met.
-    /// While uniform, a lookup takes the type from here, from the span
-    /// structure it has already loaded, instead of touching the table
-    /// (one cache miss less per scanned object). Written by the P caching
-    /// the span before it publishes the slot; reset while Dead.
+    /// For a typed span: the type word shared by every allocation made in
+    /// it since it was created (0: none yet), or [`UNIFORM_MIXED`] once two
+    /// types (or an untyped allocation) met — from then on each slot's
+    /// type is in the table. While uniform, a lookup takes the type from
+    /// here, from the span structure it has already loaded, and the span
+    /// needs no table at all: its objects cost their slot and nothing
+    /// more. Written by the P caching the span before it publishes the
+    /// slot (Release when it turns mixed); reset while Dead.
     pub(crate) uniform: AtomicU64,
 }
 
@@ -226,6 +233,7 @@ impl Span {
             alloc_bits: std::array::from_fn(|_| AtomicU64::new(0)),
             mark_bits: std::array::from_fn(|_| AtomicU64::new(0)),
             profiled: AtomicBool::new(false),
+            typed: AtomicBool::new(false),
             table: AtomicUsize::new(0),
             uniform: AtomicU64::new(0),
         }
@@ -244,7 +252,7 @@ impl Span {
     ) {
         let class = spanclass.size_class();
         let span_bytes = npages * PAGE_SIZE;
-        let (elem, mut n) = if class == 0 {
+        let (elem, n) = if class == 0 {
             (span_bytes, 1)
         } else {
             (
@@ -252,16 +260,9 @@ impl Span {
                 size_class::class_objects(class),
             )
         };
-        let mut table = 0;
-        if class != 0
+        let typed = class != 0
             && spanclass.kind() == ObjectKind::Precise
-            && elem <= types::TYPE_TABLE_MAX_SIZE
-        {
-            // The type table takes the span's last bytes: fewer slots, one
-            // type word each (see "Object layout" in the heap essay).
-            n = types::table_objects(span_bytes, elem);
-            table = start + span_bytes - n * types::TYPE_WORD_BYTES;
-        }
+            && elem <= types::TYPE_TABLE_MAX_SIZE;
         self.start.store(start, Ordering::Relaxed);
         self.npages.store(npages, Ordering::Relaxed);
         self.spanclass.store(spanclass.0 as u32, Ordering::Relaxed);
@@ -274,7 +275,10 @@ impl Span {
         self.free_index.store(0, Ordering::Relaxed);
         self.alloc_count.store(0, Ordering::Relaxed);
         self.profiled.store(false, Ordering::Relaxed);
-        self.table.store(table, Ordering::Relaxed);
+        self.typed.store(typed, Ordering::Relaxed);
+        // The table went back to the pool when the span died
+        // (`PageHeap::free_span`).
+        self.table.store(0, Ordering::Relaxed);
         self.uniform.store(0, Ordering::Relaxed);
         for w in 0..BITMAP_WORDS {
             self.alloc_bits[w].store(0, Ordering::Relaxed);
@@ -331,17 +335,19 @@ impl Span {
         self.sweepgen.load(Ordering::Acquire)
     }
 
-    /// Address of the span's type table (0: none, see the `table` field).
+    /// Whether the span keeps its objects' types outside them (see the
+    /// `typed` field).
     #[inline]
-    pub(crate) fn type_table(&self) -> usize {
-        self.table.load(Ordering::Relaxed)
+    pub(crate) fn is_typed(&self) -> bool {
+        self.typed.load(Ordering::Relaxed)
     }
 
     /// Bytes before the value in each object of this span: one header word
-    /// for precise spans without a type table, else 0.
+    /// for precise spans that are not typed (slots over 512 bytes, large
+    /// objects), else 0.
     #[inline]
     pub fn header_bytes(&self) -> usize {
-        if self.kind() == ObjectKind::Precise && self.type_table() == 0 {
+        if self.kind() == ObjectKind::Precise && !self.is_typed() {
             8
         } else {
             0
@@ -355,16 +361,24 @@ impl Span {
         if self.kind() != ObjectKind::Precise {
             return None;
         }
-        let table = self.type_table();
-        if table != 0 {
-            // Relaxed: the lookup that found the object allocated acquired
-            // the Release store that published it, which came after both
-            // the table entry and the uniform word were written.
-            let u = self.uniform.load(Ordering::Relaxed);
-            if u != 0 && u != UNIFORM_MIXED {
+        if self.is_typed() {
+            // Acquire: pairs with the Release store of UNIFORM_MIXED in
+            // `CachedSpan::note_type`; a reader that sees the span mixed
+            // sees its table and the entries of every slot allocated
+            // before. A uniform word needs nothing more: the lookup that
+            // found the object allocated acquired the Release store that
+            // published it, which came after the word was written.
+            let u = self.uniform.load(Ordering::Acquire);
+            if u != UNIFORM_MIXED {
                 return types::decode(u as u32);
             }
-            return types::decode(types::load_type_word(types::entry_addr(table, idx)));
+            let table = self.table.load(Ordering::Relaxed);
+            if table == 0 {
+                // Only a stale reader (the span died and was made again)
+                // sees a mixed span without a table.
+                return None;
+            }
+            return types::decode(types::entry(table, idx));
         }
         let word = super::load_word(base);
         // SAFETY: a non-zero header word of a precise object is always a
@@ -489,14 +503,11 @@ mod tests {
             0,
             false,
         );
-        // A precise span of 24-byte slots keeps a type table at its end:
-        // 8192 / (24 + 4) = 292 slots, the table from 8192 - 292 * 4.
-        assert_eq!((s.nelems(), s.type_table()), (292, 0x10_0000 + 8192 - 1168));
-        assert_eq!(
-            s.slot_of(0x10_0000 + 8192 - 1168),
-            None,
-            "the table is no slot"
-        );
+        // A precise span of 24-byte slots keeps types out of its objects:
+        // every slot of the class, no header, no table until it is mixed.
+        assert_eq!((s.nelems(), s.is_typed()), (341, true));
+        assert_eq!(s.table.load(Ordering::Relaxed), 0);
+        assert_eq!(s.slot_of(0x10_0000 + 24 * 340), Some(340));
         assert_eq!(s.header_bytes(), 0);
         s.init(
             0x10_0000,
@@ -506,8 +517,8 @@ mod tests {
             false,
         );
         assert_eq!(
-            (s.elem_size(), s.nelems(), s.kind(), s.type_table()),
-            (24, 341, ObjectKind::Conservative, 0)
+            (s.elem_size(), s.nelems(), s.kind(), s.is_typed()),
+            (24, 341, ObjectKind::Conservative, false)
         );
         assert_eq!(s.slot_of(0x10_0000 + 24 * 340 + 23), Some(340));
         assert_eq!(s.slot_of(0x10_0000 + 24 * 341), None, "tail waste");

@@ -197,12 +197,10 @@ fn address_lookup_is_exact_over_whole_spans() {
         .flat_map(|c| [(c, ObjectKind::Conservative), (c, ObjectKind::Precise)])
     {
         let size = class_size(class);
-        // Precise spans of small slots give their last bytes to the type table.
-        let n = if kind == ObjectKind::Precise && size <= super::TYPE_TABLE_MAX_SIZE {
-            super::types::table_objects(super::size_class::class_span_bytes(class), size)
-        } else {
-            class_objects(class)
-        };
+        // Every kind fills the class's slots: a precise span keeps its
+        // types out of its pages (these untyped allocations even make it
+        // mixed, with a table).
+        let n = class_objects(class);
         // A fresh P per class and kind so the span starts empty; fill it exactly.
         let p = Some(2 * class + kind as usize);
         let first = h.alloc_on(p, size, kind) as usize;
@@ -483,7 +481,7 @@ fn precise_objects_trace_through_their_type() {
         }
     }
     struct Big([usize; 80]);
-    // SAFETY: as above (640 bytes: too big for the type table).
+    // SAFETY: as above (640 bytes: too big to keep its type in the span).
     unsafe impl Trace for Big {
         fn trace(&self, t: &mut Tracer<'_>) {
             t.edge(self.0[0]);
@@ -493,7 +491,7 @@ fn precise_objects_trace_through_their_type() {
     static INFO: &TypeInfo = crate::trace::InfoOf::<Pair>::INFO;
     static BIG: &TypeInfo = crate::trace::InfoOf::<Big>::INFO;
     let h = small_heap();
-    // A 16-byte value: no header, its type in the span's table.
+    // A 16-byte value: no header, its type in the span.
     let o = h.alloc_precise_on(Some(0), 16, INFO) as usize;
     // SAFETY: o is the value area of a fresh 16-byte object.
     unsafe { *(o as *mut Pair) = Pair(0x1111, 0x2222) };
@@ -807,4 +805,74 @@ fn metadata_counts_span_structures_caches_and_tables() {
     assert_eq!(after.mspan_inuse, 0, "{after:?}");
     assert_eq!(after.mspan_sys, 4 * span_struct, "{after:?}");
     assert_eq!(after.gc_sys, m.gc_sys, "the heap did not shrink");
+}
+
+/// A span of small precise objects of one type has no type table (its
+/// objects cost their slot, 16 bytes for a two-word node); the first
+/// second type gives it one (counted in `gc_sys`), which goes back to a
+/// pool when the span dies and serves the next mixed span of the class.
+#[test]
+fn type_tables_only_for_mixed_spans_and_pooled() {
+    use crate::trace::{Trace, Tracer, TypeInfo};
+    struct Pair(usize, usize);
+    // SAFETY: reports its two words as edges; test only.
+    unsafe impl Trace for Pair {
+        fn trace(&self, t: &mut Tracer<'_>) {
+            t.edge(self.0);
+            t.edge(self.1);
+        }
+    }
+    static PAIR: &TypeInfo = crate::trace::InfoOf::<Pair>::INFO;
+    static OTHER: &TypeInfo = crate::trace::InfoOf::<(Pair,)>::INFO;
+    let h = small_heap();
+    let per_span = class_objects(size_to_class(16));
+    assert_eq!(per_span, 512, "16-byte slots fill an 8 KiB span");
+    // A whole span of Pairs: uniform, no table.
+    let first = h.alloc_precise_on(Some(0), 16, PAIR) as usize;
+    for i in 1..per_span {
+        assert_eq!(
+            h.alloc_precise_on(Some(0), 16, PAIR) as usize,
+            first + 16 * i
+        );
+    }
+    let span = h.find_object(first).unwrap().span;
+    assert_eq!(span.table.load(Ordering::Relaxed), 0);
+    assert_eq!(span.nelems(), per_span);
+    assert_eq!(h.pages.footprint().table_bytes, 0);
+    let bitmaps = (2 * span::BITMAP_WORDS * 8) as u64;
+    let uniform_sys = h.metadata().gc_sys;
+    // Mixed: every other object a (Pair,), on another P's span.
+    let mut objs = Vec::new();
+    for i in 0..per_span {
+        let info = if i % 3 == 2 { OTHER } else { PAIR };
+        objs.push((h.alloc_precise_on(Some(1), 16, info) as usize, info));
+    }
+    let mixed = h.find_object(objs[0].0).unwrap().span;
+    assert_eq!(
+        mixed.uniform.load(Ordering::Relaxed),
+        super::span::UNIFORM_MIXED
+    );
+    assert_ne!(mixed.table.load(Ordering::Relaxed), 0);
+    for &(a, info) in &objs {
+        let ti = h.find_object(a + 8).unwrap().type_info().unwrap();
+        assert!(std::ptr::eq(ti, info));
+    }
+    let table = super::types::table_bytes(per_span);
+    // One more span structure (its bitmaps) and the table.
+    assert_eq!(h.metadata().gc_sys, uniform_sys + bitmaps + table as u64);
+    // Nothing marked: a cycle frees both spans; the table is pooled and
+    // the next mixed span of the class takes it instead of a new one.
+    cycle(&h);
+    objs.clear();
+    for i in 0..40 {
+        let info = if i % 2 == 0 { PAIR } else { OTHER };
+        objs.push((h.alloc_precise_on(Some(2), 16, info) as usize, info));
+    }
+    for &(a, info) in &objs {
+        assert!(std::ptr::eq(
+            h.find_object(a).unwrap().type_info().unwrap(),
+            info
+        ));
+    }
+    assert_eq!(h.pages.footprint().table_bytes, table, "one table made");
 }

@@ -1,5 +1,6 @@
-//! Where a precise object's type lives: the span's **type table** for
-//! small objects, a **header word** for big ones (see "Object layout" in
+//! Where a precise object's type lives: in its span structure while the
+//! span is **uniform**, in the span's **type table** once it is mixed, in
+//! a **header word** for big objects (see "Object layout" in
 //! [crate::heap]).
 //!
 //! A type table entry is a `u32` *type word*: the distance from a private
@@ -12,13 +13,23 @@
 //! type from a dynamically loaded library could). No registry, no lock and
 //! no lookup: encoding is a subtraction and a shift, decoding an addition.
 //! Word 0 means "no type": the anchor itself is never an object's type.
+//!
+//! A type table lives outside the arena (the span's slots keep every byte
+//! of its pages): a header word holding its capacity, then one type word
+//! per slot. Tables are made by [`new_table`] when a span first turns
+//! mixed, go back to the page heap's pool when their span dies, and are
+//! freed only with the heap; so a table address read from a span structure
+//! always points at a live table, and [`entry`] checks the slot index
+//! against the table's own capacity — a stale reader (one racing a span's
+//! death) reads some type word, never memory outside a table.
 
 use crate::trace::{Tracer, TypeInfo};
 
 /// Precise objects whose slot is at most this many bytes keep their type
-/// in the span's type table (4 bytes per slot); bigger ones carry an
-/// 8-byte header word (under 1.4 % of their slot). Go 1.22 draws its
-/// line between "heap bits at the span's end" and "malloc header" at the
+/// outside the object: in the span structure while the span is uniform,
+/// in its type table (4 bytes per slot) once it is mixed; bigger ones
+/// carry an 8-byte header word (under 1.4 % of their slot). Go 1.22 draws
+/// its line between "heap bits in the span" and "malloc header" at the
 /// same size (`minSizeForMallocHeader`).
 pub const TYPE_TABLE_MAX_SIZE: usize = 512;
 
@@ -94,27 +105,81 @@ pub(crate) fn decode(w: u32) -> Option<&'static TypeInfo> {
     Some(unsafe { &*(addr as *const TypeInfo) })
 }
 
-/// Objects per span of a precise size class that keeps a type table:
-/// every slot needs its size plus one table entry.
-#[inline]
-pub(crate) const fn table_objects(span_bytes: usize, elem: usize) -> usize {
-    span_bytes / (elem + TYPE_WORD_BYTES)
+/// Bytes before a table's first type word: its capacity (a `u32`),
+/// padded to 8.
+const TABLE_HEADER_BYTES: usize = 8;
+
+fn table_layout(cap: usize) -> std::alloc::Layout {
+    std::alloc::Layout::from_size_align(TABLE_HEADER_BYTES + cap * TYPE_WORD_BYTES, 8)
+        .unwrap_or_else(|_| crate::rt_throw!("runtime: type table of {cap} slots"))
 }
 
-/// Address of the table entry of slot `idx` in a table at `table`.
+/// Bytes a table of `cap` slots occupies (for the heap's metadata).
 #[inline]
-pub(crate) fn entry_addr(table: usize, idx: usize) -> usize {
-    table + idx * TYPE_WORD_BYTES
+pub(crate) const fn table_bytes(cap: usize) -> usize {
+    TABLE_HEADER_BYTES + cap * TYPE_WORD_BYTES
+}
+
+/// Makes a type table for `cap` slots (outside the arena; freed only by
+/// [`free_table`]) and returns its address. Its entries are left to the
+/// caller, which fills every one before it publishes the table.
+pub(crate) fn new_table(cap: usize) -> usize {
+    let layout = table_layout(cap);
+    // SAFETY: the layout has a non-zero size (the header).
+    let t = unsafe { std::alloc::alloc_zeroed(layout) } as usize;
+    if t == 0 {
+        std::alloc::handle_alloc_error(layout);
+    }
+    store_type_word(t, cap as u32);
+    t
+}
+
+/// Frees a table made by [`new_table`].
+///
+/// # Safety
+///
+/// `t` came from `new_table`, is not freed yet, and nothing reads it any
+/// more (the heap is being dropped).
+pub(crate) unsafe fn free_table(t: usize) {
+    let layout = table_layout(table_cap(t));
+    // SAFETY: the caller's contract; `new_table` allocated `t` with this
+    // layout (the capacity stored in it never changes).
+    unsafe { std::alloc::dealloc(t as *mut u8, layout) };
+}
+
+/// Slots a table has room for.
+#[inline]
+pub(crate) fn table_cap(t: usize) -> usize {
+    load_type_word(t) as usize
+}
+
+/// Address of the entry of slot `idx` in table `t` (no bounds check: for
+/// the allocating P, whose index is below its span's slot count, which is
+/// the table's capacity).
+#[inline]
+pub(crate) fn entry_addr(t: usize, idx: usize) -> usize {
+    t + TABLE_HEADER_BYTES + idx * TYPE_WORD_BYTES
+}
+
+/// The type word of slot `idx` in table `t`, or 0 (no type) when `idx` is
+/// past the table's capacity (only a stale reader can ask that).
+#[inline]
+pub(crate) fn entry(t: usize, idx: usize) -> u32 {
+    if idx < table_cap(t) {
+        load_type_word(entry_addr(t, idx))
+    } else {
+        0
+    }
 }
 
 /// Reads the type word at `addr` (Relaxed: the allocation that wrote it
-/// published the slot with a Release store that the reader's lookup
-/// acquired).
+/// published the slot, or the table, with a Release store that the
+/// reader's lookup acquired).
 #[inline]
 #[allow(clippy::disallowed_types)] // HACK(fixed-layout-atomics): see cell.rs
 pub(crate) fn load_type_word(addr: usize) -> u32 {
-    // SAFETY: `addr` is a 4-aligned table entry inside a live precise span
-    // of the mapped arena; AtomicU32 has the layout of u32.
+    // SAFETY: `addr` is a 4-aligned word of a table made by `new_table`,
+    // which lives as long as the heap; AtomicU32 has the layout of u32.
     unsafe {
         (*(addr as *const core::sync::atomic::AtomicU32))
             .load(core::sync::atomic::Ordering::Relaxed)
@@ -122,7 +187,7 @@ pub(crate) fn load_type_word(addr: usize) -> u32 {
 }
 
 /// Writes the type word at `addr` (the allocating P, before it publishes
-/// the slot).
+/// the slot or the table).
 #[inline]
 #[allow(clippy::disallowed_types)] // HACK(fixed-layout-atomics): see cell.rs
 pub(crate) fn store_type_word(addr: usize, w: u32) {
@@ -159,13 +224,15 @@ mod tests {
     }
 
     #[test]
-    fn header_rule_and_table_capacity() {
+    fn header_rule_and_tables() {
         assert_eq!(precise_header_bytes(16), 0);
         assert_eq!(precise_header_bytes(512), 0);
         assert_eq!(precise_header_bytes(513), 8);
-        // 16-byte objects: 409 per 8 KiB span (512 without a table, 341 in
-        // the 24-byte class a header word would push them into).
-        assert_eq!(table_objects(8192, 16), 409);
-        assert_eq!(table_objects(8192, 512), 15);
+        let t = new_table(512);
+        assert_eq!((table_cap(t), table_bytes(512)), (512, 8 + 2048));
+        store_type_word(entry_addr(t, 511), 7);
+        assert_eq!((entry(t, 0), entry(t, 511), entry(t, 512)), (0, 7, 0));
+        // SAFETY: made above, read by nothing else.
+        unsafe { free_table(t) };
     }
 }
