@@ -80,6 +80,19 @@ pub const fn slice_value_bytes(
     }
 }
 
+/// The whole object [`crate::heap::Heap::alloc_precise`] asks for a
+/// precise value of `value_size` bytes: the value plus its header word
+/// ([`precise_header_bytes`]), or `None` when that is beyond [`MAX_ALLOC`]
+/// (it would wrap for sizes near `usize::MAX`). The caller's `None` is
+/// Go's `fatal error: out of memory` (`mcache.allocLarge`'s check).
+#[inline]
+pub const fn precise_object_bytes(value_size: usize) -> Option<usize> {
+    match value_size.checked_add(precise_header_bytes(value_size)) {
+        Some(object) if object <= MAX_ALLOC => Some(object),
+        _ => None,
+    }
+}
+
 /// The layout of an arena reservation of (at least) `bytes`: `(pages,
 /// mapping length, page table length)` — whole heap pages, one spare page
 /// so the start can be aligned to a heap page, one pointer per page. `None`
@@ -216,6 +229,25 @@ mod tests {
     }
 
     #[test]
+    fn precise_objects_never_wrap() {
+        assert_eq!(precise_object_bytes(16), Some(16));
+        assert_eq!(
+            precise_object_bytes(TYPE_TABLE_MAX_SIZE),
+            Some(TYPE_TABLE_MAX_SIZE)
+        );
+        assert_eq!(
+            precise_object_bytes(TYPE_TABLE_MAX_SIZE + 1),
+            Some(TYPE_TABLE_MAX_SIZE + 9)
+        );
+        assert_eq!(precise_object_bytes(MAX_ALLOC - 8), Some(MAX_ALLOC));
+        assert_eq!(precise_object_bytes(MAX_ALLOC - 7), None);
+        // Used to wrap to a 0..7-byte object.
+        for v in usize::MAX - 8..=usize::MAX {
+            assert_eq!(precise_object_bytes(v), None, "{v}");
+        }
+    }
+
+    #[test]
     fn arena_layouts_never_wrap() {
         assert_eq!(arena_layout(0), Some((1, 2 * PAGE_SIZE, 8)));
         assert_eq!(arena_layout(1), Some((1, 2 * PAGE_SIZE, 8)));
@@ -294,6 +326,17 @@ mod tests {
                     spec(elem, len, precise, max)
                 );
             }
+        }
+
+        /// Precise objects: value + header in 128 bits, or None past
+        /// MAX_ALLOC.
+        #[test]
+        fn precise_object_bytes_match_the_wide_sum(
+            v in prop_oneof![any::<usize>(), 0usize..1 << 20, (MAX_ALLOC - 64)..(MAX_ALLOC + 64), (usize::MAX - 64)..=usize::MAX],
+        ) {
+            let wide = v as u128 + if v > TYPE_TABLE_MAX_SIZE { 8 } else { 0 };
+            let want = (wide <= MAX_ALLOC as u128).then_some(wide as usize);
+            prop_assert_eq!(precise_object_bytes(v), want);
         }
 
         /// Arena layouts: whole pages covering the request, one spare page,

@@ -826,16 +826,11 @@ impl Heap {
     /// becomes visible to lookups.
     #[inline]
     pub fn alloc_precise(&self, value_size: usize, info: &'static TypeInfo) -> *mut u8 {
+        let object = precise_object_size(value_size);
         let mut pin = self.pin();
-        let header = precise_header_bytes(value_size);
-        let base = self.alloc_typed(
-            &mut pin,
-            header + value_size,
-            ObjectKind::Precise,
-            Some(info),
-        );
+        let base = self.alloc_typed(&mut pin, object, ObjectKind::Precise, Some(info));
         pin.release();
-        base.wrapping_add(header)
+        base.wrapping_add(object - value_size)
     }
 
     /// [`Heap::alloc_precise`] on P `p` (see [`Heap::alloc_on`]).
@@ -846,14 +841,14 @@ impl Heap {
         value_size: usize,
         info: &'static TypeInfo,
     ) -> *mut u8 {
-        let header = precise_header_bytes(value_size);
+        let object = precise_object_size(value_size);
         let base = self.alloc_typed(
             &mut Pin::unpinned(p),
-            header + value_size,
+            object,
             ObjectKind::Precise,
             Some(info),
         );
-        base.wrapping_add(header)
+        base.wrapping_add(object - value_size)
     }
 
     /// The allocation path (malloc.go's four steps, see the essay): the
@@ -1272,6 +1267,24 @@ impl Heap {
     pub fn in_arena(&self, addr: usize) -> bool {
         self.arena.contains(addr)
     }
+}
+
+/// The object size for a precise value of `value_size` bytes, header
+/// included ([`crate::size::precise_object_bytes`]); a size that would
+/// wrap is Go's `fatal error: out of memory` (`mcache.allocLarge`), never a
+/// wrapped small object.
+#[inline(always)]
+fn precise_object_size(value_size: usize) -> usize {
+    match crate::size::precise_object_bytes(value_size) {
+        Some(object) => object,
+        None => precise_too_large(),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn precise_too_large() -> ! {
+    crate::rt_throw!("out of memory")
 }
 
 /// Readies a slot taken from a cached span before [`CachedSpan::publish`]

@@ -875,4 +875,29 @@ fn type_tables_only_for_mixed_spans_and_pooled() {
         ));
     }
     assert_eq!(h.pages.footprint().table_bytes, table, "one table made");
+
+/// A precise value so big that value + header would wrap is Go's
+/// `fatal error: out of memory`, exit status 2 (in a child process:
+/// `rt_throw!` exits), not a tiny object that claims the whole size.
+#[test]
+#[cfg(not(miri))]
+fn a_precise_object_that_would_wrap_is_out_of_memory() {
+    const CHILD: &str = "GORT_GC_PRECISE_WRAP_CHILD";
+    static INFO: &TypeInfo = crate::trace::InfoOf::<u64>::INFO;
+    if std::env::var_os(CHILD).is_some() {
+        let h = small_heap();
+        let p = h.alloc_precise_on(Some(0), usize::MAX - 3, INFO);
+        unreachable!("allocated {p:?} for usize::MAX - 3 bytes");
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "heap::tests::a_precise_object_that_would_wrap_is_out_of_memory",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("fatal error: out of memory"), "{stderr}");
 }
