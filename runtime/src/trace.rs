@@ -92,6 +92,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+mod flight;
+pub use flight::{
+    FlightRecorder, FlightRecorderConfig, FlightWindow, DEFAULT_MAX_BYTES, DEFAULT_MIN_AGE,
+};
+
 /// What the recorder saw: a scheduler hook event, or a collector phase the
 /// host observed (see [`gc_phase`]).
 #[derive(Debug, Clone, Copy)]
@@ -232,9 +237,38 @@ fn gort_error(e: io::Error) -> io::Error {
 static ACTIVE: Mutex<Option<Active>> = Mutex::new(None);
 /// Recorded events. Protected by its mutex (held only to push or take).
 static EVENTS: Mutex<Vec<Raw>> = Mutex::new(Vec::new());
-/// Whether the recorder keeps events. Relaxed: a late or early event at the
-/// edges is handled by the conversion.
+/// Whether the recorder keeps events: a trace is written ([`start`]) or a
+/// [`FlightRecorder`] runs. Relaxed: a late or early event at the edges is
+/// handled by the conversion.
 static ON: AtomicBool = AtomicBool::new(false);
+/// Whether a trace is written (between [`start`] and [`stop`]): the
+/// recorder pushes on `EVENTS`.
+static STREAM_ON: AtomicBool = AtomicBool::new(false);
+
+/// After a consumer (the written trace, the flight recorder) started or
+/// stopped: the recorder runs while either does. Serialized, so that the
+/// last caller installs what the flags say now.
+fn consumers_changed() {
+    static CHANGING: Mutex<()> = Mutex::new(());
+    let _one = lock(&CHANGING);
+    let any = STREAM_ON.load(Ordering::Relaxed) || flight::on();
+    ON.store(any, Ordering::Relaxed);
+    crate::pprof::set_trace_recorder(any.then_some(&RECORDER as &dyn SchedRecorder));
+}
+
+/// Hands a recorded event to each consumer that runs.
+fn push(r: Raw) {
+    let stream = STREAM_ON.load(Ordering::Relaxed);
+    if flight::on() {
+        if !stream {
+            return flight::push(r);
+        }
+        flight::push(r.clone());
+    }
+    if stream {
+        lock(&EVENTS).push(r);
+    }
+}
 
 use crate::lock::lock;
 
@@ -245,7 +279,7 @@ impl SchedRecorder for Recorder {
         if ON.load(Ordering::Relaxed) {
             let thread_p = gort_scheduler::current_p();
             let stack = event_stack(&ev);
-            lock(&EVENTS).push(Raw {
+            push(Raw {
                 ts: nanos,
                 thread_p,
                 ev: Ev::Sched(ev),
@@ -267,7 +301,7 @@ pub(crate) fn gc_phase(phase: GcPhase) {
     if tracing() {
         let ts = gort_scheduler::hooks::now_nanos();
         let thread_p = gort_scheduler::current_p();
-        lock(&EVENTS).push(Raw {
+        push(Raw {
             ts,
             thread_p,
             ev: Ev::Gc(phase),
@@ -337,8 +371,8 @@ pub fn start(w: impl Write + Send + 'static) -> io::Result<()> {
     let caller = gort_scheduler::current_p().zip(gort_scheduler::current_goroutine_id());
     let start_ts = gort_scheduler::hooks::now_nanos();
     lock(&EVENTS).clear();
-    ON.store(true, Ordering::Relaxed);
-    crate::pprof::set_trace_recorder(Some(&RECORDER));
+    STREAM_ON.store(true, Ordering::Relaxed);
+    consumers_changed();
     let id = TRACE_ID.fetch_add(1, Ordering::Relaxed) + 1;
     *active = Some(Active {
         out: Box::new(w),
@@ -379,8 +413,8 @@ pub fn stop() -> io::Result<()> {
     // Take the events at a point outside any collection cycle, as Go's
     // `StopTrace` does, so a cycle the trace saw start is seen to end.
     let world = stop_the_world_outside_gc();
-    crate::pprof::set_trace_recorder(None);
-    ON.store(false, Ordering::Relaxed);
+    STREAM_ON.store(false, Ordering::Relaxed);
+    consumers_changed();
     let events = std::mem::take(&mut *lock(&EVENTS));
     let end_ts = gort_scheduler::hooks::now_nanos();
     gort_scheduler::start_the_world(world);

@@ -118,10 +118,28 @@ pub fn newer_go(test: &str) -> Option<PathBuf> {
     None
 }
 
+/// The build cache the Go command uses outside the tests (`$GOCACHE`,
+/// else the user cache directory's `go-build`).
+fn user_gocache() -> Option<PathBuf> {
+    if let Some(c) = std::env::var_os("GOCACHE") {
+        return Some(PathBuf::from(c));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))?;
+    Some(base.join("go-build"))
+}
+
 /// Runs `GOROOT/bin/go tool ARGS` in `dir` with that GOROOT; returns
-/// (success, stdout, stderr).
+/// (success, stdout, stderr). The user's build cache is kept: newer Go
+/// toolchains build `go tool trace` and friends on first use, which takes
+/// over a minute with an empty cache.
 pub fn go_tool_of(root: &Path, dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(root.join("bin/go"))
+    let mut cmd = Command::new(root.join("bin/go"));
+    if let Some(cache) = user_gocache() {
+        cmd.env("GOCACHE", cache);
+    }
+    let out = cmd
         .arg("tool")
         .args(args)
         .current_dir(dir)
