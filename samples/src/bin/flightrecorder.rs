@@ -22,7 +22,8 @@
 //!
 //! **bench**: binarytrees of depth N (default 18) `ROUNDS` times (default
 //! 5) with the recorder off and on, alternately in the same process, and
-//! the overhead of the recorder from the medians.
+//! the overhead of the recorder from the medians of wall-clock and of
+//! process CPU time (the latter is steadier on a shared machine).
 
 use gort::sync::{Mutex, WaitGroup};
 use gort::trace::{FlightRecorder, FlightRecorderConfig};
@@ -161,13 +162,24 @@ fn serve(dir: PathBuf) {
     })
 }
 
-/// Seconds of binarytrees `n`, output discarded.
-fn binarytrees_secs(n: i32) -> f64 {
-    let t = Instant::now();
+/// CPU seconds the process has used (all threads: goroutines, collector
+/// workers, the recorder's thread).
+fn cpu_secs() -> f64 {
+    // SAFETY: getrusage only writes the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; RUSAGE_SELF is always valid.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(ru.ru_utime) + t(ru.ru_stime)
+}
+
+/// (wall, CPU) seconds of binarytrees `n`, output discarded.
+fn binarytrees_secs(n: i32) -> (f64, f64) {
+    let (t, c) = (Instant::now(), cpu_secs());
     gort_samples::binarytrees::run(n, &mut |a| {
         std::hint::black_box(a);
     });
-    t.elapsed().as_secs_f64()
+    (t.elapsed().as_secs_f64(), cpu_secs() - c)
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -180,34 +192,39 @@ fn bench(n: i32, rounds: usize) {
         let fr = FlightRecorder::new(FlightRecorderConfig::default());
         binarytrees_secs(n); // warm the heap up
         let (mut off, mut on) = (Vec::new(), Vec::new());
+        let (mut off_cpu, mut on_cpu) = (Vec::new(), Vec::new());
         for r in 0..rounds {
             // Alternate which goes first, so drift favours neither.
             for recorder in [r % 2 == 1, r % 2 == 0] {
                 if recorder {
                     fr.start().expect("start the flight recorder");
                 }
-                let s = binarytrees_secs(n);
+                let (s, cpu) = binarytrees_secs(n);
                 if recorder {
                     let w = fr.window();
                     fr.stop();
                     on.push(s);
+                    on_cpu.push(cpu);
                     if let Some(w) = w {
                         println!(
-                            "round {r}: on  {s:.3} s (window: {} generations, {} KiB)",
+                            "round {r}: on  {s:.3} s, {cpu:.3} s CPU (window: {} generations, {} KiB)",
                             w.generations,
                             w.bytes >> 10
                         );
                     }
                 } else {
                     off.push(s);
-                    println!("round {r}: off {s:.3} s");
+                    off_cpu.push(cpu);
+                    println!("round {r}: off {s:.3} s, {cpu:.3} s CPU");
                 }
             }
         }
         let (m_off, m_on) = (median(&mut off), median(&mut on));
+        let (c_off, c_on) = (median(&mut off_cpu), median(&mut on_cpu));
         println!(
-            "binarytrees {n}, {rounds} rounds: median off {m_off:.3} s, on {m_on:.3} s: overhead {:+.2} %",
-            (m_on / m_off - 1.0) * 100.0
+            "binarytrees {n}, {rounds} rounds: median off {m_off:.3} s, on {m_on:.3} s: overhead {:+.2} %; CPU off {c_off:.3} s, on {c_on:.3} s: {:+.2} %",
+            (m_on / m_off - 1.0) * 100.0,
+            (c_on / c_off - 1.0) * 100.0
         );
     })
 }
