@@ -81,6 +81,14 @@
 //!    seen before the `GoUnblock` that made it possible gets the unblock
 //!    first (the late one is dropped), and a `GoCreate` missing for a
 //!    goroutine created while the world restarted is added.
+//!
+//! # The flight recorder
+//!
+//! [`FlightRecorder`] (Go 1.25's) is a second consumer of the same
+//! recorder: it keeps the events in a bounded ring of generations, each
+//! with a snapshot of the goroutines' states at its start, and writes the
+//! recent past on demand as a whole trace, through the same conversion
+//! (see its module, `trace/flight.rs`). It may run beside [`start`].
 
 use gort_profiler::stack::Frame;
 use gort_profiler::trace::v1::StreamWriter;
