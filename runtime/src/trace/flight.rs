@@ -120,6 +120,10 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Whether a flight recorder runs (the recorder pushes on `PENDING`).
 static FLIGHT_ON: AtomicBool = AtomicBool::new(false);
+/// The id of the running flight recorder (0: none), for `enabled`, which
+/// takes no lock (a goroutine must never wait on `FLIGHT` while `start`
+/// holds it with the world stopped). Written under `FLIGHT`.
+static OWNER: AtomicU64 = AtomicU64::new(0);
 /// Events recorded and not yet taken by the flight recorder's thread.
 /// Protected by its mutex (held only to push or take).
 static PENDING: Mutex<Vec<Raw>> = Mutex::new(Vec::new());
@@ -451,6 +455,7 @@ impl FlightRecorder {
             mirror: m,
         });
         FLIGHT_ON.store(true, Ordering::Relaxed);
+        OWNER.store(self.id, Ordering::Relaxed);
         super::consumers_changed();
         gort_scheduler::start_the_world(world);
         drop(flight);
@@ -470,12 +475,16 @@ impl FlightRecorder {
     /// Waits for a `write_to` in progress. Does nothing if this recorder
     /// does not run.
     pub fn stop(&self) {
+        if !self.enabled() {
+            return;
+        }
         let _writing = lock(&self.writing);
         let mut flight = lock(&FLIGHT);
         if flight.as_ref().is_none_or(|w| w.owner != self.id) {
             return;
         }
         FLIGHT_ON.store(false, Ordering::Relaxed);
+        OWNER.store(0, Ordering::Relaxed);
         super::consumers_changed();
         *flight = None;
         lock(&PENDING).clear();
@@ -483,7 +492,8 @@ impl FlightRecorder {
 
     /// Go's `FlightRecorder.Enabled`: whether this recorder runs.
     pub fn enabled(&self) -> bool {
-        lock(&FLIGHT).as_ref().is_some_and(|w| w.owner == self.id)
+        // Relaxed: a flag read, ordered by nothing else.
+        OWNER.load(Ordering::Relaxed) == self.id
     }
 
     /// Go's `FlightRecorder.WriteTo`: writes the window — at least the
