@@ -157,6 +157,60 @@ pub struct Collector {
     /// with the world stopped (expected 0; see `mark_termination`).
     late_stacks: AtomicU64,
     init: Instant,
+    /// The execution tracer's hook (see [`Collector::set_trace_hook`]),
+    /// called while `trace_on`.
+    trace_hook: OnceLock<fn(TraceEvent)>,
+    trace_on: AtomicBool,
+}
+
+/// What the collector tells an execution tracer, on the thread that does
+/// the work, for Go's `GCMarkAssistStart`/`GCMarkAssistDone` and
+/// `GCSweepStart`/`GCSweepDone` events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceEvent {
+    /// An allocating goroutine starts a mark assist: its credit did not
+    /// cover its debt, so it scans (and may park) until it has paid.
+    AssistStart,
+    /// That assist is over.
+    AssistDone,
+    /// An allocating goroutine sweeps spans before a large allocation
+    /// (Go's `mheap.reclaim`).
+    SweepStart,
+    /// That sweep is over.
+    SweepDone {
+        /// Bytes of the spans swept.
+        swept: u64,
+        /// Bytes freed.
+        reclaimed: u64,
+    },
+    /// A P with nothing to run has just marked for `nanos` (one slice of
+    /// Go's idle mark worker), on the scheduler's own stack: no goroutine
+    /// is current.
+    IdleMark {
+        /// How long the slice took.
+        nanos: u64,
+    },
+}
+
+/// A mark assist as the tracer sees it: started by [`AssistSpan::begin`]
+/// (once), done when dropped, whichever way the assist returns.
+struct AssistSpan<'c>(&'c Collector, bool);
+
+impl AssistSpan<'_> {
+    fn begin(&mut self) {
+        if !self.1 {
+            self.1 = true;
+            self.0.trace(TraceEvent::AssistStart);
+        }
+    }
+}
+
+impl Drop for AssistSpan<'_> {
+    fn drop(&mut self) {
+        if self.1 {
+            self.0.trace(TraceEvent::AssistDone);
+        }
+    }
 }
 
 impl std::fmt::Debug for Collector {
@@ -362,6 +416,8 @@ impl Collector {
             stack_bytes_concurrent: AtomicU64::new(0),
             late_stacks: AtomicU64::new(0),
             init: Instant::now(),
+            trace_hook: OnceLock::new(),
+            trace_on: AtomicBool::new(false),
         }
     }
 
@@ -911,6 +967,9 @@ impl Collector {
         // The cycle this debt belongs to: its end cancels the debt.
         let cycle = self.cycles_started.load(Acquire);
         let g = HeapGraph(self.heap);
+        // Traced from the first scan (a debt that stolen credit covers is
+        // no assist, as in Go's gcAssistAlloc) to whichever return.
+        let mut span = AssistSpan(self, false);
         loop {
             // Assist time runs from here to the safepoint below (never
             // across a park or a safepoint, where this thread may run other
@@ -935,6 +994,7 @@ impl Collector {
                 }
             }
             let debt = debt - took;
+            span.begin();
             // (b) Scan.
             let mut gcw = GcWork::new(&self.queues, &g);
             let done = gcw.drain(Some((debt + OVER_ASSIST_WORK) as u64));
@@ -1031,14 +1091,28 @@ impl Collector {
     /// [`Collector::sweep_while_current`] that stops once `want` bytes were
     /// freed.
     fn sweep_until(&self, cycle: u32, want: u64) -> u64 {
-        let mut bytes = 0;
+        let (mut bytes, mut swept) = (0, 0);
         while bytes < want && self.sweep_gate.enter(cycle) {
             let r = self.heap.sweep_one();
             self.sweep_gate.leave();
             match r {
-                Some(r) => bytes += r.bytes_freed as u64,
+                Some(r) => {
+                    if swept == 0 {
+                        // Traced from the first span swept, as Go's
+                        // traceGCSweepSpan starts the event.
+                        self.trace(TraceEvent::SweepStart);
+                    }
+                    bytes += r.bytes_freed as u64;
+                    swept += r.bytes_swept as u64;
+                }
                 None => break,
             }
+        }
+        if swept > 0 {
+            self.trace(TraceEvent::SweepDone {
+                swept,
+                reclaimed: bytes,
+            });
         }
         bytes
     }
@@ -1047,6 +1121,29 @@ impl Collector {
         let done = || self.cycles_done.load(Acquire) >= n;
         if !done() {
             self.host().block_until(&done);
+        }
+    }
+
+    /// Installs the execution tracer's hook, told of mark assists and of
+    /// the sweeping an allocation does ([`TraceEvent`]) while
+    /// [`Collector::trace_events`] is on. It runs on the goroutine doing
+    /// the work, with no collector lock held, and must not block or
+    /// allocate from the managed heap. Returns false if already set.
+    pub fn set_trace_hook(&self, f: fn(TraceEvent)) -> bool {
+        self.trace_hook.set(f).is_ok()
+    }
+
+    /// Turns the calls of the trace hook on or off.
+    pub fn trace_events(&self, on: bool) {
+        self.trace_on.store(on, Relaxed);
+    }
+
+    #[inline]
+    fn trace(&self, e: TraceEvent) {
+        if self.trace_on.load(Relaxed) {
+            if let Some(f) = self.trace_hook.get() {
+                f(e);
+            }
         }
     }
 
@@ -1191,6 +1288,7 @@ impl Collector {
             return false;
         }
         let cpu0 = thread_cpu_ns();
+        let t0 = self.trace_on.load(Relaxed).then(Instant::now);
         let g = HeapGraph(self.heap);
         let mut gcw = GcWork::new(&self.queues, &g);
         let done = gcw.drain(Some(IDLE_MARK_WORK));
@@ -1209,6 +1307,11 @@ impl Collector {
         }
         self.idle_cpu_ns
             .fetch_add(thread_cpu_ns().saturating_sub(cpu0), Relaxed);
+        if let Some(t0) = t0 {
+            self.trace(TraceEvent::IdleMark {
+                nanos: t0.elapsed().as_nanos() as u64,
+            });
+        }
         true
     }
 

@@ -292,6 +292,23 @@ pub(crate) fn gate_entered(delta: isize) {
     let _ = delta;
 }
 
+/// Counts a lock of the collector's sync facade about to be taken (+1) or
+/// just released (-1) by the calling thread, for
+/// [`thread_holds_gc_locks`]. Never inlined, like [`gc_locks_held`].
+#[inline(never)]
+pub(crate) fn facade_locks(delta: isize) {
+    #[cfg(not(all(test, loom)))]
+    FACADE_HELD.with(|c| c.set(c.get().wrapping_add_signed(delta)));
+    #[cfg(all(test, loom))]
+    let _ = delta;
+}
+
+#[cfg(not(all(test, loom)))]
+thread_local! {
+    /// Facade locks the current thread holds or is taking.
+    static FACADE_HELD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 #[cfg(not(all(test, loom)))]
 thread_local! {
     /// Sweep-gate entries the current thread holds.
@@ -305,7 +322,9 @@ thread_local! {
 pub fn thread_holds_gc_locks() -> bool {
     #[cfg(not(all(test, loom)))]
     {
-        gc_locks_held(0) != 0 || GATE_HELD.with(|c| c.get()) != 0
+        gc_locks_held(0) != 0
+            || GATE_HELD.with(|c| c.get()) != 0
+            || FACADE_HELD.with(|c| c.get()) != 0
     }
     #[cfg(all(test, loom))]
     {

@@ -395,16 +395,16 @@ fn legacy_text_is_read_by_pprof() {
 fn go_viewer_json(dir: &Path, file: &str) -> serde_json::Value {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::process::Stdio;
-    let mut child = Command::new("go")
-        .args(["tool", "trace", "-http=127.0.0.1:0", file])
+    let mut cmd = Command::new("go");
+    cmd.args(["tool", "trace", "-http=127.0.0.1:0", file])
         .current_dir(dir)
         .env("HOME", dir.join("home"))
         .env("BROWSER", "true") // "open" the viewer with /bin/true
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn go tool trace");
-    let stderr = child.stderr.take().unwrap();
+        .stderr(Stdio::piped());
+    // Ended (with the tool `go` started) when dropped.
+    let mut server = go_tools::ToolServer::spawn(cmd).expect("spawn go tool trace");
+    let stderr = server.0.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -428,8 +428,7 @@ fn go_viewer_json(dir: &Path, file: &str) -> serde_json::Value {
         }
         serde_json::from_str(body).map_err(|e| e.to_string())
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     result.unwrap_or_else(|e| panic!("fetching go tool trace's /jsontrace: {e}"))
 }
 

@@ -25,12 +25,50 @@
 //! the trace as it happens. An event recorded later than `SETTLE` after
 //! its time stamp is moved up to the end of the part already written.
 //!
-//! The collector reports no events of its own, but the host sees its
-//! phases go by (`GcPhase` in this module): a stop of the world for sweep termination
-//! starts a cycle (`GCStart`, `GCSTWStart`), one for mark termination ends
-//! its marking, and the collector waking its waiters ends the cycle
-//! (`GCDone`, with `HeapAlloc` and `HeapGoal`). Missing, and said plainly:
-//! mark-worker and sweep tracks (the collector would have to report them).
+//! The collector's phases go by at the host (`GcPhase` in this module): a
+//! stop of the world for sweep termination starts a cycle (`GCStart`,
+//! `GCSTWStart`), one for mark termination ends its marking, and the
+//! collector waking its waiters ends the cycle (`GCDone`, with `HeapAlloc`
+//! and `HeapGoal`). The collector's own hook
+//! ([`gort_gc::collector::Collector::set_trace_hook`]) reports a
+//! goroutine's mark assist (`GCMarkAssistStart`/`Done`) and the sweeping an
+//! allocation does before it takes pages (`GCSweepStart`/`Done`), and the
+//! heap's (`gort_gc::heap::Heap::set_heap_live_hook`) every change of its
+//! live bytes, of which the recorder keeps the moves of 256 KiB or 1/32 or
+//! more as `HeapAlloc` (so the Heap counter follows allocations between
+//! collections, not only their ends).
+//!
+//! Mark workers: Go runs them as goroutines on Ps, labelled
+//! `GC (dedicated)`, `GC (fractional)` or `GC (idle)` (`GoStartLabel`).
+//! A P of gort's with nothing to run marks in slices between looks at its
+//! queues, as Go's idle worker does; the collector reports each slice that
+//! found work (`TraceEvent::IdleMark`), and the trace shows the P's mark
+//! worker goroutine (`runtime.gcBgMarkWorker`, id `2^40 + P`) running
+//! "GC (idle)" from the slice's start to the end of the last slice before
+//! the P does anything else. Go writes a stop of the world on the
+//! goroutine that stops it (and Go 1.22+'s viewer needs a goroutine
+//! there); when gort's collector stops the world from its own thread, the
+//! stop is written on the worker goroutine of a P that runs none, labelled
+//! "GC (dedicated)", for the length of the stop (or, if every P runs a
+//! goroutine, on the lowest P's). Missing, and said plainly: the marking of
+//! gort's dedicated and fractional workers, threads of the host's pool that
+//! hold no P: Go's per-P timeline has no row for them, and giving them one
+//! would show Ps that do not exist.
+//!
+//! # System calls
+//!
+//! A goroutine can run without its P: inside [`crate::blocking`], or after
+//! the preemption signal took the P from it (a long call into the kernel,
+//! a stop of the world). Go's trace calls that a system call. The
+//! scheduler reports `GoSysCall` when `blocking` starts, and `GoSysExit`
+//! when such a goroutine takes an idle P (Go's `exitsyscall`) or `GoStart`
+//! when an M hands it its P (a goroutine that waits for one), which the
+//! conversion writes as `GoSysExit` then `GoStart`; that the P left it
+//! shows in the trace when another M
+//! starts it, or it stops, or another goroutine starts on it, and the
+//! conversion then writes `GoSysBlock` for the goroutine (as Go's `retake`
+//! does). A goroutine whose P went idle and came back to it unseen gets
+//! its `GoSysBlock` at its `GoSysExit`.
 //!
 //! # Stacks
 //!
@@ -51,7 +89,9 @@
 //! trampoline, and the scheduler reports no entry PC. The `start` frame of
 //! `GoCreate` is therefore the function that executed the `go` call (the
 //! top user frame of the creation stack); goroutines that existed before
-//! the trace started get the frame `gort.createdBeforeTrace`.
+//! the trace started get the frame `gort.createdBeforeTrace`, except the
+//! main goroutine (the body of [`crate::run`]), which gets Go's name for
+//! its start function, `runtime.main`.
 //!
 //! # From hook events to a trace Go's parser accepts
 //!
@@ -111,6 +151,134 @@ pub use flight::{
 enum Ev {
     Sched(SchedEvent),
     Gc(GcPhase),
+    /// The heap's live bytes changed (Go's `HeapAlloc`), sampled: see
+    /// [`heap_live_sample`].
+    HeapLive(u64),
+    /// A goroutine's mark assist or sweep began or ended (the collector's
+    /// trace hook, [`gc_work_event`]).
+    GcWork(u64, gort_gc::collector::TraceEvent),
+    /// A P with nothing to run marked from `start` to the event's time
+    /// (Go's idle mark worker).
+    IdleMark {
+        p: usize,
+        start: u64,
+    },
+}
+
+/// The ids of the trace's mark-worker goroutines: `WORKER_GOID + p` for
+/// P `p` (far above any goroutine id a program reaches).
+const WORKER_GOID: u64 = 1 << 40;
+
+/// The collector's trace hook: a mark assist or a sweep by the calling
+/// goroutine (only goroutines do them; a worker thread's is not Go's
+/// event).
+fn gc_work_event(e: gort_gc::collector::TraceEvent) {
+    if !tracing() {
+        return;
+    }
+    if let gort_gc::collector::TraceEvent::IdleMark { nanos } = e {
+        // On the scheduler's stack, between goroutines: the M's P.
+        let Some(p) = gort_scheduler::current_m_p() else {
+            return;
+        };
+        let ts = gort_scheduler::hooks::now_nanos();
+        push(Raw {
+            ts,
+            thread_p: Some(p),
+            ev: Ev::IdleMark {
+                p,
+                start: ts.saturating_sub(nanos),
+            },
+            stack: None,
+        });
+        return;
+    }
+    let Some(goid) = gort_scheduler::current_goroutine_id() else {
+        return;
+    };
+    let thread_p = gort_scheduler::current_p();
+    if thread_p.is_none() {
+        // Without its P (`lock` would wait for one inside the collector):
+        // the converter ends what this would have ended when it can.
+        return;
+    }
+    let ts = gort_scheduler::hooks::now_nanos();
+    push(Raw {
+        ts,
+        thread_p,
+        ev: Ev::GcWork(goid, e),
+        stack: None,
+    });
+}
+
+/// Converts a mark assist's or a sweep's start or end by goroutine `g`.
+/// Go's parser keeps one open assist per goroutine and one open sweep per
+/// P, and attributes an assist event to the goroutine running on its P, so
+/// an event of a goroutine not running in the trace is deferred (an
+/// assist's end) or dropped.
+fn gc_work(c: &mut Converter, ts: u64, g: u64, work: gort_gc::collector::TraceEvent) {
+    use gort_gc::collector::TraceEvent as T;
+    let running = match c.gs.get(&g) {
+        Some(G::Running(p)) => Some(*p),
+        _ => None,
+    };
+    match work {
+        T::AssistStart => {
+            let Some(p) = running else { return };
+            match c.assists.get(&g).copied() {
+                Some(false) => return, // still open: the same assist goes on
+                Some(true) => c.t.push(ts, p as u32, EventKind::GcMarkAssistDone),
+                None => {}
+            }
+            c.t.push(ts, p as u32, EventKind::GcMarkAssistStart { stack: 0 });
+            c.assists.insert(g, false);
+        }
+        T::AssistDone => {
+            if let Some(deferred) = c.assists.get_mut(&g) {
+                match running {
+                    Some(p) => {
+                        c.t.push(ts, p as u32, EventKind::GcMarkAssistDone);
+                        c.assists.remove(&g);
+                    }
+                    None => *deferred = true,
+                }
+            }
+        }
+        T::SweepStart => {
+            let Some(p) = running else { return };
+            if c.sweeps.values().any(|&q| q == p) {
+                return;
+            }
+            c.t.push(ts, p as u32, EventKind::SweepStart { stack: 0 });
+            c.sweeps.insert(g, p);
+        }
+        T::SweepDone { swept, reclaimed } => {
+            if let Some(p) = c.sweeps.remove(&g) {
+                let ts = ts.max(last_ts(&c.t, p as u32));
+                c.t.push(ts, p as u32, EventKind::SweepDone { swept, reclaimed });
+            }
+        }
+        T::IdleMark { .. } => {} // recorded as Ev::IdleMark
+    }
+}
+
+/// A slice of idle marking on P `p` from `start` to `end`: P `p`'s mark
+/// worker goroutine runs (Go's `GoStartLabel` "GC (idle)"), created the
+/// first time, unblocked after the first; a slice that follows the last
+/// with nothing in between on the P extends its run. The run ends (its
+/// `GoBlock`, as Go's worker parks) when the P does something else
+/// ([`Converter::lost_p`]).
+fn idle_mark(c: &mut Converter, p: usize, start: u64, end: u64) {
+    let p = c.p_index(p);
+    let w = WORKER_GOID + p as u64;
+    if c.running.get(&p) == Some(&w) {
+        c.workers.insert(p, end);
+        return;
+    }
+    let start = start.max(c.floor).max(last_ts(&c.t, p as u32));
+    c.lost_p(start, p);
+    let start = c.start_worker(start, p, "GC (idle)");
+    c.workers.insert(p, end.max(start));
 }
 
 /// A collector phase, as seen at the host boundary (`runtime/src/host.rs`):
@@ -156,7 +324,8 @@ fn event_stack(ev: &SchedEvent) -> Option<Box<[u64]>> {
         | SchedEvent::GoUnblock { .. }
         | SchedEvent::GoBlock { .. }
         | SchedEvent::GoSched { .. }
-        | SchedEvent::GoPreempt { .. } => {
+        | SchedEvent::GoPreempt { .. }
+        | SchedEvent::GoSysCall { .. } => {
             gort_scheduler::current_goroutine_id()?;
             let mut buf = [0u64; STACK_DEPTH];
             let n = gort_profiler::symbolize::callers(0, &mut buf);
@@ -174,6 +343,10 @@ struct Begin {
     initial: Vec<(u64, GStatus)>,
     caller: Option<(usize, u64)>,
     gomaxprocs: usize,
+    /// The main goroutine (named `runtime.main`).
+    main_goid: u64,
+    /// The heap's live bytes and goal at start.
+    heap: (u64, u64),
 }
 
 /// The trace being recorded. Protected by `ACTIVE`.
@@ -254,27 +427,44 @@ static ON: AtomicBool = AtomicBool::new(false);
 static STREAM_ON: AtomicBool = AtomicBool::new(false);
 
 /// After a consumer (the written trace, the flight recorder) started or
-/// stopped: the recorder runs while either does. Serialized, so that the
-/// last caller installs what the flags say now.
+/// stopped: the recorder, the heap's and the collector's hooks run while
+/// either does. Serialized, so that the last caller installs what the
+/// flags say now.
 fn consumers_changed() {
     static CHANGING: Mutex<()> = Mutex::new(());
     let _one = lock(&CHANGING);
     let any = STREAM_ON.load(Ordering::Relaxed) || flight::on();
+    let heap = gort_gc::heap::global();
+    if any {
+        heap.set_heap_live_hook(heap_live_sample);
+    }
+    heap.observe_heap_live(any);
+    if let Some(c) = gort_gc::collector::try_global() {
+        if any {
+            c.set_trace_hook(gc_work_event);
+        }
+        c.trace_events(any);
+    }
     ON.store(any, Ordering::Relaxed);
     crate::pprof::set_trace_recorder(any.then_some(&RECORDER as &dyn SchedRecorder));
 }
 
-/// Hands a recorded event to each consumer that runs.
+/// Hands a recorded event to each consumer that runs. Not `lock`: the
+/// scheduler calls recorders pinned already, and `lock` would take a P
+/// back for a goroutine that has just given its own away (see
+/// `Recorder::record`).
 fn push(r: Raw) {
+    let raw =
+        |m: &'static Mutex<Vec<Raw>>| m.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let stream = STREAM_ON.load(Ordering::Relaxed);
     if flight::on() {
         if !stream {
-            return flight::push(r);
+            return raw(flight::pending()).push(r);
         }
-        flight::push(r.clone());
+        raw(flight::pending()).push(r.clone());
     }
     if stream {
-        lock(&EVENTS).push(r);
+        raw(&EVENTS).push(r);
     }
 }
 
@@ -287,6 +477,11 @@ impl SchedRecorder for Recorder {
         if ON.load(Ordering::Relaxed) {
             let thread_p = gort_scheduler::current_p();
             let stack = event_stack(&ev);
+            // Not `lock`: the scheduler calls recorders pinned already, and
+            // `lock` would take a P back for a goroutine that has just
+            // given its own away (`blocking`'s hand-off reports ProcStop
+            // from the goroutine's thread): the trace would end the system
+            // call it records.
             push(Raw {
                 ts: nanos,
                 thread_p,
@@ -316,6 +511,43 @@ pub(crate) fn gc_phase(phase: GcPhase) {
             stack: None,
         });
     }
+}
+
+/// The last `heap_live` recorded (see [`heap_live_sample`]).
+static HEAP_LAST: AtomicU64 = AtomicU64::new(0);
+
+/// The heap's `heap_live` hook while tracing: records a `HeapAlloc` when
+/// the value moved by at least 256 KiB or 1/32 of the last one recorded
+/// since then. Go records every change (each span a cache takes, each
+/// large object); a program that allocates gigabytes a second would fill
+/// the trace with them, while the counter `go tool trace` draws needs
+/// only the movements it can show: every large object of 256 KiB or
+/// more, each step of the saw-tooth, the peaks. Runs on the allocating
+/// or sweeping thread (see `Heap::set_heap_live_hook`): no heap
+/// allocation, no blocking beyond the event buffer's lock.
+fn heap_live_sample(now: u64) {
+    if !tracing() {
+        return;
+    }
+    let last = HEAP_LAST.load(Ordering::Relaxed);
+    if now.abs_diff(last) < (last / 32).max(256 << 10) {
+        return;
+    }
+    let thread_p = gort_scheduler::current_p();
+    if thread_p.is_none() && gort_scheduler::current_goroutine_id().is_some() {
+        // A goroutine running without its P (sweeping in a system call's
+        // shadow): `lock` would make it wait for a P inside the heap. The
+        // next change is recorded instead.
+        return;
+    }
+    HEAP_LAST.store(now, Ordering::Relaxed);
+    let ts = gort_scheduler::hooks::now_nanos();
+    push(Raw {
+        ts,
+        thread_p,
+        ev: Ev::HeapLive(now),
+        stack: None,
+    });
 }
 
 static RECORDER: Recorder = Recorder;
@@ -379,6 +611,11 @@ pub fn start(w: impl Write + Send + 'static) -> io::Result<()> {
     let caller = gort_scheduler::current_p().zip(gort_scheduler::current_goroutine_id());
     let start_ts = gort_scheduler::hooks::now_nanos();
     lock(&EVENTS).clear();
+    // The heap's size and goal when the trace starts, then its changes.
+    let heap = gort_gc::heap::global();
+    let heap_live = heap.heap_live();
+    let heap_goal = gort_gc::collector::try_global().map_or(0, |c| c.mem_stats().next_gc);
+    HEAP_LAST.store(heap_live, Ordering::Relaxed);
     STREAM_ON.store(true, Ordering::Relaxed);
     consumers_changed();
     let id = TRACE_ID.fetch_add(1, Ordering::Relaxed) + 1;
@@ -389,6 +626,8 @@ pub fn start(w: impl Write + Send + 'static) -> io::Result<()> {
             initial,
             caller,
             gomaxprocs: gort_scheduler::gomaxprocs(0).max(1) as usize,
+            main_goid: gort_scheduler::main_goroutine_id(),
+            heap: (heap_live, heap_goal),
         }),
         writer: StreamWriter::new(),
         id,
@@ -443,6 +682,10 @@ enum G {
     Runnable,
     Running(usize),
     Waiting,
+    /// Running without a P (a system call, or left by the preemption
+    /// signal): in Go's trace, blocked in a syscall (`GoSysBlock`) until
+    /// `GoSysExit`.
+    InSyscall,
     Dead,
 }
 
@@ -469,6 +712,18 @@ struct Converter {
     marked: Option<(u64, u32)>,
     /// The open stop of the world is a mark termination.
     stw_is_mark_termination: bool,
+    /// Goroutines in a mark assist (GCMarkAssistStart written); with
+    /// `true` if its end came while the goroutine was not running, so the
+    /// trace still has it open (closed before its next start).
+    assists: HashMap<u64, bool>,
+    /// Goroutines sweeping, and the P their GCSweepStart went to.
+    sweeps: HashMap<u64, usize>,
+    /// Ps whose mark worker runs in the trace, and when its last slice
+    /// ended.
+    workers: HashMap<usize, u64>,
+    /// Where the open stop of the world was written: P, goroutine, and
+    /// whether that is the P's mark worker, started for it.
+    stw_on: Option<(usize, u64, bool)>,
 }
 
 impl Converter {
@@ -528,6 +783,141 @@ impl Converter {
         ids
     }
 
+    /// Runs P `p`'s mark worker goroutine (`runtime.gcBgMarkWorker`) from
+    /// `ts` (or the P's last event) with `label`: created the first time,
+    /// unblocked after. The P must run no goroutine in the trace. Returns
+    /// the time it starts.
+    fn start_worker(&mut self, ts: u64, p: usize, label: &str) -> u64 {
+        let w = WORKER_GOID + p as u64;
+        let ts = ts.max(self.floor).max(last_ts(&self.t, p as u32));
+        self.ensure_up(ts, p);
+        match self.gs.get(&w) {
+            None => {
+                let stack = self
+                    .t
+                    .stack(&[Frame::new("runtime.gcBgMarkWorker", "?", 0, 0, 0)]);
+                self.t.push(
+                    ts,
+                    p as u32,
+                    EventKind::GoCreate {
+                        g: w,
+                        start: stack,
+                        stack: 0,
+                    },
+                );
+            }
+            Some(G::Waiting) => {
+                self.t
+                    .push(ts, p as u32, EventKind::GoUnblock { g: w, stack: 0 });
+            }
+            _ => return ts,
+        }
+        let label = self.t.label(label);
+        self.t
+            .push(ts, p as u32, EventKind::GoStartLabel { g: w, label });
+        self.gs.insert(w, G::Running(p));
+        self.running.insert(p, w);
+        ts
+    }
+
+    /// A goroutine to write a stop of the world on at `ts` (Go's trace
+    /// writes it on the goroutine that stops the world, and Go 1.22+'s
+    /// viewer needs one): the one running on `prefer` (the recording
+    /// thread's P), else a P's mark worker started on a P that runs none
+    /// (gort's collector stops the world from a worker thread, where Go's
+    /// runs a mark worker goroutine), else the goroutine on the lowest P.
+    /// Returns (P, goroutine, whether the worker was started for it).
+    fn gc_context(&mut self, ts: u64, prefer: Option<usize>) -> (usize, u64, bool) {
+        if let Some(p) = prefer {
+            if let Some(&g) = self.running.get(&p) {
+                return (p, g, false);
+            }
+        }
+        let idle = prefer
+            .into_iter()
+            .chain(0..self.up.len())
+            .find(|p| !self.running.contains_key(p));
+        if let Some(p) = idle {
+            let p = self.p_index(p);
+            self.start_worker(ts, p, "GC (dedicated)");
+            return (p, WORKER_GOID + p as u64, true);
+        }
+        let (&p, &g) = self
+            .running
+            .iter()
+            .min_by_key(|(p, _)| **p)
+            .expect("a P runs a goroutine");
+        (p, g, false)
+    }
+
+    /// Ends the open stop of the world at `ts`, on the goroutine that
+    /// started it if it still runs (else on one [`Converter::gc_context`]
+    /// finds); returns where.
+    fn stw_done(&mut self, ts: u64) -> (u64, u32) {
+        let (sp, sg, started) = self.stw_on.take().unwrap_or((self.first_p, 0, false));
+        let (p, extra) = match self.gs.get(&sg) {
+            Some(G::Running(q)) if sg != 0 => (*q, false),
+            _ => {
+                let (p, _, started) = self.gc_context(ts, Some(sp));
+                (p, started)
+            }
+        };
+        let at = ts.max(self.floor).max(last_ts(&self.t, p as u32));
+        self.t.push(at, p as u32, EventKind::StwDone);
+        if extra {
+            self.lost_p(at, p);
+        }
+        if started {
+            // The worker started for the stop parks (if it still runs).
+            if self.running.get(&sp) == Some(&(WORKER_GOID + sp as u64)) {
+                self.lost_p(at, sp);
+            }
+        }
+        (at, p as u32)
+    }
+
+    /// The goroutine running on `p` in the trace, if any, ran on without
+    /// its P (the scheduler gave the P to another M, or stopped it): in
+    /// Go's words it blocked in a system call (`GoSysBlock`, as Go's
+    /// `retake` and `entersyscallblock` record for the P they take).
+    fn lost_p(&mut self, ts: u64, p: usize) {
+        let Some(g) = self.running.get(&p).copied() else {
+            return;
+        };
+        if g == WORKER_GOID + p as u64 {
+            // The P's idle mark worker parks where its last slice ended.
+            let end = self.workers.remove(&p).unwrap_or(ts);
+            let at = end.min(ts).max(self.floor).max(last_ts(&self.t, p as u32));
+            let block = EventKind::GoBlock {
+                reason: BlockReason::Other,
+                stack: 0,
+            };
+            self.leave(at, g, block, G::Waiting);
+            return;
+        }
+        self.leave(ts, g, EventKind::GoSysBlock, G::InSyscall);
+    }
+
+    /// Goroutine `g` runs on `p` again after running without a P:
+    /// `GoSysExit` then `GoStart` on `p` (Go's `exitsyscall`).
+    fn sys_exit(&mut self, ts: u64, g: u64, p: usize) {
+        match self.gs.get(&g).copied() {
+            Some(G::Running(q)) => {
+                // It left `q` without the P's start or stop by another M
+                // showing (the P went idle and came back to it).
+                self.lost_p(ts, q);
+            }
+            Some(G::InSyscall) => {}
+            _ => return,
+        }
+        self.ensure_up(ts, p);
+        self.lost_p(ts, p);
+        self.t.push(ts, p as u32, EventKind::GoSysExit { g });
+        self.t.push(ts, p as u32, EventKind::GoStart { g });
+        self.gs.insert(g, G::Running(p));
+        self.running.insert(p, g);
+    }
+
     /// The current goroutine on its P leaves it with `kind`.
     fn leave(&mut self, ts: u64, g: u64, kind: EventKind, next: G) {
         if let Some(G::Running(p)) = self.gs.get(&g).copied() {
@@ -576,9 +966,15 @@ fn begin(a: &Begin) -> Converter {
         in_stw: false,
         marked: None,
         stw_is_mark_termination: false,
+        assists: HashMap::new(),
+        sweeps: HashMap::new(),
+        workers: HashMap::new(),
+        stw_on: None,
     };
     c.start =
         c.t.stack(&[Frame::new("gort.createdBeforeTrace", "?", 0, 0, 0)]);
+    // Go names the main goroutine after its start function, runtime.main.
+    let main_start = c.t.stack(&[Frame::new("runtime.main", "?", 0, 0, 0)]);
     let ts0 = a.start_ts;
     c.t.push(
         ts0,
@@ -588,16 +984,53 @@ fn begin(a: &Begin) -> Converter {
             stack: 0,
         },
     );
+    let (heap_live, heap_goal) = a.heap;
+    c.t.push(
+        ts0,
+        first_p as u32,
+        EventKind::HeapAlloc { bytes: heap_live },
+    );
+    if heap_goal != 0 {
+        c.t.push(
+            ts0,
+            first_p as u32,
+            EventKind::HeapGoal { bytes: heap_goal },
+        );
+    }
+    let create = |c: &mut Converter, p: usize, g: u64| {
+        if g == a.main_goid && !c.gs.contains_key(&g) {
+            c.t.push(
+                ts0,
+                p as u32,
+                EventKind::GoCreate {
+                    g,
+                    start: main_start,
+                    stack: 0,
+                },
+            );
+            c.gs.insert(g, G::Runnable);
+        } else {
+            c.create(ts0, p, g);
+        }
+    };
     for &(g, status) in &a.initial {
-        c.create(ts0, first_p, g);
-        if status == GStatus::Waiting {
+        create(&mut c, first_p, g);
+        // A goroutine running without its P is, to Go's trace, in a
+        // system call; it is waiting like a blocked one until GoSysExit.
+        if matches!(status, GStatus::Waiting | GStatus::Syscall) && Some(g) != a.caller.map(|c| c.1)
+        {
             c.t.push(ts0, first_p as u32, EventKind::GoWaiting { g });
-            c.gs.insert(g, G::Waiting);
+            let state = if status == GStatus::Syscall {
+                G::InSyscall
+            } else {
+                G::Waiting
+            };
+            c.gs.insert(g, state);
         }
     }
     if let Some((p, g)) = a.caller {
         c.ensure_up(ts0, p);
-        c.create(ts0, p, g);
+        create(&mut c, p, g);
         c.t.push(ts0, p as u32, EventKind::GoStart { g });
         c.gs.insert(g, G::Running(p));
         c.running.insert(p, g);
@@ -622,6 +1055,19 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
         };
         let ev = match r.ev {
             Ev::Sched(ev) => ev,
+            Ev::GcWork(goid, work) => {
+                gc_work(c, ts, goid, work);
+                continue;
+            }
+            Ev::IdleMark { p, start } => {
+                idle_mark(c, p, start, ts);
+                continue;
+            }
+            Ev::HeapLive(bytes) => {
+                let p = r.thread_p.unwrap_or(first_p) as u32;
+                c.t.push(ts, p, EventKind::HeapAlloc { bytes });
+                continue;
+            }
             Ev::Gc(phase) => {
                 // GC cycles and STW phases do not nest; a phase whose
                 // partner happened outside the trace is dropped.
@@ -639,17 +1085,20 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
                             } else {
                                 StwKind::MarkTermination
                             };
-                            c.t.push(ts, p, EventKind::StwStart { kind });
+                            let (sp, sg, started) = c.gc_context(ts, r.thread_p);
+                            let at = ts.max(last_ts(&c.t, sp as u32));
+                            c.t.push(at, sp as u32, EventKind::StwStart { kind });
+                            c.stw_on = Some((sp, sg, started));
                             in_stw = true;
                             stw_is_mark_termination = !sweep;
                         }
                     }
                     GcPhase::WorldRestart => {
                         if in_stw {
-                            c.t.push(ts, p, EventKind::StwDone);
+                            let (at, p) = c.stw_done(ts);
                             in_stw = false;
                             if stw_is_mark_termination {
-                                marked = Some((ts, p));
+                                marked = Some((at, p));
                             }
                         }
                     }
@@ -673,6 +1122,14 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
         match ev {
             SchedEvent::ProcStart { p } => {
                 let p = c.p_index(p);
+                if c.up[p] && c.running.contains_key(&p) {
+                    // Another M takes the P of a goroutine that runs on
+                    // without it: Go's retake (GoSysBlock, ProcStop), then
+                    // the new M's ProcStart.
+                    c.lost_p(ts, p);
+                    c.t.push(ts, p as u32, EventKind::ProcStop);
+                    c.up[p] = false;
+                }
                 if !c.up[p] {
                     c.up[p] = true;
                     c.t.push(ts, p as u32, EventKind::ProcStart { thread: p as u64 });
@@ -680,10 +1137,9 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
             }
             SchedEvent::ProcStop { p } => {
                 let p = c.p_index(p);
-                if let Some(g) = c.running.get(&p).copied() {
-                    // The P's goroutine left without an event we saw.
-                    c.leave(ts, g, EventKind::GoStop { stack: 0 }, G::Dead);
-                }
+                // A P stops under its goroutine only if that one runs on
+                // without it.
+                c.lost_p(ts, p);
                 c.ensure_up(ts, p);
                 c.t.push(ts, p as u32, EventKind::ProcStop);
                 c.up[p] = false;
@@ -694,14 +1150,17 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
             }
             SchedEvent::GoStart { goid, p } => {
                 c.ensure_up(ts, p);
-                if let Some(other) = c.running.get(&p).copied() {
-                    c.leave(ts, other, EventKind::GoStop { stack: 0 }, G::Dead);
-                }
+                // The P's goroutine in the trace left it without an event
+                // of its own: it runs on without the P.
+                c.lost_p(ts, p);
                 c.create(ts, p, goid);
                 match c.gs.get(&goid).copied() {
                     Some(G::Waiting) => {
                         // Its GoUnblock was stamped later on another thread.
                         c.t.push(ts, p as u32, EventKind::GoUnblock { g: goid, stack: 0 });
+                    }
+                    Some(G::InSyscall) => {
+                        c.t.push(ts, p as u32, EventKind::GoSysExit { g: goid });
                     }
                     Some(G::Running(q)) => {
                         c.leave(ts, goid, EventKind::GoSched { stack: 0 }, G::Runnable);
@@ -727,6 +1186,16 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
                 c.leave(ts, goid, block_kind(reason, stack), G::Waiting)
             }
             SchedEvent::GoEnd { goid } => c.leave(ts, goid, EventKind::GoEnd, G::Dead),
+            SchedEvent::GoSysCall { goid } => {
+                if let Some(G::Running(p)) = c.gs.get(&goid).copied() {
+                    let (stack, _) = c.stack_ids(r.stack.as_deref());
+                    c.t.push(ts, p as u32, EventKind::GoSysCall { stack });
+                }
+            }
+            SchedEvent::GoSysExit { goid, p } => {
+                let p = c.p_index(p);
+                c.sys_exit(ts, goid, p);
+            }
             SchedEvent::GoUnblock { goid } => {
                 if c.gs.get(&goid) == Some(&G::Waiting) {
                     let p = r.thread_p.unwrap_or(first_p);
@@ -751,17 +1220,42 @@ fn end(c: &mut Converter, end_ts: u64) {
     // (`traceGoSched`); the world was stopped when the events were taken,
     // so the caller is the only goroutine that can still be running. Go's
     // trace viewer needs the end of every run.
+    // A stop of the world still open ends first, on a running goroutine
+    // (see `Converter::gc_context`).
+    let mut marked = c.marked.map(|(ts, p)| (ts.max(c.floor), p));
+    if c.in_stw {
+        let at = c.stw_done(end.0);
+        if c.stw_is_mark_termination {
+            marked = Some(at);
+        }
+        c.in_stw = false;
+    }
     let mut still: Vec<(usize, u64)> = c.running.iter().map(|(&p, &g)| (p, g)).collect();
     still.sort_unstable();
     for (p, g) in still {
         let ts = last_ts(&c.t, p as u32).max(end.0);
-        c.leave(ts, g, EventKind::GoSched { stack: 0 }, G::Runnable);
+        if g == WORKER_GOID + p as u64 {
+            c.lost_p(ts, p);
+        } else {
+            c.leave(ts, g, EventKind::GoSched { stack: 0 }, G::Runnable);
+        }
     }
-    let mut marked = c.marked.map(|(ts, p)| (ts.max(c.floor), p));
-    if c.in_stw && c.stw_is_mark_termination {
-        marked = Some(end);
+    // A sweep still open (its goroutine was stopped with the world) ends
+    // here: Go's viewer needs both ends of a sweep.
+    let mut sweeps: Vec<usize> = c.sweeps.drain().map(|(_, p)| p).collect();
+    sweeps.sort_unstable();
+    for p in sweeps {
+        let ts = last_ts(&c.t, p as u32).max(end.0);
+        c.t.push(
+            ts,
+            p as u32,
+            EventKind::SweepDone {
+                swept: 0,
+                reclaimed: 0,
+            },
+        );
     }
-    close_gc(&mut c.t, c.in_gc, c.in_stw, marked, end);
+    close_gc(&mut c.t, c.in_gc, false, marked, end);
 }
 
 /// Ends, at the end of the trace, the collector's spans its events left

@@ -1,6 +1,8 @@
 //! The `customrouter` sample's server: "Hello World" at `/` and gort's
 //! `/debug/pprof/` handlers on one `tiny_http` server, routed by path as
-//! Go's `ServeMux` routes the twin's (see `src/bin/customrouter.rs`).
+//! Go's `ServeMux` routes the twin's (see `src/bin/customrouter.rs`), and
+//! beside them, beyond the twin, `/debug/metrics`: the runtime's metrics in
+//! the Prometheus text format (`gort::metrics::metrics_handler`).
 
 use gort::pprof::http as pprof;
 use std::io;
@@ -20,10 +22,22 @@ pub fn message(_req: &http::Request<Vec<u8>>) -> http::Response<pprof::Body> {
         .expect("a valid response")
 }
 
+/// `/debug/metrics`: `gort::metrics::metrics_handler`, whose answer is a
+/// whole body, re-wrapped in the pprof handlers' body type.
+pub fn metrics(req: &http::Request<Vec<u8>>) -> http::Response<pprof::Body> {
+    let head = http::Request::builder()
+        .method(req.method().clone())
+        .uri(req.uri().clone())
+        .body(())
+        .expect("a request's own method and URI");
+    gort::metrics::metrics_handler(head).map(pprof::Body::from)
+}
+
 /// The router: Go's `ServeMux` with `/`, `/debug/pprof/` (a subtree) and
-/// the four exact paths registered.
+/// the four exact paths registered, plus `/debug/metrics`.
 pub fn route(req: &http::Request<Vec<u8>>) -> http::Response<pprof::Body> {
     match req.uri().path() {
+        "/debug/metrics" => metrics(req),
         "/debug/pprof/cmdline" => pprof::cmdline(req),
         "/debug/pprof/profile" => pprof::profile(req),
         "/debug/pprof/symbol" => pprof::symbol(req),

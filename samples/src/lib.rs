@@ -15,6 +15,7 @@
 pub mod binarytrees;
 pub mod customrouter;
 pub mod memstats;
+pub mod tour;
 
 use std::fmt;
 use std::io::Write;

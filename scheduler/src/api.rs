@@ -51,6 +51,9 @@ where
     s.run_active.fetch_add(1, SeqCst);
     // The main goroutine has no creator (Go prints no `created by` for it).
     sched::newproc(0, move || {
+        // Set here, before the body runs (the body may ask at once, before
+        // `newproc` has returned on the calling thread).
+        MAIN_GOID.store(current_goroutine_id().unwrap_or(0), Relaxed);
         let r = f();
         sched().run_active.fetch_sub(1, SeqCst);
         let mut slot = d2.0.lock();
@@ -66,6 +69,17 @@ where
         }
         slot = done.1.wait(slot);
     }
+}
+
+/// The goroutine id of the latest [`run`] body (Go's main goroutine, whose
+/// start function Go's tools name `runtime.main`); 0 before the first.
+static MAIN_GOID: crate::loom::sync::atomic::AtomicU64 =
+    crate::loom::sync::atomic::AtomicU64::new(0);
+
+/// The id of the main goroutine: the body of the latest [`run`] (0 before
+/// any). The tracer names its start function `runtime.main`, as Go's does.
+pub fn main_goroutine_id() -> u64 {
+    MAIN_GOID.load(Relaxed)
 }
 
 /// Starts a goroutine running `f` (`go f()`). Returns its goroutine id.
@@ -257,6 +271,21 @@ pub fn set_p_local(id: usize, v: *mut ()) {
     }
     // SAFETY: Ps are leaked. Release: publishes what `v` points to.
     unsafe { &*p }.local.store(v, Release);
+}
+
+/// The P held by the calling thread's M, whether a goroutine runs on it
+/// or the scheduler's own code does (which [`current_p`] does not name):
+/// for hooks the scheduler calls between goroutines, such as the idle mark
+/// hook.
+pub fn current_m_p() -> Option<usize> {
+    let m = sched::current_m();
+    if m.is_null() {
+        return None;
+    }
+    // SAFETY: Ms are leaked; `p` is written by this very thread.
+    let p = unsafe { &*m }.p.load(Relaxed);
+    // SAFETY: Ps are leaked.
+    (!p.is_null()).then(|| unsafe { &*p }.id)
 }
 
 /// The calling goroutine's id (Go's goid; main is 1), `None` outside

@@ -139,7 +139,7 @@ pub(crate) type StartFn = (Option<unsafe fn(*mut u8)>, usize);
 /// | `lo`, `hi` | immutable after creation |
 /// | `goid`, `parent`, `creator_pc` | written by the spawner before the G is published; read anywhere |
 /// | `status`, `preempt`, `select_done`, `wait_reason` | atomics (see each) |
-/// | `schedlink` | protected by the lock of the list the G is on (global queue, free list) |
+/// | `schedlink` | protected by the lock of the list the G is on (global queue, free list); on the lock-free `preempted` stack, by its push/take protocol (`handoff.rs`) |
 /// | `m` | written by the M that runs it; read racily by sysmon |
 /// | `lockedm` | written by the G's own M before it queues the G (Release on the queue) |
 /// | `pins` | written by the G's runner when it switches out and in |

@@ -57,6 +57,25 @@ pub enum SchedEvent {
         /// The goroutine.
         goid: u64,
     },
+    /// A goroutine enters a call it declared blocking
+    /// ([`crate::blocking`]): it goes on running without its P (Go's
+    /// `GoSysCall`). A goroutine that leaves its P by the preemption
+    /// signal reports nothing here (a signal handler records nothing); its
+    /// P's start or stop by another M shows that it left.
+    GoSysCall {
+        /// The goroutine.
+        goid: u64,
+    },
+    /// A goroutine that ran without its P took an idle P, not the one it
+    /// left (that one was handed to another M meanwhile), and runs on `p`
+    /// now (Go's `GoSysExit`, then `GoStart` on `p`). One that waits until
+    /// an M hands it a P is reported by that M's `GoStart` instead.
+    GoSysExit {
+        /// The goroutine.
+        goid: u64,
+        /// The P it runs on now.
+        p: usize,
+    },
     /// An M acquired a P.
     ProcStart {
         /// The P.

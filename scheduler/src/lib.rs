@@ -70,7 +70,9 @@
 //! * **suspend** — a P-less G's thread waiting inside the preemption
 //!   handler until the world restarts, its stack frozen.
 //! * **locked G** — a P-less G waiting on a run queue for a P that only its
-//!   own M may run: the M that picks it hands over its P.
+//!   own M may run: the M that picks it hands over its P. A G preempted by
+//!   signal waits as one inside the handler (**preempted** stack, then the
+//!   global queue).
 //! * **foreign G** — the stand-in of a thread outside the scheduler that
 //!   blocks in a gort operation (it blocks the thread, not a goroutine).
 //! * **stop the world (STW)** — every P stopped at a safepoint; **ragged
@@ -195,14 +197,24 @@
 //! registers, and a `std::sync::Mutex` the goroutine holds belongs to its
 //! OS thread. So an interrupted goroutine **never leaves its thread**: the
 //! handler makes it *leave its P* instead — the G and the P enter the
-//! `Syscall` state, exactly as for a system call below — and the thread
-//! carries on running the goroutine, P-less. The P goes to another M (sysmon
-//! hands it off), so other goroutines run: that is fairness with one P.
-//! When the P-less goroutine next enters the runtime where it needs P-local
-//! state (an allocation, a channel operation, a safepoint), it takes a P
-//! back (**exitsyscall**, [`ensure_p`]): its old P if nobody took it, else
-//! an idle one, else it waits on the global queue as a **locked G** whose M
-//! is handed a P by whichever M picks it (Go's `startlockedm`).
+//! `Syscall` state, exactly as for a system call below — and the P goes to
+//! another M (sysmon hands it off, or a stopper stops it), so other
+//! goroutines run: that is fairness with one P. The thread then **waits in
+//! the handler for a P**, as a runnable **locked G** that only its own M may
+//! run: the handler may take no lock, so it pushes the G on the lock-free
+//! `preempted` stack, which `find_runnable`, sysmon and the restart of the
+//! world move to the global queue; the M that picks the G makes the G's M
+//! the owner of its P on its behalf, wakes it (a futex, `M::handoff`) and
+//! parks (Go's `startlockedm`; `loom_handoff`). Letting the thread run on P-less instead
+//! would put more threads on the CPUs than GOMAXPROCS, and a stopper would
+//! then wait for the OS to schedule a thread it must suspend.
+//!
+//! A goroutine that left its P in a system call (below) does go on
+//! P-less; when it next enters the runtime where it needs P-local state
+//! (an allocation, a channel operation, a safepoint), it takes a P back
+//! (**exitsyscall**, [`ensure_p`]): its old P if nobody took it, else an
+//! idle one, else it waits on the global queue as a locked G, the same
+//! way.
 //!
 //! The handler acts only at **async-safe** instructions: the thread runs a
 //! goroutine (not g0), its M is not **pinned** (`M::pins`: the allocator's
@@ -223,7 +235,10 @@
 //! interrupted instruction (the kernel rewound it onto `syscall`, or the
 //! call just returned `EINTR`) and leaves the P only then — with a doubling
 //! back-off up to 10 ms; one that has run 10 ms while others wait is made
-//! to leave its P wherever it is.
+//! to leave its P wherever it is and wait for one (`REQ_YIELD`). A
+//! goroutine that stops the world, or runs a ragged barrier, is pinned from
+//! the moment it wins the world semaphore until it is done: the P it stops
+//! as its own must stay its own.
 //!
 //! ## System calls and the P-less state
 //!
@@ -235,12 +250,18 @@
 //! `Syscall` state is the hand-over point between three parties, each
 //! leaving it by CAS, so exactly one wins: the M taking its P back
 //! (`Syscall → Running`), sysmon or [`blocking`] (`Syscall → Idle`, then
-//! `handoffp`), and a stopper (`Syscall → GcStop`) (`loom_syscall`).
+//! `handoffp`), and a stopper (`Syscall → GcStop`) (`loom_syscall`). The
+//! M that takes its P back may win a P that was retaken, handed to another
+//! M and left by that M in turn since; so the winner always names itself
+//! the P's M, because stoppers and sysmon signal the M a running P names.
 //!
-//! A P-less goroutine may be executing user code at any moment, so a stop
-//! of the world does more than stop Ps: once every P is stopped, the
-//! stopper **suspends** every thread that runs a P-less goroutine (signal,
-//! then wait for `M::susp`; `suspend.rs`). The handler records its stack pointer,
+//! A P-less goroutine may be executing user code at any moment (a system
+//! call returns, [`blocking`]'s function computes), so a stop of the world
+//! does more than stop Ps: once every P is stopped, the stopper
+//! **suspends** every thread that runs a P-less goroutine (signal, then
+//! wait for `M::susp`; `suspend.rs`). A goroutine interrupted in user code
+//! *with* a P leaves it and waits for a P as above, a runnable G the
+//! stopper does not wait for. The handler records its stack pointer,
 //! raises `suspended` (Release) and waits on a futex until
 //! [`start_the_world`] clears the request (`loom_suspend`). Suspended
 //! goroutines are scanned in the pause that opens a scan epoch, since they

@@ -12,6 +12,10 @@
 //! * **leaving the P** (the handler or [`blocking`]): the G enters the
 //!   `Syscall` state, its P the `Syscall` state, from which sysmon retakes it
 //!   (`retake`) and a stopper stops it;
+//! * **waiting for a P in the handler**: user code taken off its P (by
+//!   sysmon's `REQ_YIELD` or a stop of the world) waits inside the handler
+//!   as a runnable locked goroutine until an M hands it a P, so no more
+//!   threads run user code than there are Ps;
 //! * **suspension**: while the world is stopped, every thread that runs a
 //!   P-less goroutine waits inside the handler, its stack frozen;
 //! * **exitsyscall** ([`ensure_p`]): a P-less goroutine takes a P back before
@@ -37,10 +41,11 @@
 //! It runs at an arbitrary instruction of user code, which may hold any
 //! lock of libc or std (a `malloc` arena is excluded by the host's check,
 //! stdout's lock is not). It therefore takes no lock at all: it writes
-//! atomics, reads the clock (vDSO) and waits on a futex. Every piece of
-//! bookkeeping that needs a lock (handing the P to another M, stopping it
-//! for the world) is done by sysmon or by the stopper, which see the P in
-//! the `Syscall` state.
+//! atomics, reads the clock (vDSO), pushes its goroutine on a lock-free
+//! stack and waits on a futex. Every piece of bookkeeping that needs a lock
+//! (handing the P to another M, stopping it for the world, queueing the
+//! goroutine) is done by sysmon, a stopper or a scheduling M, which see the
+//! P in the `Syscall` state and the goroutine on the `preempted` stack.
 
 use crate::g::{GStatus, G};
 use crate::loom::sync::atomic::{AtomicU32, AtomicUsize, Ordering::*};
@@ -52,7 +57,7 @@ use std::ptr::null_mut;
 /// ignored by default, and it interrupts blocking system calls.
 pub(crate) const SIG_PREEMPT: libc::c_int = libc::SIGURG;
 
-pub(crate) use crate::suspend::{REQ_FORCE, REQ_LEAVE_P, REQ_SUSPEND};
+pub(crate) use crate::suspend::{REQ_FORCE, REQ_LEAVE_P, REQ_SUSPEND, REQ_YIELD};
 
 thread_local! {
     /// Scheduler locks the calling thread holds (see [`locks_held`]).
@@ -100,8 +105,60 @@ fn host_says_unsafe() -> bool {
     f()
 }
 
+/// The executable segment that holds the runtime's (and so the program's)
+/// code, `[lo, hi)`; both 0 if unknown. Written once at `install`.
+static OWN_TEXT: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
+/// Finds [`OWN_TEXT`]: the `PT_LOAD` segment with execute permission that
+/// contains this very function's code.
+fn find_own_text() {
+    struct Find {
+        anchor: usize,
+        lo: usize,
+        hi: usize,
+    }
+    unsafe extern "C" fn cb(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: dl_iterate_phdr passes a valid info and our `Find`.
+        let (info, f) = unsafe { (&*info, &mut *(data as *mut Find)) };
+        for i in 0..info.dlpi_phnum as usize {
+            // SAFETY: `dlpi_phdr` has `dlpi_phnum` entries.
+            let ph = unsafe { &*info.dlpi_phdr.add(i) };
+            if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0 {
+                let lo = info.dlpi_addr as usize + ph.p_vaddr as usize;
+                let hi = lo + ph.p_memsz as usize;
+                if (lo..hi).contains(&f.anchor) {
+                    (f.lo, f.hi) = (lo, hi);
+                    return 1;
+                }
+            }
+        }
+        0
+    }
+    let mut f = Find {
+        anchor: find_own_text as *const () as usize,
+        lo: 0,
+        hi: 0,
+    };
+    // SAFETY: the callback has dl_iterate_phdr's signature and touches only
+    // the `Find` we pass.
+    unsafe { libc::dl_iterate_phdr(Some(cb), &mut f as *mut Find as *mut libc::c_void) };
+    OWN_TEXT[0].store(f.lo, Relaxed);
+    OWN_TEXT[1].store(f.hi, Relaxed);
+}
+
+/// Whether `pc` lies in the program's own code, not in a shared library
+/// (libc, the dynamic loader, the vDSO). Async-signal-safe: two loads.
+fn in_own_code(pc: usize) -> bool {
+    OWN_TEXT[0].load(Relaxed) <= pc && pc < OWN_TEXT[1].load(Relaxed)
+}
+
 /// Installs the handler (once per process).
 pub(crate) fn install() {
+    find_own_text();
     // SAFETY: a plain sigaction with a zeroed struct we fill in; the handler
     // has the SA_SIGINFO signature. No SA_ONSTACK: the handler must run on
     // the interrupted goroutine's stack (see the module docs). SA_RESTART:
@@ -242,7 +299,7 @@ fn serve(m: &M, ctx: *mut libc::c_void) {
     // SAFETY: Gs are never freed.
     let gr = unsafe { &*g };
     if m.pins.load(Relaxed) != 0 || locks_held(0) != 0 || host_says_unsafe() {
-        if req & REQ_FORCE != 0 {
+        if req & (REQ_FORCE | REQ_YIELD) != 0 {
             // Not here: at the next cooperative safepoint instead.
             gr.preempt.store(true, Relaxed);
             sched::POLL.fetch_or(sched::POLL_PREEMPT, Relaxed);
@@ -253,27 +310,35 @@ fn serve(m: &M, ctx: *mut libc::c_void) {
     // register of the interrupted code), above nothing the scan needs.
     let marker = 0u8;
     let sp = core::hint::black_box(&marker) as *const u8 as usize & !7;
+    let mut left = false;
     if gr.status() == GStatus::Running {
-        let leave =
-            req & (REQ_SUSPEND | REQ_FORCE) != 0 || (req & REQ_LEAVE_P != 0 && in_syscall(ctx));
+        let leave = req & (REQ_SUSPEND | REQ_FORCE | REQ_YIELD) != 0
+            || (req & REQ_LEAVE_P != 0 && in_syscall(ctx));
         if leave {
-            leave_p(m, gr, sp);
+            left = leave_p(m, gr, sp);
         }
     }
     m.susp.served_leave();
-    if req & REQ_SUSPEND != 0 && gr.status() == GStatus::Syscall {
-        // The saved sp points at a frame laid out as a switch frame whose
-        // frame pointer and return PC are the interrupted code's (its PC + 1,
-        // as a return PC), so that a walk of the frozen stack (a goroutine
-        // profile) starts at the interrupted instruction. It lies in this
-        // function's frame, below the handler's and the kernel's signal
-        // frame: `[sp, top)` still holds every register of the interrupted
-        // code for the collector's scan.
-        let mut frame = [0usize; crate::switch::SAVED_PC_OFFSET / 8 + 1];
-        let (pc, fp) = interrupted_pc_fp(ctx);
-        frame[crate::switch::SAVED_FP_OFFSET / 8] = fp;
-        frame[crate::switch::SAVED_PC_OFFSET / 8] = if pc == 0 { 0 } else { pc + 1 };
-        let sp = core::hint::black_box(&mut frame) as *mut _ as usize;
+    if req & (REQ_SUSPEND | REQ_YIELD) == 0 || gr.status() != GStatus::Syscall {
+        return;
+    }
+    // The saved sp of a goroutine frozen here (see `frozen_frame`).
+    let mut frame = frozen_frame(ctx);
+    let sp = core::hint::black_box(&mut frame) as *mut _ as usize;
+    if left && !in_syscall(ctx) && in_own_code(interrupted_pc_fp(ctx).0) {
+        // User code that this handler took off its P, for a stop of the
+        // world or for sysmon's preemption while others wait, does not go
+        // on P-less: that would put one thread more on the CPUs than
+        // GOMAXPROCS, beside the goroutine that runs on its P next. It
+        // waits here for a P instead, as a runnable goroutine, which a
+        // stopper neither waits for nor suspends. Only in the program's own
+        // code: inside libc or the dynamic loader the thread may hold one
+        // of their locks (the loader's, taken when a thread registers a
+        // thread-local destructor), which an M that is starting up needs
+        // before it can take or stop a P. (A system call goes on P-less:
+        // it blocks in the kernel, not on a CPU.)
+        wait_for_p(m, gr, sp);
+    } else if req & REQ_SUSPEND != 0 {
         m.susp.suspend(
             || {
                 // SAFETY: we are this G's M; nobody reads the saved sp
@@ -282,9 +347,46 @@ fn serve(m: &M, ctx: *mut libc::c_void) {
             },
             futex_wait,
         );
-        // The frame stays alive (and in memory) until the world restarted.
-        core::hint::black_box(&frame);
     }
+    // The frame stays alive (and in memory) while the goroutine is frozen.
+    core::hint::black_box(&frame);
+}
+
+/// The handler's end of a preemption: `gr`, P-less with its saved sp at
+/// `sp`, waits as a runnable locked goroutine until an M picks it and hands
+/// over its P. The handler may take no lock, so the goroutine goes on the
+/// lock-free `preempted` stack, from which the next `find_runnable`, sysmon
+/// round or restart of the world moves it to the global queue; meanwhile
+/// sysmon (or a stopper) takes its old P, left in the `Syscall` state.
+fn wait_for_p(m: &M, gr: &G, sp: usize) {
+    // SAFETY: we are this G's M; the push below publishes the saved sp
+    // (Release), and nobody reads it before the G is found runnable.
+    unsafe { gr.sp.with_mut(|s| *s = sp) };
+    gr.lockedm.store(m as *const M as *mut M, Relaxed);
+    m.handoff.reset();
+    crate::metrics::stamp_runnable(gr);
+    gr.set_status(GStatus::Runnable);
+    sched::preempted_push(gr);
+    sched::wait_for_handoff(m);
+    // We own a P again, and our G runs: the old P is no longer ours to
+    // take back.
+    m.oldp.store(null_mut(), Relaxed);
+    gr.lockedm.store(null_mut(), Relaxed);
+}
+
+/// A frame laid out as a switch frame whose frame pointer and return PC are
+/// the interrupted code's (its PC + 1, as a return PC), for the saved sp of
+/// a goroutine frozen in the handler, so that a walk of the frozen stack (a
+/// goroutine profile) starts at the interrupted instruction. It lies in the
+/// handler's frames, below the kernel's signal frame: `[sp, top)` still
+/// holds every register of the interrupted code for the collector's scan.
+#[inline(always)]
+fn frozen_frame(ctx: *mut libc::c_void) -> [usize; crate::switch::SAVED_PC_OFFSET / 8 + 1] {
+    let mut frame = [0usize; crate::switch::SAVED_PC_OFFSET / 8 + 1];
+    let (pc, fp) = interrupted_pc_fp(ctx);
+    frame[crate::switch::SAVED_FP_OFFSET / 8] = fp;
+    frame[crate::switch::SAVED_PC_OFFSET / 8] = if pc == 0 { 0 } else { pc + 1 };
+    frame
 }
 
 /// The interrupted code's program counter and frame pointer (0s where
@@ -316,11 +418,11 @@ fn interrupted_pc_fp(ctx: *mut libc::c_void) -> (usize, usize) {
 /// The running G leaves its P: the G enters `Syscall`, the P `Syscall`
 /// (retakable). Runs on the G's own thread (handler or [`blocking`]) while
 /// the thread is async-safe or pinned, so no P-local section is in
-/// progress. Takes no lock.
-fn leave_p(m: &M, gr: &G, sp: usize) {
+/// progress. Takes no lock. Returns whether it left a P.
+fn leave_p(m: &M, gr: &G, sp: usize) -> bool {
     let p = m.p.load(Relaxed);
     if p.is_null() {
-        return;
+        return false;
     }
     // SAFETY: Ps are leaked.
     let pr = unsafe { &*p };
@@ -329,7 +431,7 @@ fn leave_p(m: &M, gr: &G, sp: usize) {
         // (`GcStop`, set by this very thread): it keeps the P. Only the
         // owning M moves a P out of `Running`, so this cannot change under
         // us.
-        return;
+        return false;
     }
     // SAFETY: we are this G's M; the saved sp is read only while the G is
     // suspended or waiting for a P (after a Release below).
@@ -344,6 +446,7 @@ fn leave_p(m: &M, gr: &G, sp: usize) {
     // and `exitsyscall`: the G's status and the M's fields are visible to
     // whoever takes the P.
     pr.set_status(PStatus::Syscall);
+    true
 }
 
 /// `pins` += 1 on the calling thread's M (if it is one); returns the M for
@@ -581,6 +684,13 @@ pub(crate) fn exitsyscall(m: &M, gr: &G) {
         // AcqRel: pairs with the Release of `leave_p` and with the CAS of a
         // retaker or stopper: exactly one of us takes the P.
         if pr.cas_status(PStatus::Syscall, PStatus::Running) {
+            // The P may have been retaken and handed to another M since we
+            // left it, and that M may have left it in turn: the P is ours
+            // now, so it must name us. Stoppers and sysmon signal the M a
+            // Running P names, and `gcstopm` takes a P that names another M
+            // for one destroyed by a resize; a stale name would leave this
+            // M unsignalled and the P lost at the next stop.
+            pr.m.store(m as *const M as *mut M, Relaxed);
             m.p.store(p, Relaxed);
             gr.set_status(GStatus::Running);
             unpin(pm);
@@ -595,6 +705,7 @@ pub(crate) fn exitsyscall(m: &M, gr: &G) {
                 drop(l);
                 sched::acquirep(m, p);
                 gr.set_status(GStatus::Running);
+                sysexit_event(gr, p);
                 unpin(pm);
                 return;
             }
@@ -608,14 +719,28 @@ pub(crate) fn exitsyscall(m: &M, gr: &G) {
         // below publishes the saved sp.
         unsafe { gr.sp.with_mut(|x| *x = sp) };
         gr.lockedm.store(m as *const M as *mut M, Relaxed);
+        m.handoff.reset();
+        crate::metrics::stamp_runnable(gr);
         gr.set_status(GStatus::Runnable);
+        // The queue's lock publishes the fields above to the M that picks
+        // the G.
         sched::globrunq_put(gr as *const G as *mut G);
         sched::wait_for_handoff(m);
     };
     crate::switch::with_spilled_registers(&mut wait);
+    // The M that picked us made us the owner of its P and set our status
+    // (and reported our GoStart there).
     gr.lockedm.store(null_mut(), Relaxed);
-    gr.set_status(GStatus::Running);
     unpin(pm);
+}
+
+/// The tracer's `GoSysExit` for `gr`, now running on `p` (not the P it left).
+fn sysexit_event(gr: &G, p: *mut P) {
+    if !p.is_null() {
+        // SAFETY: Ps are leaked.
+        let p = unsafe { &*p }.id;
+        crate::hooks::emit(|| crate::hooks::SchedEvent::GoSysExit { goid: gr.goid(), p });
+    }
 }
 
 /// Runs `f`, which is known to block its OS thread (a system call, a
@@ -647,6 +772,9 @@ pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
     if g.is_null() {
         return f();
     }
+    // SAFETY: Gs are never freed; `g` is us.
+    let goid = unsafe { &*g }.goid();
+    crate::hooks::emit(|| crate::hooks::SchedEvent::GoSysCall { goid });
     let pm = pin();
     let marker = 0u8;
     let sp = core::hint::black_box(&marker) as *const u8 as usize & !7;
@@ -759,7 +887,7 @@ pub(crate) fn retake(now: u64, ticks: &mut Vec<PTick>) -> (bool, bool) {
                     // Others wait: if no safepoint comes, leave the P at the
                     // next async-safe instruction.
                     if now >= t.next_signal {
-                        signal_m(mr, REQ_FORCE);
+                        signal_m(mr, REQ_YIELD);
                         t.next_signal = now + 1_000_000;
                         acted = true;
                     }
@@ -888,4 +1016,19 @@ pub(crate) fn stop_syscall_ps() {
 #[allow(dead_code)]
 pub(crate) fn is_syscall(p: &P) -> bool {
     p.status() == PStatus::Syscall
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    /// The program's own code is found, and libc's is outside it.
+    #[test]
+    fn own_code_is_the_programs() {
+        super::find_own_text();
+        assert!(super::in_own_code(super::in_own_code as *const () as usize));
+        assert!(super::in_own_code(
+            own_code_is_the_programs as *const () as usize
+        ));
+        assert!(!super::in_own_code(libc::write as *const () as usize));
+        assert!(!super::in_own_code(0));
+    }
 }

@@ -58,8 +58,8 @@ pub(crate) const POLL_PREEMPT: u32 = 4;
 /// sees it at the next safepoint, and the stopper re-checks every 100 µs.
 pub(crate) static POLL: AtomicU32 = AtomicU32::new(0);
 
-use crate::handoff::PState;
 pub use crate::handoff::PStatus;
+use crate::handoff::{Handoff, Linked, PState, PreemptedStack};
 
 /// A P: the right to run goroutines, with a local run queue.
 #[derive(Debug)]
@@ -154,8 +154,9 @@ pub(crate) struct M {
     /// The G running on this M, or null on g0. Written by this M; read by
     /// sysmon.
     pub(crate) curg: AtomicPtr<G>,
-    /// The P held, or null. Written by this M (and by a waker, under the
-    /// scheduler lock, through `nextp`).
+    /// The P held, or null. Written by this M, and by the M that hands a P
+    /// to this M's locked goroutine while this M waits for it
+    /// (`hand_p_to_locked`, published by `handoff`).
     pub(crate) p: AtomicPtr<P>,
     /// A P handed over by `startm` before waking this M.
     nextp: AtomicPtr<P>,
@@ -180,6 +181,11 @@ pub(crate) struct M {
     /// The P this M's goroutine left (`Syscall` state) and may take back.
     /// Written by this M's thread.
     pub(crate) oldp: AtomicPtr<P>,
+    /// The hand-over of a P to this M's locked goroutine (a futex word):
+    /// the M sets it to 0 before it queues its goroutine, and the M that
+    /// picks the goroutine sets it to 1 once it has made this M the owner
+    /// of its P (`hand_p_to_locked`).
+    pub(crate) handoff: Handoff,
     /// The thread's `pthread_t` (for `pthread_kill`); 0 until it runs.
     pub(crate) thread: AtomicUsize,
 }
@@ -308,6 +314,11 @@ pub(crate) struct Sched {
     /// operation, so the deadlock check does not count them as possible
     /// wakers. See [`crate::RuntimeThread`].
     pub(crate) runtime_threads: AtomicU32,
+    /// Goroutines preempted by signal (`REQ_YIELD`) that wait in their
+    /// handler to be queued as locked goroutines: a lock-free stack linked
+    /// through `G::schedlink`, pushed by the handler (which may take no
+    /// lock) and moved to the global queue by `drain_preempted`.
+    pub(crate) preempted: PreemptedStack<G>,
 }
 
 // SAFETY: raw pointers inside are to leaked Ms/Ps and never-freed Gs; every
@@ -449,6 +460,7 @@ pub(crate) fn init(cfg: &Config) -> &'static Sched {
             sp_pending: AtomicI64::new(0),
             allm: Mutex::new(Vec::new()),
             runtime_threads: AtomicU32::new(0),
+            preempted: PreemptedStack::new(),
         }
     })
 }
@@ -530,6 +542,21 @@ impl Sched {
         g
     }
 
+    /// [`drain_preempted`] with the scheduler lock held; returns how many
+    /// goroutines it moved (the caller wakes an M for them).
+    pub(crate) fn drain_preempted_locked(&self, l: &mut SchedLocked) -> usize {
+        let mut g = self.preempted.take_all();
+        let mut n = 0;
+        while !g.is_null() {
+            // SAFETY: Gs are never freed; the G is on no other list.
+            let next = unsafe { &*g }.schedlink.load(Relaxed);
+            self.globrunq_put_locked(l, g);
+            g = next;
+            n += 1;
+        }
+        n
+    }
+
     fn pidleput_locked(&self, l: &mut SchedLocked, p: *mut P) {
         // SAFETY: Ps are leaked.
         let pr = unsafe { &*p };
@@ -594,7 +621,7 @@ fn startm(s: &Sched, spinning: bool) {
 
 /// Starts an M (an idle one, or a new one) to run P `p`, which the caller
 /// took off every list.
-fn startm_with(s: &Sched, p: *mut P, spinning: bool) {
+pub(crate) fn startm_with(s: &Sched, p: *mut P, spinning: bool) {
     let l = s.lock.lock();
     mput_p(s, l, p, spinning);
 }
@@ -653,17 +680,67 @@ pub(crate) fn handoffp(s: &Sched, p: *mut P) {
     hooks::emit(|| SchedEvent::ProcStop { p: pr.id });
 }
 
-/// The M of a P-less goroutine waits until the M that picked the goroutine
-/// (a locked one, see `preempt::exitsyscall`) hands it that M's P.
+/// The M of a P-less goroutine, which it queued as a locked goroutine
+/// after resetting `m.handoff` (see `preempt::exitsyscall` and the
+/// preemption handler), waits until the M that picks the goroutine has
+/// handed it a P (`hand_p_to_locked`). Only atomics and a futex: the
+/// handler calls it too.
 pub(crate) fn wait_for_handoff(m: &M) {
-    let mut n = m.note.lock();
-    while !*n {
-        n = m.note_cond.wait(n);
+    m.handoff.wait(crate::preempt::futex_wait);
+}
+
+/// `m`, running a G with a P, picked `gr`, a locked goroutine waiting on
+/// its own M `lm` (`wait_for_handoff`): makes `lm` the owner of `m`'s P on
+/// its behalf (`lm` may be waiting in a signal handler, where it may not
+/// emit events or take locks), then wakes it. `m` is left without a P.
+fn hand_p_to_locked(m: &M, lm: &M, gr: &G) {
+    if !std::ptr::eq(lm.curg.load(Relaxed), gr) || lm.handoff.given() {
+        crate::rt_throw!(
+            "locked goroutine {} picked while its M does not wait for it",
+            gr.goid()
+        );
     }
-    *n = false;
-    drop(n);
-    let p = m.nextp.swap(null_mut(), Relaxed);
-    acquirep(m, p);
+    let p = m.p.swap(null_mut(), Relaxed);
+    acquirep(lm, p);
+    // SAFETY: Ps are leaked.
+    let pid = unsafe { &*p }.id;
+    crate::metrics::record_run(gr);
+    gr.preempt.store(false, Relaxed);
+    gr.set_status(GStatus::Running);
+    hooks::emit(|| SchedEvent::GoStart {
+        goid: gr.goid(),
+        p: pid,
+    });
+    lm.handoff.give(crate::preempt::futex_wake);
+}
+
+/// Pushes `g`, preempted by signal and waiting in its handler, on the
+/// `preempted` stack. Lock-free and async-signal-safe: runs in the handler.
+pub(crate) fn preempted_push(g: &G) {
+    sched().preempted.push(g as *const G as *mut G);
+}
+
+impl Linked for G {
+    fn link(&self) -> &AtomicPtr<G> {
+        &self.schedlink
+    }
+}
+
+/// Moves the goroutines preempted by signal to the global queue, where an
+/// M picks each and hands its P to the goroutine's own M. Called by
+/// `find_runnable` and by sysmon every round; one relaxed load when there
+/// is nothing to move.
+pub(crate) fn drain_preempted(s: &Sched) {
+    if s.preempted.is_empty() {
+        return;
+    }
+    let moved = {
+        let mut l = s.lock.lock();
+        s.drain_preempted_locked(&mut l)
+    };
+    if moved > 0 {
+        wakep();
+    }
 }
 
 fn newm(s: &Sched, p: *mut P, spinning: bool) {
@@ -680,6 +757,7 @@ fn newm(s: &Sched, p: *mut P, spinning: bool) {
         pins: AtomicU32::new(0),
         susp: crate::suspend::Suspension::new(),
         oldp: AtomicPtr::new(null_mut()),
+        handoff: Handoff::new(),
         thread: AtomicUsize::new(0),
     }));
     s.allm.lock().push(m as *const M as *mut M);
@@ -856,6 +934,7 @@ fn find_runnable(m: &M) -> (*mut G, bool) {
         if p.run_safepoint_fn.load(Relaxed) {
             crate::stw::run_safepoint_fn(p);
         }
+        drain_preempted(s);
         // Fairness: look at the global queue once in a while.
         if p.schedtick.load(Relaxed) % 61 == 0 && s.runq_size.load(Relaxed) > 0 {
             let mut l = s.lock.lock();
@@ -1050,14 +1129,8 @@ fn execute(m: &M, g: *mut G, inherit: bool) {
         // A P-less goroutine waiting for a P on its own M (it was
         // interrupted at an arbitrary instruction and must resume on its
         // thread): hand it our P, and park until someone hands us one.
-        let p = m.p.swap(null_mut(), Relaxed);
         // SAFETY: Ms are leaked.
-        let lm = unsafe { &*lm };
-        lm.nextp.store(p, Relaxed);
-        let mut n = lm.note.lock();
-        *n = true;
-        lm.note_cond.notify_one();
-        drop(n);
+        hand_p_to_locked(m, unsafe { &*lm }, gr);
         stopm(sched(), m);
         return;
     }

@@ -8,7 +8,7 @@ use crate::g::{GStatus, WaitReason, G};
 use crate::loom::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 use crate::loom::sync::Mutex;
 use crate::sched::{
-    self, current_p_ptr, getg, sched, PStatus, Sched, P, POLL, POLL_SAFEPOINT_FN, POLL_STW,
+    self, current_p_ptr, getg, sched, PStatus, Sched, M, P, POLL, POLL_SAFEPOINT_FN, POLL_STW,
 };
 use std::time::{Duration, Instant};
 
@@ -55,6 +55,8 @@ pub struct WorldStopped {
     reason: StwReason,
     owner_g: *mut G,
     owner_p: *mut P,
+    /// The stopper's M, pinned until the restart (null off a goroutine).
+    pinned: *mut M,
     start: Instant,
     /// When this stopper began stopping (after it won the world semaphore;
     /// Go's `startedStopping`).
@@ -121,6 +123,10 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
     let start = Instant::now();
     crate::preempt::ensure_p();
     acquire_worldsema(s);
+    // A goroutine stopper is pinned from here to the end of
+    // `start_the_world`: the preemption handler must not make it leave
+    // the P it is about to stop (and restart) as its own.
+    let pinned = crate::preempt::pin_with_p();
     let stopping_from = Instant::now();
     let g = getg();
     let p = if g.is_null() {
@@ -151,6 +157,15 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
     let me = sched::current_m();
     crate::preempt::preempt_running(me);
     crate::preempt::stop_syscall_ps();
+    // The signalled goroutines leave their Ps within microseconds, and only
+    // this stopper stops a P left in `Syscall`: look for them for a little
+    // while before sleeping in ticks (a timed sleep lasts at least the
+    // kernel's timer slack, 50 µs).
+    let quick = Instant::now();
+    while !s.world.all_stopped() && quick.elapsed() < Duration::from_micros(50) {
+        std::thread::yield_now();
+        crate::preempt::stop_syscall_ps();
+    }
     let mut ticks = 0u32;
     s.world.wait_stopped(|| {
         POLL.fetch_or(POLL_STW, SeqCst);
@@ -176,6 +191,7 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
         reason,
         owner_g: g,
         owner_p: p,
+        pinned,
         start,
         stopping_from,
         stopping_ns: stopping_from.elapsed().as_nanos() as u64,
@@ -185,6 +201,11 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
 /// Restarts the world stopped by `w`.
 pub fn start_the_world(w: WorldStopped) {
     let s = sched();
+    // Ps stopped on their M's behalf that have goroutines queued (a P left
+    // in `Syscall`, a P handed to an M that had not taken it) each get an
+    // M; an idle P's run queue is empty (Go's `procresize` returns them
+    // as `runnablePs`).
+    let mut busy: Vec<*mut P> = Vec::new();
     {
         let mut l = sched::lock_sched(s);
         let stopped: Vec<*mut P> = l.stopped.drain(..).collect();
@@ -195,7 +216,13 @@ pub fn start_the_world(w: WorldStopped) {
                 continue;
             }
             pr.set_status(PStatus::Idle);
-            l.pidle.push(p);
+            if pr.runq.is_empty() {
+                l.pidle.push(p);
+            } else {
+                // Counted idle while stopped (see `stop_syscall_ps`).
+                s.idle.npidle.fetch_sub(1, SeqCst);
+                busy.push(p);
+            }
         }
         if !w.owner_p.is_null() {
             // SAFETY: Ps are leaked.
@@ -204,6 +231,8 @@ pub fn start_the_world(w: WorldStopped) {
                 pr.set_status(PStatus::Running);
             }
         }
+        // Goroutines preempted for the stop wait in their handler for a P.
+        s.drain_preempted_locked(&mut l);
         POLL.fetch_and(!POLL_STW, SeqCst);
         s.stw_owner.store(core::ptr::null_mut(), Release);
         s.world.release();
@@ -211,8 +240,20 @@ pub fn start_the_world(w: WorldStopped) {
     // Threads suspended in the preemption handler continue without a P and
     // take one back at their next runtime entry.
     crate::preempt::resume_all();
+    for p in busy {
+        sched::startm_with(s, p, false);
+    }
     sched::wakep();
     release_worldsema(s);
+    // The stopper's pin, on whichever M runs it now (pins move with a
+    // goroutine across a switch).
+    if !w.pinned.is_null() {
+        debug_assert!(
+            getg() == w.owner_g,
+            "start_the_world must run on the goroutine that stopped the world"
+        );
+        crate::preempt::unpin(sched::current_m());
+    }
     // Go's `worldStop` accounting: one sample per stop of the world.
     let total_ns = w.stopping_from.elapsed().as_nanos() as u64;
     crate::metrics::record_stw(w.reason, w.stopping_ns, total_ns);
@@ -358,6 +399,8 @@ pub fn for_each_p_at_safepoint(f: &(dyn Fn(usize) + Sync)) {
     let s = sched();
     crate::preempt::ensure_p();
     acquire_worldsema(s);
+    // Pinned to our P until the end: we run its function as its owner.
+    let pinned = crate::preempt::pin_with_p();
     let fp: *const &(dyn Fn(usize) + Sync) = &f;
     s.sp_fn.store(fp as *mut (), Release);
     let n = s.nprocs();
@@ -408,6 +451,7 @@ pub fn for_each_p_at_safepoint(f: &(dyn Fn(usize) + Sync)) {
     s.sp_fn.store(core::ptr::null_mut(), Release);
     sched::wakep();
     release_worldsema(s);
+    crate::preempt::unpin(pinned);
 }
 
 fn run_for_syscall_ps(s: &Sched) {

@@ -23,12 +23,15 @@ use crate::loom::sync::atomic::{AtomicU32, Ordering::*};
 
 /// Leave the P if the goroutine is blocked in a system call (sysmon).
 pub(crate) const REQ_LEAVE_P: u32 = 1;
-/// Leave the P whatever the goroutine does (sysmon's fairness preemption,
-/// a ragged barrier).
+/// Leave the P whatever the goroutine does and go on P-less (a ragged
+/// barrier, which runs the P's function on its behalf).
 pub(crate) const REQ_FORCE: u32 = 2;
 /// Leave the P and stay suspended in the handler until released (a
 /// stopper).
 pub(crate) const REQ_SUSPEND: u32 = 4;
+/// Leave the P and wait in the handler, queued as a locked goroutine, until
+/// an M hands over a P (sysmon's fairness preemption while others wait).
+pub(crate) const REQ_YIELD: u32 = 8;
 
 /// An M's request word and suspension flag. Atomics: the request word is
 /// written by requesters (fetch_or) and by the handler and the resumer
@@ -63,7 +66,8 @@ impl Suspension {
 
     /// The handler serves the leave requests (they are one-shot).
     pub(crate) fn served_leave(&self) {
-        self.preq.fetch_and(!(REQ_LEAVE_P | REQ_FORCE), Relaxed);
+        self.preq
+            .fetch_and(!(REQ_LEAVE_P | REQ_FORCE | REQ_YIELD), Relaxed);
     }
 
     /// Steps 2 and 4 (the handler): `publish` saves what the stopper reads

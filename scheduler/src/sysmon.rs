@@ -123,8 +123,10 @@ pub(crate) fn sysmon() {
             // The last M may have gone idle while a delivery was pending.
             sched::checkdead_now();
         }
-        // 2. retake Ps from goroutines in system calls or long runs, and
-        // ask long runners to yield (`preempt.rs`)
+        // 2. queue the goroutines preempted by signal (they wait in their
+        // handler), then retake Ps from goroutines in system calls or long
+        // runs, and ask long runners to yield (`preempt.rs`)
+        sched::drain_preempted(sched::sched());
         let (acted, outstanding) = crate::preempt::retake(now, &mut ticks);
         if outstanding {
             POLL.fetch_or(POLL_PREEMPT, SeqCst);

@@ -56,6 +56,13 @@ impl World {
 
     /// One P stopped on someone else's behalf (the stopper's own P, an
     /// idle P).
+    /// Whether every P has stopped (the stopper's quick check before it
+    /// sleeps).
+    pub(crate) fn all_stopped(&self) -> bool {
+        // Acquire: pairs with the AcqRel decrements of `stop_one`.
+        self.stopwait.load(Acquire) <= 0
+    }
+
     pub(crate) fn stop_one(&self) {
         let _l = self.lock.lock();
         self.dec_locked();

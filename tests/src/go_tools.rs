@@ -5,8 +5,10 @@
 //! Used by the `gort-tests` crate (as its `go_tools` module) and, through
 //! `#[path]`, by `gort-profiler`'s own interop tests
 //! (`profiler/tests/go_tools.rs`), which cannot depend on `gort-tests`
-//! (that crate depends on the runtime, which depends on the profiler): one
-//! file, not two copies. Only `std` may be used here.
+//! (that crate depends on the runtime, which depends on the profiler), and
+//! by the tour's test (`samples/tests/tour.rs`, which needs the `tour`
+//! binary of `gort-samples`, a dependency of `gort-tests`): one file, not
+//! three copies. Only `std` may be used here.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,10 +31,38 @@ pub fn have_go(test: &str) -> bool {
     ok
 }
 
+/// `go tool trace -http` (or any `go tool` that serves until killed),
+/// started in a process group of its own so that [`ToolServer`]'s drop
+/// ends the tool, not only the `go` command that started it: `go tool`
+/// runs the tool as its child, and killing `go` alone leaves the tool
+/// serving, an orphan, after the test.
+#[derive(Debug)]
+pub struct ToolServer(pub std::process::Child);
+
+impl ToolServer {
+    /// Spawns `cmd` in a new process group.
+    pub fn spawn(mut cmd: Command) -> std::io::Result<ToolServer> {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0).spawn().map(ToolServer)
+    }
+}
+
+impl Drop for ToolServer {
+    fn drop(&mut self) {
+        // The group's id is the leader's pid (`process_group(0)`).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 static DIRS: AtomicUsize = AtomicUsize::new(0);
 
-/// A fresh directory with its own HOME/PPROF_TMPDIR; removed when the test
-/// passes, kept (and named) when it fails.
+/// A fresh directory with its own HOME/PPROF_TMPDIR; removed when it is
+/// dropped, whether the test passed or failed (captures can be large), unless
+/// `GORT_KEEP_TEST_DIRS=1` asks to keep a failed test's for inspection.
 #[derive(Debug)]
 pub struct TestDir(PathBuf);
 
@@ -64,11 +94,37 @@ impl AsRef<Path> for TestDir {
 impl Drop for TestDir {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("kept {} for inspection", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
+            if std::env::var("GORT_KEEP_TEST_DIRS").as_deref() == Ok("1") {
+                eprintln!("kept {} for inspection", self.0.display());
+                return;
+            }
+            eprintln!(
+                "removed {} (set GORT_KEEP_TEST_DIRS=1 to keep a failed test's files)",
+                self.0.display()
+            );
         }
+        let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Runs `go tool ARGS` in `dir`, requires success, returns its stdout as
+/// bytes (for binary output such as `go tool trace -pprof=…`).
+pub fn go_tool_bytes(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("go")
+        .arg("tool")
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", dir.join("home"))
+        .env("PPROF_TMPDIR", dir.join("home"))
+        .output()
+        .expect("spawn go");
+    assert!(
+        out.status.success(),
+        "go tool {args:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }
 
 /// Runs `go tool ARGS` in `dir`, requires success, returns (stdout, stderr).
@@ -118,9 +174,12 @@ pub fn newer_go(test: &str) -> Option<PathBuf> {
     None
 }
 
-/// The build cache the Go command uses outside the tests (`$GOCACHE`,
-/// else the user cache directory's `go-build`).
-fn user_gocache() -> Option<PathBuf> {
+/// The build cache the newer toolchain uses: `GOCACHE` if set, else the
+/// user's default one (`$XDG_CACHE_HOME/go-build` or `$HOME/.cache/go-build`),
+/// not one under the test's own HOME. Newer distributions build `go tool
+/// trace` on first use and cache it; a cache per test directory would build
+/// it (~100 MB) again in every test, under the temporary directory.
+fn user_go_cache() -> Option<PathBuf> {
     if let Some(c) = std::env::var_os("GOCACHE") {
         return Some(PathBuf::from(c));
     }
@@ -130,22 +189,26 @@ fn user_gocache() -> Option<PathBuf> {
     Some(base.join("go-build"))
 }
 
-/// Runs `GOROOT/bin/go tool ARGS` in `dir` with that GOROOT; returns
-/// (success, stdout, stderr). The user's build cache is kept: newer Go
-/// toolchains build `go tool trace` and friends on first use, which takes
-/// over a minute with an empty cache.
-pub fn go_tool_of(root: &Path, dir: &Path, args: &[&str]) -> (bool, String, String) {
+/// `GOROOT/bin/go`, to run in `dir` with that GOROOT, no toolchain
+/// switch, the test's HOME and the user's build cache ([`user_go_cache`]).
+pub fn go_of(root: &Path, dir: &Path) -> Command {
     let mut cmd = Command::new(root.join("bin/go"));
-    if let Some(cache) = user_gocache() {
-        cmd.env("GOCACHE", cache);
-    }
-    let out = cmd
-        .arg("tool")
-        .args(args)
-        .current_dir(dir)
+    cmd.current_dir(dir)
         .env("GOROOT", root)
         .env("GOTOOLCHAIN", "local")
-        .env("HOME", dir.join("home"))
+        .env("HOME", dir.join("home"));
+    if let Some(cache) = user_go_cache() {
+        cmd.env("GOCACHE", cache);
+    }
+    cmd
+}
+
+/// Runs `GOROOT/bin/go tool ARGS` in `dir` with that GOROOT; returns
+/// (success, stdout, stderr).
+pub fn go_tool_of(root: &Path, dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = go_of(root, dir)
+        .arg("tool")
+        .args(args)
         .output()
         .expect("spawn go");
     (

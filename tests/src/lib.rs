@@ -9,7 +9,9 @@
 //! first thing. Those test files use `harness = false` (see `Cargo.toml`) so
 //! their `main` is ours.
 
-use std::process::{Command, Output};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The variable that tells a re-executed test binary which case to run.
 pub const CHILD_VAR: &str = "GORT_TEST_CHILD";
@@ -270,4 +272,69 @@ pub mod profiles {
             .expect("the leaf's function");
         &p.string_table[f.name as usize]
     }
+}
+
+/// A port free right now on 127.0.0.1.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Serves `file` with `go tool trace` — Go 1.19's (`root` None) or the
+/// one in GOROOT `root` — and fetches `/jsontrace` (the viewer's whole
+/// trace, by P); returns its body, or what went wrong. Both build the
+/// viewer's events when they start, which is where a trace the parser
+/// accepts can still crash them.
+pub fn view_trace(
+    root: Option<&std::path::Path>,
+    dir: &std::path::Path,
+    file: &str,
+) -> Result<Vec<u8>, String> {
+    let port = free_port();
+    let log_path = dir.join(format!("{file}.viewer.log"));
+    let mut cmd = match root {
+        Some(root) => crate::go_tools::go_of(root, dir),
+        None => {
+            let mut c = Command::new("go");
+            c.current_dir(dir).env("HOME", dir.join("home"));
+            c
+        }
+    };
+    cmd.args(["tool", "trace", &format!("-http=127.0.0.1:{port}"), file])
+        .env("BROWSER", "true") // "opens" no browser
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap());
+    // Ended, with the tool `go` started, when dropped (below, or on a panic).
+    let mut server = crate::go_tools::ToolServer::spawn(cmd).expect("spawn go tool trace");
+    let child = &mut server.0;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // It listens before it parses; the page answers once it has parsed.
+    let start = Instant::now();
+    let result = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break Err(format!("go tool trace exited: {status}"));
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            break Err("go tool trace never answered".to_string());
+        }
+        if TcpStream::connect(addr).is_ok() {
+            break match std::panic::catch_unwind(|| crate::http_client::get(addr, "/jsontrace")) {
+                Ok(a) if a.status == 200 => Ok(a.body),
+                Ok(a) => Err(format!("/jsontrace: {} {}", a.status, a.text())),
+                Err(_) => Err("/jsontrace: no answer (the viewer crashed?)".into()),
+            };
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(server);
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    // net/http recovers a handler's panic and logs it.
+    if log.contains("panic") {
+        return Err(format!("the viewer panicked:\n{log}"));
+    }
+    result.map_err(|e| format!("{e}\n{log}"))
 }

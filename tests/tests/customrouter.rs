@@ -42,6 +42,16 @@ fn one_server_answers_hello_world_and_pprof() {
         "{}",
         a.text()
     );
+    // Beyond the twin: the runtime's metrics in the Prometheus text format.
+    let a = get(addr, "/debug/metrics");
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("Content-Type"), Some(gort::metrics::CONTENT_TYPE));
+    assert!(
+        a.text()
+            .contains("# TYPE go_gc_cycles_total_gc_cycles_total counter"),
+        "{}",
+        a.text()
+    );
     let a = get(addr, "/debug/pprof/nosuch");
     assert_eq!((a.status, a.text().as_str()), (404, "Unknown profile\n"));
     let a = get(addr, "/debug/pprof/trace?seconds=0.2");

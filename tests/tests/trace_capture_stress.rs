@@ -4,14 +4,20 @@
 //! reached, are read by Go 1.19's trace viewer (`go tool trace`, whose
 //! `/jsontrace` builds the viewer's events and crashed on a trace that
 //! ended between `GCStart` and `GCDone`) and by the newer Go's parser
-//! (`go tool trace -d=parsed`).
+//! (`go tool trace -d=parsed`, from `$HOME/go127` or `GORT_GO_NEW_ROOT`).
+//! Without either toolchain its part is skipped, and the output says so.
+//!
+//! The busy program runs in a child process with a time limit (a stop of
+//! the world that never completes would otherwise hang the test run, and
+//! a killed test leaves its files behind); the parent reads the captures
+//! the child wrote into the test's directory, which it removes in every
+//! case.
 
 use gort_tests::go_tools::{go_tool, go_tool_of, have_go, newer_go, TestDir};
 use gort_tests::http_client::get;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use gort_tests::{child_case, run_child_with_limit, run_tests, stderr_of, stdout_of, view_trace};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -30,60 +36,6 @@ fn churn() {
             gort::sleep(Duration::from_millis(1));
         }
     }
-}
-
-/// A port free right now on 127.0.0.1.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Serves `file` with Go 1.19's `go tool trace` and fetches `/jsontrace`
-/// (the viewer's whole trace); returns the answer's status and body, or
-/// what went wrong.
-fn view_with_go119(dir: &std::path::Path, file: &str) -> Result<Vec<u8>, String> {
-    let port = free_port();
-    let log_path = dir.join(format!("{file}.viewer.log"));
-    let mut child = Command::new("go")
-        .args(["tool", "trace", &format!("-http=127.0.0.1:{port}"), file])
-        .current_dir(dir)
-        .env("HOME", dir.join("home"))
-        .env("BROWSER", "true") // "opens" no browser
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .expect("spawn go tool trace");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    // It listens before it parses; the page answers once it has parsed.
-    let start = Instant::now();
-    let result = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            break Err(format!("go tool trace exited: {status}"));
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            break Err("go tool trace never answered".to_string());
-        }
-        if TcpStream::connect(addr).is_ok() {
-            break match std::panic::catch_unwind(|| get(addr, "/jsontrace")) {
-                Ok(a) if a.status == 200 => Ok(a.body),
-                Ok(a) => Err(format!("/jsontrace: {} {}", a.status, a.text())),
-                Err(_) => Err("/jsontrace: no answer (the viewer crashed?)".into()),
-            };
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let _ = child.kill();
-    let _ = child.wait();
-    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-    // net/http recovers a handler's panic and logs it.
-    if log.contains("panic") {
-        return Err(format!("the viewer panicked:\n{log}"));
-    }
-    result.map_err(|e| format!("{e}\n{log}"))
 }
 
 /// A trace of `secs` started and stopped by a goroutine.
@@ -110,20 +62,23 @@ fn from_a_goroutine(secs: f64) -> Vec<u8> {
         .expect("the tracing goroutine hung")
 }
 
-#[test]
-fn traces_captured_over_http_at_any_moment_parse() {
+/// Where the child writes its captures.
+const DIR_VAR: &str = "GORT_TRACE_STRESS_DIR";
+/// How many captures the child takes.
+const CAPTURES: usize = 12;
+
+/// The child: a program that collects all the time, traced 12 times over
+/// HTTP or from a goroutine; writes `trace-I.out` into `$GORT_TRACE_STRESS_DIR`
+/// and prints the number of cycles it ran meanwhile.
+fn capture_child() {
+    let dir = std::path::PathBuf::from(std::env::var_os(DIR_VAR).expect("GORT_TRACE_STRESS_DIR"));
     let server = gort::pprof::serve("127.0.0.1:0").unwrap();
     let addr = server.addr();
     for _ in 0..2 {
         gort::go(churn);
     }
-    let go119 = have_go("traces_captured_over_http_at_any_moment_parse");
-    let go_new = newer_go("traces_captured_over_http_at_any_moment_parse");
-    let dir = TestDir::new("trace-stress");
     let gc0 = gort::runtime::read_mem_stats().num_gc;
-    let start = Instant::now();
-    let (mut gc_events, mut captures) = (0, 0);
-    for i in 0..12 {
+    for i in 0..CAPTURES {
         // 10 ms to 100 ms: stops land at every point of a cycle; then
         // 0.6 s and 1 s, written in several parts as they record. Most
         // over HTTP (stopped by a request thread), every third from a
@@ -140,18 +95,55 @@ fn traces_captured_over_http_at_any_moment_parse() {
             assert_eq!(a.status, 200, "capture {i}: {}", a.text());
             a.body
         };
-        assert_eq!(&body[..16], b"go 1.19 trace\0\0\0");
+        std::fs::write(dir.join(format!("trace-{i}.out")), &body).unwrap();
+        eprintln!("capture {i}: {secs} s, {} bytes", body.len());
+    }
+    let cycles = gort::runtime::read_mem_stats().num_gc - gc0;
+    println!("cycles {cycles}");
+    STOP.store(true, Ordering::Relaxed);
+    server.stop();
+}
+
+fn traces_captured_over_http_at_any_moment_parse() {
+    let test = "traces_captured_over_http_at_any_moment_parse";
+    let go119 = have_go(test);
+    let go_new = newer_go(test);
+    let dir = TestDir::new("trace-stress");
+    let limit = Duration::from_secs(300);
+    let dir_str = dir
+        .to_str()
+        .expect("a UTF-8 temporary directory")
+        .to_string();
+    let Some(out) = run_child_with_limit("capture", &[(DIR_VAR, &dir_str)], limit) else {
+        let written = (0..CAPTURES)
+            .filter(|i| dir.join(format!("trace-{i}.out")).exists())
+            .count();
+        panic!("the traced program hung: {written} of {CAPTURES} captures written in {limit:?}");
+    };
+    assert!(
+        out.status.success(),
+        "the traced program failed ({}):\n{}",
+        out.status,
+        stderr_of(&out)
+    );
+    let cycles: u64 = stdout_of(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("cycles "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("the child's cycle count");
+    let mut gc_events = 0;
+    for i in 0..CAPTURES {
         let file = format!("trace-{i}.out");
-        std::fs::write(dir.join(&file), &body).unwrap();
-        captures += 1;
+        let body = std::fs::read(dir.join(&file)).unwrap();
+        assert_eq!(&body[..16], b"go 1.19 trace\0\0\0");
         if go119 {
             let (events, err) = go_tool(&dir, &["trace", "-d", &file]);
             let starts = events.matches(" GCStart ").count();
             let dones = events.matches(" GCDone ").count();
             assert_eq!(starts, dones, "capture {i}: GCStart/GCDone unpaired\n{err}");
             gc_events += starts;
-            if let Err(e) = view_with_go119(&dir, &file) {
-                panic!("capture {i} ({secs} s): Go 1.19's viewer failed: {e}");
+            if let Err(e) = view_trace(None, &dir, &file) {
+                panic!("capture {i}: Go 1.19's viewer failed: {e}");
             }
         }
         if let Some(root) = &go_new {
@@ -161,11 +153,20 @@ fn traces_captured_over_http_at_any_moment_parse() {
                 "capture {i}: newer go tool trace -d=parsed failed:\n{err}\n{}",
                 &out[..out.len().min(2000)]
             );
+            if let Err(e) = view_trace(Some(root), &dir, &file) {
+                panic!("capture {i}: the newer Go's viewer failed: {e}");
+            }
         }
-        assert!(start.elapsed() < Duration::from_secs(600), "hung");
     }
-    let cycles = gort::runtime::read_mem_stats().num_gc - gc0;
-    eprintln!("{captures} captures, {cycles} GC cycles meanwhile, {gc_events} GCStart events in the captures");
+    eprintln!(
+        "{CAPTURES} captures, {cycles} GC cycles meanwhile, {gc_events} GCStart events in the captures; \
+         read by Go 1.19 (-d and the viewer's /jsontrace): {}; by the newer Go (-d=parsed and the viewer's /jsontrace): {}",
+        if go119 { "yes" } else { "SKIPPED (no go on PATH)" },
+        match &go_new {
+            Some(r) => format!("yes ({})", r.display()),
+            None => "SKIPPED (no newer Go)".to_string(),
+        }
+    );
     assert!(
         cycles >= 10,
         "the program should collect all the time: {cycles} cycles"
@@ -173,6 +174,15 @@ fn traces_captured_over_http_at_any_moment_parse() {
     if go119 {
         assert!(gc_events > 0, "no capture saw a cycle");
     }
-    STOP.store(true, Ordering::Relaxed);
-    server.stop();
+}
+
+fn main() {
+    if child_case().as_deref() == Some("capture") {
+        capture_child();
+        return;
+    }
+    run_tests(&[(
+        "traces_captured_over_http_at_any_moment_parse",
+        traces_captured_over_http_at_any_moment_parse,
+    )]);
 }

@@ -69,8 +69,7 @@ impl Heap {
         let span = s.get();
         span.set_state(SpanState::InCache);
         let free = span.nelems() - span.alloc_count.load(Ordering::Relaxed);
-        self.heap_live
-            .fetch_add((free * span.elem_size()) as u64, Ordering::Relaxed);
+        self.heap_live_add((free * span.elem_size()) as u64);
         s
     }
 
@@ -80,8 +79,7 @@ impl Heap {
         let span = s.get();
         // The slots the cache did not use stop counting towards heap_live.
         let unused = span.nelems() - span.alloc_count.load(Ordering::Relaxed);
-        self.heap_live
-            .fetch_sub((unused * span.elem_size()) as u64, Ordering::Relaxed);
+        self.heap_live_sub((unused * span.elem_size()) as u64);
         let mut l = self.central[span.spanclass().index()].lists.lock();
         span.set_state(SpanState::InCentral);
         if span.alloc_count.load(Ordering::Relaxed) == span.nelems() {

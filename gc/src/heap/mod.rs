@@ -587,6 +587,10 @@ pub struct Heap {
     poll: OnceLock<HostWord>,
     /// Called at the start of every slow path, with no heap lock held.
     alloc_hook: OnceLock<fn(&Heap, usize)>,
+    /// Told `heap_live`'s new value after each change while
+    /// `heap_live_observed` is on (see [`Heap::set_heap_live_hook`]).
+    heap_live_hook: OnceLock<fn(u64)>,
+    heap_live_observed: AtomicBool,
     /// Scavenger goal and state.
     pub(crate) scav: scavenger::ScavengerState,
 }
@@ -623,6 +627,8 @@ impl Heap {
             pin_p: OnceLock::new(),
             poll: OnceLock::new(),
             alloc_hook: OnceLock::new(),
+            heap_live_hook: OnceLock::new(),
+            heap_live_observed: AtomicBool::new(false),
             scav: scavenger::ScavengerState::new(),
         })
     }
@@ -684,6 +690,47 @@ impl Heap {
     /// current P afterwards). Returns false if already set.
     pub fn set_alloc_hook(&self, f: fn(&Heap, usize)) -> bool {
         self.alloc_hook.set(f).is_ok()
+    }
+
+    /// Installs the function told `heap_live`'s new value each time it
+    /// changes — a span enters or leaves a cache, a large object is
+    /// allocated, a sweep frees slots — while [`Heap::observe_heap_live`]
+    /// is on (Go's tracer records its `HeapAlloc` event at the same points,
+    /// in `gcController.update`). It runs on the allocating or sweeping
+    /// thread, possibly with the goroutine pinned and heap locks held: it
+    /// must not allocate from this heap or block. Returns false if already
+    /// set.
+    pub fn set_heap_live_hook(&self, f: fn(u64)) -> bool {
+        self.heap_live_hook.set(f).is_ok()
+    }
+
+    /// Turns the calls of the `heap_live` hook on or off.
+    pub fn observe_heap_live(&self, on: bool) {
+        self.heap_live_observed.store(on, Ordering::Relaxed);
+    }
+
+    /// `heap_live` changed to `now` (one relaxed load unless observed).
+    #[inline]
+    pub(crate) fn heap_live_changed(&self, now: u64) {
+        if self.heap_live_observed.load(Ordering::Relaxed) {
+            if let Some(f) = self.heap_live_hook.get() {
+                f(now);
+            }
+        }
+    }
+
+    /// Adds `bytes` to `heap_live` and tells the observer.
+    #[inline]
+    pub(crate) fn heap_live_add(&self, bytes: u64) {
+        let old = self.heap_live.fetch_add(bytes, Ordering::Relaxed);
+        self.heap_live_changed(old.wrapping_add(bytes));
+    }
+
+    /// Subtracts `bytes` from `heap_live` and tells the observer.
+    #[inline]
+    pub(crate) fn heap_live_sub(&self, bytes: u64) {
+        let old = self.heap_live.fetch_sub(bytes, Ordering::Relaxed);
+        self.heap_live_changed(old.wrapping_sub(bytes));
     }
 
     /// The calling thread's P, as the host reports it.
@@ -982,8 +1029,7 @@ impl Heap {
         if let (ObjectKind::Precise, Some(info)) = (kind, info) {
             store_header(addr, info);
         }
-        self.heap_live
-            .fetch_add((npages * PAGE_SIZE) as u64, Ordering::Relaxed);
+        self.heap_live_add((npages * PAGE_SIZE) as u64);
         span.alloc_count.store(1, Ordering::Relaxed);
         if self.allocate_black() {
             span.try_mark(0);

@@ -18,6 +18,8 @@ pub struct SweepResult {
     pub bytes_freed: usize,
     /// Pages returned to the page heap (the span held no live object).
     pub pages_freed: usize,
+    /// Bytes of the spans swept (their whole size, live or not).
+    pub bytes_swept: usize,
 }
 
 impl std::ops::AddAssign for SweepResult {
@@ -25,6 +27,7 @@ impl std::ops::AddAssign for SweepResult {
         self.objects_freed += o.objects_freed;
         self.bytes_freed += o.bytes_freed;
         self.pages_freed += o.pages_freed;
+        self.bytes_swept += o.bytes_swept;
     }
 }
 
@@ -215,17 +218,19 @@ impl Heap {
         self.frees.fetch_add(freed as u64, Ordering::Relaxed);
         self.freed_bytes
             .fetch_add((freed * elem) as u64, Ordering::Relaxed);
-        self.heap_live
-            .fetch_sub((freed * elem) as u64, Ordering::Relaxed);
+        if freed > 0 {
+            self.heap_live_sub((freed * elem) as u64);
+        }
         // Release: pairs with the Acquire in `Span::sweepgen`; the bitmaps
         // above are published with "swept".
         span.sweepgen.store(h, Ordering::Release);
+        let large = span.state() == SpanState::Large;
         let mut r = SweepResult {
             objects_freed: freed,
             bytes_freed: freed * elem,
             pages_freed: 0,
+            bytes_swept: span.npages() * super::PAGE_SIZE,
         };
-        let large = span.state() == SpanState::Large;
         if live == 0 && large {
             r.pages_freed = self.free_large(s);
         } else if live == 0 {

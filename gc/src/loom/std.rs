@@ -4,15 +4,24 @@
 pub(crate) mod sync {
     pub(crate) use ::std::sync::Arc;
 
-    /// The guard of [`Mutex`] (parking_lot's).
-    pub(crate) use parking_lot::MutexGuard;
-
     /// A non-poisoning mutex (parking_lot's), with the same `lock()` signature
     /// as the loom side. A newtype rather than a re-export so that clippy's
     /// `disallowed_types` (which sees through re-exports) flags only direct
     /// uses of parking_lot outside this facade.
+    ///
+    /// Every lock counts itself for the calling thread
+    /// (`host::facade_locks`) *before* it is taken and until *after* it is
+    /// released, so that the preemption signal's handler never suspends a
+    /// goroutine that holds (or is taking) one: world-stopped collector code
+    /// takes these locks ([`crate::host::thread_holds_gc_locks`]).
     #[derive(Debug, Default)]
     pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+
+    /// The guard of [`Mutex`]: parking_lot's, released before the count
+    /// drops.
+    pub(crate) struct MutexGuard<'a, T> {
+        g: ::std::mem::ManuallyDrop<parking_lot::MutexGuard<'a, T>>,
+    }
 
     impl<T> Mutex<T> {
         pub(crate) const fn new(t: T) -> Mutex<T> {
@@ -21,12 +30,52 @@ pub(crate) mod sync {
 
         #[inline]
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-            self.0.lock()
+            crate::host::facade_locks(1);
+            MutexGuard {
+                g: ::std::mem::ManuallyDrop::new(self.0.lock()),
+            }
         }
 
         #[inline]
         pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-            self.0.try_lock()
+            crate::host::facade_locks(1);
+            match self.0.try_lock() {
+                Some(g) => Some(MutexGuard {
+                    g: ::std::mem::ManuallyDrop::new(g),
+                }),
+                None => {
+                    crate::host::facade_locks(-1);
+                    None
+                }
+            }
+        }
+    }
+
+    impl<T> Drop for MutexGuard<'_, T> {
+        #[inline]
+        fn drop(&mut self) {
+            // SAFETY: dropped exactly once, here; `g` is not used after.
+            unsafe { ::std::mem::ManuallyDrop::drop(&mut self.g) };
+            crate::host::facade_locks(-1);
+        }
+    }
+
+    impl<T> ::std::ops::Deref for MutexGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            &self.g
+        }
+    }
+
+    impl<T> ::std::ops::DerefMut for MutexGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            &mut self.g
+        }
+    }
+
+    impl<T: ::std::fmt::Debug> ::std::fmt::Debug for MutexGuard<'_, T> {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            (**self.g).fmt(f)
         }
     }
 
@@ -41,7 +90,9 @@ pub(crate) mod sync {
 
         /// Blocks until notified (spurious wake-ups possible).
         pub(crate) fn wait<'a, T>(&self, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-            self.0.wait(&mut guard);
+            // The count stays up while waiting: only tests wait on a
+            // collector condvar.
+            self.0.wait(&mut guard.g);
             guard
         }
 
@@ -51,7 +102,7 @@ pub(crate) mod sync {
             mut guard: MutexGuard<'a, T>,
             dur: ::std::time::Duration,
         ) -> (MutexGuard<'a, T>, bool) {
-            let r = self.0.wait_for(&mut guard, dur);
+            let r = self.0.wait_for(&mut guard.g, dur);
             (guard, r.timed_out())
         }
 

@@ -46,6 +46,8 @@ const FAKE_P: u64 = 1_000_000;
 pub const TID_GC: u64 = FAKE_P + 4;
 /// tid of the `Network` row (Go's `trace.NetpollP`).
 pub const TID_NETWORK: u64 = FAKE_P + 2;
+/// tid of the `Syscalls` row (Go's `trace.SyscallP`).
+pub const TID_SYSCALLS: u64 = FAKE_P + 3;
 
 /// Append `s` as a JSON string literal.
 fn push_str(out: &mut String, s: &str) {
@@ -342,7 +344,7 @@ pub fn encode(trace: &Trace) -> Result<String, String> {
         (TID_GC, "GC", -6),
         (TID_NETWORK, "Network", -5),
         (FAKE_P + 1, "Timers", -4),
-        (FAKE_P + 3, "Syscalls", -3),
+        (TID_SYSCALLS, "Syscalls", -3),
     ] {
         g.meta(
             "thread_name",
@@ -386,6 +388,7 @@ pub fn encode(trace: &Trace) -> Result<String, String> {
     let mut gc_start: Option<(u64, StackId)> = None;
     let mut stw_start: Option<(u64, u32, &'static str)> = None;
     let mut sweep_start: HashMap<u32, (u64, StackId)> = HashMap::new();
+    let mut assist_start: HashMap<u32, (u64, StackId)> = HashMap::new();
     let goroutines =
         |r: i64, q: i64, w: i64| format!(r#"{{"Running":{r},"Runnable":{q},"GCWaiting":{w}}}"#);
 
@@ -436,7 +439,7 @@ pub fn encode(trace: &Trace) -> Result<String, String> {
                     goroutines(running, runnable, gc_waiting),
                 );
             }
-            EventKind::GoStart { g: id } => {
+            EventKind::GoStart { g: id } | EventKind::GoStartLabel { g: id, .. } => {
                 current.insert(p, (*id, e.ts, start_stack.remove(id).unwrap_or(0)));
                 runnable -= 1;
                 running += 1;
@@ -454,7 +457,8 @@ pub fn encode(trace: &Trace) -> Result<String, String> {
             | EventKind::GoSched { .. }
             | EventKind::GoPreempt { .. }
             | EventKind::GoSleep { .. }
-            | EventKind::GoBlock { .. } => {
+            | EventKind::GoBlock { .. }
+            | EventKind::GoSysBlock => {
                 let (id, start, sf) = current
                     .remove(&p)
                     .expect("checked: a goroutine runs on this P");
@@ -496,6 +500,24 @@ pub fn encode(trace: &Trace) -> Result<String, String> {
                     e.ts,
                     goroutines(running, runnable, gc_waiting),
                 );
+            }
+            EventKind::GoSysCall { .. } => g.instant("syscall", p as u64, e.ts, ""),
+            EventKind::GoSysExit { g: id } => {
+                runnable += 1;
+                pending_arrow.insert(*id, ("sysexit", e.ts, TID_SYSCALLS, 0));
+                g.counter(
+                    "Goroutines",
+                    e.ts,
+                    goroutines(running, runnable, gc_waiting),
+                );
+            }
+            EventKind::GcMarkAssistStart { stack } => {
+                assist_start.insert(p, (e.ts, *stack));
+            }
+            EventKind::GcMarkAssistDone => {
+                if let Some((ts, stk)) = assist_start.remove(&p) {
+                    g.slice("MARK ASSIST", "gc", p as u64, ts, e.ts, stk, 0, "");
+                }
             }
             EventKind::GoUnblock { g: id, stack } => {
                 if gwait_gc.remove(id) {

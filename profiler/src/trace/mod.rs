@@ -191,6 +191,15 @@ pub enum EventKind {
         /// The goroutine.
         g: GoId,
     },
+    /// Goroutine `g` starts running on this P as what label `label` names
+    /// (Go's mark workers: `GC (dedicated)`, `GC (fractional)`,
+    /// `GC (idle)`); a [`Trace::label`] id.
+    GoStartLabel {
+        /// The goroutine.
+        g: GoId,
+        /// The label's id.
+        label: u64,
+    },
     /// The current G exits.
     GoEnd,
     /// The current G stops for good (e.g. at trace end).
@@ -227,6 +236,29 @@ pub enum EventKind {
         /// The waker's stack.
         stack: StackId,
     },
+    /// The current G enters a blocking system call; it keeps running until
+    /// `GoSysBlock` (its P was taken) or its next event.
+    GoSysCall {
+        /// Where.
+        stack: StackId,
+    },
+    /// The current G, in a system call, loses its P: it is waiting (for
+    /// the call to return) until `GoSysExit`.
+    GoSysBlock,
+    /// Goroutine `g`, which lost its P in a system call, is back and
+    /// runnable (a `GoStart` on its new P follows).
+    GoSysExit {
+        /// The goroutine.
+        g: GoId,
+    },
+    /// The current G starts a mark assist (it does the collector's work in
+    /// proportion to what it allocates).
+    GcMarkAssistStart {
+        /// Where.
+        stack: StackId,
+    },
+    /// The current G's mark assist ends.
+    GcMarkAssistDone,
     /// At trace start, already-created goroutine `g` was waiting.
     GoWaiting {
         /// The goroutine.
@@ -279,6 +311,7 @@ impl EventKind {
             EventKind::ProcStop => "ProcStop",
             EventKind::GoCreate { .. } => "GoCreate",
             EventKind::GoStart { .. } => "GoStart",
+            EventKind::GoStartLabel { .. } => "GoStartLabel",
             EventKind::GoEnd => "GoEnd",
             EventKind::GoStop { .. } => "GoStop",
             EventKind::GoSched { .. } => "GoSched",
@@ -286,6 +319,11 @@ impl EventKind {
             EventKind::GoSleep { .. } => "GoSleep",
             EventKind::GoBlock { reason, .. } => reason.name(),
             EventKind::GoUnblock { .. } => "GoUnblock",
+            EventKind::GoSysCall { .. } => "GoSysCall",
+            EventKind::GoSysBlock => "GoSysBlock",
+            EventKind::GoSysExit { .. } => "GoSysExit",
+            EventKind::GcMarkAssistStart { .. } => "GCMarkAssistStart",
+            EventKind::GcMarkAssistDone => "GCMarkAssistDone",
             EventKind::GoWaiting { .. } => "GoWaiting",
             EventKind::GcStart { .. } => "GCStart",
             EventKind::GcDone => "GCDone",
@@ -318,6 +356,8 @@ pub struct Trace {
     pub events: Vec<TraceEvent>,
     /// Stacks referenced by the events.
     pub stacks: StackTable,
+    /// Labels of `GoStartLabel` events; label id `i + 1` is `labels[i]`.
+    pub labels: Vec<String>,
 }
 
 /// Goroutine states the checker tracks (Go's `gRunnable`, `gRunning`,
@@ -402,6 +442,19 @@ impl Trace {
         self.stacks.intern(frames)
     }
 
+    /// Intern a `GoStartLabel` label: its id (1, 2, …; the v1 writer
+    /// gives labels the first string ids).
+    pub fn label(&mut self, s: &str) -> u64 {
+        let i = match self.labels.iter().position(|l| l == s) {
+            Some(i) => i,
+            None => {
+                self.labels.push(s.to_string());
+                self.labels.len() - 1
+            }
+        };
+        i as u64 + 1
+    }
+
     /// Record an event.
     pub fn push(&mut self, ts: u64, p: u32, kind: EventKind) {
         self.events.push(TraceEvent { ts, p, kind });
@@ -460,18 +513,20 @@ impl Trace {
                     EventKind::GoWaiting { g } => {
                         Some((*g, Some(GState::Runnable), GState::Waiting))
                     }
-                    EventKind::GoStart { g } => {
+                    EventKind::GoStart { g } | EventKind::GoStartLabel { g, .. } => {
                         cur = *g;
                         Some((*g, Some(GState::Runnable), GState::Running))
                     }
-                    EventKind::GoUnblock { g, .. } => {
+                    EventKind::GoUnblock { g, .. } | EventKind::GoSysExit { g } => {
                         Some((*g, Some(GState::Waiting), GState::Runnable))
                     }
                     EventKind::GoSched { .. } | EventKind::GoPreempt { .. } => {
                         let g = std::mem::take(&mut cur);
                         Some((g, Some(GState::Running), GState::Runnable))
                     }
-                    EventKind::GoSleep { .. } | EventKind::GoBlock { .. } => {
+                    EventKind::GoSleep { .. }
+                    | EventKind::GoBlock { .. }
+                    | EventKind::GoSysBlock => {
                         let g = std::mem::take(&mut cur);
                         Some((g, Some(GState::Running), GState::Waiting))
                     }
@@ -648,7 +703,7 @@ impl Trace {
                     }
                     gs.insert(*g, GState::Runnable);
                 }
-                EventKind::GoStart { g } => {
+                EventKind::GoStart { g } | EventKind::GoStartLabel { g, .. } => {
                     if !p_up {
                         return err("P not running");
                     }
@@ -666,7 +721,8 @@ impl Trace {
                 | EventKind::GoSched { .. }
                 | EventKind::GoPreempt { .. }
                 | EventKind::GoSleep { .. }
-                | EventKind::GoBlock { .. } => {
+                | EventKind::GoBlock { .. }
+                | EventKind::GoSysBlock => {
                     if cur == 0 {
                         return err("no goroutine running on this P");
                     }
@@ -684,6 +740,18 @@ impl Trace {
                     }
                     gs.insert(*g, GState::Runnable);
                 }
+                EventKind::GoSysExit { g } => {
+                    if gs.get(g) != Some(&GState::Waiting) {
+                        return err(&format!("G{g} is not waiting"));
+                    }
+                    gs.insert(*g, GState::Runnable);
+                }
+                EventKind::GoSysCall { .. } | EventKind::GcMarkAssistStart { .. } => {
+                    if cur == 0 {
+                        return err("no goroutine running on this P");
+                    }
+                }
+                EventKind::GcMarkAssistDone => {}
                 EventKind::GoWaiting { g } => {
                     if gs.get(g) != Some(&GState::Runnable) {
                         return err(&format!("G{g} is not runnable"));
@@ -1041,5 +1109,117 @@ mod waiting_tests {
         t.push(4, 0, EventKind::GoSched { stack: 0 });
         t.push(5, 0, EventKind::GoWaiting { g: 1 });
         assert!(t.check().unwrap_err().contains("no consistent ordering"));
+    }
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use super::*;
+
+    /// What the v1 writer encodes, the reader reads back: types, Ps,
+    /// absolute times, arguments with the derived sequence numbers, stacks.
+    #[test]
+    fn v1_decode_reads_what_encode_wrote() {
+        let mut t = Trace::new();
+        let s = t.stack(&[Frame::new("main.main", "/m.go", 3, 0x1001, 0x1000)]);
+        let sys = t.stack(&[
+            Frame::new("main.read", "/m.go", 9, 0x2001, 0x2000),
+            Frame::new("main.main", "/m.go", 4, 0x1011, 0x1010),
+        ]);
+        t.push(10, 0, EventKind::ProcStart { thread: 1 });
+        t.push(
+            20,
+            0,
+            EventKind::GoCreate {
+                g: 1,
+                start: s,
+                stack: 0,
+            },
+        );
+        t.push(30, 0, EventKind::GoStart { g: 1 });
+        t.push(40, 0, EventKind::GoSysCall { stack: sys });
+        t.push(50, 0, EventKind::GoSysBlock);
+        t.push(60, 0, EventKind::ProcStop);
+        t.push(70, 1, EventKind::ProcStart { thread: 2 });
+        t.push(80, 1, EventKind::GoSysExit { g: 1 });
+        t.push(80, 1, EventKind::GoStart { g: 1 });
+        t.push(90, 1, EventKind::HeapAlloc { bytes: 1 << 30 });
+        let d = v1::decode(&v1::encode(&t).unwrap()).unwrap();
+        let got: Vec<(u8, u64, u64, Vec<u64>)> = d
+            .events
+            .iter()
+            .map(|e| (e.ty, e.p, e.ts, e.args.clone()))
+            .collect();
+        use v1::ev::*;
+        assert_eq!(
+            got,
+            vec![
+                (PROC_START, 0, 10, vec![1]),
+                (GO_CREATE, 0, 20, vec![1, s, 0]),
+                (GO_START, 0, 30, vec![1, 1]),
+                (GO_SYS_CALL, 0, 40, vec![sys]),
+                (GO_SYS_BLOCK, 0, 50, vec![]),
+                (PROC_STOP, 0, 60, vec![]),
+                (PROC_START, 1, 70, vec![2]),
+                (GO_SYS_EXIT, 1, 80, vec![1, 2, 0]),
+                (GO_START, 1, 80, vec![1, 3]),
+                (HEAP_ALLOC, 1, 90, vec![1 << 30]),
+            ]
+        );
+        assert_eq!(d.frequency, v1::FREQUENCY);
+        assert_eq!(d.functions(sys), ["main.read", "main.main"]);
+        assert_eq!(
+            d.stacks[&s][0],
+            (0x1000, "main.main".into(), "/m.go".into(), 3)
+        );
+    }
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::*;
+
+    /// `GoStartLabel` carries its label's string id: labels take the first
+    /// ids of the string table, whatever stacks come later.
+    #[test]
+    fn labels_take_the_first_string_ids() {
+        let mut t = Trace::new();
+        t.push(1, 0, EventKind::ProcStart { thread: 1 });
+        let label = t.label("GC (idle)");
+        assert_eq!(label, 1);
+        assert_eq!(t.label("GC (idle)"), 1, "interned once");
+        let s = t.stack(&[Frame::new("runtime.gcBgMarkWorker", "?", 0, 0, 0)]);
+        t.push(
+            2,
+            0,
+            EventKind::GoCreate {
+                g: 9,
+                start: s,
+                stack: 0,
+            },
+        );
+        t.push(3, 0, EventKind::GoStartLabel { g: 9, label });
+        t.push(
+            4,
+            0,
+            EventKind::GoBlock {
+                reason: BlockReason::Other,
+                stack: 0,
+            },
+        );
+        t.push(5, 0, EventKind::GoUnblock { g: 9, stack: 0 });
+        t.push(6, 0, EventKind::GoStartLabel { g: 9, label });
+        assert_eq!(t.check().unwrap()[&9], GState::Running);
+        let d = v1::decode(&v1::encode(&t).unwrap()).unwrap();
+        let starts: Vec<&Vec<u64>> = d
+            .events
+            .iter()
+            .filter(|e| e.ty == v1::ev::GO_START_LABEL)
+            .map(|e| &e.args)
+            .collect();
+        // [g, seq, label]: seq 1 after creation, 3 after the unblock.
+        assert_eq!(starts, [&vec![9, 1, 1], &vec![9, 3, 1]]);
+        assert_eq!(d.strings[&1], "GC (idle)");
+        assert_eq!(d.functions(s), ["runtime.gcBgMarkWorker"]);
     }
 }

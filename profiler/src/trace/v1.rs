@@ -75,11 +75,17 @@ pub mod ev {
     pub const GO_BLOCK_SYNC: u8 = 25;
     pub const GO_BLOCK_COND: u8 = 26;
     pub const GO_BLOCK_NET: u8 = 27;
+    pub const GO_SYS_CALL: u8 = 28;
+    pub const GO_SYS_EXIT: u8 = 29;
+    pub const GO_SYS_BLOCK: u8 = 30;
     pub const GO_WAITING: u8 = 31;
     pub const HEAP_ALLOC: u8 = 33;
     pub const HEAP_GOAL: u8 = 34;
     pub const STRING: u8 = 37;
+    pub const GO_START_LABEL: u8 = 41;
     pub const GO_BLOCK_GC: u8 = 42;
+    pub const GC_MARK_ASSIST_START: u8 = 43;
+    pub const GC_MARK_ASSIST_DONE: u8 = 44;
 }
 
 fn uleb(out: &mut Vec<u8>, mut v: u64) {
@@ -199,7 +205,10 @@ fn encode_events(trace: &Trace, seq: &mut Sequences, out: &mut Vec<u8>) -> Resul
             EventKind::GoCreate { g, .. } => {
                 gseq.insert(*g, 0);
             }
-            EventKind::GoStart { g } | EventKind::GoUnblock { g, .. } => {
+            EventKind::GoStart { g }
+            | EventKind::GoStartLabel { g, .. }
+            | EventKind::GoUnblock { g, .. }
+            | EventKind::GoSysExit { g } => {
                 let s = gseq.entry(*g).or_insert(0);
                 *s += 1;
                 seqs[i] = *s;
@@ -241,6 +250,9 @@ fn encode_events(trace: &Trace, seq: &mut Sequences, out: &mut Vec<u8>) -> Resul
                     event(out, ev::GO_CREATE, &[dt, *g, *start, *stack])
                 }
                 EventKind::GoStart { g } => event(out, ev::GO_START, &[dt, *g, seq]),
+                EventKind::GoStartLabel { g, label } => {
+                    event(out, ev::GO_START_LABEL, &[dt, *g, seq, *label])
+                }
                 EventKind::GoEnd => event(out, ev::GO_END, &[dt]),
                 EventKind::GoStop { stack } => event(out, ev::GO_STOP, &[dt, *stack]),
                 EventKind::GoSched { stack } => event(out, ev::GO_SCHED, &[dt, *stack]),
@@ -264,6 +276,14 @@ fn encode_events(trace: &Trace, seq: &mut Sequences, out: &mut Vec<u8>) -> Resul
                     event(out, ev::GO_UNBLOCK, &[dt, *g, seq, *stack])
                 }
                 EventKind::GoWaiting { g } => event(out, ev::GO_WAITING, &[dt, *g]),
+                EventKind::GoSysCall { stack } => event(out, ev::GO_SYS_CALL, &[dt, *stack]),
+                EventKind::GoSysBlock => event(out, ev::GO_SYS_BLOCK, &[dt]),
+                // The real time stamp 0: the event's own.
+                EventKind::GoSysExit { g } => event(out, ev::GO_SYS_EXIT, &[dt, *g, seq, 0]),
+                EventKind::GcMarkAssistStart { stack } => {
+                    event(out, ev::GC_MARK_ASSIST_START, &[dt, *stack])
+                }
+                EventKind::GcMarkAssistDone => event(out, ev::GC_MARK_ASSIST_DONE, &[dt]),
                 EventKind::GcStart { stack } => event(out, ev::GC_START, &[dt, seq, *stack]),
                 EventKind::GcDone => event(out, ev::GC_DONE, &[dt]),
                 EventKind::StwStart { kind } => {
@@ -289,8 +309,13 @@ fn encode_events(trace: &Trace, seq: &mut Sequences, out: &mut Vec<u8>) -> Resul
 /// Frequency, strings, stacks (Go writes them at the end too).
 fn encode_tables(trace: &Trace, out: &mut Vec<u8>) {
     event(out, ev::FREQUENCY, &[FREQUENCY]);
-    let mut table: Vec<String> = Vec::new();
-    let mut table_ids: HashMap<String, u64> = HashMap::new();
+    // Labels first: their ids (1, 2, …) were written in the events.
+    let mut table: Vec<String> = trace.labels.clone();
+    let mut table_ids: HashMap<String, u64> = table
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.clone(), i as u64 + 1))
+        .collect();
     // Go's parser rejects empty strings; Go itself prints unknown names as "?".
     let mut str_id = |s: &str, table: &mut Vec<String>| -> u64 {
         let s = if s.is_empty() { "?" } else { s };
@@ -339,4 +364,132 @@ fn encode_tables(trace: &Trace, out: &mut Vec<u8>) {
 pub fn write(trace: &Trace, mut w: impl Write) -> io::Result<()> {
     let bytes = encode(trace).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     w.write_all(&bytes)
+}
+
+/// One event read back from a v1 trace ([`decode`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawEvent {
+    /// Go's event type number (see [`ev`]).
+    pub ty: u8,
+    /// The P of the batch it was read from.
+    pub p: u64,
+    /// Its time, in ticks (absolute: the batch's base plus the deltas).
+    pub ts: u64,
+    /// Its arguments after the timestamp (for `GoSysExit`, `[g, seq,
+    /// realts]`; for events with a stack, the stack id last).
+    pub args: Vec<u64>,
+}
+
+/// One frame of a stack read back from a v1 trace: PC, function, file, line.
+pub type RawFrame = (u64, String, String, u64);
+
+/// A v1 trace read back: events in file order (batch by batch), the
+/// string table and the stack table.
+#[derive(Clone, Debug, Default)]
+pub struct Decoded {
+    /// The events, batch by batch.
+    pub events: Vec<RawEvent>,
+    /// Ticks per second (`EvFrequency`), 0 if absent.
+    pub frequency: u64,
+    /// Stack id → frames, leaf first.
+    pub stacks: HashMap<u64, Vec<RawFrame>>,
+    /// String id → string (function and file names, labels).
+    pub strings: HashMap<u64, String>,
+}
+
+impl Decoded {
+    /// The functions of stack `id`, leaf first (empty for 0 or unknown).
+    pub fn functions(&self, id: u64) -> Vec<&str> {
+        self.stacks
+            .get(&id)
+            .map(|fs| fs.iter().map(|f| f.1.as_str()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Reads a v1 trace with the framing of Go 1.19's `readTrace` (header,
+/// type byte with argument count, ULEB128 arguments, length-prefixed
+/// events, `EvBatch`, `EvFrequency`, `EvString`, `EvStack`) for the
+/// events [`encode`] writes. It does not order or validate events (that
+/// is [`Trace::check`]'s job, and `go tool trace`'s): it lets a test count
+/// what a trace says.
+pub fn decode(b: &[u8]) -> Result<Decoded, String> {
+    if b.len() < 16 || &b[..16] != HEADER {
+        return Err("not a go 1.19 trace".into());
+    }
+    let mut pos = 16;
+    let uleb = |pos: &mut usize| -> Result<u64, String> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = *b.get(*pos).ok_or("truncated trace")?;
+            *pos += 1;
+            v |= ((byte & 0x7f) as u64) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err("ULEB128 overflow".into())
+    };
+    let mut d = Decoded::default();
+    let mut strings: HashMap<u64, String> = HashMap::new();
+    let mut raw_stacks: Vec<(u64, Vec<u64>)> = Vec::new();
+    let (mut p, mut last) = (0u64, 0u64);
+    while pos < b.len() {
+        let head = b[pos];
+        pos += 1;
+        let (ty, narg) = (head & 0x3f, head >> 6);
+        if ty == ev::STRING {
+            let id = uleb(&mut pos)?;
+            let len = uleb(&mut pos)? as usize;
+            let s = b.get(pos..pos + len).ok_or("truncated string")?;
+            strings.insert(id, String::from_utf8_lossy(s).into_owned());
+            pos += len;
+            continue;
+        }
+        let mut args = Vec::new();
+        if narg == 3 {
+            let len = uleb(&mut pos)? as usize;
+            let end = pos + len;
+            while pos < end {
+                args.push(uleb(&mut pos)?);
+            }
+        } else {
+            for _ in 0..=narg {
+                args.push(uleb(&mut pos)?);
+            }
+        }
+        match ty {
+            ev::BATCH => {
+                p = args[0];
+                last = *args.get(1).ok_or("short batch")?;
+            }
+            ev::FREQUENCY => d.frequency = args[0],
+            ev::STACK => {
+                let id = args[0];
+                raw_stacks.push((id, args[2..].to_vec()));
+            }
+            _ => {
+                last += args[0];
+                d.events.push(RawEvent {
+                    ty,
+                    p,
+                    ts: last,
+                    args: args[1..].to_vec(),
+                });
+            }
+        }
+    }
+    for (id, words) in raw_stacks {
+        let frames = words
+            .chunks(4)
+            .filter(|c| c.len() == 4)
+            .map(|c| {
+                let name = |i: u64| strings.get(&i).cloned().unwrap_or_default();
+                (c[0], name(c[1]), name(c[2]), c[3])
+            })
+            .collect();
+        d.stacks.insert(id, frames);
+    }
+    d.strings = strings;
+    Ok(d)
 }

@@ -137,9 +137,9 @@ pub(super) fn on() -> bool {
     FLIGHT_ON.load(Ordering::Relaxed)
 }
 
-/// Keeps an event for the flight recorder.
-pub(super) fn push(r: Raw) {
-    lock(&PENDING).push(r);
+/// Where the recorder keeps events for the flight recorder.
+pub(super) fn pending() -> &'static Mutex<Vec<Raw>> {
+    &PENDING
 }
 
 /// The state of the goroutines and Ps as the trace sees it after some
@@ -153,6 +153,10 @@ struct Mirror {
     /// The P the recorder attributes events without one to.
     first_p: usize,
     gomaxprocs: usize,
+    /// The main goroutine (named `runtime.main` in the trace).
+    main_goid: u64,
+    /// The heap's live bytes and goal, as last reported.
+    heap: (u64, u64),
 }
 
 impl Mirror {
@@ -167,23 +171,49 @@ impl Mirror {
         }
     }
 
+    /// The goroutine running on `p` in the trace goes on without it (the
+    /// converter's `lost_p`): in a system call, to Go's trace.
+    fn lost_p(&mut self, p: usize) {
+        if let Some(g) = self.running.get(&p).copied() {
+            self.leave(g, G::InSyscall);
+        }
+    }
+
     fn apply(&mut self, ev: &Ev) {
-        let Ev::Sched(ev) = ev else { return };
+        let ev = match ev {
+            Ev::Sched(ev) => ev,
+            Ev::HeapLive(bytes) => {
+                self.heap.0 = *bytes;
+                return;
+            }
+            Ev::Gc(super::GcPhase::CycleDone {
+                heap_alloc,
+                heap_goal,
+            }) => {
+                self.heap = (*heap_alloc, *heap_goal);
+                return;
+            }
+            _ => return,
+        };
         match *ev {
-            SchedEvent::ProcStart { .. } => {}
-            SchedEvent::ProcStop { p } => {
-                if let Some(g) = self.running.get(&p).copied() {
-                    self.leave(g, G::Dead);
+            SchedEvent::ProcStart { .. } | SchedEvent::GoSysCall { .. } => {}
+            SchedEvent::ProcStop { p } => self.lost_p(p),
+            SchedEvent::GoSysExit { goid, p } => {
+                match self.gs.get(&goid).copied() {
+                    Some(G::Running(q)) => self.lost_p(q),
+                    Some(G::InSyscall) => {}
+                    _ => return,
                 }
+                self.lost_p(p);
+                self.gs.insert(goid, G::Running(p));
+                self.running.insert(p, goid);
             }
             SchedEvent::GoCreate { goid, .. } => {
                 self.gs.entry(goid).or_insert(G::Runnable);
             }
             SchedEvent::GoStart { goid, p } => {
-                if let Some(other) = self.running.get(&p).copied() {
-                    if other != goid {
-                        self.leave(other, G::Dead);
-                    }
+                if self.running.get(&p) != Some(&goid) {
+                    self.lost_p(p);
                 }
                 if let Some(G::Running(q)) = self.gs.get(&goid).copied() {
                     self.running.remove(&q);
@@ -331,9 +361,14 @@ fn begin_at(ts0: u64, m: &Mirror) -> Converter {
         in_stw: false,
         marked: None,
         stw_is_mark_termination: false,
+        assists: HashMap::new(),
+        sweeps: HashMap::new(),
+        workers: HashMap::new(),
+        stw_on: None,
     };
     c.start =
         c.t.stack(&[Frame::new("gort.createdBeforeTrace", "?", 0, 0, 0)]);
+    let main_start = c.t.stack(&[Frame::new("runtime.main", "?", 0, 0, 0)]);
     c.t.push(
         ts0,
         m.first_p as u32,
@@ -342,23 +377,53 @@ fn begin_at(ts0: u64, m: &Mirror) -> Converter {
             stack: 0,
         },
     );
+    c.t.push(
+        ts0,
+        m.first_p as u32,
+        EventKind::HeapAlloc { bytes: m.heap.0 },
+    );
+    if m.heap.1 != 0 {
+        c.t.push(
+            ts0,
+            m.first_p as u32,
+            EventKind::HeapGoal { bytes: m.heap.1 },
+        );
+    }
+    let create = |c: &mut Converter, p: usize, g: u64| {
+        if g == m.main_goid && !c.gs.contains_key(&g) {
+            c.t.push(
+                ts0,
+                p as u32,
+                EventKind::GoCreate {
+                    g,
+                    start: main_start,
+                    stack: 0,
+                },
+            );
+            c.gs.insert(g, G::Runnable);
+        } else {
+            c.create(ts0, p, g);
+        }
+    };
     let mut gs: Vec<(u64, G)> = m.gs.iter().map(|(&g, &s)| (g, s)).collect();
     gs.sort_unstable_by_key(|&(g, _)| g);
     for &(g, state) in &gs {
         match state {
             G::Running(p) => {
                 c.ensure_up(ts0, p);
-                c.create(ts0, p, g);
+                create(&mut c, p, g);
                 c.t.push(ts0, p as u32, EventKind::GoStart { g });
                 c.gs.insert(g, G::Running(p));
                 c.running.insert(p, g);
             }
-            G::Waiting => {
-                c.create(ts0, m.first_p, g);
+            G::Waiting | G::InSyscall => {
+                // In a system call, to Go's trace, is waiting like a
+                // blocked goroutine until its GoSysExit.
+                create(&mut c, m.first_p, g);
                 c.t.push(ts0, m.first_p as u32, EventKind::GoWaiting { g });
-                c.gs.insert(g, G::Waiting);
+                c.gs.insert(g, state);
             }
-            G::Runnable | G::Dead => c.create(ts0, m.first_p, g),
+            G::Runnable | G::Dead => create(&mut c, m.first_p, g),
         }
     }
     c
@@ -425,13 +490,18 @@ impl FlightRecorder {
         let world = super::stop_the_world_outside_gc();
         let mut m = Mirror {
             gomaxprocs: gort_scheduler::gomaxprocs(0).max(1) as usize,
+            main_goid: gort_scheduler::main_goroutine_id(),
+            heap: (
+                gort_gc::heap::global().heap_live(),
+                gort_gc::collector::try_global().map_or(0, |c| c.mem_stats().next_gc),
+            ),
             ..Mirror::default()
         };
         gort_scheduler::for_each_goroutine_stack(&world, &mut |s| {
-            let st = if s.status == GStatus::Waiting {
-                G::Waiting
-            } else {
-                G::Runnable
+            let st = match s.status {
+                GStatus::Waiting => G::Waiting,
+                GStatus::Syscall => G::InSyscall,
+                _ => G::Runnable,
             };
             m.gs.insert(s.goid, st);
         });

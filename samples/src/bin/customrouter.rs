@@ -10,10 +10,13 @@
 //! trace}`, or `message`), and the `http::Response` goes back out, with
 //! `Transfer-Encoding: chunked` for the trace's stream. Any server that
 //! speaks the `http` crate's types (hyper, axum, …) routes the same way.
+//! Beyond the twin, `/debug/metrics` serves the runtime's metrics in the
+//! Prometheus text format (`gort::metrics::metrics_handler`).
 //!
 //! ```text
 //! cargo run --release --bin customrouter &          # or: -- 127.0.0.1:0 for any port
 //! curl http://localhost:8080/                      # Hello World
+//! curl http://localhost:8080/debug/metrics         # Prometheus text
 //! go tool pprof -top http://localhost:8080/debug/pprof/heap
 //! go tool pprof -top -seconds 5 http://localhost:8080   # CPU profile
 //! ```

@@ -9,9 +9,13 @@
 //! go tool trace trace.out
 //! ```
 //!
-//! The trace shows goroutines and Ps; gort's collector does not report GC
-//! events to the tracer yet, and start functions are unsymbolized (see
-//! `gort::trace`).
+//! The trace shows the main goroutine (`runtime.main`), the goroutine and
+//! main's wait for it (a sync block), the Heap counter's saw-tooth and the
+//! 500 MB peak, GC cycles with their stops of the world, mark assists and
+//! sweeps on the allocating goroutine, and its time without a P as
+//! system calls. Not shown: the dedicated mark workers, which hold no P
+//! (see `gort::trace`); these big slices hold no pointers, so an idle P
+//! finds nothing to mark and "GC (idle)" rarely appears here.
 
 use gort::sync::WaitGroup;
 use gort::{go, make_slice, GcSlice};

@@ -2,12 +2,15 @@
 //! and runtime tests (only without loom).
 //!
 //! The loom models drive the very structs the runtime uses — `RunQueue`,
-//! `ParkState`, `Idle`, `World`, `ScanState`, `PState`, `Suspension` — with loom's instrumented atomics and locks
+//! `ParkState`, `Idle`, `World`, `ScanState`, `PState`, `Suspension`,
+//! `PreemptedStack`, `Handoff` — with loom's instrumented atomics and locks
 //! (through `crate::loom`). Run them with
 //! `RUSTFLAGS="--cfg loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p gort-scheduler --lib -- loom_`.
 
 #[cfg(loom)]
 mod loom_deadcheck;
+#[cfg(loom)]
+mod loom_handoff;
 #[cfg(loom)]
 mod loom_idle;
 #[cfg(loom)]

@@ -824,6 +824,8 @@ impl SchedRecorder for Counting {
             SchedEvent::GoBlock { .. } => "block",
             SchedEvent::GoUnblock { .. } => "unblock",
             SchedEvent::GoEnd { .. } => "end",
+            SchedEvent::GoSysCall { .. } => "syscall",
+            SchedEvent::GoSysExit { .. } => "sysexit",
             SchedEvent::ProcStart { .. } => "procstart",
             SchedEvent::ProcStop { .. } => "procstop",
         };
