@@ -7,6 +7,7 @@
 
 use gort::trace::{FlightRecorder, FlightRecorderConfig};
 use gort_tests::go_tools::{go_tool, go_tool_of, have_go, newer_go, TestDir};
+use gort_tests::view_trace;
 use std::time::{Duration, Instant};
 
 /// Goroutines handing values over a channel: a steady stream of create,
@@ -39,9 +40,11 @@ fn churn(n: usize) {
     }
 }
 
-/// Parses `file` in `dir` with both Go toolchains; returns the span of the
-/// trace (its last event's time, ns from the first, per Go 1.19's `-d`)
-/// if Go 1.19 is here.
+/// Parses `file` in `dir` with both Go toolchains and opens it in both
+/// trace viewers (which build their events at start, where a trace the
+/// parser accepts can still crash them); returns the span of the trace
+/// (its last event's time, ns from the first, per Go 1.19's `-d`) if Go
+/// 1.19 is here.
 fn parse_with_go(test: &str, dir: &TestDir, file: &str) -> Option<u64> {
     let mut span = None;
     if have_go(test) {
@@ -51,6 +54,9 @@ fn parse_with_go(test: &str, dir: &TestDir, file: &str) -> Option<u64> {
             .lines()
             .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
             .max();
+        if let Err(e) = view_trace(None, dir, file) {
+            panic!("{file}: Go 1.19's viewer failed: {e}");
+        }
     }
     if let Some(root) = newer_go(test) {
         let (ok, out, err) = go_tool_of(&root, dir, &["trace", "-d=parsed", file]);
@@ -59,6 +65,9 @@ fn parse_with_go(test: &str, dir: &TestDir, file: &str) -> Option<u64> {
             "{file}: newer go tool trace -d=parsed failed:\n{err}\n{}",
             &out[..out.len().min(2000)]
         );
+        if let Err(e) = view_trace(Some(&root), dir, file) {
+            panic!("{file}: the newer Go's viewer failed: {e}");
+        }
     }
     span
 }
