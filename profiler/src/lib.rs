@@ -164,9 +164,13 @@
 //!   from the interrupted one, collecting return PCs ([`cpu::walk`]).
 //! * **lost sample** — a tick whose stack did not fit in the full sample
 //!   ring; counted, and shown as Go shows it (`lostProfileEvent`).
+//! * **label set** — a goroutine's profiler labels (Go's `pprof.Labels`),
+//!   interned and named by one word ([`labels`]); samples carry the label
+//!   set of the goroutine that caused them.
 
 pub mod cpu;
 pub mod gctrace;
+pub mod labels;
 pub(crate) mod loom;
 pub mod memstats;
 pub mod pprof;

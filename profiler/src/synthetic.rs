@@ -147,6 +147,7 @@ pub fn mem_records() -> Vec<MemRecord> {
             alloc_bytes: 14 * 4096,
             free_objects: 0,
             free_bytes: 0,
+            labels: vec![],
         },
         MemRecord {
             stack: stack(&[
@@ -159,6 +160,7 @@ pub fn mem_records() -> Vec<MemRecord> {
             alloc_bytes: 200 * 64,
             free_objects: 150,
             free_bytes: 150 * 64,
+            labels: vec![],
         },
     ]
 }

@@ -177,7 +177,7 @@ pub fn labels_string(labels: &[(String, String)]) -> String {
 }
 
 /// Go's `%q` for the common cases (ASCII escapes and `\u` for other controls).
-fn go_quote(s: &str) -> String {
+pub(crate) fn go_quote(s: &str) -> String {
     let mut o = String::from("\"");
     for c in s.chars() {
         match c {
@@ -362,6 +362,9 @@ pub struct GoroutineDump {
     pub stack: Vec<Frame>,
     /// The `go` statement that created it (absent for the main goroutine).
     pub created_by: Option<Frame>,
+    /// Its profiler labels, printed after the `]` as Go 1.27 prints them
+    /// (`{a: b, worker: 7}`, [`crate::labels::LabelSet::traceback_string`]).
+    pub labels: Vec<(String, String)>,
 }
 
 /// Write the `goroutine?debug=2` dump: Go's panic-traceback format, one
@@ -392,7 +395,12 @@ pub fn write_goroutine_dump(mut w: impl io::Write, goroutines: &[GoroutineDump])
         if g.locked_to_thread {
             s.push_str(", locked to thread");
         }
-        s.push_str("]:\n");
+        s.push(']');
+        if !g.labels.is_empty() {
+            s.push(' ');
+            s.push_str(&crate::labels::LabelSet::new(&g.labels).traceback_string());
+        }
+        s.push_str(":\n");
         for f in &g.stack {
             let _ = writeln!(s, "{}(...)", f.function);
             loc(&mut s, f);
@@ -507,6 +515,7 @@ mod tests {
                 alloc_bytes: v[3],
                 free_objects: v[2] - v[0],
                 free_bytes: v[3] - v[1],
+                labels: vec![],
             });
         }
         let ms = crate::memstats::tests::captured();

@@ -121,6 +121,14 @@
 //!    seen before the `GoUnblock` that made it possible gets the unblock
 //!    first (the late one is dropped), and a `GoCreate` missing for a
 //!    goroutine created while the world restarted is added.
+//!
+//! # The flight recorder
+//!
+//! [`FlightRecorder`] (Go 1.25's) is a second consumer of the same
+//! recorder: it keeps the events in a bounded ring of generations, each
+//! with a snapshot of the goroutines' states at its start, and writes the
+//! recent past on demand as a whole trace, through the same conversion
+//! (see its module, `trace/flight.rs`). It may run beside [`start`].
 
 use gort_profiler::stack::Frame;
 use gort_profiler::trace::v1::StreamWriter;
@@ -131,6 +139,11 @@ use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
+
+mod flight;
+pub use flight::{
+    FlightRecorder, FlightRecorderConfig, FlightWindow, DEFAULT_MAX_BYTES, DEFAULT_MIN_AGE,
+};
 
 /// What the recorder saw: a scheduler hook event, or a collector phase the
 /// host observed (see [`gc_phase`]).
@@ -169,7 +182,7 @@ fn gc_work_event(e: gort_gc::collector::TraceEvent) {
             return;
         };
         let ts = gort_scheduler::hooks::now_nanos();
-        lock(&EVENTS).push(Raw {
+        push(Raw {
             ts,
             thread_p: Some(p),
             ev: Ev::IdleMark {
@@ -190,7 +203,7 @@ fn gc_work_event(e: gort_gc::collector::TraceEvent) {
         return;
     }
     let ts = gort_scheduler::hooks::now_nanos();
-    lock(&EVENTS).push(Raw {
+    push(Raw {
         ts,
         thread_p,
         ev: Ev::GcWork(goid, e),
@@ -405,9 +418,55 @@ fn gort_error(e: io::Error) -> io::Error {
 static ACTIVE: Mutex<Option<Active>> = Mutex::new(None);
 /// Recorded events. Protected by its mutex (held only to push or take).
 static EVENTS: Mutex<Vec<Raw>> = Mutex::new(Vec::new());
-/// Whether the recorder keeps events. Relaxed: a late or early event at the
-/// edges is handled by the conversion.
+/// Whether the recorder keeps events: a trace is written ([`start`]) or a
+/// [`FlightRecorder`] runs. Relaxed: a late or early event at the edges is
+/// handled by the conversion.
 static ON: AtomicBool = AtomicBool::new(false);
+/// Whether a trace is written (between [`start`] and [`stop`]): the
+/// recorder pushes on `EVENTS`.
+static STREAM_ON: AtomicBool = AtomicBool::new(false);
+
+/// After a consumer (the written trace, the flight recorder) started or
+/// stopped: the recorder, the heap's and the collector's hooks run while
+/// either does. Serialized, so that the last caller installs what the
+/// flags say now.
+fn consumers_changed() {
+    static CHANGING: Mutex<()> = Mutex::new(());
+    let _one = lock(&CHANGING);
+    let any = STREAM_ON.load(Ordering::Relaxed) || flight::on();
+    let heap = gort_gc::heap::global();
+    if any {
+        heap.set_heap_live_hook(heap_live_sample);
+    }
+    heap.observe_heap_live(any);
+    if let Some(c) = gort_gc::collector::try_global() {
+        if any {
+            c.set_trace_hook(gc_work_event);
+        }
+        c.trace_events(any);
+    }
+    ON.store(any, Ordering::Relaxed);
+    crate::pprof::set_trace_recorder(any.then_some(&RECORDER as &dyn SchedRecorder));
+}
+
+/// Hands a recorded event to each consumer that runs. Not `lock`: the
+/// scheduler calls recorders pinned already, and `lock` would take a P
+/// back for a goroutine that has just given its own away (see
+/// `Recorder::record`).
+fn push(r: Raw) {
+    let raw =
+        |m: &'static Mutex<Vec<Raw>>| m.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let stream = STREAM_ON.load(Ordering::Relaxed);
+    if flight::on() {
+        if !stream {
+            return raw(flight::pending()).push(r);
+        }
+        raw(flight::pending()).push(r.clone());
+    }
+    if stream {
+        raw(&EVENTS).push(r);
+    }
+}
 
 use crate::lock::lock;
 
@@ -423,15 +482,12 @@ impl SchedRecorder for Recorder {
             // given its own away (`blocking`'s hand-off reports ProcStop
             // from the goroutine's thread): the trace would end the system
             // call it records.
-            EVENTS
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(Raw {
-                    ts: nanos,
-                    thread_p,
-                    ev: Ev::Sched(ev),
-                    stack,
-                });
+            push(Raw {
+                ts: nanos,
+                thread_p,
+                ev: Ev::Sched(ev),
+                stack,
+            });
         }
     }
 }
@@ -448,7 +504,7 @@ pub(crate) fn gc_phase(phase: GcPhase) {
     if tracing() {
         let ts = gort_scheduler::hooks::now_nanos();
         let thread_p = gort_scheduler::current_p();
-        lock(&EVENTS).push(Raw {
+        push(Raw {
             ts,
             thread_p,
             ev: Ev::Gc(phase),
@@ -486,7 +542,7 @@ fn heap_live_sample(now: u64) {
     }
     HEAP_LAST.store(now, Ordering::Relaxed);
     let ts = gort_scheduler::hooks::now_nanos();
-    lock(&EVENTS).push(Raw {
+    push(Raw {
         ts,
         thread_p,
         ev: Ev::HeapLive(now),
@@ -560,14 +616,8 @@ pub fn start(w: impl Write + Send + 'static) -> io::Result<()> {
     let heap_live = heap.heap_live();
     let heap_goal = gort_gc::collector::try_global().map_or(0, |c| c.mem_stats().next_gc);
     HEAP_LAST.store(heap_live, Ordering::Relaxed);
-    heap.set_heap_live_hook(heap_live_sample);
-    heap.observe_heap_live(true);
-    if let Some(c) = gort_gc::collector::try_global() {
-        c.set_trace_hook(gc_work_event);
-        c.trace_events(true);
-    }
-    ON.store(true, Ordering::Relaxed);
-    crate::pprof::set_trace_recorder(Some(&RECORDER));
+    STREAM_ON.store(true, Ordering::Relaxed);
+    consumers_changed();
     let id = TRACE_ID.fetch_add(1, Ordering::Relaxed) + 1;
     *active = Some(Active {
         out: Box::new(w),
@@ -610,12 +660,8 @@ pub fn stop() -> io::Result<()> {
     // Take the events at a point outside any collection cycle, as Go's
     // `StopTrace` does, so a cycle the trace saw start is seen to end.
     let world = stop_the_world_outside_gc();
-    crate::pprof::set_trace_recorder(None);
-    gort_gc::heap::global().observe_heap_live(false);
-    if let Some(c) = gort_gc::collector::try_global() {
-        c.trace_events(false);
-    }
-    ON.store(false, Ordering::Relaxed);
+    STREAM_ON.store(false, Ordering::Relaxed);
+    consumers_changed();
     let events = std::mem::take(&mut *lock(&EVENTS));
     let end_ts = gort_scheduler::hooks::now_nanos();
     gort_scheduler::start_the_world(world);

@@ -296,6 +296,36 @@ pub fn current_goroutine_id() -> Option<u64> {
     (!g.is_null()).then(|| unsafe { &*g }.goid())
 }
 
+/// The calling goroutine's label word (an interned
+/// `gort_profiler::labels::LabelSet`, 0 for none; 0 outside goroutines).
+/// Safe to call from a signal handler interrupting a goroutine (the CPU
+/// profiler tags its ticks with it): a TLS read and two loads.
+pub fn current_labels() -> usize {
+    let g = getg();
+    if g.is_null() {
+        return 0;
+    }
+    // SAFETY: Gs are never freed.
+    unsafe { &*g }.labels.load(Relaxed)
+}
+
+/// Sets the calling goroutine's label word (Go's `SetGoroutineLabels`);
+/// goroutines it starts from now on inherit it. Returns false (and does
+/// nothing) outside goroutines. `word` must be 0 or the word of an
+/// interned label set.
+pub fn set_current_labels(word: usize) -> bool {
+    let g = getg();
+    if g.is_null() {
+        return false;
+    }
+    // SAFETY: Gs are never freed. Relaxed: the G itself is the writer;
+    // other readers (profiles, the signal handler on its own thread) take
+    // whichever word they see, and every word names a set that is never
+    // freed.
+    unsafe { &*g }.labels.store(word, Relaxed);
+    true
+}
+
 /// `[lo, hi)` of the calling goroutine's stack (usable part), `None` outside
 /// goroutines. Safe to call from a signal handler interrupting a goroutine
 /// (the profiler's frame-pointer walk bounds itself with it).

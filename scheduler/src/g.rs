@@ -146,6 +146,7 @@ pub(crate) type StartFn = (Option<unsafe fn(*mut u8)>, usize);
 /// | `scan` | atomic; the stack-scan claim protocol (`scanstate.rs`) |
 /// | `profiled` | atomic; the same protocol for goroutine profiles (`gprofile.rs`) |
 /// | `track_seq`, `runnable_since` | owned by whoever owns the G, like `sp` (scheduling-latency sampling, `metrics.rs`) |
+/// | `labels` | atomic; written by the G itself (and by the spawner before the G is published); read by anyone, the SIGPROF handler included |
 #[repr(C, align(64))]
 #[derive(Debug)]
 pub(crate) struct G {
@@ -208,6 +209,10 @@ pub(crate) struct G {
     pub(crate) track_seq: AtomicU8,
     /// Monotonic ns when this runnable period began, if it is timed; else 0.
     pub(crate) runnable_since: AtomicU64,
+    /// The goroutine's profiler labels: the word of an interned
+    /// `gort_profiler::labels::LabelSet` (0: none). Copied from the
+    /// spawner in `newproc` (Go's `newproc1` copies `gp.labels`).
+    pub(crate) labels: AtomicUsize,
 }
 
 // SAFETY: every field is either atomic, immutable, or an UnsafeCell whose
@@ -251,6 +256,7 @@ impl G {
                 fwake: AtomicU32::new(0),
                 track_seq: AtomicU8::new(0),
                 runnable_since: AtomicU64::new(0),
+                labels: AtomicUsize::new(0),
             })
         };
         g
@@ -283,6 +289,7 @@ impl G {
             fwake: AtomicU32::new(0),
             track_seq: AtomicU8::new(0),
             runnable_since: AtomicU64::new(0),
+            labels: AtomicUsize::new(0),
         });
         Box::into_raw(g)
     }

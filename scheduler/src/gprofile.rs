@@ -87,6 +87,9 @@ pub struct GoroutineRecord {
     /// Return PC of the `go` call that created it (0: the main goroutine,
     /// or unknown), as in [`crate::GoroutineStack::creator_pc`].
     pub creator_pc: usize,
+    /// Its label word (see [`crate::current_labels`]) when its stack was
+    /// recorded.
+    pub labels: usize,
     /// Its return PCs in [`GoroutineProfile`]'s shared buffer.
     start: u32,
     len: u32,
@@ -119,6 +122,7 @@ impl GoroutineProfile {
             status,
             wait_reason: reason,
             creator_pc: g.creator_pc.load(Relaxed),
+            labels: g.labels.load(Relaxed),
             start: self.pcs.len() as u32,
             len: pcs.len() as u32,
         });

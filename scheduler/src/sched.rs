@@ -1492,11 +1492,12 @@ pub(crate) fn newproc<F: FnOnce() + Send + 'static>(creator_pc: usize, f: F) -> 
         None => s.goidgen.fetch_add(1, Relaxed) + 1,
     };
     let parent = getg();
-    let parent_id = if parent.is_null() {
-        0
+    let (parent_id, labels) = if parent.is_null() {
+        (0, 0)
     } else {
         // SAFETY: Gs are never freed.
-        unsafe { &*parent }.goid()
+        let pg = unsafe { &*parent };
+        (pg.goid(), pg.labels.load(Relaxed))
     };
     // SAFETY: we own the G and its stack: the closure is moved onto the
     // goroutine's own stack below the G, and the first frame below it.
@@ -1521,6 +1522,7 @@ pub(crate) fn newproc<F: FnOnce() + Send + 'static>(creator_pc: usize, f: F) -> 
     gr.goid.store(goid, Relaxed);
     gr.parent.store(parent_id, Relaxed);
     gr.creator_pc.store(creator_pc, Relaxed);
+    gr.labels.store(labels, Relaxed);
     gr.released.store(false, Relaxed);
     gr.pins.store(0, Relaxed);
     gr.select_done.store(0, Relaxed);

@@ -26,7 +26,10 @@
 //! frame-pointer walk of the allocating thread bounded by its stack — the
 //! goroutine's stack, as the facade reports it through
 //! [`set_stack_bounds`], or the OS thread's), and is remembered by address
-//! so that sweeping can count its free. Symbols are resolved later, when a
+//! so that sweeping can count its free. It also gets the allocating
+//! goroutine's **labels** (`gort_profiler::labels`: one word read through
+//! the facade's hook), which Go's heap profile does not have: a bucket is
+//! one (stack, size, labels). Symbols and labels are resolved later, when a
 //! profile is written, never here.
 //!
 //! # Frees: one flag per span
@@ -143,6 +146,9 @@ pub struct MemProfileRecord {
     pub stack: Vec<u64>,
     /// Slot size of the objects in this bucket.
     pub size: u64,
+    /// The label word of the goroutine that allocated them
+    /// ([`gort_profiler::labels`]; 0 for none).
+    pub labels: usize,
     /// Sampled objects allocated.
     pub allocs: u64,
     /// Sampled objects freed.
@@ -234,11 +240,13 @@ mod real {
         }
     }
 
-    /// One (stack, size) bucket (Go's `bucket` + `memRecord`).
+    /// One (stack, size, labels) bucket (Go's `bucket` + `memRecord`;
+    /// Go's buckets have no labels).
     #[derive(Debug)]
     struct Bucket {
         stack: Box<[u64]>,
         size: u64,
+        labels: usize,
         /// Published counts.
         active: Counts,
         /// Counts not yet published, by `cycle % 3`.
@@ -249,8 +257,8 @@ mod real {
     #[derive(Debug, Default)]
     struct State {
         buckets: Vec<Bucket>,
-        /// (stack, size) → index in `buckets`.
-        index: HashMap<(Box<[u64]>, u64), usize>,
+        /// (stack, size, labels) → index in `buckets`.
+        index: HashMap<(Box<[u64]>, u64, usize), usize>,
         /// Live sampled objects: address → (bucket, slot size).
         objects: BTreeMap<usize, (usize, u64)>,
         /// Go's `mProfCycle`: mark terminations seen.
@@ -296,9 +304,11 @@ mod real {
         let n = walk_stack(&mut pcs);
         let stack: Box<[u64]> = pcs[..n].into();
         let size = size as u64;
+        // The allocating goroutine's labels at this moment.
+        let labels = gort_profiler::labels::current_word();
         let mut st = state().lock();
         let st = &mut *st;
-        let key = (stack, size);
+        let key = (stack, size, labels);
         let b = match st.index.get(&key) {
             Some(&b) => b,
             None => {
@@ -306,6 +316,7 @@ mod real {
                 st.buckets.push(Bucket {
                     stack: key.0.clone(),
                     size,
+                    labels,
                     active: Counts::default(),
                     future: [Counts::default(); 3],
                 });
@@ -425,6 +436,7 @@ mod real {
             .map(|b| MemProfileRecord {
                 stack: b.stack.to_vec(),
                 size: b.size,
+                labels: b.labels,
                 allocs: b.active.allocs,
                 frees: b.active.frees,
                 alloc_bytes: b.active.alloc_bytes,
@@ -450,7 +462,7 @@ mod real {
         let buckets = st.buckets.capacity() * std::mem::size_of::<Bucket>()
             // The index keys are copies of the stacks.
             + 2 * stacks
-            + st.index.capacity() * (std::mem::size_of::<((Box<[u64]>, u64), usize)>() + 1);
+            + st.index.capacity() * (std::mem::size_of::<((Box<[u64]>, u64, usize), usize)>() + 1);
         // A BTreeMap node holds up to 11 entries; count one node's share
         // per entry (its keys, values and child pointer).
         let objects = st.objects.len()

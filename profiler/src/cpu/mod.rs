@@ -24,15 +24,17 @@
 //!    handler) — and walks the frame-pointer chain inside it ([`walk`]: at
 //!    most 64 PCs, each frame pointer aligned, inside the stack and above
 //!    the last, each return PC in executable code). The stack goes into the
-//!    ring; if the ring is full the sample is counted as lost.
+//!    ring, tagged with the interrupted goroutine's label word
+//!    ([`crate::labels`]); if the ring is full the sample is counted as
+//!    lost.
 //! 3. **The ring** ([`ring::Ring`]): preallocated, bounded, multi-producer
 //!    single-consumer, lock-free (Vyukov's sequence-numbered slots), with a
 //!    lost-sample counter — the role of Go's `profBuf`. A loom model checks
 //!    it (`loom_` tests).
 //! 4. **The reader thread** drains the ring every 20 ms, counts identical
-//!    stacks and symbolizes each new one at once (so the names are cached
-//!    before the profile ends). At [`stop`] the timers are deleted, the handlers
-//!    still running are waited for, the ring is drained a last time, and
+//!    (stack, label set) pairs and symbolizes each new stack at once (so
+//!    the names are cached before the profile ends). At [`stop`] the timers
+//!    are deleted, the handlers still running are waited for, the ring is drained a last time, and
 //!    every distinct stack is symbolized ([`crate::symbolize`]) and encoded
 //!    with [`crate::pprof::cpu_profile`] (`samples/count`,
 //!    `cpu/nanoseconds`, period 10 ms), gzip'd, into the writer given to
@@ -143,7 +145,7 @@ pub struct CpuProfileStats {
 /// A running profile: its reader thread and where the profile goes.
 struct Session {
     stop: Arc<AtomicBool>,
-    reader: JoinHandle<HashMap<Vec<u64>, i64>>,
+    reader: JoinHandle<HashMap<(Vec<u64>, u64), i64>>,
     out: Box<dyn Write + Send>,
     program: String,
     started: Instant,
@@ -348,18 +350,18 @@ pub fn last_stats() -> Option<CpuProfileStats> {
 /// The profile of raw stack counts: each distinct stack symbolized (most
 /// frequent first), plus Go's lost-samples record if `lost > 0`.
 fn build_profile(
-    counts: HashMap<Vec<u64>, i64>,
+    counts: HashMap<(Vec<u64>, u64), i64>,
     lost: u64,
     meta: &ProfileMeta,
 ) -> crate::pprof::Profile {
-    let mut v: Vec<(Vec<u64>, i64)> = counts.into_iter().collect();
+    let mut v: Vec<((Vec<u64>, u64), i64)> = counts.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let mut samples: Vec<CpuSample> = v
         .into_iter()
-        .map(|(pcs, count)| CpuSample {
+        .map(|((pcs, labels), count)| CpuSample {
             stack: crate::symbolize::symbolize(&pcs),
             count,
-            labels: vec![],
+            labels: crate::labels::pairs_of(labels as usize),
         })
         .collect();
     if lost > 0 {
@@ -375,23 +377,25 @@ fn build_profile(
 /// The reader thread: drains the ring every [`DRAIN_EVERY`], counting
 /// identical stacks, until told to stop (after the last handler is done),
 /// then drains once more.
-fn reader(ring: &'static ring::Ring, stop: &AtomicBool) -> HashMap<Vec<u64>, i64> {
-    let mut counts: HashMap<Vec<u64>, i64> = HashMap::new();
+fn reader(ring: &'static ring::Ring, stop: &AtomicBool) -> HashMap<(Vec<u64>, u64), i64> {
+    let mut counts: HashMap<(Vec<u64>, u64), i64> = HashMap::new();
     let mut buf = Vec::with_capacity(ring::MAX_STACK);
-    let mut drain = |counts: &mut HashMap<Vec<u64>, i64>| {
+    let mut drain = |counts: &mut HashMap<(Vec<u64>, u64), i64>| {
         // SAFETY: this thread is the ring's only consumer while the
         // session runs (one session at a time; `stop` joins us).
-        while unsafe { ring.pop(&mut buf) } {
-            match counts.get_mut(buf.as_slice()) {
+        while let Some(labels) = unsafe { ring.pop_tagged(&mut buf) } {
+            let key = (std::mem::take(&mut buf), labels);
+            match counts.get_mut(&key) {
                 Some(c) => *c += 1,
                 None => {
                     // Name the new stack's PCs now, on this thread (which is
                     // not profiled): `stop` then finds them in the
                     // symbolizer's cache and returns sooner.
-                    crate::symbolize::symbolize(&buf);
-                    counts.insert(buf.clone(), 1);
+                    crate::symbolize::symbolize(&key.0);
+                    counts.insert(key.clone(), 1);
                 }
             }
+            buf = key.0;
         }
     };
     loop {
@@ -421,7 +425,7 @@ mod tests {
     fn profile_of_counts_with_lost_samples() {
         let pc = here();
         let mut counts = HashMap::new();
-        counts.insert(vec![pc], 5);
+        counts.insert((vec![pc], 0), 5);
         let p = build_profile(counts, 3, &ProfileMeta::default());
         crate::pprof::check_valid(&p).unwrap();
         let name = |s: &crate::pprof::proto::Sample| {

@@ -29,7 +29,7 @@
 //! |---|---|---|
 //! | `tail` | producers (CAS) | producers |
 //! | `head` | the consumer only | the consumer |
-//! | slot `len`, `pcs` | the producer that claimed the slot, before its Release on `seq` | the consumer, after its Acquire of `seq == pos + 1` |
+//! | slot `tag`, `len`, `pcs` | the producer that claimed the slot, before its Release on `seq` | the consumer, after its Acquire of `seq == pos + 1` |
 //! | slot `seq` | producer (publish), consumer (free) | both |
 //! | `lost` | producers (Relaxed add) | anyone (a statistic) |
 //!
@@ -48,6 +48,9 @@ pub const MAX_STACK: usize = 64;
 
 struct Slot {
     seq: AtomicUsize,
+    /// The sample's tag (the CPU profiler's: the label word of the
+    /// interrupted goroutine).
+    tag: UnsafeCell<u64>,
     len: UnsafeCell<usize>,
     pcs: UnsafeCell<[u64; MAX_STACK]>,
 }
@@ -83,6 +86,7 @@ impl Ring {
         let slots = (0..capacity)
             .map(|i| Slot {
                 seq: AtomicUsize::new(i),
+                tag: UnsafeCell::new(0),
                 len: UnsafeCell::new(0),
                 pcs: UnsafeCell::new([0; MAX_STACK]),
             })
@@ -114,6 +118,12 @@ impl Ring {
     /// never allocates: async-signal-safe. Returns false (and counts a lost
     /// sample) when the ring is full.
     pub fn push(&self, pcs: &[u64]) -> bool {
+        self.push_tagged(0, pcs)
+    }
+
+    /// [`Ring::push`] with a tag word, handed back by [`Ring::pop_tagged`]
+    /// with the stack.
+    pub fn push_tagged(&self, tag: u64, pcs: &[u64]) -> bool {
         let cap = self.slots.len();
         let mut pos = self.tail.load(Relaxed);
         let slot = loop {
@@ -147,6 +157,7 @@ impl Ring {
             slot.pcs
                 .with_mut(|p| (&mut *p)[..n].copy_from_slice(&pcs[..n]));
             slot.len.with_mut(|l| *l = n);
+            slot.tag.with_mut(|t| *t = tag);
         }
         // Release: publishes the writes above; pairs with the consumer's
         // Acquire in `pop`.
@@ -162,25 +173,36 @@ impl Ring {
     ///
     /// Single consumer: no two calls of `pop` on the same ring may overlap.
     pub unsafe fn pop(&self, out: &mut Vec<u64>) -> bool {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.pop_tagged(out) }.is_some()
+    }
+
+    /// [`Ring::pop`], returning the stack's tag (None: the ring is empty).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Ring::pop`]: only one thread at a time may consume.
+    pub unsafe fn pop_tagged(&self, out: &mut Vec<u64>) -> Option<u64> {
         let cap = self.slots.len();
         let pos = self.head.load(Relaxed);
         let slot = &self.slots[pos % cap];
         // Acquire: pairs with the producer's Release publish.
         if slot.seq.load(Acquire) != pos + 1 {
-            return false;
+            return None;
         }
         out.clear();
         // SAFETY: seq == pos + 1: the producer is done with the slot and no
         // producer touches it until we free it below.
-        unsafe {
+        let tag = unsafe {
             let n = slot.len.with(|l| *l);
             slot.pcs.with(|p| out.extend_from_slice(&(&*p)[..n]));
-        }
+            slot.tag.with(|t| *t)
+        };
         self.head.store(pos + 1, Relaxed);
         // Release: our reads above happen before the next lap's producer
         // writes (pairs with the Acquire load in `push`).
         slot.seq.store(pos + cap, Release);
-        true
+        Some(tag)
     }
 }
 
@@ -188,6 +210,22 @@ impl Ring {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn tags_travel_with_their_stacks() {
+        let r = Ring::new(2);
+        let mut out = Vec::new();
+        assert!(r.push_tagged(0xabc, &[1, 2]));
+        assert!(r.push(&[3]));
+        // SAFETY: one consumer (this test).
+        unsafe {
+            assert_eq!(r.pop_tagged(&mut out), Some(0xabc));
+            assert_eq!(out, [1, 2]);
+            assert_eq!(r.pop_tagged(&mut out), Some(0));
+            assert_eq!(out, [3]);
+            assert_eq!(r.pop_tagged(&mut out), None);
+        }
+    }
 
     #[test]
     fn fifo_order_truncation_and_lost_count() {

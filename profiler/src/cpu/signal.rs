@@ -2,7 +2,8 @@
 //!
 //! See [crate::cpu] for the overview. Everything the handler touches is
 //! async-signal-safe: atomics, a TLS read, the bounded frame walk, the
-//! lock-free ring, and `errno` saved and restored.
+//! goroutine's label word (a load from its G), the lock-free ring, and
+//! `errno` saved and restored.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering::*};
@@ -154,7 +155,10 @@ unsafe fn record(uc: *mut libc::c_void) {
         // current stack: mapped, as it is in use.
         n += unsafe { walk::walk_frames(fp, sp, lo, hi, &walk::is_text, &mut buf[1..]) };
     }
-    ring.push(&buf[..n]);
+    // The interrupted goroutine's labels: one word, read through the
+    // scheduler's async-signal-safe accessor (see `crate::labels`).
+    let labels = crate::labels::current_word() as u64;
+    ring.push_tagged(labels, &buf[..n]);
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = errno };
 }

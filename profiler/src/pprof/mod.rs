@@ -103,6 +103,9 @@ pub struct MemRecord {
     pub free_objects: i64,
     /// Sampled bytes freed.
     pub free_bytes: i64,
+    /// The allocating goroutine's labels at sampling time (beyond Go,
+    /// whose heap samples carry none: golang/go#23458).
+    pub labels: Vec<(String, String)>,
 }
 
 impl MemRecord {
@@ -145,7 +148,8 @@ pub enum HeapKind {
 /// (Go: [`DEFAULT_MEM_PROFILE_RATE`]). As Go does, leading `runtime.*`
 /// frames are hidden (unless the whole stack is runtime), values are
 /// un-sampled, and each sample carries the numeric label `bytes` = the
-/// block size.
+/// block size, and — beyond Go — the record's goroutine labels as string
+/// labels.
 pub fn heap_profile(
     records: &[MemRecord],
     rate: i64,
@@ -175,11 +179,12 @@ pub fn heap_profile(
         } else {
             0
         };
-        let labels = if block != 0 {
+        let mut labels = if block != 0 {
             vec![b.num_label("bytes", block)]
         } else {
             vec![]
         };
+        labels.extend(r.labels.iter().map(|(k, v)| b.str_label(k, v)));
         b.sample(stack, vec![ao, ab, io, ib], labels);
     }
     b.build()
@@ -362,6 +367,7 @@ mod tests {
             alloc_bytes: 57344,
             free_objects: 4,
             free_bytes: 16384,
+            labels: vec![("worker".into(), "7".into())],
         }];
         let p = heap_profile(
             &recs,
@@ -396,9 +402,12 @@ mod tests {
             name_of(&p, p.function[(leaf.line[0].function_id - 1) as usize].name),
             "main.alloc"
         );
-        assert_eq!(s.label.len(), 1);
+        assert_eq!(s.label.len(), 2);
         assert_eq!(name_of(&p, s.label[0].key), "bytes");
         assert_eq!(s.label[0].num, 4096);
+        // The goroutine labels of the allocation, as string labels.
+        assert_eq!(name_of(&p, s.label[1].key), "worker");
+        assert_eq!(name_of(&p, s.label[1].str), "7");
         assert_eq!(p.mapping.len(), 1);
         assert!(p.mapping[0].has_functions);
         let heap = heap_profile(

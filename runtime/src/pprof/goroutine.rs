@@ -21,7 +21,7 @@ use std::io::{self, Write};
 const MAX_FRAMES: usize = 64;
 
 /// Every live goroutine at one instant, sorted by goroutine id.
-fn snapshot() -> GoroutineProfile {
+pub(crate) fn snapshot() -> GoroutineProfile {
     crate::run::ensure_started();
     // The caller's own stack, walked before the world stops.
     let mut own = Vec::new();
@@ -44,25 +44,46 @@ fn status_of(g: &GoroutineRecord) -> &'static str {
     }
 }
 
-/// The goroutines grouped by stack: for each record, the index of its
-/// group; for each group, its return PCs (zeros dropped, as the
-/// symbolizer drops them) and its number of goroutines.
-fn group_stacks(p: &GoroutineProfile) -> (Vec<usize>, Vec<(Vec<u64>, usize)>) {
-    let mut index: HashMap<Vec<u64>, usize> = HashMap::new();
-    let mut groups: Vec<(Vec<u64>, usize)> = Vec::new();
+/// One group of goroutines with the same stack and labels.
+struct Group {
+    /// Return PCs, zeros dropped (as the symbolizer drops them).
+    pcs: Vec<u64>,
+    /// The label word ([`gort_profiler::labels`]).
+    labels: usize,
+    /// Number of goroutines.
+    count: usize,
+}
+
+/// The goroutines grouped by (stack, labels): for each record, the index
+/// of its group; the groups. Only records `keep` accepts are grouped
+/// (their index is `usize::MAX` otherwise).
+fn group_stacks(
+    p: &GoroutineProfile,
+    keep: impl Fn(&GoroutineRecord) -> bool,
+) -> (Vec<usize>, Vec<Group>) {
+    let mut index: HashMap<(Vec<u64>, usize), usize> = HashMap::new();
+    let mut groups: Vec<Group> = Vec::new();
     let mut of = Vec::with_capacity(p.records.len());
     for r in &p.records {
+        if !keep(r) {
+            of.push(usize::MAX);
+            continue;
+        }
         let key: Vec<u64> = p
             .frames(r)
             .iter()
             .filter(|&&pc| pc != 0)
             .map(|&pc| pc as u64)
             .collect();
-        let i = *index.entry(key).or_insert_with_key(|k| {
-            groups.push((k.clone(), 0));
+        let i = *index.entry((key, r.labels)).or_insert_with_key(|k| {
+            groups.push(Group {
+                pcs: k.0.clone(),
+                labels: k.1,
+                count: 0,
+            });
             groups.len() - 1
         });
-        groups[i].1 += 1;
+        groups[i].count += 1;
         of.push(i);
     }
     (of, groups)
@@ -106,24 +127,35 @@ pub(crate) fn count() -> usize {
 /// `printCountProfile` writes proto for 0 and for negative values).
 pub(crate) fn write(w: impl Write, debug: i32) -> io::Result<()> {
     let p = snapshot();
-    let (of, groups) = group_stacks(&p);
-    let stacks: Vec<Vec<Frame>> = groups.iter().map(|(pcs, _)| symbolize_stack(pcs)).collect();
     if debug >= 2 {
-        return write_dump(w, &p, &of, &stacks);
+        return write_dump(w, &p, |_| false);
     }
+    write_counts(w, &p, "goroutine", debug, |_| true)
+}
+
+/// Writes the records `keep` accepts as the count profile `name`: grouped
+/// text for `debug > 0`, proto otherwise.
+pub(crate) fn write_counts(
+    mut w: impl Write,
+    p: &GoroutineProfile,
+    name: &str,
+    debug: i32,
+    keep: impl Fn(&GoroutineRecord) -> bool,
+) -> io::Result<()> {
+    let (_, groups) = group_stacks(p, keep);
+    let stacks: Vec<Vec<Frame>> = groups.iter().map(|g| symbolize_stack(&g.pcs)).collect();
     let recs = count_records(&groups, stacks);
-    let mut w = w;
     if debug > 0 {
-        return write_count_text(&mut w, "goroutine", &recs);
+        return write_count_text(&mut w, name, &recs);
     }
-    let prof = count_profile("goroutine", &recs, &super::meta());
+    let prof = count_profile(name, &recs, &super::meta());
     gort_profiler::pprof::write_gzip(&prof, w)
 }
 
-/// The count profile's records: one per distinct stack with its number of
-/// goroutines, in `aggregate_counts`' order (count descending, then the
-/// record's PCs).
-fn count_records(groups: &[(Vec<u64>, usize)], stacks: Vec<Vec<Frame>>) -> Vec<CountRecord> {
+/// The count profile's records: one per distinct (stack, labels) with its
+/// number of goroutines, in `aggregate_counts`' order (count descending,
+/// then the record's PCs and labels).
+fn count_records(groups: &[Group], stacks: Vec<Vec<Frame>>) -> Vec<CountRecord> {
     // A record's PCs: one per physical frame (the symbolizer expands each PC
     // into its inlined frames, the last one physical). That is the key
     // `aggregate_counts` groups by.
@@ -133,18 +165,22 @@ fn count_records(groups: &[(Vec<u64>, usize)], stacks: Vec<Vec<Frame>>) -> Vec<C
             .map(|i| stack[i].pc)
             .collect()
     };
-    let mut count_of: HashMap<Vec<u64>, i64> = HashMap::new();
-    for ((_, n), stack) in groups.iter().zip(&stacks) {
-        *count_of.entry(record_pcs(stack)).or_default() += *n as i64;
+    let mut count_of: HashMap<(Vec<u64>, gort_profiler::pprof::Labels), i64> = HashMap::new();
+    let mut items = Vec::with_capacity(stacks.len());
+    for (g, stack) in groups.iter().zip(stacks) {
+        let labels = gort_profiler::labels::pairs_of(g.labels);
+        *count_of
+            .entry((record_pcs(&stack), labels.clone()))
+            .or_default() += g.count as i64;
+        items.push((stack, labels));
     }
-    // `aggregate_counts` of the distinct stacks (one goroutine each) sorts
-    // them by their key; a stable sort by the real counts then gives its
-    // full order.
-    let items: Vec<_> = stacks.into_iter().map(|s| (s, Vec::new())).collect();
+    // `aggregate_counts` of the distinct (stack, labels) (one goroutine
+    // each) sorts them by their key; a stable sort by the real counts then
+    // gives its full order.
     let mut recs = aggregate_counts(&items);
     for r in &mut recs {
         r.count = count_of
-            .get(&record_pcs(&r.stack))
+            .get(&(record_pcs(&r.stack), r.labels.clone()))
             .copied()
             .unwrap_or(r.count);
     }
@@ -152,16 +188,19 @@ fn count_records(groups: &[(Vec<u64>, usize)], stacks: Vec<Vec<Frame>>) -> Vec<C
     recs
 }
 
-/// The `debug=2` dump, goroutine by goroutine in id order. The text of a
-/// stack and `created by` lines is made once per distinct (stack, creator)
-/// and reused; each goroutine adds its header line. The bytes are those of
-/// `write_goroutine_dump` over all goroutines.
-fn write_dump(
+/// The `debug=2` dump, goroutine by goroutine in id order; `leaked`
+/// goroutines get Go's ` (leaked)` after their status. The text of a stack
+/// and `created by` lines is made once per distinct (stack, creator) and
+/// reused; each goroutine adds its header line (with its labels, as Go
+/// 1.27 prints them). The bytes are those of `write_goroutine_dump` over
+/// all goroutines.
+pub(crate) fn write_dump(
     w: impl Write,
     p: &GoroutineProfile,
-    of: &[usize],
-    stacks: &[Vec<Frame>],
+    leaked: impl Fn(&GoroutineRecord) -> bool,
 ) -> io::Result<()> {
+    let (of, groups) = group_stacks(p, |_| true);
+    let stacks: Vec<Vec<Frame>> = groups.iter().map(|g| symbolize_stack(&g.pcs)).collect();
     let mut w = io::BufWriter::with_capacity(1 << 16, w);
     let mut creators: HashMap<usize, Option<Frame>> = HashMap::new();
     let mut bodies: HashMap<(usize, usize), Vec<u8>> = HashMap::new();
@@ -171,11 +210,16 @@ fn write_dump(
             w.write_all(b"\n")?;
         }
         header.clear();
+        let mut status = status_of(r).to_string();
+        if leaked(r) {
+            status.push_str(" (leaked)");
+        }
         write_goroutine_dump(
             &mut header,
             &[GoroutineDump {
                 id: r.goid,
-                status: status_of(r).to_string(),
+                status,
+                labels: gort_profiler::labels::pairs_of(r.labels),
                 ..GoroutineDump::default()
             }],
         )?;

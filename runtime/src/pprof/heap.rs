@@ -23,6 +23,7 @@ pub(crate) fn records() -> Vec<MemRecord> {
             alloc_bytes: r.alloc_bytes as i64,
             free_objects: r.frees as i64,
             free_bytes: r.free_bytes as i64,
+            labels: gort_profiler::labels::pairs_of(r.labels),
         })
         .collect()
 }

@@ -47,6 +47,25 @@
 //! every thread that runs goroutines 100 times per CPU-second (see
 //! [`gort_profiler::cpu`] for the mechanism).
 //!
+//! **Labels** ([`do_with_labels`], [`set_goroutine_labels`]: Go's
+//! `pprof.Do` and `pprof.SetGoroutineLabels`) tag a goroutine and the
+//! goroutines it starts; CPU samples, goroutine records and — beyond Go —
+//! heap and allocs samples carry them, and `go tool pprof
+//! -tagfocus=key=value` selects by them:
+//!
+//! | profile | labels of | Go |
+//! |---|---|---|
+//! | cpu | the goroutine a tick interrupted (read in the SIGPROF handler: one load from its G) | same |
+//! | goroutine | each goroutine, at the profile's instant; `debug=1` prints `# labels: {...}`, `debug=2` prints `{k: v}` after the header's `]` | same (Go 1.27's default `tracebacklabels=1`) |
+//! | heap, allocs | the goroutine that allocated the sampled object, at the allocation | no labels (golang/go#23458) |
+//!
+//! gort has no `context.Context`: the goroutine's current labels play the
+//! part of the context's, so [`do_with_labels`] adds to them and restores
+//! them afterwards, as `pprof.Do(ctx, ...)` does with the labels of `ctx`.
+//! A label set is interned once and kept for the life of the process
+//! ([`gort_profiler::labels`]), so label kinds of work, not unbounded
+//! values such as request ids.
+//!
 //! Recorders keep raw return PCs; frames are named when a profile is
 //! written, with the profiler's symbolizer (DWARF line tables of the
 //! executable), so every Location carries function, file and line.
@@ -66,11 +85,13 @@ mod cpu;
 mod goroutine;
 mod heap;
 pub mod http;
+mod labels;
 mod server;
 
 pub(crate) use contention::{bucket_bytes as contention_bucket_bytes, set_trace_recorder};
 pub use contention::{set_block_profile_rate, set_mutex_profile_fraction};
 pub use cpu::{start_cpu_profile, stop_cpu_profile};
+pub use labels::{do_with_labels, goroutine_labels, label, labels, set_goroutine_labels, LabelSet};
 pub use server::{serve, PprofServer, QUEUED, WORKERS};
 
 use gort_profiler::pprof::{HeapKind, ProfileMeta};
@@ -181,6 +202,9 @@ pub(crate) fn install() {
     // So do `gort_profiler::cpu::callers` (the goroutine, block and mutex
     // profiles' own-stack walks) and the CPU profiler's signal handler.
     gort_profiler::cpu::set_goroutine_stack_bounds(gort_scheduler::current_goroutine_stack_bounds);
+    // Every recorder reads the running goroutine's labels through this
+    // (the CPU profiler's handler, the allocation sampler).
+    gort_profiler::labels::set_current_fn(gort_scheduler::current_labels);
 }
 
 /// Profile-wide facts: program name (the Mapping's file), time now.
