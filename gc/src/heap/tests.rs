@@ -875,6 +875,7 @@ fn type_tables_only_for_mixed_spans_and_pooled() {
         ));
     }
     assert_eq!(h.pages.footprint().table_bytes, table, "one table made");
+}
 
 /// A precise value so big that value + header would wrap is Go's
 /// `fatal error: out of memory`, exit status 2 (in a child process:
