@@ -987,21 +987,15 @@ fn begin(a: &Begin) -> Converter {
         create(&mut c, first_p, g);
         // A goroutine running without its P at the start is, to Go's
         // trace, in a system call that began before it. It is written as
-        // runnable, not waiting: Go 1.19's viewer counts the goroutines in
-        // system calls and rejects a GoSysExit of one that entered none
-        // (as after `GoWaiting`).
-        if Some(g) != a.caller.map(|c| c.1) {
-            match status {
-                GStatus::Waiting => {
-                    c.t.push(ts0, first_p as u32, EventKind::GoWaiting { g });
-                    c.gs.insert(g, G::Waiting);
-                }
-                // Runnable until it takes a P (GoStart, no GoSysExit).
-                // Not Go's `GoInSyscall`: the newer Go's viewer keeps such
-                // a goroutine on the P the event was written on and panics
-                // when that P stops.
-                _ => {}
-            }
+        // runnable (it starts when it takes a P: GoStart, no GoSysExit),
+        // not waiting: Go 1.19's viewer counts the goroutines in system
+        // calls and rejects a GoSysExit of one that entered none (as after
+        // `GoWaiting`). Not Go's `GoInSyscall` either: the newer Go's
+        // viewer keeps such a goroutine on the P that event was written on
+        // and panics when that P stops.
+        if status == GStatus::Waiting && Some(g) != a.caller.map(|c| c.1) {
+            c.t.push(ts0, first_p as u32, EventKind::GoWaiting { g });
+            c.gs.insert(g, G::Waiting);
         }
     }
     if let Some((p, g)) = a.caller {
