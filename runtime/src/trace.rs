@@ -68,7 +68,11 @@
 //! starts it, or it stops, or another goroutine starts on it, and the
 //! conversion then writes `GoSysBlock` for the goroutine (as Go's `retake`
 //! does). A goroutine whose P went idle and came back to it unseen gets
-//! its `GoSysBlock` at its `GoSysExit`.
+//! its `GoSysBlock` at its `GoSysExit`. `GoSysExit` is written only for a
+//! goroutine the trace has in a system call (after its `GoSysBlock`):
+//! Go 1.19's viewer counts them and rejects a trace whose count goes
+//! below zero. One that was P-less when the trace started is runnable in
+//! the trace until it gets a P (`GoStart` alone).
 //!
 //! # Stacks
 //!
@@ -102,7 +106,8 @@
 //! 1. sorts the events by time (ties keep recording order);
 //! 2. describes the goroutines that existed at [`start`], as Go's
 //!    `StartTrace` does: a `GoCreate` for each, `GoWaiting` for the blocked
-//!    ones, and `ProcStart` + `GoStart` for the one that called `start`;
+//!    ones (those running without a P are runnable in the trace until
+//!    they take one), and `ProcStart` + `GoStart` for the one that called `start`;
 //! 3. attributes each event to a P: the P named by the event, else the P the
 //!    goroutine runs on, else the P of the recording thread, else P 0;
 //! 4. starts a P implicitly (`ProcStart`) the first time an event needs it
@@ -900,19 +905,30 @@ impl Converter {
 
     /// Goroutine `g` runs on `p` again after running without a P:
     /// `GoSysExit` then `GoStart` on `p` (Go's `exitsyscall`).
+    /// A goroutine the trace has runnable (P-less when the trace
+    /// started) only starts: a GoSysExit needs a GoSysBlock before it.
     fn sys_exit(&mut self, ts: u64, g: u64, p: usize) {
-        match self.gs.get(&g).copied() {
+        let exit = match self.gs.get(&g).copied() {
             Some(G::Running(q)) => {
                 // It left `q` without the P's start or stop by another M
                 // showing (the P went idle and came back to it).
                 self.lost_p(ts, q);
+                true
             }
-            Some(G::InSyscall) => {}
+            Some(G::InSyscall) => true,
+            Some(G::Runnable) => false,
             _ => return,
+        };
+        if exit && self.gs.get(&g) != Some(&G::InSyscall) {
+            // Not on `q` in the trace after all: no GoSysBlock was
+            // written, so no GoSysExit may be.
+            return;
         }
         self.ensure_up(ts, p);
         self.lost_p(ts, p);
-        self.t.push(ts, p as u32, EventKind::GoSysExit { g });
+        if exit {
+            self.t.push(ts, p as u32, EventKind::GoSysExit { g });
+        }
         self.t.push(ts, p as u32, EventKind::GoStart { g });
         self.gs.insert(g, G::Running(p));
         self.running.insert(p, g);
@@ -1015,17 +1031,17 @@ fn begin(a: &Begin) -> Converter {
     };
     for &(g, status) in &a.initial {
         create(&mut c, first_p, g);
-        // A goroutine running without its P is, to Go's trace, in a
-        // system call; it is waiting like a blocked one until GoSysExit.
-        if matches!(status, GStatus::Waiting | GStatus::Syscall) && Some(g) != a.caller.map(|c| c.1)
-        {
+        // A goroutine running without its P at the start is, to Go's
+        // trace, in a system call that began before it. It is written as
+        // runnable (it starts when it takes a P: GoStart, no GoSysExit),
+        // not waiting: Go 1.19's viewer counts the goroutines in system
+        // calls and rejects a GoSysExit of one that entered none (as after
+        // `GoWaiting`). Not Go's `GoInSyscall` either: the newer Go's
+        // viewer keeps such a goroutine on the P that event was written on
+        // and panics when that P stops.
+        if status == GStatus::Waiting && Some(g) != a.caller.map(|c| c.1) {
             c.t.push(ts0, first_p as u32, EventKind::GoWaiting { g });
-            let state = if status == GStatus::Syscall {
-                G::InSyscall
-            } else {
-                G::Waiting
-            };
-            c.gs.insert(g, state);
+            c.gs.insert(g, G::Waiting);
         }
     }
     if let Some((p, g)) = a.caller {
@@ -1295,4 +1311,160 @@ fn last_ts(t: &Trace, p: u32) -> u64 {
         .map(|e| e.ts)
         .max()
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gort_profiler::trace::v1::{self, ev};
+
+    /// A converter for a capture that starts while goroutine 5 runs
+    /// without a P (in a system call, or frozen in the preemption
+    /// handler by the stop of the world that starts the trace), with the
+    /// main goroutine 1 calling `start` on P 0.
+    fn capture_with_g5_p_less() -> Converter {
+        begin(&Begin {
+            start_ts: 1_000,
+            initial: vec![(1, GStatus::Running), (5, GStatus::Syscall)],
+            caller: Some((0, 1)),
+            gomaxprocs: 2,
+            main_goid: 1,
+            heap: (0, 0),
+        })
+    }
+
+    fn sched(ts: u64, ev: SchedEvent) -> Raw {
+        Raw {
+            ts,
+            thread_p: None,
+            ev: Ev::Sched(ev),
+            stack: None,
+        }
+    }
+
+    /// The converted trace, checked against Go's rules (the checker also
+    /// holds Go 1.19's viewer's count of goroutines in system calls), then
+    /// written and read back: (type, goroutine argument) of each event
+    /// about goroutine 5, in the order of P 1's and P 0's batches.
+    fn g5_events(mut c: Converter, events: Vec<Raw>) -> Vec<u8> {
+        feed(&mut c, events, 0);
+        end(&mut c, 10_000);
+        c.t.check().expect("the trace keeps Go's rules");
+        let d = v1::decode(&v1::encode(&c.t).unwrap()).unwrap();
+        let mut evs: Vec<_> = d.events.iter().collect();
+        evs.sort_by_key(|e| e.ts); // stable: per-P order at equal times
+        evs.iter()
+            .filter(|e| {
+                matches!(
+                    e.ty,
+                    ev::GO_CREATE
+                        | ev::GO_WAITING
+                        | ev::GO_SYS_EXIT
+                        | ev::GO_START
+                        | ev::GO_UNBLOCK
+                ) && e.args[0] == 5
+            })
+            .map(|e| e.ty)
+            .collect()
+    }
+
+    /// The failure seen in a capture: a goroutine P-less at the start got
+    /// a P (here handed over by another M, `hand_p_to_locked`'s GoStart)
+    /// and the trace wrote `GoWaiting` … `GoSysExit`, which Go 1.19's
+    /// viewer counts as a system call ending that never began
+    /// (`insyscall=-1`). It is runnable in the trace, and starts.
+    #[test]
+    fn p_less_at_start_then_handed_a_p() {
+        let got = g5_events(
+            capture_with_g5_p_less(),
+            vec![
+                sched(2_000, SchedEvent::ProcStart { p: 1 }),
+                sched(2_000, SchedEvent::GoStart { goid: 5, p: 1 }),
+                sched(
+                    3_000,
+                    SchedEvent::GoBlock {
+                        goid: 5,
+                        reason: WaitReason::Sleep,
+                    },
+                ),
+            ],
+        );
+        assert_eq!(got, [ev::GO_CREATE, ev::GO_START]);
+    }
+
+    /// The same goroutine taking an idle P (exitsyscall's GoSysExit).
+    #[test]
+    fn p_less_at_start_then_takes_an_idle_p() {
+        let got = g5_events(
+            capture_with_g5_p_less(),
+            vec![sched(2_000, SchedEvent::GoSysExit { goid: 5, p: 1 })],
+        );
+        assert_eq!(got, [ev::GO_CREATE, ev::GO_START]);
+    }
+
+    /// P-less at the start, it took its old P back unseen (no event) and
+    /// blocked and was woken there (events the trace drops: it does not
+    /// run in the trace); then an M starts it on P 1, and it runs on
+    /// without its P until it takes an idle one: one GoStart (no
+    /// GoSysExit: it was runnable), then GoSysBlock, GoSysExit, GoStart.
+    #[test]
+    fn p_less_at_start_unseen_until_a_later_start() {
+        let got = g5_events(
+            capture_with_g5_p_less(),
+            vec![
+                sched(
+                    2_000,
+                    SchedEvent::GoBlock {
+                        goid: 5,
+                        reason: WaitReason::ChanReceive,
+                    },
+                ),
+                sched(2_500, SchedEvent::GoUnblock { goid: 5 }),
+                sched(3_000, SchedEvent::GoStart { goid: 5, p: 1 }),
+                sched(3_500, SchedEvent::ProcStop { p: 1 }),
+                sched(4_000, SchedEvent::GoSysExit { goid: 5, p: 1 }),
+            ],
+        );
+        assert_eq!(
+            got,
+            [ev::GO_CREATE, ev::GO_START, ev::GO_SYS_EXIT, ev::GO_START]
+        );
+    }
+
+    /// A goroutine that lost its P in the trace (another M started it)
+    /// and comes back: GoSysBlock then GoSysExit; a second, stray
+    /// GoSysExit (the goroutine runs in the trace) writes GoSysBlock
+    /// first, never a GoSysExit alone.
+    #[test]
+    fn sys_exit_only_after_a_sys_block() {
+        let c = begin(&Begin {
+            start_ts: 1_000,
+            initial: vec![(1, GStatus::Running), (5, GStatus::Runnable)],
+            caller: Some((0, 1)),
+            gomaxprocs: 2,
+            main_goid: 1,
+            heap: (0, 0),
+        });
+        let got = g5_events(
+            c,
+            vec![
+                sched(2_000, SchedEvent::GoStart { goid: 5, p: 1 }),
+                // Another M takes P 1: G5 runs on without it.
+                sched(3_000, SchedEvent::ProcStart { p: 1 }),
+                sched(4_000, SchedEvent::GoSysExit { goid: 5, p: 1 }),
+                sched(5_000, SchedEvent::GoSysExit { goid: 5, p: 1 }),
+            ],
+        );
+        assert_eq!(
+            got,
+            [
+                ev::GO_CREATE,
+                ev::GO_START,
+                ev::GO_SYS_EXIT,
+                ev::GO_START,
+                ev::GO_SYS_EXIT,
+                ev::GO_START
+            ]
+        );
+    }
 }

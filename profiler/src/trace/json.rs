@@ -539,7 +539,7 @@ pub fn encode(trace: &Trace) -> Result<String, String> {
                     goroutines(running, runnable, gc_waiting),
                 );
             }
-            EventKind::GoWaiting { .. } => {
+            EventKind::GoWaiting { .. } | EventKind::GoInSyscall { .. } => {
                 runnable -= 1;
                 g.counter(
                     "Goroutines",

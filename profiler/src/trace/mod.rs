@@ -21,7 +21,8 @@
 //! A trace that starts while the program runs must first describe the
 //! goroutines that already exist, as Go's `StartTrace` does: a `GoCreate`
 //! for each (with its start function as a one-frame stack), then
-//! `GoWaiting` for the blocked ones and `GoStart` for the running ones.
+//! `GoWaiting` for the blocked ones, `GoInSyscall` for those in a system
+//! call and `GoStart` for the running ones.
 //!
 //! # The rules (Go 1.19 `internal/trace`: `order.go`, `parser.go` `postProcessTrace`)
 //!
@@ -53,7 +54,7 @@
 pub mod json;
 pub mod v1;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::stack::Frame;
 
@@ -264,6 +265,15 @@ pub enum EventKind {
         /// The goroutine.
         g: GoId,
     },
+    /// At trace start, already-created goroutine `g` was in a system call
+    /// (running without a P): waiting, as after `GoSysBlock`, until its
+    /// `GoSysExit`. (gort's runtime writes such a goroutine as runnable
+    /// instead: the newer Go's viewer keeps it on the P this event is
+    /// written on, and panics when that P stops.)
+    GoInSyscall {
+        /// The goroutine.
+        g: GoId,
+    },
     /// A GC cycle starts (sweep termination begins).
     GcStart {
         /// The stack that triggered it.
@@ -325,6 +335,7 @@ impl EventKind {
             EventKind::GcMarkAssistStart { .. } => "GCMarkAssistStart",
             EventKind::GcMarkAssistDone => "GCMarkAssistDone",
             EventKind::GoWaiting { .. } => "GoWaiting",
+            EventKind::GoInSyscall { .. } => "GoInSyscall",
             EventKind::GcStart { .. } => "GCStart",
             EventKind::GcDone => "GCDone",
             EventKind::StwStart { .. } => "GCSTWStart",
@@ -367,11 +378,13 @@ pub struct Trace {
 ///
 /// * (not yet created) → `Runnable`: `GoCreate`
 /// * `Runnable` → `Running`: `GoStart`
-/// * `Runnable` → `Waiting`: `GoWaiting` (only right after `GoCreate`)
+/// * `Runnable` → `Waiting`: `GoWaiting`, `GoInSyscall` (only right after
+///   `GoCreate`)
 /// * `Running` → `Runnable`: `GoSched`, `GoPreempt`
 /// * `Running` → `Waiting`: `GoBlock`, `GoSleep`
 /// * `Running` → `Dead`: `GoEnd`, `GoStop`
-/// * `Waiting` → `Runnable`: `GoUnblock`
+/// * `Waiting` → `Runnable`: `GoUnblock`, or `GoSysExit` for a goroutine
+///   in a system call (after `GoSysBlock` or `GoInSyscall`)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GState {
     /// Running on a P; that P's events belong to it.
@@ -414,6 +427,9 @@ pub struct ParseState {
     gs: HashMap<GoId, GState>,
     /// The goroutine running on each P (absent: G0).
     running_on: HashMap<u32, GoId>,
+    /// The waiting goroutines that wait in a system call (`GoSysBlock`,
+    /// `GoInSyscall`): only they may `GoSysExit`.
+    in_syscall: HashSet<GoId>,
     /// Whether each P is started.
     p_running: HashMap<u32, bool>,
     /// Whether each P is sweeping.
@@ -510,7 +526,7 @@ impl Trace {
             for &i in seq {
                 let dep = match &self.events[i].kind {
                     EventKind::GoCreate { g, .. } => Some((*g, None, GState::Runnable)),
-                    EventKind::GoWaiting { g } => {
+                    EventKind::GoWaiting { g } | EventKind::GoInSyscall { g } => {
                         Some((*g, Some(GState::Runnable), GState::Waiting))
                     }
                     EventKind::GoStart { g } | EventKind::GoStartLabel { g, .. } => {
@@ -658,6 +674,7 @@ impl Trace {
         let ParseState {
             gs,
             running_on,
+            in_syscall,
             p_running,
             sweeping,
             in_gc,
@@ -731,6 +748,9 @@ impl Trace {
                         EventKind::GoSched { .. } | EventKind::GoPreempt { .. } => GState::Runnable,
                         _ => GState::Waiting,
                     };
+                    if e.kind == EventKind::GoSysBlock {
+                        in_syscall.insert(cur);
+                    }
                     gs.insert(cur, next);
                     running_on.remove(&e.p);
                 }
@@ -738,11 +758,25 @@ impl Trace {
                     if gs.get(g) != Some(&GState::Waiting) {
                         return err(&format!("G{g} is not waiting"));
                     }
+                    // Go's runtime ends a system call only with GoSysExit;
+                    // Go 1.19's viewer would count it in one for good.
+                    if in_syscall.contains(g) {
+                        return err(&format!("G{g} is in a system call"));
+                    }
                     gs.insert(*g, GState::Runnable);
                 }
                 EventKind::GoSysExit { g } => {
                     if gs.get(g) != Some(&GState::Waiting) {
                         return err(&format!("G{g} is not waiting"));
+                    }
+                    // Go's parser takes any waiting goroutine here, but Go
+                    // 1.19's viewer counts the goroutines in system calls
+                    // (+1 at GoSysBlock and GoInSyscall, -1 at GoSysExit)
+                    // and rejects a trace that takes it below zero.
+                    if !in_syscall.remove(g) {
+                        return err(&format!(
+                            "G{g} is not in a system call (no GoSysBlock or GoInSyscall)"
+                        ));
                     }
                     gs.insert(*g, GState::Runnable);
                 }
@@ -752,9 +786,12 @@ impl Trace {
                     }
                 }
                 EventKind::GcMarkAssistDone => {}
-                EventKind::GoWaiting { g } => {
+                EventKind::GoWaiting { g } | EventKind::GoInSyscall { g } => {
                     if gs.get(g) != Some(&GState::Runnable) {
                         return err(&format!("G{g} is not runnable"));
+                    }
+                    if matches!(e.kind, EventKind::GoInSyscall { .. }) {
+                        in_syscall.insert(*g);
                     }
                     gs.insert(*g, GState::Waiting);
                 }
@@ -1109,6 +1146,76 @@ mod waiting_tests {
         t.push(4, 0, EventKind::GoSched { stack: 0 });
         t.push(5, 0, EventKind::GoWaiting { g: 1 });
         assert!(t.check().unwrap_err().contains("no consistent ordering"));
+    }
+}
+
+#[cfg(test)]
+mod syscall_tests {
+    use super::*;
+
+    /// A trace with G1 created at 2 on P 0, then `then` (events on P 0 at
+    /// 3, 4, …, and on P 1 where `(1, kind)`).
+    fn after_create(then: &[(u32, EventKind)]) -> Result<HashMap<GoId, GState>, String> {
+        let mut t = Trace::new();
+        let s = t.stack(&[Frame::new("main.main", "/m.go", 1, 0x1001, 0x1000)]);
+        t.push(1, 0, EventKind::ProcStart { thread: 1 });
+        t.push(1, 1, EventKind::ProcStart { thread: 2 });
+        t.push(
+            2,
+            0,
+            EventKind::GoCreate {
+                g: 1,
+                start: s,
+                stack: 0,
+            },
+        );
+        for (i, (p, kind)) in then.iter().enumerate() {
+            t.push(3 + i as u64, *p, kind.clone());
+        }
+        t.check()
+    }
+
+    /// Go 1.19's viewer counts the goroutines in system calls (+1 at
+    /// `GoSysBlock` and `GoInSyscall`, -1 at `GoSysExit`) and rejects a
+    /// trace that takes the count below zero: a `GoSysExit` after
+    /// `GoWaiting` (or a plain block) passes Go's parser but not its
+    /// viewer, and not this checker.
+    #[test]
+    fn sys_exit_needs_a_system_call() {
+        use EventKind::*;
+        let exit = (1, GoSysExit { g: 1 });
+        let start = (1, GoStart { g: 1 });
+        assert!(after_create(&[(0, GoInSyscall { g: 1 }), exit.clone(), start.clone()]).is_ok());
+        let sys_block = [
+            (0, GoStart { g: 1 }),
+            (0, GoSysCall { stack: 0 }),
+            (0, GoSysBlock),
+            exit.clone(),
+            start.clone(),
+        ];
+        assert!(after_create(&sys_block).is_ok());
+        let e = after_create(&[(0, GoWaiting { g: 1 }), exit.clone()]).unwrap_err();
+        assert!(e.contains("not in a system call"), "{e}");
+        let sleep = [
+            (0, GoStart { g: 1 }),
+            (0, GoSleep { stack: 0 }),
+            exit.clone(),
+        ];
+        let e = after_create(&sleep).unwrap_err();
+        assert!(e.contains("not in a system call"), "{e}");
+        // Once out of it, a second exit is stray too; a system call ends
+        // only with GoSysExit.
+        let twice = [
+            (0, GoInSyscall { g: 1 }),
+            exit.clone(),
+            start,
+            (1, GoSched { stack: 0 }),
+            exit,
+        ];
+        assert!(after_create(&twice).is_err());
+        let unblock = [(0, GoInSyscall { g: 1 }), (1, GoUnblock { g: 1, stack: 0 })];
+        let e = after_create(&unblock).unwrap_err();
+        assert!(e.contains("in a system call"), "{e}");
     }
 }
 

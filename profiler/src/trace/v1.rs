@@ -20,8 +20,8 @@
 //!
 //! Sequence numbers: Go's merge of the per-P batches (`order.go`) needs
 //! `GoStart(g, seq)` and `GoUnblock(g, seq)` to carry the goroutine's
-//! sequence number, bumped by each of them (and by `GoWaiting`, which
-//! carries none) starting from 0 at `GoCreate`,
+//! sequence number, bumped by each of them (and by `GoWaiting` and
+//! `GoInSyscall`, which carry none) starting from 0 at `GoCreate`,
 //! and `GCStart(seq)` to count cycles from 0. The writer computes both
 //! from the events in time order.
 //!
@@ -79,6 +79,7 @@ pub mod ev {
     pub const GO_SYS_EXIT: u8 = 29;
     pub const GO_SYS_BLOCK: u8 = 30;
     pub const GO_WAITING: u8 = 31;
+    pub const GO_IN_SYSCALL: u8 = 32;
     pub const HEAP_ALLOC: u8 = 33;
     pub const HEAP_GOAL: u8 = 34;
     pub const STRING: u8 = 37;
@@ -215,7 +216,7 @@ fn encode_events(trace: &Trace, seq: &mut Sequences, out: &mut Vec<u8>) -> Resul
             }
             // "traceEvGoWaiting is implied to have seq=1" (Go's StartTrace):
             // it carries no seq but bumps the goroutine's.
-            EventKind::GoWaiting { g } => {
+            EventKind::GoWaiting { g } | EventKind::GoInSyscall { g } => {
                 *gseq.entry(*g).or_insert(0) += 1;
             }
             EventKind::GcStart { .. } => {
@@ -276,6 +277,7 @@ fn encode_events(trace: &Trace, seq: &mut Sequences, out: &mut Vec<u8>) -> Resul
                     event(out, ev::GO_UNBLOCK, &[dt, *g, seq, *stack])
                 }
                 EventKind::GoWaiting { g } => event(out, ev::GO_WAITING, &[dt, *g]),
+                EventKind::GoInSyscall { g } => event(out, ev::GO_IN_SYSCALL, &[dt, *g]),
                 EventKind::GoSysCall { stack } => event(out, ev::GO_SYS_CALL, &[dt, *stack]),
                 EventKind::GoSysBlock => event(out, ev::GO_SYS_BLOCK, &[dt]),
                 // The real time stamp 0: the event's own.
