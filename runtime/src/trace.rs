@@ -254,6 +254,7 @@ fn gc_work(c: &mut Converter, ts: u64, g: u64, work: gort_gc::collector::TraceEv
             if c.sweeps.values().any(|&q| q == p) {
                 return;
             }
+            let ts = ts.max(c.sweep_closed.get(&p).copied().unwrap_or(0));
             c.t.push(ts, p as u32, EventKind::SweepStart { stack: 0 });
             c.sweeps.insert(g, p);
         }
@@ -261,6 +262,7 @@ fn gc_work(c: &mut Converter, ts: u64, g: u64, work: gort_gc::collector::TraceEv
             if let Some(p) = c.sweeps.remove(&g) {
                 let ts = ts.max(last_ts(&c.t, p as u32));
                 c.t.push(ts, p as u32, EventKind::SweepDone { swept, reclaimed });
+                c.sweep_closed.insert(p, ts);
             }
         }
         T::IdleMark { .. } => {} // recorded as Ev::IdleMark
@@ -723,6 +725,10 @@ struct Converter {
     assists: HashMap<u64, bool>,
     /// Goroutines sweeping, and the P their GCSweepStart went to.
     sweeps: HashMap<u64, usize>,
+    /// Per P, the time its last sweep was closed at (a later start is
+    /// written no earlier: events reach the converter in arrival order,
+    /// and a closing event may carry a later time than the next start).
+    sweep_closed: HashMap<usize, u64>,
     /// Ps whose mark worker runs in the trace, and when its last slice
     /// ended.
     workers: HashMap<usize, u64>,
@@ -984,6 +990,7 @@ fn begin(a: &Begin) -> Converter {
         stw_is_mark_termination: false,
         assists: HashMap::new(),
         sweeps: HashMap::new(),
+        sweep_closed: HashMap::new(),
         workers: HashMap::new(),
         stw_on: None,
     };

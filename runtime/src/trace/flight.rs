@@ -363,6 +363,7 @@ fn begin_at(ts0: u64, m: &Mirror) -> Converter {
         stw_is_mark_termination: false,
         assists: HashMap::new(),
         sweeps: HashMap::new(),
+        sweep_closed: HashMap::new(),
         workers: HashMap::new(),
         stw_on: None,
     };
