@@ -61,5 +61,34 @@ fn main() {
             q(0.99),
             lat[lat.len() - 1].as_secs_f64() * 1e6
         );
+        // The stops alone (from deciding to stop until every P stopped),
+        // as runtime/metrics records them: the call's time above also
+        // holds the statistics' own work and any wait for a P.
+        let mut s = [gort::metrics::Sample::new(
+            "/sched/pauses/stopping/other:seconds",
+        )];
+        gort::metrics::read(&mut s);
+        if let gort::metrics::Value::Float64Histogram(h) = &s[0].value {
+            let total: u64 = h.counts.iter().sum();
+            // The upper bound of the bucket where the cumulative count
+            // reaches `f` of the samples.
+            let upper = |f: f64| {
+                let want = ((total as f64) * f).ceil().max(1.0) as u64;
+                let mut seen = 0;
+                for (i, &c) in h.counts.iter().enumerate() {
+                    seen += c;
+                    if seen >= want {
+                        return h.buckets[i + 1] * 1e6;
+                    }
+                }
+                f64::INFINITY
+            };
+            println!(
+                "time to stop ({total} stops, /sched/pauses/stopping/other:seconds bucket upper bounds): p50 <= {:.1} us, p99 <= {:.1} us, max <= {:.1} us",
+                upper(0.5),
+                upper(0.99),
+                upper(1.0)
+            );
+        }
     });
 }
