@@ -54,8 +54,6 @@ impl World {
         self.gcwaiting.store(true, SeqCst);
     }
 
-    /// One P stopped on someone else's behalf (the stopper's own P, an
-    /// idle P).
     /// Whether every P has stopped (the stopper's quick check before it
     /// sleeps).
     pub(crate) fn all_stopped(&self) -> bool {
@@ -63,6 +61,8 @@ impl World {
         self.stopwait.load(Acquire) <= 0
     }
 
+    /// One P stopped on someone else's behalf (the stopper's own P, an
+    /// idle P).
     pub(crate) fn stop_one(&self) {
         let _l = self.lock.lock();
         self.dec_locked();
