@@ -971,58 +971,60 @@ fn block_kind(reason: WaitReason, stack: StackId) -> EventKind {
     EventKind::GoBlock { reason, stack }
 }
 
-/// A converter at the start of a trace: the goroutines that existed at
-/// `start` described (step 2 of the module doc).
-fn begin(a: &Begin) -> Converter {
-    let first_p = a.caller.map_or(0, |(p, _)| p);
-    let mut c = Converter {
-        t: Trace::new(),
-        start: 0,
-        stacks: HashMap::new(),
-        gs: HashMap::new(),
-        running: HashMap::new(),
-        up: vec![false; a.gomaxprocs],
-        first_p,
-        floor: a.start_ts,
-        in_gc: false,
-        in_stw: false,
-        marked: None,
-        stw_is_mark_termination: false,
-        assists: HashMap::new(),
-        sweeps: HashMap::new(),
-        sweep_closed: HashMap::new(),
-        workers: HashMap::new(),
-        stw_on: None,
-    };
-    c.start =
-        c.t.stack(&[Frame::new("gort.createdBeforeTrace", "?", 0, 0, 0)]);
-    // Go names the main goroutine after its start function, runtime.main.
-    let main_start = c.t.stack(&[Frame::new("runtime.main", "?", 0, 0, 0)]);
-    let ts0 = a.start_ts;
-    c.t.push(
-        ts0,
-        first_p as u32,
-        EventKind::Gomaxprocs {
-            procs: a.gomaxprocs as u64,
-            stack: 0,
-        },
-    );
-    let (heap_live, heap_goal) = a.heap;
-    c.t.push(
-        ts0,
-        first_p as u32,
-        EventKind::HeapAlloc { bytes: heap_live },
-    );
-    if heap_goal != 0 {
+impl Converter {
+    /// A converter whose trace opens at `ts0` on P `first_p` with
+    /// GOMAXPROCS and the heap's size and goal (`heap`: live, goal; no goal
+    /// event when 0), for [`begin`] and the flight recorder's snapshot
+    /// start. Also returns the stack that names the main goroutine's
+    /// start, `runtime.main`, as Go names it.
+    fn opening(
+        ts0: u64,
+        gomaxprocs: usize,
+        first_p: usize,
+        heap: (u64, u64),
+    ) -> (Converter, StackId) {
+        let mut c = Converter {
+            t: Trace::new(),
+            start: 0,
+            stacks: HashMap::new(),
+            gs: HashMap::new(),
+            running: HashMap::new(),
+            up: vec![false; gomaxprocs],
+            first_p,
+            floor: ts0,
+            in_gc: false,
+            in_stw: false,
+            marked: None,
+            stw_is_mark_termination: false,
+            assists: HashMap::new(),
+            sweeps: HashMap::new(),
+            sweep_closed: HashMap::new(),
+            workers: HashMap::new(),
+            stw_on: None,
+        };
+        c.start =
+            c.t.stack(&[Frame::new("gort.createdBeforeTrace", "?", 0, 0, 0)]);
+        let main_start = c.t.stack(&[Frame::new("runtime.main", "?", 0, 0, 0)]);
+        let procs = gomaxprocs as u64;
         c.t.push(
             ts0,
             first_p as u32,
-            EventKind::HeapGoal { bytes: heap_goal },
+            EventKind::Gomaxprocs { procs, stack: 0 },
         );
+        let (live, goal) = heap;
+        c.t.push(ts0, first_p as u32, EventKind::HeapAlloc { bytes: live });
+        if goal != 0 {
+            c.t.push(ts0, first_p as u32, EventKind::HeapGoal { bytes: goal });
+        }
+        (c, main_start)
     }
-    let create = |c: &mut Converter, p: usize, g: u64| {
-        if g == a.main_goid && !c.gs.contains_key(&g) {
-            c.t.push(
+
+    /// Creates goroutine `g` on P `p` at the trace's start: the main
+    /// goroutine (`main_goid`) as started by `runtime.main` (`main_start`),
+    /// any other as created before the trace.
+    fn create_initial(&mut self, ts0: u64, p: usize, g: u64, main_goid: u64, main_start: StackId) {
+        if g == main_goid && !self.gs.contains_key(&g) {
+            self.t.push(
                 ts0,
                 p as u32,
                 EventKind::GoCreate {
@@ -1031,11 +1033,21 @@ fn begin(a: &Begin) -> Converter {
                     stack: 0,
                 },
             );
-            c.gs.insert(g, G::Runnable);
+            self.gs.insert(g, G::Runnable);
         } else {
-            c.create(ts0, p, g);
+            self.create(ts0, p, g);
         }
-    };
+    }
+}
+
+/// A converter at the start of a trace: the goroutines that existed at
+/// `start` described (step 2 of the module doc).
+fn begin(a: &Begin) -> Converter {
+    let first_p = a.caller.map_or(0, |(p, _)| p);
+    let ts0 = a.start_ts;
+    let (mut c, main_start) = Converter::opening(ts0, a.gomaxprocs, first_p, a.heap);
+    let create =
+        |c: &mut Converter, p: usize, g: u64| c.create_initial(ts0, p, g, a.main_goid, main_start);
     for &(g, status) in &a.initial {
         create(&mut c, first_p, g);
         // A goroutine running without its P at the start is, to Go's

@@ -359,18 +359,27 @@ fn serve(m: &M, ctx: *mut libc::c_void) {
 /// round or restart of the world moves it to the global queue; meanwhile
 /// sysmon (or a stopper) takes its old P, left in the `Syscall` state.
 fn wait_for_p(m: &M, gr: &G, sp: usize) {
-    // SAFETY: we are this G's M; the push below publishes the saved sp
-    // (Release), and nobody reads it before the G is found runnable.
+    wait_as_locked(m, gr, sp, sched::preempted_push);
+    // We own a P again, and our G runs: the old P is no longer ours to
+    // take back.
+    m.oldp.store(null_mut(), Relaxed);
+}
+
+/// `gr`, P-less on its own M `m` with its registers saved below `sp`,
+/// becomes a runnable locked goroutine, is made findable by `queue` (the
+/// global queue, or from the handler the lock-free `preempted` stack; both
+/// publish what is written here with a Release), and waits until the M
+/// that picks it has handed `m` a P and set `gr` running.
+fn wait_as_locked(m: &M, gr: &G, sp: usize, queue: impl FnOnce(&G)) {
+    // SAFETY: we are this G's M; `queue` publishes the saved sp, and nobody
+    // reads it before the G is found runnable.
     unsafe { gr.sp.with_mut(|s| *s = sp) };
     gr.lockedm.store(m as *const M as *mut M, Relaxed);
     m.handoff.reset();
     crate::metrics::stamp_runnable(gr);
     gr.set_status(GStatus::Runnable);
-    sched::preempted_push(gr);
+    queue(gr);
     sched::wait_for_handoff(m);
-    // We own a P again, and our G runs: the old P is no longer ours to
-    // take back.
-    m.oldp.store(null_mut(), Relaxed);
     gr.lockedm.store(null_mut(), Relaxed);
 }
 
@@ -715,22 +724,11 @@ pub(crate) fn exitsyscall(m: &M, gr: &G) {
     // saved sp, so while we wait the collector (or a stopper) sees a
     // runnable G with a valid stack like any other.
     let mut wait = |sp: usize| {
-        // SAFETY: we own the G (it runs on us); the Release status store
-        // below publishes the saved sp.
-        unsafe { gr.sp.with_mut(|x| *x = sp) };
-        gr.lockedm.store(m as *const M as *mut M, Relaxed);
-        m.handoff.reset();
-        crate::metrics::stamp_runnable(gr);
-        gr.set_status(GStatus::Runnable);
-        // The queue's lock publishes the fields above to the M that picks
-        // the G.
-        sched::globrunq_put(gr as *const G as *mut G);
-        sched::wait_for_handoff(m);
+        wait_as_locked(m, gr, sp, |g| sched::globrunq_put(g as *const G as *mut G));
     };
     crate::switch::with_spilled_registers(&mut wait);
     // The M that picked us made us the owner of its P and set our status
     // (and reported our GoStart there).
-    gr.lockedm.store(null_mut(), Relaxed);
     unpin(pm);
 }
 

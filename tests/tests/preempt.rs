@@ -53,6 +53,19 @@ fn sum(n: &Node) -> u64 {
     black_box(n.v) + n.left.as_ref().map_or(0, |l| sum(l)) + n.right.as_ref().map_or(0, |r| sum(r))
 }
 
+/// Sends 0..1000 from a new goroutine to this one over an unbuffered
+/// channel and returns the sum (499500): other goroutines run meanwhile.
+fn channel_sum() -> u64 {
+    let c = gort::chan::<u64>(0);
+    let c2 = c.clone();
+    go(move || {
+        for i in 0..1000 {
+            c2.send(i);
+        }
+    });
+    (0..1000).map(|_| c.recv().unwrap()).sum()
+}
+
 fn child(case: &str) {
     match case {
         // Two goroutines allocate in a loop while main asks for stops of
@@ -164,18 +177,7 @@ fn child(case: &str) {
             runtime::gc();
             // Other goroutines keep running meanwhile (with GOMAXPROCS=1
             // they need the blocked goroutine's P).
-            let c = gort::chan::<u64>(0);
-            let c2 = c.clone();
-            go(move || {
-                for i in 0..1000 {
-                    c2.send(i);
-                }
-            });
-            let mut s = 0;
-            for _ in 0..1000 {
-                s += c.recv().unwrap();
-            }
-            println!("sum {s}");
+            println!("sum {}", channel_sum());
             println!("ok");
         }),
         // The same with a goroutine blocked in a TCP read (a socket on
@@ -195,18 +197,7 @@ fn child(case: &str) {
             sleep(Duration::from_millis(20));
             runtime::gc();
             runtime::gc();
-            let c = gort::chan::<u64>(0);
-            let c2 = c.clone();
-            go(move || {
-                for i in 0..1000 {
-                    c2.send(i);
-                }
-            });
-            let mut s = 0;
-            for _ in 0..1000 {
-                s += c.recv().unwrap();
-            }
-            println!("sum {s}");
+            println!("sum {}", channel_sum());
             server.write_all(&[42]).unwrap();
             println!("got {}", got.recv().unwrap());
             println!("ok");

@@ -51,9 +51,8 @@
 //! before the window appears from the window's start.
 
 use super::{end, feed, lock, Converter, Ev, Raw, G};
-use gort_profiler::stack::Frame;
 use gort_profiler::trace::v1::StreamWriter;
-use gort_profiler::trace::{EventKind, Trace};
+use gort_profiler::trace::EventKind;
 use gort_scheduler::{GStatus, SchedEvent};
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
@@ -348,64 +347,9 @@ fn window_thread(owner: u64) {
 /// A converter whose trace starts at `ts0` in the state `m` (step 2 of
 /// [super]'s conversion, from a snapshot instead of a stopped world).
 fn begin_at(ts0: u64, m: &Mirror) -> Converter {
-    let mut c = Converter {
-        t: Trace::new(),
-        start: 0,
-        stacks: HashMap::new(),
-        gs: HashMap::new(),
-        running: HashMap::new(),
-        up: vec![false; m.gomaxprocs.max(1)],
-        first_p: m.first_p,
-        floor: ts0,
-        in_gc: false,
-        in_stw: false,
-        marked: None,
-        stw_is_mark_termination: false,
-        assists: HashMap::new(),
-        sweeps: HashMap::new(),
-        sweep_closed: HashMap::new(),
-        workers: HashMap::new(),
-        stw_on: None,
-    };
-    c.start =
-        c.t.stack(&[Frame::new("gort.createdBeforeTrace", "?", 0, 0, 0)]);
-    let main_start = c.t.stack(&[Frame::new("runtime.main", "?", 0, 0, 0)]);
-    c.t.push(
-        ts0,
-        m.first_p as u32,
-        EventKind::Gomaxprocs {
-            procs: m.gomaxprocs.max(1) as u64,
-            stack: 0,
-        },
-    );
-    c.t.push(
-        ts0,
-        m.first_p as u32,
-        EventKind::HeapAlloc { bytes: m.heap.0 },
-    );
-    if m.heap.1 != 0 {
-        c.t.push(
-            ts0,
-            m.first_p as u32,
-            EventKind::HeapGoal { bytes: m.heap.1 },
-        );
-    }
-    let create = |c: &mut Converter, p: usize, g: u64| {
-        if g == m.main_goid && !c.gs.contains_key(&g) {
-            c.t.push(
-                ts0,
-                p as u32,
-                EventKind::GoCreate {
-                    g,
-                    start: main_start,
-                    stack: 0,
-                },
-            );
-            c.gs.insert(g, G::Runnable);
-        } else {
-            c.create(ts0, p, g);
-        }
-    };
+    let (mut c, main_start) = Converter::opening(ts0, m.gomaxprocs.max(1), m.first_p, m.heap);
+    let create =
+        |c: &mut Converter, p: usize, g: u64| c.create_initial(ts0, p, g, m.main_goid, main_start);
     let mut gs: Vec<(u64, G)> = m.gs.iter().map(|(&g, &s)| (g, s)).collect();
     gs.sort_unstable_by_key(|&(g, _)| g);
     for &(g, state) in &gs {
