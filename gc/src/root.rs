@@ -8,7 +8,6 @@
 use crate::loom::sync::Mutex;
 use crate::ptr::Gc;
 use crate::trace::Trace;
-use std::sync::OnceLock;
 
 /// The table of rooted object bases. Lock rank `gc.root_registry` (a leaf).
 #[derive(Debug, Default)]
@@ -21,9 +20,25 @@ struct Registry {
     live: usize,
 }
 
-static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
+/// A plain static, not a lazily initialized one: the collector scans it
+/// with the world stopped, and a lazy initialization is a lock that a
+/// goroutine suspended in the middle of it would hold for the whole stop.
+#[cfg(not(all(test, loom)))]
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    bases: Vec::new(),
+    free: Vec::new(),
+    live: 0,
+});
 
+#[cfg(not(all(test, loom)))]
 fn registry() -> &'static Mutex<Registry> {
+    &REGISTRY
+}
+
+/// loom's `Mutex::new` is not `const`.
+#[cfg(all(test, loom))]
+fn registry() -> &'static Mutex<Registry> {
+    static REGISTRY: std::sync::OnceLock<Mutex<Registry>> = std::sync::OnceLock::new();
     REGISTRY.get_or_init(|| Mutex::new(Registry::default()))
 }
 

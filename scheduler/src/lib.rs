@@ -293,6 +293,9 @@
 //! 4. Every running P stops at its G's next safepoint (the G is requeued at
 //!    the head of its P and the M parks) or at the top of `find_runnable`.
 //!    The last P to stop wakes the stopper, which re-pokes every 100 µs.
+//!    Each P counts itself exactly once per stop; a P counted twice means
+//!    two parties each believed they held it, and is a fatal error naming
+//!    both (`world::StopMark`).
 //! 5. While stopped, [`for_each_goroutine_stack`] reports every goroutine's
 //!    `[saved sp, stack top)` — registers are already spilled there by the
 //!    switch; the stopper's own stack is reported from below a fresh spill
@@ -309,7 +312,10 @@
 //! each runs the function at its next safepoint or scheduling point, idle
 //! Ps on the caller's thread. [`gomaxprocs`] stops the world, moves the
 //! run queues of removed Ps to the global queue (an M whose P disappeared
-//! takes another or parks) and adds new Ps to the idle list.
+//! takes another or parks) and adds new Ps to the idle list. A stopper
+//! whose own P is removed moves to P 0 before the restart, as Go's
+//! `procresize` does: an M must never go on with a dead P, which a later
+//! increase could revive and hand to another M.
 //!
 //! ## Concurrent stack scanning (`scanstate.rs`, `stw.rs`)
 //!

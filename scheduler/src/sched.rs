@@ -95,6 +95,9 @@ pub(crate) struct P {
     pub(crate) syscalltick: AtomicU32,
     /// When the goroutine last left it (`now_nanos`). Written by that M.
     pub(crate) syscallwhen: AtomicU64,
+    /// The last stop of the world this P was counted in (see
+    /// [`crate::world::StopMark`]).
+    pub(crate) stop_mark: crate::world::StopMark,
 }
 
 impl P {
@@ -112,6 +115,7 @@ impl P {
             goidcache: UnsafeCell::new((0, 0)),
             syscalltick: AtomicU32::new(0),
             syscallwhen: AtomicU64::new(0),
+            stop_mark: crate::world::StopMark::new(),
         }
     }
 
@@ -568,7 +572,8 @@ impl Sched {
         if self.world.requested() {
             pr.set_status(PStatus::GcStop);
             l.stopped.push(p);
-            self.world.stop_one();
+            self.world
+                .stop_one(pr.id, &pr.stop_mark, crate::world::StopSite::Pidleput);
         } else {
             pr.set_status(PStatus::Idle);
             l.pidle.push(p);
@@ -600,6 +605,18 @@ fn any_work(s: &Sched) -> bool {
 pub(crate) fn acquirep(m: &M, p: *mut P) {
     // SAFETY: Ps are leaked.
     let pr = unsafe { &*p };
+    // A P has one owner. Whoever gave it up cleared its own `m.p` before
+    // the P reached us (through the scheduler lock, a status CAS or a
+    // `nextp` hand-over, each ordering the clear before our read).
+    let prev = pr.m.load(Relaxed);
+    // SAFETY: Ms are leaked.
+    if !prev.is_null() && !std::ptr::eq(prev, m) && unsafe { &*prev }.p.load(Relaxed) == p {
+        crate::rt_throw!(
+            "acquirep: P {} ({}) is still held by another M",
+            pr.id,
+            pr.status().name()
+        );
+    }
     m.p.store(p, Relaxed);
     pr.m.store(m as *const M as *mut M, Relaxed);
     pr.set_status(PStatus::Running);
@@ -1085,7 +1102,7 @@ fn gcstopm(s: &Sched, m: &M, p: &P) {
         s.idle.stop_spinning();
     }
     p.set_status(PStatus::GcStop);
-    s.world.stop_and_park();
+    s.world.stop_and_park(p.id, &p.stop_mark);
     // A GOMAXPROCS change may have destroyed our P while we were stopped —
     // and even revived it for someone else: `destroy_p` clears `p.m`.
     // Acquire: pairs with the world release (the resize happened before).

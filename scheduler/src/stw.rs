@@ -142,16 +142,20 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
     POLL.fetch_or(POLL_STW, SeqCst);
     if !p.is_null() {
         // SAFETY: Ps are leaked.
-        unsafe { &*p }.set_status(PStatus::GcStop);
-        s.world.stop_one();
+        let pr = unsafe { &*p };
+        pr.set_status(PStatus::GcStop);
+        s.world
+            .stop_one(pr.id, &pr.stop_mark, crate::world::StopSite::Stopper);
     }
     {
         let mut l = sched::lock_sched(s);
         while let Some(ip) = l.pidle.pop() {
             // SAFETY: Ps are leaked.
-            unsafe { &*ip }.set_status(PStatus::GcStop);
+            let pr = unsafe { &*ip };
+            pr.set_status(PStatus::GcStop);
             l.stopped.push(ip);
-            s.world.stop_one();
+            s.world
+                .stop_one(pr.id, &pr.stop_mark, crate::world::StopSite::IdleList);
         }
     }
     let me = sched::current_m();
@@ -494,7 +498,7 @@ fn poke_flagged_ps(s: &Sched) {
 pub(crate) fn set_gomaxprocs(n: usize) -> usize {
     let s = sched();
     let n = n.clamp(1, sched::MAX_PROCS);
-    let w = stop_the_world(StwReason::Gomaxprocs);
+    let mut w = stop_the_world(StwReason::Gomaxprocs);
     let old = s.nprocs();
     if n != old {
         let mut l = sched::lock_sched(s);
@@ -508,6 +512,23 @@ pub(crate) fn set_gomaxprocs(n: usize) -> usize {
                 // SAFETY: Ps are leaked.
                 sched::destroy_p(s, &mut l, unsafe { &*p });
             }
+            // SAFETY: Ps are leaked.
+            if !w.owner_p.is_null() && unsafe { &*w.owner_p }.id >= n {
+                let old_p = w.owner_p;
+                w.owner_p = take_p0_for_stopper(s, &mut l);
+                drop(l);
+                // What Go's trace shows when procresize moves the caller:
+                // it stops on its destroyed P and starts on P 0.
+                // SAFETY: Gs are never freed; a stopper with an owner P is
+                // a goroutine (us).
+                let goid = unsafe { &*getg() }.goid();
+                // SAFETY: Ps are leaked.
+                let old_id = unsafe { &*old_p }.id;
+                crate::hooks::emit(|| crate::hooks::SchedEvent::GoSched { goid });
+                crate::hooks::emit(|| crate::hooks::SchedEvent::ProcStop { p: old_id });
+                crate::hooks::emit(|| crate::hooks::SchedEvent::ProcStart { p: 0 });
+                crate::hooks::emit(|| crate::hooks::SchedEvent::GoStart { goid, p: 0 });
+            }
         } else {
             for i in old..n {
                 let p = sched::ensure_p(s, i);
@@ -519,14 +540,36 @@ pub(crate) fn set_gomaxprocs(n: usize) -> usize {
         }
         s.gomaxprocs.store(n as u32, Release);
     }
-    let owner_p = w.owner_p;
     start_the_world(w);
-    // SAFETY: Ps are leaked.
-    if !owner_p.is_null() && unsafe { &*owner_p }.status() == PStatus::Dead {
-        // Our P is gone: leave it at once (the scheduler moves us).
-        sched::gosched();
-    }
     old
+}
+
+/// The stopper of a GOMAXPROCS decrease whose own P is being destroyed
+/// moves to P 0 before the restart (Go's `procresize` does the same). It
+/// must not go on with a dead P: a later increase may revive that P and put
+/// it on the idle list while this M still takes it for its own, and two Ms
+/// would then run on one P (each counting it at the next stop). P 0 is
+/// either on the stopped list or held by an M parked in `gcstopm`, which
+/// finds at the restart that the P names another M and leaves it (see
+/// `gcstopm`). Called with the world stopped and the scheduler lock held;
+/// returns P 0, now the stopper's, still `GcStop` (the restart makes it
+/// `Running` as the stopper's P).
+fn take_p0_for_stopper(s: &sched::Sched, l: &mut sched::SchedLocked) -> *mut P {
+    let p0 = s.p(0);
+    if let Some(at) = l.stopped.iter().position(|&x| x == p0) {
+        l.stopped.swap_remove(at);
+        s.idle.npidle.fetch_sub(1, SeqCst);
+    }
+    let me = sched::current_m();
+    // SAFETY: Ps are leaked.
+    let pr = unsafe { &*p0 };
+    // Release: pairs with the Acquire load of `p.m` in `gcstopm` (the
+    // parked M reads it after the restart, which also orders it).
+    pr.m.store(me, Release);
+    // SAFETY: Ms are leaked; the stopper is a goroutine (it has an owner
+    // P), pinned to this M; `m.p` is written by its own thread.
+    unsafe { &*me }.p.store(p0, Relaxed);
+    p0
 }
 
 // ---------------------------------------------------------------------------

@@ -9,9 +9,59 @@
 //! waits on. Parked Ms read the epoch under the same lock as they decrement
 //! `stopwait`, so a release can never slip between the two (`loom_stw`).
 
-use crate::loom::sync::atomic::{AtomicBool, AtomicI32, Ordering::*};
+use crate::loom::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::*};
 use crate::loom::sync::{Condvar, Mutex};
 use std::time::Duration;
+
+/// Where a P was counted as stopped (for the fatal error of a P counted
+/// twice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopSite {
+    /// Its M, at a scheduling point (`gcstopm`).
+    Gcstopm,
+    /// Its M released it to the idle list while a stop was pending.
+    Pidleput,
+    /// The stopper's own P.
+    Stopper,
+    /// The stopper took it off the idle list.
+    IdleList,
+    /// The stopper took it out of the `Syscall` state.
+    Syscall,
+}
+
+impl StopSite {
+    const ALL: [StopSite; 5] = [
+        StopSite::Gcstopm,
+        StopSite::Pidleput,
+        StopSite::Stopper,
+        StopSite::IdleList,
+        StopSite::Syscall,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            StopSite::Gcstopm => "its M (gcstopm)",
+            StopSite::Pidleput => "its M going idle (pidleput)",
+            StopSite::Stopper => "the stopper, as its own P",
+            StopSite::IdleList => "the stopper, off the idle list",
+            StopSite::Syscall => "the stopper, out of the Syscall state",
+        }
+    }
+}
+
+/// A P's record of the last stop it was counted in: `(epoch + 1) << 8 |
+/// site`, read and written only under the rendezvous lock. Every P stops
+/// exactly once per stop; a second count means two parties each believed
+/// they held the P, and is reported with both sites rather than as a count
+/// gone negative (or, worse, as a stop that ends while a P still runs).
+#[derive(Debug)]
+pub(crate) struct StopMark(AtomicU64);
+
+impl StopMark {
+    pub(crate) fn new() -> StopMark {
+        StopMark(AtomicU64::new(0))
+    }
+}
 
 /// Rendezvous state.
 #[derive(Debug)]
@@ -62,13 +112,25 @@ impl World {
     }
 
     /// One P stopped on someone else's behalf (the stopper's own P, an
-    /// idle P).
-    pub(crate) fn stop_one(&self) {
-        let _l = self.lock.lock();
-        self.dec_locked();
+    /// idle P). `id` and `mark` are the P's.
+    pub(crate) fn stop_one(&self, id: usize, mark: &StopMark, site: StopSite) {
+        let l = self.lock.lock();
+        self.dec_locked(*l, id, mark, site);
     }
 
-    fn dec_locked(&self) {
+    fn dec_locked(&self, epoch: u64, id: usize, mark: &StopMark, site: StopSite) {
+        // Relaxed: `mark` is only touched under `lock`.
+        let prev_mark = mark.0.load(Relaxed);
+        let this = (epoch + 1) << 8;
+        if prev_mark >> 8 == epoch + 1 {
+            let first = StopSite::ALL[(prev_mark & 0xff) as usize];
+            crate::rt_throw!(
+                "stopTheWorld: P {id} stopped twice: by {}, then by {}",
+                first.name(),
+                site.name()
+            );
+        }
+        mark.0.store(this | site as u64, Relaxed);
         // AcqRel: pairs with the stopper's Acquire load in `wait_stopped`;
         // everything this P did before stopping happens-before the stopper
         // proceeds.
@@ -82,10 +144,10 @@ impl World {
 
     /// A running P's M stops: counts itself and parks until the world
     /// starts again.
-    pub(crate) fn stop_and_park(&self) {
+    pub(crate) fn stop_and_park(&self, id: usize, mark: &StopMark) {
         let mut l = self.lock.lock();
         let epoch = *l;
-        self.dec_locked();
+        self.dec_locked(epoch, id, mark, StopSite::Gcstopm);
         while *l == epoch {
             l = self.start_cond.wait(l);
         }

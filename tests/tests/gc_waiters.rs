@@ -105,6 +105,57 @@ fn stw_storm() {
     });
 }
 
+/// GOMAXPROCS changes from several goroutines at once, while two goroutines
+/// play ping-pong on channels: a stopper often runs on a P that its own
+/// change destroys, and the next change (another goroutine's) revives it.
+fn resize_storm() {
+    Builder::new().run(|| {
+        let resizers = WaitGroup::new();
+        for k in 0..4i32 {
+            let resizers = resizers.clone();
+            resizers.add(1);
+            go(move || {
+                for i in 0..150i32 {
+                    gomaxprocs(1 + (k + i) % 4);
+                }
+                resizers.done();
+            });
+        }
+        let (ping, pong) = (chan::<u64>(0), chan::<u64>(0));
+        let (ping2, pong2) = (ping.clone(), pong.clone());
+        go(move || {
+            while let Some(v) = ping2.recv() {
+                pong2.send(v + 1);
+            }
+        });
+        let mut total = 0u64;
+        for i in 0..3000u64 {
+            ping.send(i);
+            total += pong.recv().expect("pong") - i;
+        }
+        ping.close();
+        resizers.wait();
+        gomaxprocs(2);
+        println!("pongs={total}");
+    });
+}
+
+fn gomaxprocs_from_many_goroutines_at_once() {
+    for round in 0..5 {
+        let Some(out) = run_child_with_limit("resize_storm", &[], Duration::from_secs(60)) else {
+            panic!("round {round}: the GOMAXPROCS storm hung for 60 s");
+        };
+        let so = stdout_of(&out);
+        assert!(
+            out.status.success(),
+            "round {round}: {:?}\n{}",
+            out.status,
+            stderr_of(&out)
+        );
+        assert!(so.contains("pongs=3000\n"), "round {round}: {so}");
+    }
+}
+
 fn every_stop_of_the_world_at_once() {
     for round in 0..5 {
         let Some(out) = run_child_with_limit("stw_storm", &[], Duration::from_secs(60)) else {
@@ -159,11 +210,16 @@ fn main() {
         match case.as_str() {
             "scenario" => scenario(),
             "stw_storm" => stw_storm(),
+            "resize_storm" => resize_storm(),
             other => panic!("unknown child case {other}"),
         }
         return;
     }
     run_tests(&[
+        (
+            "gomaxprocs_from_many_goroutines_at_once",
+            gomaxprocs_from_many_goroutines_at_once,
+        ),
         (
             "waiters_are_woken_and_lists_survive",
             waiters_are_woken_and_lists_survive,

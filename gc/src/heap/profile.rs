@@ -218,6 +218,7 @@ mod real {
     use super::*;
     use crate::loom::sync::Mutex;
     use std::collections::{BTreeMap, HashMap};
+    use std::hash::{BuildHasherDefault, DefaultHasher};
 
     /// Counts of one bucket for one cycle (Go's `memRecordCycle`).
     #[derive(Clone, Copy, Debug, Default)]
@@ -254,11 +255,14 @@ mod real {
     }
 
     /// Everything behind the profile lock.
+    /// A bucket's identity: (stack, size, labels).
+    type BucketKey = (Box<[u64]>, u64, usize);
+
     #[derive(Debug, Default)]
     struct State {
         buckets: Vec<Bucket>,
         /// (stack, size, labels) → index in `buckets`.
-        index: HashMap<(Box<[u64]>, u64, usize), usize>,
+        index: HashMap<BucketKey, usize, BuildHasherDefault<DefaultHasher>>,
         /// Live sampled objects: address → (bucket, slot size).
         objects: BTreeMap<usize, (usize, u64)>,
         /// Go's `mProfCycle`: mark terminations seen.
@@ -278,9 +282,20 @@ mod real {
     }
 
     /// Lock rank `gc.heap.profile` (leaf).
+    ///
+    /// A plain static, not a lazily initialized one: world-stopped code
+    /// (`footprint`, for `ReadMemStats`) takes this lock, and a lazy
+    /// initialization is itself a lock that a goroutine suspended by the
+    /// preemption signal in the middle of it would hold for the whole stop.
     fn state() -> &'static Mutex<State> {
-        static STATE: OnceLock<Mutex<State>> = OnceLock::new();
-        STATE.get_or_init(|| Mutex::new(State::default()))
+        static STATE: Mutex<State> = Mutex::new(State {
+            buckets: Vec::new(),
+            index: HashMap::with_hasher(BuildHasherDefault::new()),
+            objects: BTreeMap::new(),
+            cycle: 0,
+            unflushed: false,
+        });
+        &STATE
     }
 
     /// Records a sampled allocation of `size` bytes at `addr` and returns

@@ -7,10 +7,12 @@
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
 use crate::loom::sync::{Arc, Mutex};
 use crate::loom::thread;
-use crate::world::World;
+use crate::world::{StopMark, StopSite, World};
 
 struct Sim {
     world: World,
+    /// Each P's record of the stop it was counted in.
+    marks: [StopMark; 2],
     /// The scheduler lock with the idle-P list.
     idle: Mutex<Vec<usize>>,
     /// Ms inside user code right now.
@@ -24,12 +26,12 @@ fn worker(s: &Sim, id: usize) {
     s.in_user.fetch_add(1, SeqCst);
     s.in_user.fetch_sub(1, SeqCst);
     if s.world.requested() {
-        s.world.stop_and_park();
+        s.world.stop_and_park(id, &s.marks[id]);
     }
     // go idle (pidleput_locked)
     let mut l = s.idle.lock();
     if s.world.requested() {
-        s.world.stop_one();
+        s.world.stop_one(id, &s.marks[id], StopSite::Pidleput);
     } else {
         l.push(id);
     }
@@ -42,6 +44,7 @@ fn loom_stw_handshake() {
     loom::model(|| {
         let s = Arc::new(Sim {
             world: World::new(),
+            marks: [StopMark::new(), StopMark::new()],
             idle: Mutex::new(Vec::new()),
             in_user: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
@@ -56,8 +59,8 @@ fn loom_stw_handshake() {
         s.world.request(2);
         {
             let mut l = s.idle.lock();
-            for _ in l.drain(..) {
-                s.world.stop_one();
+            for id in l.drain(..) {
+                s.world.stop_one(id, &s.marks[id], StopSite::IdleList);
             }
         }
         s.world.wait_stopped(|| {});
