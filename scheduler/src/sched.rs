@@ -417,6 +417,10 @@ fn default_procs() -> usize {
 /// configuration).
 pub(crate) fn init(cfg: &Config) -> &'static Sched {
     SCHED.get_or_init(|| {
+        // The clock origin is fixed before any goroutine runs: its lazy
+        // initialization is a lock that a goroutine suspended in the middle
+        // of it would hold while world-stopped code reads the clock.
+        let _ = crate::hooks::now_nanos();
         let page = stack::page_size();
         let size = stack::stack_size_for(cfg.stack_size, page);
         stack::set_stack_size(size);
