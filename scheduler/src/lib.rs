@@ -275,8 +275,13 @@
 //! `read_mem_stats`'s pause, the goroutine profile's pause — therefore
 //! takes only the runtime's own locks (which no suspended thread holds),
 //! allocates (no suspended thread is inside the allocator), and does not
-//! print (gctrace prints after the restart), read the environment or start
-//! threads. The tracer's and profilers' locks are taken by goroutines only
+//! print (gctrace prints after the restart), read the environment, start
+//! threads or touch a lazily initialized static (`OnceLock`): a lazy
+//! initialization is a lock, held by whichever goroutine runs it, maybe
+//! one suspended in the middle. The runtime's statics that world-stopped
+//! code reads are either `const`-initialized (the heap profile's state,
+//! the root registry) or initialized before the first goroutine runs (the
+//! scheduler, the heap, the collector, the clock origin). The tracer's and profilers' locks are taken by goroutines only
 //! while pinned ([`NoPreempt`]).
 //!
 //! ## The stop-the-world protocol (`stw.rs`, `world.rs`)
