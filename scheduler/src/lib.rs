@@ -300,7 +300,7 @@
 //!    The last P to stop wakes the stopper, which re-pokes every 100 µs.
 //!    Each P counts itself exactly once per stop; a P counted twice means
 //!    two parties each believed they held it, and is a fatal error naming
-//!    both (`world::StopMark`).
+//!    both (`World`'s stop marks).
 //! 5. While stopped, [`for_each_goroutine_stack`] reports every goroutine's
 //!    `[saved sp, stack top)` — registers are already spilled there by the
 //!    switch; the stopper's own stack is reported from below a fresh spill

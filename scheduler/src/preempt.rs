@@ -1004,8 +1004,7 @@ pub(crate) fn stop_syscall_ps() {
             // `start_the_world` puts them on the idle list.
             s.idle.npidle.fetch_add(1, SeqCst);
             drop(l);
-            s.world
-                .stop_one(pr.id, &pr.stop_mark, crate::world::StopSite::Syscall);
+            s.world.stop_one(pr.id, crate::world::StopSite::Syscall);
         }
     }
 }

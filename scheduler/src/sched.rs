@@ -95,9 +95,6 @@ pub(crate) struct P {
     pub(crate) syscalltick: AtomicU32,
     /// When the goroutine last left it (`now_nanos`). Written by that M.
     pub(crate) syscallwhen: AtomicU64,
-    /// The last stop of the world this P was counted in (see
-    /// [`crate::world::StopMark`]).
-    pub(crate) stop_mark: crate::world::StopMark,
 }
 
 impl P {
@@ -115,7 +112,6 @@ impl P {
             goidcache: UnsafeCell::new((0, 0)),
             syscalltick: AtomicU32::new(0),
             syscallwhen: AtomicU64::new(0),
-            stop_mark: crate::world::StopMark::new(),
         }
     }
 
@@ -576,8 +572,7 @@ impl Sched {
         if self.world.requested() {
             pr.set_status(PStatus::GcStop);
             l.stopped.push(p);
-            self.world
-                .stop_one(pr.id, &pr.stop_mark, crate::world::StopSite::Pidleput);
+            self.world.stop_one(pr.id, crate::world::StopSite::Pidleput);
         } else {
             pr.set_status(PStatus::Idle);
             l.pidle.push(p);
@@ -1106,7 +1101,7 @@ fn gcstopm(s: &Sched, m: &M, p: &P) {
         s.idle.stop_spinning();
     }
     p.set_status(PStatus::GcStop);
-    s.world.stop_and_park(p.id, &p.stop_mark);
+    s.world.stop_and_park(p.id);
     // A GOMAXPROCS change may have destroyed our P while we were stopped —
     // and even revived it for someone else: `destroy_p` clears `p.m`.
     // Acquire: pairs with the world release (the resize happened before).

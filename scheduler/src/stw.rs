@@ -144,8 +144,7 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
         // SAFETY: Ps are leaked.
         let pr = unsafe { &*p };
         pr.set_status(PStatus::GcStop);
-        s.world
-            .stop_one(pr.id, &pr.stop_mark, crate::world::StopSite::Stopper);
+        s.world.stop_one(pr.id, crate::world::StopSite::Stopper);
     }
     {
         let mut l = sched::lock_sched(s);
@@ -154,8 +153,7 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
             let pr = unsafe { &*ip };
             pr.set_status(PStatus::GcStop);
             l.stopped.push(ip);
-            s.world
-                .stop_one(pr.id, &pr.stop_mark, crate::world::StopSite::IdleList);
+            s.world.stop_one(pr.id, crate::world::StopSite::IdleList);
         }
     }
     let me = sched::current_m();

@@ -9,7 +9,7 @@
 //! waits on. Parked Ms read the epoch under the same lock as they decrement
 //! `stopwait`, so a release can never slip between the two (`loom_stw`).
 
-use crate::loom::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::*};
+use crate::loom::sync::atomic::{AtomicBool, AtomicI32, Ordering::*};
 use crate::loom::sync::{Condvar, Mutex};
 use std::time::Duration;
 
@@ -49,20 +49,6 @@ impl StopSite {
     }
 }
 
-/// A P's record of the last stop it was counted in: `(epoch + 1) << 8 |
-/// site`, read and written only under the rendezvous lock. Every P stops
-/// exactly once per stop; a second count means two parties each believed
-/// they held the P, and is reported with both sites rather than as a count
-/// gone negative (or, worse, as a stop that ends while a P still runs).
-#[derive(Debug)]
-pub(crate) struct StopMark(AtomicU64);
-
-impl StopMark {
-    pub(crate) fn new() -> StopMark {
-        StopMark(AtomicU64::new(0))
-    }
-}
-
 /// Rendezvous state.
 #[derive(Debug)]
 pub(crate) struct World {
@@ -70,12 +56,25 @@ pub(crate) struct World {
     gcwaiting: AtomicBool,
     /// Ps that still have to stop. Decremented under `lock`.
     stopwait: AtomicI32,
-    /// The epoch: incremented by every [`World::release`].
-    lock: Mutex<u64>,
+    /// The epoch and the stop marks.
+    lock: Mutex<Rendezvous>,
     /// Signalled when `stopwait` reaches 0.
     stopped_cond: Condvar,
     /// Signalled on release.
     start_cond: Condvar,
+}
+
+/// What [`World`]'s lock guards.
+#[derive(Debug)]
+struct Rendezvous {
+    /// Incremented by every [`World::release`].
+    epoch: u64,
+    /// Per P id: `(epoch + 1) << 8 | site` of the last stop the P was
+    /// counted in. Every P stops exactly once per stop; a second count
+    /// means two parties each believed they held the P, and is reported
+    /// with both sites rather than as a count gone negative (or, worse, as
+    /// a stop that ends while a P still runs). Grown on demand.
+    marks: Vec<u64>,
 }
 
 impl World {
@@ -83,7 +82,10 @@ impl World {
         World {
             gcwaiting: AtomicBool::new(false),
             stopwait: AtomicI32::new(0),
-            lock: Mutex::new(0),
+            lock: Mutex::new(Rendezvous {
+                epoch: 0,
+                marks: Vec::new(),
+            }),
             stopped_cond: Condvar::new(),
             start_cond: Condvar::new(),
         }
@@ -111,18 +113,20 @@ impl World {
         self.stopwait.load(Acquire) <= 0
     }
 
-    /// One P stopped on someone else's behalf (the stopper's own P, an
-    /// idle P). `id` and `mark` are the P's.
-    pub(crate) fn stop_one(&self, id: usize, mark: &StopMark, site: StopSite) {
-        let l = self.lock.lock();
-        self.dec_locked(*l, id, mark, site);
+    /// P `id` stopped on someone else's behalf (the stopper's own P, an
+    /// idle P, a P left in a system call) or released while a stop is
+    /// pending.
+    pub(crate) fn stop_one(&self, id: usize, site: StopSite) {
+        let mut l = self.lock.lock();
+        self.dec_locked(&mut l, id, site);
     }
 
-    fn dec_locked(&self, epoch: u64, id: usize, mark: &StopMark, site: StopSite) {
-        // Relaxed: `mark` is only touched under `lock`.
-        let prev_mark = mark.0.load(Relaxed);
-        let this = (epoch + 1) << 8;
-        if prev_mark >> 8 == epoch + 1 {
+    fn dec_locked(&self, r: &mut Rendezvous, id: usize, site: StopSite) {
+        if r.marks.len() <= id {
+            r.marks.resize(id + 1, 0);
+        }
+        let prev_mark = r.marks[id];
+        if prev_mark >> 8 == r.epoch + 1 {
             let first = StopSite::ALL[(prev_mark & 0xff) as usize];
             crate::rt_throw!(
                 "stopTheWorld: P {id} stopped twice: by {}, then by {}",
@@ -130,7 +134,7 @@ impl World {
                 site.name()
             );
         }
-        mark.0.store(this | site as u64, Relaxed);
+        r.marks[id] = (r.epoch + 1) << 8 | site as u64;
         // AcqRel: pairs with the stopper's Acquire load in `wait_stopped`;
         // everything this P did before stopping happens-before the stopper
         // proceeds.
@@ -144,11 +148,11 @@ impl World {
 
     /// A running P's M stops: counts itself and parks until the world
     /// starts again.
-    pub(crate) fn stop_and_park(&self, id: usize, mark: &StopMark) {
+    pub(crate) fn stop_and_park(&self, id: usize) {
         let mut l = self.lock.lock();
-        let epoch = *l;
-        self.dec_locked(epoch, id, mark, StopSite::Gcstopm);
-        while *l == epoch {
+        let epoch = l.epoch;
+        self.dec_locked(&mut l, id, StopSite::Gcstopm);
+        while l.epoch == epoch {
             l = self.start_cond.wait(l);
         }
     }
@@ -174,7 +178,7 @@ impl World {
         let mut l = self.lock.lock();
         // Release: pairs with the Acquire in `requested`.
         self.gcwaiting.store(false, Release);
-        *l += 1;
+        l.epoch += 1;
         self.start_cond.notify_all();
     }
 }

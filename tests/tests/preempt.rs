@@ -102,6 +102,59 @@ fn child(case: &str) {
             println!("heap_sys<=128MiB {}", heap_sys <= 128 << 20);
             println!("ok");
         }),
+        // Goroutines hold a std (OS-level) Mutex across long spins, so the
+        // preemption signal often finds one inside its critical section
+        // (for a stop of the world, or for fairness after 10 ms): it must
+        // not be frozen there while the goroutine that runs on its P next
+        // blocks its thread on the same lock, nor while a stop waits.
+        "std_mutex_vs_gc" => gort::run(|| {
+            let m = std::sync::Arc::new(std::sync::Mutex::new(0u64));
+            let wg = gort::sync::WaitGroup::new();
+            for _ in 0..3 {
+                let (m, wg) = (m.clone(), wg.clone());
+                wg.add(1);
+                go(move || {
+                    for _ in 0..20 {
+                        let mut v = m.lock().unwrap();
+                        let mut x = *v;
+                        for _ in 0..2_000_000 {
+                            x = black_box(x.wrapping_mul(3).wrapping_add(1));
+                        }
+                        black_box(x);
+                        *v += 1;
+                    }
+                    wg.done();
+                });
+            }
+            for _ in 0..5 {
+                runtime::gc();
+                sleep(Duration::from_millis(5));
+            }
+            wg.wait();
+            println!("count {}", *m.lock().unwrap());
+            println!("ok");
+        }),
+        // Goroutines print (stdout's lock is an OS-level lock held inside
+        // std) while main collects: a goroutine preempted with the lock
+        // held must not wedge the others or the stops.
+        "stdout_vs_gc" => gort::run(|| {
+            let wg = gort::sync::WaitGroup::new();
+            for g in 0..4 {
+                let wg = wg.clone();
+                wg.add(1);
+                go(move || {
+                    for i in 0..2000 {
+                        println!("line {g} {i}");
+                    }
+                    wg.done();
+                });
+            }
+            for _ in 0..5 {
+                runtime::gc();
+            }
+            wg.wait();
+            println!("ok");
+        }),
         // A goroutine spins without a safepoint; main collects.
         "spinner_vs_gc" => gort::run(|| {
             go(spin_forever);
@@ -354,6 +407,12 @@ fn main() {
             both("spinner_vs_gc", 120, &["cycles 3"])
         }),
         ("spinner_vs_sleep", || both("spinner_vs_sleep", 120, &[])),
+        ("std_mutex_vs_gc", || {
+            both("std_mutex_vs_gc", 120, &["count 60"])
+        }),
+        ("stdout_vs_gc", || {
+            both("stdout_vs_gc", 120, &["line 3 1999"])
+        }),
         ("tree_walk_vs_alloc", || {
             both("tree_walk_vs_alloc", 120, &["corrupt sums 0"])
         }),

@@ -7,12 +7,10 @@
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
 use crate::loom::sync::{Arc, Mutex};
 use crate::loom::thread;
-use crate::world::{StopMark, StopSite, World};
+use crate::world::{StopSite, World};
 
 struct Sim {
     world: World,
-    /// Each P's record of the stop it was counted in.
-    marks: [StopMark; 2],
     /// The scheduler lock with the idle-P list.
     idle: Mutex<Vec<usize>>,
     /// Ms inside user code right now.
@@ -26,12 +24,12 @@ fn worker(s: &Sim, id: usize) {
     s.in_user.fetch_add(1, SeqCst);
     s.in_user.fetch_sub(1, SeqCst);
     if s.world.requested() {
-        s.world.stop_and_park(id, &s.marks[id]);
+        s.world.stop_and_park(id);
     }
     // go idle (pidleput_locked)
     let mut l = s.idle.lock();
     if s.world.requested() {
-        s.world.stop_one(id, &s.marks[id], StopSite::Pidleput);
+        s.world.stop_one(id, StopSite::Pidleput);
     } else {
         l.push(id);
     }
@@ -44,7 +42,6 @@ fn loom_stw_handshake() {
     loom::model(|| {
         let s = Arc::new(Sim {
             world: World::new(),
-            marks: [StopMark::new(), StopMark::new()],
             idle: Mutex::new(Vec::new()),
             in_user: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
@@ -60,7 +57,7 @@ fn loom_stw_handshake() {
         {
             let mut l = s.idle.lock();
             for id in l.drain(..) {
-                s.world.stop_one(id, &s.marks[id], StopSite::IdleList);
+                s.world.stop_one(id, StopSite::IdleList);
             }
         }
         s.world.wait_stopped(|| {});
@@ -74,5 +71,47 @@ fn loom_stw_handshake() {
             m.join().unwrap();
         }
         assert_eq!(s.done.load(SeqCst), 2);
+    });
+}
+
+/// A GOMAXPROCS decrease that destroys the stopper's own P moves the
+/// stopper to P 0, which an M parked in `gcstopm` held: after the restart
+/// exactly one M takes P 0 for its own (the parked M sees that the P names
+/// another M and leaves it, as `gcstopm` does).
+#[test]
+fn loom_stopper_takes_p0() {
+    loom::model(|| {
+        const PARKED: usize = 1;
+        const STOPPER: usize = 2;
+        let s = Arc::new(Sim {
+            world: World::new(),
+            idle: Mutex::new(Vec::new()),
+            in_user: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+        });
+        // P 0's owner name (`P::m`), and how many Ms hold it afterwards.
+        let owner = Arc::new(AtomicUsize::new(PARKED));
+        let holders = Arc::new(AtomicUsize::new(0));
+        s.world.request(2);
+        let parked = {
+            let (s, owner, holders) = (s.clone(), owner.clone(), holders.clone());
+            thread::spawn(move || {
+                // gcstopm on P 0.
+                s.world.stop_and_park(0);
+                // Acquire: pairs with the stopper's Release store.
+                if owner.load(Acquire) == PARKED {
+                    holders.fetch_add(1, SeqCst);
+                }
+            })
+        };
+        // The stopper's own P (P 1) stops; it waits for P 0.
+        s.world.stop_one(1, StopSite::Stopper);
+        s.world.wait_stopped(|| {});
+        // P 1 is destroyed: the stopper takes P 0.
+        owner.store(STOPPER, Release);
+        holders.fetch_add(1, SeqCst);
+        s.world.release();
+        parked.join().unwrap();
+        assert_eq!(holders.load(SeqCst), 1, "P 0 held by two Ms");
     });
 }
