@@ -279,12 +279,11 @@ fn the_tour_walks_the_walkthrough() {
 /// `Err` with what it printed if it ends first or takes over
 /// [`SERVE_LIMIT`].
 fn serves(dir: &Path, root: Option<&Path>, args: &[&str]) -> Result<(), String> {
+    // A newer Go builds `go tool pprof` on first use: with the user's build
+    // cache (`go_of`), not a fresh one under the test's HOME, where it was
+    // rebuilt on every run (over two minutes on a loaded machine).
     let mut cmd = match root {
-        Some(r) => {
-            let mut c = Command::new(r.join("bin/go"));
-            c.env("GOROOT", r).env("GOTOOLCHAIN", "local");
-            c
-        }
+        Some(r) => go_tools::go_of(r, dir),
         None => Command::new("go"),
     };
     let child = cmd
