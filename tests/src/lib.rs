@@ -61,16 +61,34 @@ pub fn run_child_with_limit(
     env: &[(&str, &str)],
     limit: std::time::Duration,
 ) -> Option<Output> {
-    use std::process::Stdio;
+    use std::io::Read as _;
     let mut child = child_command(case, env)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn child test process");
+    // Both pipes are drained while the child runs: a child that writes more
+    // than a pipe holds (64 KiB) would otherwise block in `write` forever
+    // and look hung.
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("piped stderr")));
     let start = std::time::Instant::now();
     loop {
         match child.try_wait().expect("wait for child") {
-            Some(_) => return Some(child.wait_with_output().expect("child output")),
+            Some(status) => {
+                return Some(Output {
+                    status,
+                    stdout: out.join().expect("stdout reader"),
+                    stderr: err.join().expect("stderr reader"),
+                });
+            }
             None if start.elapsed() >= limit => {
                 let _ = child.kill();
                 let _ = child.wait();
