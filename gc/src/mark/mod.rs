@@ -214,7 +214,7 @@ pub(crate) mod test_graph {
             s.scanned[0].load(Relaxed) & (1 << (i % self.per_span)) != 0
         }
         pub(crate) fn marked(&self) -> usize {
-            (0..self.n).filter(|&i| self.is_marked(i)).count()
+            (0..self.len()).filter(|&i| self.is_marked(i)).count()
         }
         /// Page-local marking's end state: every marked object scanned
         /// (noscan ones count as scanned) and no span owned.

@@ -44,8 +44,10 @@
 //! covered the same way. The claim is a `fetch_or` on the scanned word, so
 //! two scanners of one span never scan the same object twice. Allocate-black
 //! sets an object's scanned bit before its mark bit (Release), so a new
-//! object is never claimed for scanning. The loom models in
-//! `tests::loom_mark` run this code over a graph of two-object spans.
+//! object is never claimed for scanning. The loom models
+//! `loom_span_*` in `tests::loom_mark` run this code over graphs of two-
+//! and three-object spans; `loom_span_many_marks_vs_release` fails if the
+//! scanner reads the mark words with loads.
 
 use crate::loom::sync::atomic::{AtomicU64, AtomicU8, Ordering::AcqRel, Ordering::Relaxed};
 

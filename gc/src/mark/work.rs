@@ -216,7 +216,9 @@ impl<'a, G: ObjectGraph + ?Sized> GcWork<'a, G> {
     }
 
     /// Shade the object containing `addr`, if any (white → grey; noscan
-    /// objects go straight to black). Returns true if this call marked it.
+    /// objects go straight to black). Returns true if this call marked it;
+    /// an object of the span being scanned is only noted (false), and
+    /// marked when the round ends (`scan_span`).
     #[inline]
     pub(crate) fn shade(&mut self, addr: usize) -> bool {
         let off = addr.wrapping_sub(self.local_first);

@@ -268,3 +268,50 @@ fn loom_span_shade_vs_scanner() {
         g.check_spans_done();
     });
 }
+
+/// The "many marks" path of `span::try_acquire`, which only reads the owned
+/// byte: spans of three objects, {0, 1, 2} and {3, 4, 5}; roots 0 and 3
+/// (two entries). Scanning 0 marks 4 (span 1 is owned: "many", an RMW)
+/// and then 5 (a read of "many", no write) while the other worker may be
+/// taking span 1's entry. 4 and 5 point back into span 0 (1 and 2), so
+/// termination with either unscanned leaves a reachable object white. This
+/// model fails if `span::take` reads the mark words with loads instead of
+/// RMWs.
+#[test]
+fn loom_span_many_marks_vs_release() {
+    loom::model(|| {
+        let g = Arc::new(TestGraph::with_spans(6, 3));
+        g.link(0, 0, Some(4));
+        g.link(0, 1, Some(5));
+        g.link(4, 0, Some(1));
+        g.link(5, 0, Some(2));
+        let q = Arc::new(WorkQueues::new(2));
+        {
+            let mut w = GcWork::new(&q, &*g);
+            assert!(w.shade(g.addr(0)));
+            assert!(w.shade(g.addr(3)));
+            w.dispose();
+        }
+        let workers: Vec<_> = (0..2)
+            .map(|slot| {
+                let (g, q) = (g.clone(), q.clone());
+                thread::spawn(move || {
+                    let mut w = GcWork::for_worker(&q, &*g, slot);
+                    loop {
+                        w.drain(None);
+                        w.dispose();
+                        if q.is_done() {
+                            assert_eq!(g.marked(), 6, "termination detected with work left");
+                            return;
+                        }
+                        thread::yield_now();
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        g.check_spans_done();
+    });
+}
