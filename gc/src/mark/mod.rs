@@ -394,7 +394,7 @@ mod tests {
             root.shade(g.addr(0));
             root.dispose();
         }
-        let total = std::sync::atomic::AtomicU64::new(0);
+        let total = crate::loom::sync::atomic::AtomicU64::new(0);
         std::thread::scope(|s| {
             for slot in 0..2 {
                 let (q, g, total) = (&q, &g, &total);
@@ -405,7 +405,7 @@ mod tests {
                         w.dispose();
                         std::thread::yield_now();
                     }
-                    total.fetch_add(w.scan_work, std::sync::atomic::Ordering::Relaxed);
+                    total.fetch_add(w.scan_work, crate::loom::sync::atomic::Ordering::Relaxed);
                 });
             }
             let (q, g, total) = (&q, &g, &total);
@@ -414,12 +414,15 @@ mod tests {
                     let mut a = GcWork::new(q, g);
                     a.drain(Some(4096));
                     a.dispose();
-                    total.fetch_add(a.scan_work, std::sync::atomic::Ordering::Relaxed);
+                    total.fetch_add(a.scan_work, crate::loom::sync::atomic::Ordering::Relaxed);
                 }
             });
         });
         assert_eq!(g.marked(), n);
-        assert_eq!(total.into_inner(), 32 * n as u64);
+        assert_eq!(
+            total.load(crate::loom::sync::atomic::Ordering::Relaxed),
+            32 * n as u64
+        );
         g.check_spans_done();
     }
 
