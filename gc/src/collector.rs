@@ -1323,7 +1323,8 @@ impl Collector {
     /// there). Returns whether there was anything to mark. The host calls
     /// it on an M's g0, holding a P, with no scheduler lock held. Stack
     /// jobs are left to the background workers. The slice bound is checked
-    /// between objects: an object is scanned whole (there are no oblets,
+    /// between work items: a span entry is scanned whole (at most its
+    /// span's 8 KiB of small objects), and so is an object (there are no oblets,
     /// Go's 128 KiB pieces of a large object, yet), so a huge object full
     /// of pointers lengthens one slice, and the stop of the world waiting
     /// for this P, by its scan time, as it already does for an assist.
