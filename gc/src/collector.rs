@@ -25,7 +25,7 @@ use crate::loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ord
 use crate::mark::assist::AssistCredit;
 use crate::mark::roots::ConservativeRoots;
 use crate::mark::work::{GcWork, WorkQueues};
-use crate::mark::{MarkWorker, Obj, ObjKind, ObjectGraph};
+use crate::mark::{MarkWorker, Marked, ObjectGraph, Work};
 use crate::pacer::{CycleEnd, Pacer, BACKGROUND_UTILIZATION, OVER_ASSIST_WORK};
 
 /// Scan work of one slice of idle marking ([`Collector::idle_mark`]):
@@ -335,35 +335,79 @@ struct HeapGraph<'h>(&'h Heap);
 
 impl ObjectGraph for HeapGraph<'_> {
     #[inline]
-    fn mark(&self, addr: usize) -> Option<(Obj, bool)> {
+    fn mark(&self, addr: usize, scanning: usize) -> Marked {
         if !self.0.in_arena(addr) {
-            return None;
+            return Marked::No;
         }
-        let o = self.0.find_object(addr)?;
-        let kind = match o.kind {
-            ObjectKind::Noscan => ObjKind::Noscan,
-            ObjectKind::Precise => ObjKind::Precise,
-            ObjectKind::Conservative => ObjKind::Conservative,
+        let Some(o) = self.0.find_object(addr) else {
+            return Marked::No;
         };
-        let newly = o.try_mark();
-        if newly && kind != ObjKind::Noscan {
-            // A grey object is scanned soon: start loading it (heap glue).
+        let size = o.size;
+        if o.span.is_span_scanned() {
+            // Page-local marking (`mark::span`). Scanned soon (in this
+            // span's next round, or when its entry is taken): start
+            // loading it.
             o.prefetch();
+            let start = o.span.start();
+            if start == scanning {
+                return Marked::Mine(o.index);
+            }
+            if !crate::mark::span::set_mark(&o.span.mark_bits, o.index) {
+                return Marked::No;
+            }
+            let work = if crate::mark::span::try_acquire(&o.span.owned) {
+                Work::Span(start | (o.index << 1) | 1)
+            } else {
+                Work::None
+            };
+            return Marked::New { size, work };
         }
-        Some((
-            Obj {
-                base: o.base,
-                size: o.size,
-                kind,
-            },
-            newly,
-        ))
+        if !o.try_mark() {
+            return Marked::No;
+        }
+        let work = match o.kind {
+            ObjectKind::Noscan => Work::None,
+            ObjectKind::Precise | ObjectKind::Conservative => {
+                // A grey object is scanned soon: start loading it (heap glue).
+                o.prefetch();
+                Work::Object(o.base)
+            }
+        };
+        Marked::New { size, work }
     }
 
     fn trace(&self, base: usize, f: &mut dyn FnMut(usize)) -> usize {
         // A grey object: the heap's scan skips find_object's checks and
         // hands edges straight to `f`.
         self.0.scan_object(base, f)
+    }
+
+    #[inline]
+    fn span_key(&self, entry: usize) -> usize {
+        // A span entry is the span's start (page aligned) with the slot
+        // below the page bits.
+        entry & !(crate::heap::PAGE_SIZE - 1)
+    }
+
+    fn take_span(&self, entry: usize, out: &mut crate::mark::span::SpanBits) -> usize {
+        self.0.take_span(entry, out)
+    }
+
+    fn local_range(&self, key: usize) -> Option<(usize, usize, u64)> {
+        self.0.span_local_range(key)
+    }
+
+    fn mark_span(&self, key: usize, bits: &mut crate::mark::span::SpanBits) -> usize {
+        self.0.mark_span(key, bits)
+    }
+
+    fn scan_span(
+        &self,
+        key: usize,
+        bits: &crate::mark::span::SpanBits,
+        f: &mut dyn FnMut(usize),
+    ) -> usize {
+        self.0.scan_span(key, bits, f)
     }
 }
 
@@ -1279,7 +1323,8 @@ impl Collector {
     /// there). Returns whether there was anything to mark. The host calls
     /// it on an M's g0, holding a P, with no scheduler lock held. Stack
     /// jobs are left to the background workers. The slice bound is checked
-    /// between objects: an object is scanned whole (there are no oblets,
+    /// between work items: a span entry is scanned whole (at most its
+    /// span's 8 KiB of small objects), and so is an object (there are no oblets,
     /// Go's 128 KiB pieces of a large object, yet), so a huge object full
     /// of pointers lengthens one slice, and the stop of the world waiting
     /// for this P, by its scan time, as it already does for an assist.

@@ -67,8 +67,14 @@
 //!      switched out), is claimed and scanned conservatively; the scheduler
 //!      scans one itself if it is about to run it first.
 //!      Workers drain grey objects: scan one (it becomes black), shade what
-//!      it points to. They share work through a global injector queue and
-//!      per-worker deques with stealing (crossbeam-deque). Allocating
+//!      it points to. Small scannable objects (slots up to 512 bytes) are
+//!      marked **page-locally**, as Go 1.26's Green Tea does: the queues
+//!      carry their *span* once, not each object, and a worker that takes
+//!      a span scans all its marked, unscanned objects together, then those
+//!      they point to in the same span, round after round, marking each
+//!      round's finds a bitmap word at a time (see `mark::span`). Bigger
+//!      objects are queued one by one. Workers share work through a global
+//!      injector queue and per-worker deques with stealing (crossbeam-deque). Allocating
 //!      mutators **assist**: each allocation during mark owes scan work in
 //!      proportion to its size (the pacer's assist ratio), paid from the
 //!      workers' surplus credit or by scanning, so a fast allocator cannot
@@ -294,6 +300,11 @@
 //! * **central** — the per-size-class list of spans shared by all Ps.
 //! * **white / grey / black** — an object not yet reached / reached but not
 //!   scanned / reached and scanned. To **shade** is to turn white into grey.
+//! * **span entry** — a work item naming a span of small scannable objects
+//!   (page-local marking): whoever takes it scans the span's marked,
+//!   unscanned objects; a span is **owned** while an entry for it is
+//!   queued or being taken, and its **scanned bits** say which marked
+//!   objects some marker has claimed for scanning.
 //! * **P** — a processor of the scheduler; here only an index that selects a
 //!   cache and a write-barrier buffer.
 //! * **root** — a place outside the heap that may hold managed pointers: a
@@ -305,7 +316,8 @@
 //! * **mark worker** — a thread draining grey objects in the background;
 //!   **assist** — marking done by an allocating mutator.
 //! * **token** — one unit of the count that is never below the number of
-//!   grey objects (termination detection, [`mark`]).
+//!   queued work items (grey objects and span entries; termination
+//!   detection, [`mark`]).
 //! * **barrier buffer** — a P's list of addresses the write barrier will shade.
 //! * **scan epoch** — the span of one cycle in which goroutine stacks are
 //!   scanned concurrently; **stack job** — one goroutine stack a mark worker

@@ -119,6 +119,11 @@
 //!
 //! The collector also prefetches an object when it greys it
 //! ([`ObjectRef::prefetch`]), and its table entry if the span is mixed.
+//! Spans of small scannable objects (precise or conservative, slots up to
+//! 512 bytes) are *span-scanned*: besides the mark bits they carry scanned
+//! bits and an owned byte for page-local marking (`crate::mark::span`),
+//! and the collector scans their objects through [`Heap`]'s span calls,
+//! reading the slot size, kind and (while uniform) type once per span.
 //!
 //! ## The cache hierarchy (malloc.go's four steps)
 //!
@@ -172,6 +177,7 @@
 //! | span `free_index` | the P caching it; the sweeper owning it | none (single owner), Release | lookups, Acquire |
 //! | span alloc bits | sweeper (owner); uncaching P (fetch_or) | ownership | lookups, sweeper |
 //! | span mark bits | markers, allocate-black (fetch_or); sweeper clears | atomics; clearing by owner | markers, sweeper |
+//! | span scanned bits, `owned` (span-scanned spans) | markers (`mark::span`), allocate-black; sweeper clears the bits | atomics; clearing by owner | markers, sweeper (debug check: scanned = marked, not owned) |
 //! | span `sweepgen` | sweeper (CAS claim, Release store) | — | anyone |
 //! | span `alloc_count`, `needzero` | sweeper; uncaching P; caching P (clears `needzero` after zeroing) | ownership | the next owner |
 //! | `CachedSpan` (window, bits) | the P's thread | host: one thread per P between safepoints; stopped world for flushes; shared cache: its lock | same |
@@ -390,9 +396,11 @@ pub struct ObjectRef<'h> {
 
 impl ObjectRef<'_> {
     /// Sets the object's mark bit; true if it was white (not yet marked).
+    /// The object counts as scanned too (black): the collector's own
+    /// marking of page-locally marked objects goes through `mark::span`.
     #[inline]
     pub fn try_mark(&self) -> bool {
-        self.span.try_mark(self.index)
+        self.span.mark_black(self.index)
     }
     /// Whether the object is marked.
     #[inline]
@@ -880,7 +888,7 @@ impl Heap {
                     if flags & FLAG_ALLOCATE_BLACK != 0 {
                         // Born black before it is visible (Go's
                         // `gcmarknewobject`).
-                        (*c.span).try_mark(idx);
+                        (*c.span).mark_black(idx);
                     }
                     c.publish(idx);
                     Some((addr, c.elem_size))
@@ -977,7 +985,7 @@ impl Heap {
             if black {
                 // Born black before it is visible: no marker can find it
                 // white in between.
-                (*c.span).try_mark(idx);
+                (*c.span).mark_black(idx);
             }
             c.publish(idx);
             (addr, c.elem_size)
@@ -1209,6 +1217,135 @@ impl Heap {
             }
         }
         size
+    }
+
+    /// The span of a span-scanned span's entry or key (its start address,
+    /// optionally with a slot index in the bits below the page): a span
+    /// that holds marked objects, so it is live and in the page table.
+    #[inline]
+    fn marking_span(&self, addr: usize) -> &Span {
+        let sp = self.arena.span_of(addr);
+        if sp.is_null() {
+            crate::rt_throw!("runtime: span entry {addr:#x} is in no span");
+        }
+        // SAFETY: non-null table entries point at span structures owned by
+        // this heap, which live as long as `self`.
+        let span = unsafe { &*sp };
+        debug_assert!(span.is_span_scanned() && span.start() == addr & !(PAGE_SIZE - 1));
+        span
+    }
+
+    /// Takes a span entry (`crate::mark::span`): releases the span and
+    /// claims into `out` the objects the caller must scan. `entry` is the
+    /// span's start with `(slot << 1) | 1` in the bits below the page.
+    /// Returns the number claimed.
+    pub(crate) fn take_span(&self, entry: usize, out: &mut crate::mark::span::SpanBits) -> usize {
+        let span = self.marking_span(entry);
+        let first = (entry & (PAGE_SIZE - 1)) >> 1;
+        crate::mark::span::take(
+            &span.owned,
+            &span.mark_bits,
+            &span.scanned,
+            first,
+            span.bitmap_words(),
+            out,
+        )
+    }
+
+    /// For a span-scanned span of precise objects at `start`: its slots'
+    /// range (first byte, bytes) and `div_mul` (see
+    /// `ObjectGraph::local_range`). None for conservative spans.
+    pub(crate) fn span_local_range(&self, start: usize) -> Option<(usize, usize, u64)> {
+        let span = self.marking_span(start);
+        (span.kind() == ObjectKind::Precise).then(|| {
+            (
+                start,
+                span.nelems() * span.elem_size(),
+                span.div_mul.load(Ordering::Relaxed),
+            )
+        })
+    }
+
+    /// Marks the objects of `bits` (found by the caller in the span at
+    /// `start`, which it is scanning) and keeps those it claims for
+    /// scanning; returns the bytes this call marked.
+    pub(crate) fn mark_span(&self, start: usize, bits: &mut crate::mark::span::SpanBits) -> usize {
+        let span = self.marking_span(start);
+        let n = crate::mark::span::mark_and_claim(
+            &span.mark_bits,
+            &span.scanned,
+            bits,
+            span.bitmap_words(),
+        );
+        n * span.elem_size()
+    }
+
+    /// Scans the claimed objects `bits` of the span at `start`, in address
+    /// order, calling `f` with every edge (precise) or word (conservative);
+    /// returns the bytes scanned. The span's kind, slot size and, while
+    /// the span is uniform, the type are read once.
+    pub(crate) fn scan_span(
+        &self,
+        start: usize,
+        bits: &crate::mark::span::SpanBits,
+        f: &mut dyn FnMut(usize),
+    ) -> usize {
+        let span = self.marking_span(start);
+        let size = span.elem_size();
+        let words = span.bitmap_words();
+        let mut n = 0;
+        match span.kind() {
+            ObjectKind::Precise => {
+                // Acquire: as in `Span::type_of`.
+                let u = span.uniform.load(Ordering::Acquire);
+                let uniform = if u != span::UNIFORM_MIXED {
+                    Some(types::decode(u as u32))
+                } else {
+                    None
+                };
+                for (w, &word) in bits.iter().enumerate().take(words) {
+                    let mut b = word;
+                    while b != 0 {
+                        let idx = w * 64 + b.trailing_zeros() as usize;
+                        b &= b - 1;
+                        n += 1;
+                        let base = start + idx * size;
+                        debug_assert!(span.is_allocated(idx) && span.is_marked(idx));
+                        let ti = match uniform {
+                            Some(t) => t,
+                            None => span.type_of(idx, base),
+                        };
+                        if let Some(ti) = ti {
+                            let mut t = Tracer::from_fn(f);
+                            // SAFETY: as in `trace_object`: a claimed object is
+                            // allocated and marked, and its type word (the
+                            // span's while uniform) names its value's type.
+                            unsafe { (ti.trace)(base, &mut t) };
+                        }
+                    }
+                }
+            }
+            ObjectKind::Conservative => {
+                for (w, &word) in bits.iter().enumerate().take(words) {
+                    let mut b = word;
+                    while b != 0 {
+                        let idx = w * 64 + b.trailing_zeros() as usize;
+                        b &= b - 1;
+                        n += 1;
+                        let base = start + idx * size;
+                        let mut a = base;
+                        while a < base + size {
+                            f(load_word(a));
+                            a += 8;
+                        }
+                    }
+                }
+            }
+            ObjectKind::Noscan => {
+                crate::rt_throw!("runtime: noscan span {start:#x} queued for scanning")
+            }
+        }
+        n * size
     }
 
     /// A snapshot of the statistics: per-P counters summed on read.

@@ -183,6 +183,22 @@ impl Heap {
         }
         let alloc = span.alloc_snapshot();
         let marks = span.mark_snapshot();
+        if cfg!(debug_assertions) && span.is_span_scanned() {
+            // Page-local marking's invariant at the end of mark: every
+            // marked object was claimed and scanned, and no entry is left.
+            for (w, m) in marks.iter().enumerate() {
+                let s = span.scanned[w].load(Ordering::Relaxed);
+                if s != *m {
+                    crate::rt_throw!(
+                        "runtime: span {:#x} word {w}: marked {m:#x} but scanned {s:#x}",
+                        span.start()
+                    );
+                }
+            }
+            if span.owned.load(Ordering::Relaxed) != crate::mark::span::UNOWNED {
+                crate::rt_throw!("runtime: span {:#x} still owned at sweep", span.start());
+            }
+        }
         if span.profiled.load(Ordering::Relaxed) {
             super::profile::swept(span, &marks);
         }
@@ -209,6 +225,7 @@ impl Heap {
         for (w, m) in marks.iter().enumerate() {
             span.alloc_bits[w].store(m & span.valid_mask(w), Ordering::Relaxed);
             span.mark_bits[w].store(0, Ordering::Relaxed);
+            span.scanned[w].store(0, Ordering::Relaxed);
         }
         span.free_index.store(0, Ordering::Release);
         span.alloc_count.store(live, Ordering::Relaxed);

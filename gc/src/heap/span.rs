@@ -210,6 +210,18 @@ pub struct Span {
     /// more. Written by the P caching the span before it publishes the
     /// slot (Release when it turns mixed); reset while Dead.
     pub(crate) uniform: AtomicU64,
+    /// Whether the span's objects are marked page-locally (`mark::span`):
+    /// small spans of scannable objects (slots up to
+    /// `TYPE_TABLE_MAX_SIZE`). Written while Dead.
+    pub(crate) span_scan: AtomicBool,
+    /// Scanned bits of a span-scanned span (`mark::span`): set by the
+    /// marker that claims an object for scanning, and by allocate-black;
+    /// cleared by the sweeper with the mark bits.
+    pub(crate) scanned: [AtomicU64; BITMAP_WORDS],
+    /// Whether an entry for this span is queued (`mark::span`'s owned
+    /// byte): set by markers, swapped back by the scanner taking the entry.
+    /// None between cycles.
+    pub(crate) owned: AtomicU8,
 }
 
 /// [`Span::uniform`]: objects of more than one type (no type word has
@@ -236,6 +248,9 @@ impl Span {
             typed: AtomicBool::new(false),
             table: AtomicUsize::new(0),
             uniform: AtomicU64::new(0),
+            span_scan: AtomicBool::new(false),
+            scanned: std::array::from_fn(|_| AtomicU64::new(0)),
+            owned: AtomicU8::new(crate::mark::span::UNOWNED),
         }
     }
 
@@ -263,6 +278,9 @@ impl Span {
         let typed = class != 0
             && spanclass.kind() == ObjectKind::Precise
             && elem <= types::TYPE_TABLE_MAX_SIZE;
+        let span_scan = class != 0
+            && spanclass.kind() != ObjectKind::Noscan
+            && elem <= types::TYPE_TABLE_MAX_SIZE;
         self.start.store(start, Ordering::Relaxed);
         self.npages.store(npages, Ordering::Relaxed);
         self.spanclass.store(spanclass.0 as u32, Ordering::Relaxed);
@@ -280,9 +298,13 @@ impl Span {
         // (`PageHeap::free_span`).
         self.table.store(0, Ordering::Relaxed);
         self.uniform.store(0, Ordering::Relaxed);
+        self.span_scan.store(span_scan, Ordering::Relaxed);
+        self.owned
+            .store(crate::mark::span::UNOWNED, Ordering::Relaxed);
         for w in 0..BITMAP_WORDS {
             self.alloc_bits[w].store(0, Ordering::Relaxed);
             self.mark_bits[w].store(0, Ordering::Relaxed);
+            self.scanned[w].store(0, Ordering::Relaxed);
         }
         // The state is stored last; the Release store of the page table
         // entries that follows publishes all of the above.
@@ -417,6 +439,30 @@ impl Span {
         // objects it scans through its own work queues and stop-the-world
         // hand-offs. The RMW alone makes exactly one marker win.
         self.mark_bits[idx / 64].fetch_or(bit, Ordering::Relaxed) & bit == 0
+    }
+
+    /// Marks slot `idx` for allocate-black: a span-scanned span's slot is
+    /// also set scanned (first), so no marker claims the new object.
+    /// True if the object was white.
+    #[inline]
+    pub(crate) fn mark_black(&self, idx: usize) -> bool {
+        if self.is_span_scanned() {
+            crate::mark::span::set_black(&self.mark_bits, &self.scanned, idx)
+        } else {
+            self.try_mark(idx)
+        }
+    }
+
+    /// Whether the span's objects are marked page-locally (`span_scan`).
+    #[inline]
+    pub(crate) fn is_span_scanned(&self) -> bool {
+        self.span_scan.load(Ordering::Relaxed)
+    }
+
+    /// Bitmap words covering the span's slots.
+    #[inline]
+    pub(crate) fn bitmap_words(&self) -> usize {
+        self.nelems().div_ceil(64)
     }
 
     /// Whether slot `idx` is marked.

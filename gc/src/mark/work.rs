@@ -1,9 +1,11 @@
-//! The grey-object queues and the termination count (≈ Go's `mgcwork.go`).
+//! The work queues and the termination count (≈ Go's `mgcwork.go`).
 //! See [crate] for the overview and [crate::mark] for how marking uses them.
 //!
-//! A grey object is one that is marked and on a work queue (or held by a
-//! thread about to scan it); a black object is marked and not on one. Grey
-//! objects live in:
+//! A work item is a grey object's base (an object scanned on its own) or a
+//! **span entry** (bit 0 set; page-local marking, `span`): a span whose
+//! marked, unscanned objects the taker scans. Below, "grey object" means
+//! either kind of item; the grey objects of a span that is owned are
+//! covered by its one entry. Items live in:
 //!
 //! * the **injector**, a global FIFO (crossbeam-deque `Injector`) that roots,
 //!   barrier-buffer flushes and assists push into;
@@ -29,13 +31,19 @@
 //! reserves + grey objects, and the count is never below the number of grey
 //! objects — it cannot reach 0 while one exists, whatever the interleaving.
 //! Batching keeps the count's cache line quiet: one RMW per 64 objects.
-//! The loom model `loom_mark::loom_work_stealing_termination` checks it.
+//! A span entry carries one token like an object; the objects a span's
+//! scan finds in the same span are marked and scanned before the entry's
+//! token comes back, and the rest of the span's grey objects are another
+//! entry's, or covered as `span` explains. The loom models
+//! `loom_mark::loom_work_stealing_termination` and
+//! `loom_mark::loom_span_marking_vs_release` check it.
 
 use crate::loom::deque::{Injector, Steal, Stealer, Worker};
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::Mutex;
 
-use super::{ObjKind, ObjectGraph};
+use super::span::{SpanBits, SPAN_WORDS};
+use super::{Marked, ObjectGraph, Work};
 
 /// Tokens a thread takes from `pending` at once (1 under loom, so every
 /// step of the protocol is a visible atomic operation in the model).
@@ -154,6 +162,18 @@ pub(crate) struct GcWork<'a, G: ObjectGraph + ?Sized> {
     pub(crate) scan_work: u64,
     /// Bytes of objects this handle marked.
     pub(crate) marked_bytes: u64,
+    /// Key of the span being scanned (0: none); objects found in it go to
+    /// `mine`, to be marked and scanned in the next round (see `span`).
+    scanning: usize,
+    /// Objects of `scanning` found in this round.
+    mine: SpanBits,
+    /// Whether `mine` has a bit set.
+    mine_any: bool,
+    /// `ObjectGraph::local_range` of `scanning` (bytes 0: none): an edge
+    /// in it is one of `mine` without a lookup.
+    local_first: usize,
+    local_bytes: usize,
+    local_div_mul: u64,
 }
 
 impl<G: ObjectGraph + ?Sized> std::fmt::Debug for GcWork<'_, G> {
@@ -178,6 +198,12 @@ impl<'a, G: ObjectGraph + ?Sized> GcWork<'a, G> {
             reserve: 0,
             scan_work: 0,
             marked_bytes: 0,
+            scanning: 0,
+            mine: [0; SPAN_WORDS],
+            mine_any: false,
+            local_first: 0,
+            local_bytes: 0,
+            local_div_mul: 0,
         }
     }
 
@@ -190,18 +216,38 @@ impl<'a, G: ObjectGraph + ?Sized> GcWork<'a, G> {
     }
 
     /// Shade the object containing `addr`, if any (white → grey; noscan
-    /// objects go straight to black). Returns true if this call marked it.
+    /// objects go straight to black). Returns true if this call marked it;
+    /// an object of the span being scanned is only noted (false), and
+    /// marked when the round ends (`scan_span`).
     #[inline]
     pub(crate) fn shade(&mut self, addr: usize) -> bool {
-        match self.g.mark(addr) {
-            Some((obj, true)) => {
-                self.marked_bytes += obj.size as u64;
-                if obj.kind != ObjKind::Noscan {
-                    self.push_grey(obj.base);
+        let off = addr.wrapping_sub(self.local_first);
+        if off < self.local_bytes {
+            // A precise edge into the span being scanned: its slot, by
+            // multiply and shift (`local_range`).
+            let idx = ((off as u64 * self.local_div_mul) >> 32) as usize;
+            debug_assert_eq!(self.g.mark(addr, self.scanning), Marked::Mine(idx));
+            prefetch(addr);
+            self.mine[idx / 64] |= 1 << (idx % 64);
+            self.mine_any = true;
+            return false;
+        }
+        match self.g.mark(addr, self.scanning) {
+            Marked::No => false,
+            Marked::New { size, work } => {
+                self.marked_bytes += size as u64;
+                match work {
+                    Work::None => {}
+                    Work::Object(item) | Work::Span(item) => self.push_grey(item),
                 }
                 true
             }
-            _ => false,
+            Marked::Mine(idx) => {
+                // Marked when the round ends (`scan_span`).
+                self.mine[idx / 64] |= 1 << (idx % 64);
+                self.mine_any = true;
+                false
+            }
         }
     }
 
@@ -272,13 +318,19 @@ impl<'a, G: ObjectGraph + ?Sized> GcWork<'a, G> {
         None
     }
 
-    /// Scan one grey object: shade what it points to, make it black.
-    fn scan(&mut self, base: usize) {
+    /// Scan one work item (a grey object, or a span entry: the span's
+    /// claimed objects), shading what it points to; the token it carried
+    /// comes back to our reserve.
+    fn scan(&mut self, item: usize) {
         let g = self.g;
-        let size = g.trace(base, &mut |child| {
-            self.shade(child);
-        });
-        self.scan_work += size as u64;
+        if item & 1 != 0 {
+            self.scan_span(item);
+        } else {
+            let size = g.trace(item, &mut |child| {
+                self.shade(child);
+            });
+            self.scan_work += size as u64;
+        }
         // The object is black: its token comes back to our reserve.
         self.reserve += 1;
         if self.reserve > 2 * TOKEN_BATCH {
@@ -287,6 +339,36 @@ impl<'a, G: ObjectGraph + ?Sized> GcWork<'a, G> {
             self.q.pending.fetch_sub(give, SeqCst);
             self.reserve = TOKEN_BATCH;
         }
+    }
+
+    /// Scan a span entry: the objects it claims, then, round after round,
+    /// the objects those point to in the same span (`mine`, marked and
+    /// claimed when the round ends), until a round finds none there. The
+    /// entry's token covers them all until we return.
+    fn scan_span(&mut self, entry: usize) {
+        let g = self.g;
+        let mut bits = [0; SPAN_WORDS];
+        if g.take_span(entry, &mut bits) == 0 {
+            return;
+        }
+        let key = g.span_key(entry);
+        self.scanning = key;
+        (self.local_first, self.local_bytes, self.local_div_mul) =
+            g.local_range(key).unwrap_or((0, 0, 0));
+        loop {
+            let n = g.scan_span(key, &bits, &mut |child| {
+                self.shade(child);
+            });
+            self.scan_work += n as u64;
+            if !self.mine_any {
+                break;
+            }
+            bits = std::mem::replace(&mut self.mine, [0; SPAN_WORDS]);
+            self.mine_any = false;
+            self.marked_bytes += g.mark_span(key, &mut bits) as u64;
+        }
+        self.scanning = 0;
+        self.local_bytes = 0;
     }
 
     /// Scan grey objects until there are none left to find, or until
@@ -331,4 +413,18 @@ impl<G: ObjectGraph + ?Sized> Drop for GcWork<'_, G> {
             self.q.return_worker(self.slot, w);
         }
     }
+}
+
+/// Asks the CPU to start loading the line at `addr` (an object about to be
+/// scanned). A hint only: nothing on other architectures or under Miri.
+#[inline]
+fn prefetch(addr: usize) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: prefetching is a hint and never faults, whatever the address.
+        unsafe { _mm_prefetch(addr as *const i8, _MM_HINT_T0) };
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = addr;
 }

@@ -80,7 +80,7 @@ fn loom_copy_barrier_vs_stack_scan() {
                 for w in [scanned.load(SeqCst), unscanned.load(SeqCst)] {
                     if w != 0 {
                         assert!(
-                            g.marks[1].load(Relaxed),
+                            g.is_marked(1),
                             "object 1 is reachable but white at the end of mark"
                         );
                     }
