@@ -212,6 +212,25 @@ pub(crate) fn futex_wait(word: &AtomicU32, val: u32) {
     }
 }
 
+/// [`futex_wait`] for at most `d` (plus the kernel's timer slack).
+pub(crate) fn futex_wait_for(word: &AtomicU32, val: u32, d: std::time::Duration) {
+    let ts = libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: as in `futex_wait`; `ts` outlives the call (a relative
+    // timeout).
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word as *const AtomicU32 as *const u32,
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            val,
+            &ts as *const libc::timespec,
+        );
+    }
+}
+
 pub(crate) fn futex_wake(word: &AtomicU32) {
     // SAFETY: as in `futex_wait`.
     unsafe {
@@ -317,6 +336,11 @@ fn serve(m: &M, ctx: *mut libc::c_void) {
         if leave {
             left = leave_p(m, gr, sp);
         }
+    }
+    if left && sched::sched().world.requested() {
+        // The stopper stops our P (left in `Syscall`) as soon as it looks:
+        // tell it to look now.
+        sched::sched().world.nudge(futex_wake);
     }
     m.susp.served_leave();
     if req & (REQ_SUSPEND | REQ_YIELD) == 0 || gr.status() != GStatus::Syscall {

@@ -158,27 +158,23 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
     }
     let me = sched::current_m();
     crate::preempt::preempt_running(me);
-    crate::preempt::stop_syscall_ps();
-    // The signalled goroutines leave their Ps within microseconds, and only
-    // this stopper stops a P left in `Syscall`: look for them for a little
-    // while before sleeping in ticks (a timed sleep lasts at least the
-    // kernel's timer slack, 50 µs).
-    let quick = Instant::now();
-    while !s.world.all_stopped() && quick.elapsed() < Duration::from_micros(50) {
-        std::thread::yield_now();
-        crate::preempt::stop_syscall_ps();
-    }
-    let mut ticks = 0u32;
-    s.world.wait_stopped(|| {
-        POLL.fetch_or(POLL_STW, SeqCst);
-        crate::preempt::stop_syscall_ps();
-        ticks += 1;
-        if ticks.is_multiple_of(5) {
-            // Re-poke (every ~100 µs): a thread that was not at an
-            // async-safe instruction is asked again.
-            crate::preempt::preempt_running(me);
-        }
-    });
+    // The signalled goroutines leave their Ps within microseconds and nudge
+    // us (only this stopper stops a P left in `Syscall`); between nudges we
+    // look every 20 µs (plus the kernel's timer slack), and ask the running
+    // goroutines again every 100 µs: a thread that was not at an async-safe
+    // instruction, or not on a CPU, is asked again.
+    let mut poked = Instant::now();
+    s.world.wait_stopped(
+        || {
+            POLL.fetch_or(POLL_STW, SeqCst);
+            crate::preempt::stop_syscall_ps();
+            if poked.elapsed() >= Duration::from_micros(100) {
+                crate::preempt::preempt_running(me);
+                poked = Instant::now();
+            }
+        },
+        |word, seen| crate::preempt::futex_wait_for(word, seen, Duration::from_micros(20)),
+    );
     // Every P is stopped; goroutines running without one may still be
     // executing user code: suspend them too.
     crate::preempt::suspend_pless(me);

@@ -8,10 +8,14 @@
 //! later calls [`World::release`], which bumps the **epoch** every parked M
 //! waits on. Parked Ms read the epoch under the same lock as they decrement
 //! `stopwait`, so a release can never slip between the two (`loom_stw`).
+//!
+//! The stopper sleeps on a futex word (the **nudge**) that the last P to
+//! stop bumps; so does a goroutine that leaves its P in the preemption
+//! handler for the stop (the handler may take no lock), and the stopper
+//! then stops that P at once rather than at its next tick.
 
-use crate::loom::sync::atomic::{AtomicBool, AtomicI32, Ordering::*};
+use crate::loom::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering::*};
 use crate::loom::sync::{Condvar, Mutex};
-use std::time::Duration;
 
 /// Where a P was counted as stopped (for the fatal error of a P counted
 /// twice).
@@ -58,8 +62,11 @@ pub(crate) struct World {
     stopwait: AtomicI32,
     /// The epoch and the stop marks.
     lock: Mutex<Rendezvous>,
-    /// Signalled when `stopwait` reaches 0.
-    stopped_cond: Condvar,
+    /// The stopper's wake-up word: bumped (and the stopper woken) when the
+    /// last P stops and when a goroutine leaves its P in the preemption
+    /// handler for the stop (the stopper then stops that P at once instead
+    /// of at its next tick). A futex, because the handler may take no lock.
+    nudge: AtomicU32,
     /// Signalled on release.
     start_cond: Condvar,
 }
@@ -77,6 +84,16 @@ struct Rendezvous {
     marks: Vec<u64>,
 }
 
+/// Wakes the stopper sleeping on the nudge word (see [`World::nudge`]).
+#[cfg(not(loom))]
+fn wake(word: &AtomicU32) {
+    crate::preempt::futex_wake(word);
+}
+
+/// loom's stopper spins on the word instead (a loom atomic is no futex).
+#[cfg(loom)]
+fn wake(_: &AtomicU32) {}
+
 impl World {
     pub(crate) fn new() -> World {
         World {
@@ -86,7 +103,7 @@ impl World {
                 epoch: 0,
                 marks: Vec::new(),
             }),
-            stopped_cond: Condvar::new(),
+            nudge: AtomicU32::new(0),
             start_cond: Condvar::new(),
         }
     }
@@ -104,13 +121,6 @@ impl World {
         // acquisitions and reads of P status (StoreLoad with Ms that
         // release Ps under the scheduler lock).
         self.gcwaiting.store(true, SeqCst);
-    }
-
-    /// Whether every P has stopped (the stopper's quick check before it
-    /// sleeps).
-    pub(crate) fn all_stopped(&self) -> bool {
-        // Acquire: pairs with the AcqRel decrements of `stop_one`.
-        self.stopwait.load(Acquire) <= 0
     }
 
     /// P `id` stopped on someone else's behalf (the stopper's own P, an
@@ -140,7 +150,7 @@ impl World {
         // proceeds.
         let prev = self.stopwait.fetch_sub(1, AcqRel);
         if prev == 1 {
-            self.stopped_cond.notify_all();
+            self.nudge(wake);
         } else if prev < 1 {
             crate::rt_throw!("stopTheWorld: stopwait went negative");
         }
@@ -157,19 +167,38 @@ impl World {
         }
     }
 
-    /// The stopper waits for every P; `tick` runs every 20 µs of waiting
-    /// (it re-pokes running goroutines and stops Ps left in system calls).
-    pub(crate) fn wait_stopped(&self, mut tick: impl FnMut()) {
-        let mut l = self.lock.lock();
-        // Acquire: pairs with the AcqRel decrements.
-        while self.stopwait.load(Acquire) > 0 {
-            let (g, timed_out) = self.stopped_cond.wait_timeout(l, Duration::from_micros(20));
-            l = g;
-            if timed_out {
-                drop(l);
-                tick();
-                l = self.lock.lock();
+    /// Wakes the stopper if it sleeps in [`World::wait_stopped`]: `wake`
+    /// is a futex wake of the word. Lock-free and async-signal-safe (the
+    /// preemption handler calls it).
+    pub(crate) fn nudge(&self, wake: impl FnOnce(&AtomicU32)) {
+        // Release: pairs with the Acquire load in `wait_stopped`: what the
+        // nudger did before (a P left in the `Syscall` state, a count) is
+        // visible to the stopper's next look.
+        self.nudge.fetch_add(1, Release);
+        wake(&self.nudge);
+    }
+
+    /// The stopper waits for every P. Each round it runs `tick` (which
+    /// stops the Ps left in system calls and re-pokes running goroutines
+    /// now and then), then, unless every P has stopped, `sleep(word,
+    /// seen)`: a futex wait with a short timeout, which returns at once if
+    /// a nudge came since `seen` was read. A nudge before that read is
+    /// seen by this round's `tick` and count check (the Release/Acquire
+    /// pair on the word), so none is lost.
+    pub(crate) fn wait_stopped(
+        &self,
+        mut tick: impl FnMut(),
+        mut sleep: impl FnMut(&AtomicU32, u32),
+    ) {
+        loop {
+            // Acquire: pairs with the Release in `nudge`.
+            let seen = self.nudge.load(Acquire);
+            tick();
+            // Acquire: pairs with the AcqRel decrements.
+            if self.stopwait.load(Acquire) <= 0 {
+                return;
             }
+            sleep(&self.nudge, seen);
         }
     }
 

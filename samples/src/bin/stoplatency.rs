@@ -62,13 +62,18 @@ fn main() {
             lat[lat.len() - 1].as_secs_f64() * 1e6
         );
         // The stops alone (from deciding to stop until every P stopped),
-        // as runtime/metrics records them: the call's time above also
-        // holds the statistics' own work and any wait for a P.
-        let mut s = [gort::metrics::Sample::new(
-            "/sched/pauses/stopping/other:seconds",
-        )];
-        gort::metrics::read(&mut s);
-        if let gort::metrics::Value::Float64Histogram(h) = &s[0].value {
+        // and the whole pauses (until the restart), as runtime/metrics
+        // records them: the call's time above also holds the statistics'
+        // own work outside the pause and any wait for a P.
+        for (what, name) in [
+            ("time to stop", "/sched/pauses/stopping/other:seconds"),
+            ("pause", "/sched/pauses/total/other:seconds"),
+        ] {
+            let mut s = [gort::metrics::Sample::new(name)];
+            gort::metrics::read(&mut s);
+            let gort::metrics::Value::Float64Histogram(h) = &s[0].value else {
+                continue;
+            };
             let total: u64 = h.counts.iter().sum();
             // The upper bound of the bucket where the cumulative count
             // reaches `f` of the samples.
@@ -84,7 +89,7 @@ fn main() {
                 f64::INFINITY
             };
             println!(
-                "time to stop ({total} stops, /sched/pauses/stopping/other:seconds bucket upper bounds): p50 <= {:.1} us, p99 <= {:.1} us, max <= {:.1} us",
+                "{what} ({total} stops, {name} bucket upper bounds): p50 <= {:.1} us, p99 <= {:.1} us, max <= {:.1} us",
                 upper(0.5),
                 upper(0.99),
                 upper(1.0)

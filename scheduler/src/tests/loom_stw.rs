@@ -60,7 +60,7 @@ fn loom_stw_handshake() {
                 s.world.stop_one(id, StopSite::IdleList);
             }
         }
-        s.world.wait_stopped(|| {});
+        s.world.wait_stopped(|| {}, |_, _| thread::yield_now());
         assert_eq!(
             s.in_user.load(SeqCst),
             0,
@@ -106,7 +106,7 @@ fn loom_stopper_takes_p0() {
         };
         // The stopper's own P (P 1) stops; it waits for P 0.
         s.world.stop_one(1, StopSite::Stopper);
-        s.world.wait_stopped(|| {});
+        s.world.wait_stopped(|| {}, |_, _| thread::yield_now());
         // P 1 is destroyed: the stopper takes P 0.
         owner.store(STOPPER, Release);
         holders.fetch_add(1, SeqCst);
