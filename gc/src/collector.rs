@@ -190,7 +190,26 @@ pub enum TraceEvent {
         /// How long the slice took.
         nanos: u64,
     },
+    /// A background mark worker (a thread of the host's, holding no P)
+    /// has just marked for `nanos`: a stretch of scanning that ended
+    /// because the worker found nothing to scan, or went to sleep (a
+    /// fractional worker ahead of its goal), or stopped, or after
+    /// [`WORKER_TRACE_SLICE`] (a long stretch is reported in pieces).
+    /// Go's dedicated or fractional mark worker running.
+    WorkerMark {
+        /// How the worker runs.
+        mode: MarkWorkerMode,
+        /// Which worker of the cycle (its work queue slot).
+        slot: usize,
+        /// How long it marked.
+        nanos: u64,
+    },
 }
+
+/// The longest stretch of a background worker's marking reported as one
+/// [`TraceEvent::WorkerMark`]: a tracer places each piece where it can,
+/// so a long stretch is reported in pieces.
+pub const WORKER_TRACE_SLICE: Duration = Duration::from_millis(1);
 
 /// A mark assist as the tracer sees it: started by [`AssistSpan::begin`]
 /// (once), done when dropped, whichever way the assist returns.
@@ -634,6 +653,9 @@ impl Collector {
             MarkWorkerMode::Dedicated => None,
         };
         let mut my_cpu = 0u64;
+        // While tracing: when the current stretch of scanning began
+        // (reported as `TraceEvent::WorkerMark` when it ends).
+        let mut stretch: Option<Instant> = None;
         // Whether every goroutine stack of this cycle is scanned (the host's
         // stack jobs; `true` at once for a host that scans them all in the
         // pause). Marking cannot end before.
@@ -643,6 +665,7 @@ impl Collector {
                 break;
             }
             let cpu0 = thread_cpu_ns();
+            let t0 = self.trace_on.load(Relaxed).then(Instant::now);
             if !stacks_done {
                 // (2c) Stack jobs first: goroutines parked since the pause
                 // hold the roots the rest of the mark needs.
@@ -655,6 +678,12 @@ impl Collector {
             gcw.dispose();
             if done > 0 {
                 idle_rounds = 0;
+                if let Some(t0) = t0 {
+                    let since = *stretch.get_or_insert(t0);
+                    if since.elapsed() >= WORKER_TRACE_SLICE {
+                        self.trace_worker_stretch(mode, slot, &mut stretch);
+                    }
+                }
                 if self.credit.flush(done as i64) {
                     // An assist waits for credit (Go's gcFlushBgCredit).
                     self.host().wake_blocked();
@@ -667,12 +696,14 @@ impl Collector {
                 if let Some(goal) = goal.filter(|_| !self.credit.any_parked()) {
                     let allowed = goal * start.elapsed().as_nanos() as f64;
                     if my_cpu as f64 > allowed {
+                        self.trace_worker_stretch(mode, slot, &mut stretch);
                         let ahead = ((my_cpu as f64 - allowed) / goal) as u64;
                         std::thread::sleep(Duration::from_nanos(ahead.min(1_000_000)));
                     }
                 }
                 continue;
             }
+            self.trace_worker_stretch(mode, slot, &mut stretch);
             self.marked_bytes
                 .fetch_add(std::mem::take(&mut gcw.marked_bytes), Relaxed);
             // A round that found nothing to drain is worker time too (its
@@ -710,8 +741,26 @@ impl Collector {
                 std::thread::sleep(Duration::from_micros(20));
             }
         }
+        self.trace_worker_stretch(mode, slot, &mut stretch);
         self.marked_bytes
             .fetch_add(std::mem::take(&mut gcw.marked_bytes), Relaxed);
+    }
+
+    /// Reports the background worker's stretch of scanning that began at
+    /// `stretch` (if any) as ending now, and clears it.
+    fn trace_worker_stretch(
+        &self,
+        mode: MarkWorkerMode,
+        slot: usize,
+        stretch: &mut Option<Instant>,
+    ) {
+        if let Some(since) = stretch.take() {
+            self.trace(TraceEvent::WorkerMark {
+                mode,
+                slot,
+                nanos: since.elapsed().as_nanos() as u64,
+            });
+        }
     }
 
     // ---------------------------------------------------------------------
