@@ -59,7 +59,10 @@
 //!   of a P that runs nothing in the trace then (stopped, or between
 //!   goroutines): that P's share of the machine was free, and the
 //!   worker's thread used a CPU. Stretches less than 50 µs apart make one
-//!   run. While every P runs a goroutine or marks idle, the stretch is
+//!   run; it ends where the last one ended (its goroutine parks, and a P
+//!   started for it stops again) at a longer pause, after 2 ms with no
+//!   report, or when the P does something else. While every P runs a
+//!   goroutine or marks idle, the stretch is
 //!   not shown: Go's per-P timeline has no row for a thread beside the
 //!   Ps, and rows for Ps beyond GOMAXPROCS would crash Go 1.19's minimum
 //!   mutator utilization (it indexes its per-P table by the P of each
@@ -340,6 +343,52 @@ struct WorkerRun {
     /// The background worker whose marking it shows (its slot), `None`
     /// for a P's idle marking.
     slot: Option<usize>,
+    /// The P was stopped in the trace when the run began (started for it):
+    /// it stops again when the run ends, unless something else runs there.
+    raised: bool,
+}
+
+/// How long after a background worker's last reported stretch its run
+/// is closed if no other stretch follows: a stretch is reported when it
+/// ends, at most about 1 ms after it began
+/// (`gort_gc::collector::WORKER_TRACE_SLICE`), so by then the next one of
+/// a worker that marks on has been seen.
+const WORKER_QUIET: u64 = 2_000_000;
+
+/// Ends the runs of background workers that have reported no stretch for
+/// [`WORKER_QUIET`] by `now` (their goroutine parks where the last stretch
+/// ended; a P started for the run stops again). Nothing else ends such a
+/// run on a P where nothing happens, and the part of the trace written
+/// next would stretch it to its own start.
+fn close_quiet_workers(c: &mut Converter, now: u64) {
+    let mut quiet: Vec<usize> = c
+        .workers
+        .iter()
+        .filter(|(_, r)| r.slot.is_some() && r.end + WORKER_QUIET < now)
+        .map(|(&p, _)| p)
+        .collect();
+    quiet.sort_unstable();
+    for p in quiet {
+        end_worker_run(c, p);
+    }
+}
+
+/// Ends the background worker's run on P `p` where its last stretch
+/// ended: its goroutine parks, and a P started for the run stops again.
+fn end_worker_run(c: &mut Converter, p: usize) {
+    let Some(run) = c.workers.get(&p).copied() else {
+        return;
+    };
+    if c.running.get(&p) != Some(&(WORKER_GOID + p as u64)) {
+        c.workers.remove(&p);
+        return;
+    }
+    c.lost_p(run.end, p);
+    if run.raised && c.up[p] && !c.running.contains_key(&p) {
+        let at = last_ts(&c.t, p as u32);
+        c.t.push(at, p as u32, EventKind::ProcStop);
+        c.up[p] = false;
+    }
 }
 
 /// A slice of idle marking on P `p` from `start` to `end`: P `p`'s mark
@@ -367,6 +416,7 @@ fn idle_mark(c: &mut Converter, p: usize, start: u64, end: u64) {
                         end,
                         label: DEDICATED,
                         slot: None,
+                        raised: false,
                     },
                 );
                 return;
@@ -382,6 +432,7 @@ fn idle_mark(c: &mut Converter, p: usize, start: u64, end: u64) {
             end: end.max(start),
             label: IDLE,
             slot: None,
+            raised: false,
         },
     );
 }
@@ -416,7 +467,7 @@ fn worker_mark(c: &mut Converter, slot: usize, label: &'static str, start: u64, 
             return;
         }
         // It paused (a fractional worker's sleep): its goroutine parks.
-        c.lost_p(start, p);
+        end_worker_run(c, p);
         last_p = Some(p);
     }
     let free = (0..c.up.len())
@@ -429,6 +480,7 @@ fn worker_mark(c: &mut Converter, slot: usize, label: &'static str, start: u64, 
     if start >= end {
         return;
     }
+    let raised = !c.up[p];
     let start = c.start_worker(start, p, label);
     c.workers.insert(
         p,
@@ -436,6 +488,7 @@ fn worker_mark(c: &mut Converter, slot: usize, label: &'static str, start: u64, 
             end: end.max(start),
             label,
             slot: Some(slot),
+            raised,
         },
     );
     c.worker_last_p.insert(slot, p);
@@ -1272,6 +1325,9 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
     events.sort_by_key(|r| r.ts);
     for r in events {
         let ts = r.ts.max(ts0);
+        if !c.workers.is_empty() {
+            close_quiet_workers(c, ts);
+        }
         let here = |c: &Converter, g: u64| match c.gs.get(&g) {
             Some(G::Running(p)) => Some(*p),
             _ => None,
@@ -1437,6 +1493,7 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
     c.in_stw = in_stw;
     c.marked = marked;
     c.stw_is_mark_termination = stw_is_mark_termination;
+    close_quiet_workers(c, horizon);
     c.floor = c.floor.max(horizon);
 }
 
@@ -1780,6 +1837,58 @@ mod tests {
                 l(ev::GO_UNBLOCK, 1, ""),
                 l(ev::GO_START_LABEL, 1, DEDICATED),
                 l(ev::GO_BLOCK, 1, ""),
+            ]
+        );
+    }
+
+    /// A background worker's run on a P that was stopped ends where its
+    /// last stretch ended once it has been quiet for `WORKER_QUIET`, and
+    /// the P stops again; nothing on that P has to happen for it.
+    #[test]
+    fn quiet_worker_parks_and_its_p_stops() {
+        let mut c = begin(&Begin {
+            start_ts: 1_000,
+            initial: vec![(1, GStatus::Running)],
+            caller: Some((0, 1)),
+            gomaxprocs: 2,
+            main_goid: 1,
+            heap: (0, 0),
+            workers: false,
+        });
+        let later = 10_000_000;
+        feed(
+            &mut c,
+            vec![
+                worker(200_000, 0, DEDICATED, 100_000),
+                sched(later, SchedEvent::GoSched { goid: 1 }),
+            ],
+            0,
+        );
+        c.t.check().expect("the trace keeps Go's rules");
+        let p1: Vec<(u64, &str)> =
+            c.t.events
+                .iter()
+                .filter(|e| e.p == 1)
+                .map(|e| {
+                    let name = match e.kind {
+                        EventKind::ProcStart { .. } => "ProcStart",
+                        EventKind::GoCreate { .. } => "GoCreate",
+                        EventKind::GoStartLabel { .. } => "GoStartLabel",
+                        EventKind::GoBlock { .. } => "GoBlock",
+                        EventKind::ProcStop => "ProcStop",
+                        _ => "other",
+                    };
+                    (e.ts, name)
+                })
+                .collect();
+        assert_eq!(
+            p1,
+            [
+                (100_000, "ProcStart"),
+                (100_000, "GoCreate"),
+                (100_000, "GoStartLabel"),
+                (200_000, "GoBlock"),
+                (200_000, "ProcStop"),
             ]
         );
     }
