@@ -287,6 +287,36 @@ pub fn global() -> &'static Collector {
     }
 }
 
+#[cfg(not(all(test, loom)))]
+thread_local! {
+    /// The mode of the background mark worker the calling thread runs.
+    static WORKER_MODE: std::cell::Cell<Option<MarkWorkerMode>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// The mode of the background mark worker running on the calling thread,
+/// `None` on any other thread. An execution tracer labels a stop of the
+/// world that a worker makes (mark termination) with it: Go's trace shows
+/// mark termination on the worker goroutine that reached it. Never
+/// inlined, like every thread-local access of the runtime (see
+/// `host::gc_locks_held`).
+#[inline(never)]
+pub fn current_worker_mode() -> Option<MarkWorkerMode> {
+    #[cfg(not(all(test, loom)))]
+    return WORKER_MODE.with(|m| m.get());
+    #[cfg(all(test, loom))]
+    None
+}
+
+/// Sets [`current_worker_mode`] for the calling thread.
+#[inline(never)]
+fn set_worker_mode(mode: Option<MarkWorkerMode>) {
+    #[cfg(not(all(test, loom)))]
+    WORKER_MODE.with(|m| m.set(mode));
+    #[cfg(all(test, loom))]
+    let _ = mode;
+}
+
 /// The heap's slow-path hook: triggers cycles and runs mark assists.
 fn alloc_hook(_heap: &Heap, size: usize) {
     let Some(c) = try_global() else { return };
@@ -691,6 +721,7 @@ impl Collector {
             MarkWorkerMode::Dedicated => None,
         };
         let mut my_cpu = 0u64;
+        set_worker_mode(Some(mode));
         // While tracing: when the current stretch of scanning began
         // (reported as `TraceEvent::WorkerMark` when it ends).
         let mut stretch: Option<Instant> = None;
@@ -780,6 +811,7 @@ impl Collector {
             }
         }
         self.trace_worker_stretch(mode, slot, &mut stretch);
+        set_worker_mode(None);
         self.marked_bytes
             .fetch_add(std::mem::take(&mut gcw.marked_bytes), Relaxed);
     }

@@ -70,9 +70,10 @@
 //! * Go writes a stop of the world on the goroutine that stops it (and
 //!   Go 1.22+'s viewer needs a goroutine there); when gort's collector
 //!   stops the world from its own thread, the stop is written on the
-//!   worker goroutine of a P that runs none, labelled "GC (dedicated)",
-//!   for the length of the stop (or, if every P runs a goroutine, on the
-//!   lowest P's).
+//!   worker goroutine of a P that runs none, labelled as the stopping
+//!   worker runs ("GC (fractional)" or "GC (dedicated)"; "GC (dedicated)"
+//!   for a thread that is no worker), for the length of the stop (or, if
+//!   every P runs a goroutine, on the lowest P's).
 //!
 //! GOMAXPROCS is written at the start, twice (the newer Go's reader takes
 //! the first for the end of the trace's opening and keeps no value from
@@ -179,7 +180,9 @@ pub use flight::{
 #[derive(Debug, Clone, Copy)]
 enum Ev {
     Sched(SchedEvent),
-    Gc(GcPhase),
+    /// A collector phase, and the label of the mark worker whose thread
+    /// saw it (the stops of the world a worker makes), if any.
+    Gc(GcPhase, Option<&'static str>),
     /// The heap's live bytes changed (Go's `HeapAlloc`), sampled: see
     /// [`heap_live_sample`].
     HeapLive(u64),
@@ -723,7 +726,10 @@ pub(crate) fn gc_phase(phase: GcPhase) {
         push(Raw {
             ts,
             thread_p,
-            ev: Ev::Gc(phase),
+            ev: Ev::Gc(
+                phase,
+                gort_gc::collector::current_worker_mode().map(worker_label),
+            ),
             stack: None,
         });
     }
@@ -945,9 +951,11 @@ struct Converter {
     worker_last_p: HashMap<usize, usize>,
     /// GOMAXPROCS (the trace's `Gomaxprocs` events).
     procs: u64,
+    /// Cycles started in the trace (sweep termination seen) and not done.
+    cycles_open: u32,
     /// Where the open stop of the world was written: P, goroutine, and
     /// whether that is the P's mark worker, started for it.
-    stw_on: Option<(usize, u64, bool)>,
+    stw_on: Option<(usize, u64, bool, &'static str)>,
 }
 
 impl Converter {
@@ -1054,10 +1062,16 @@ impl Converter {
     /// writes it on the goroutine that stops the world, and Go 1.22+'s
     /// viewer needs one): the one running on `prefer` (the recording
     /// thread's P), else a P's mark worker started on a P that runs none
-    /// (gort's collector stops the world from a worker thread, where Go's
-    /// runs a mark worker goroutine), else the goroutine on the lowest P.
+    /// with `label` (gort's collector stops the world from a worker
+    /// thread, where Go's runs a mark worker goroutine: the label of that
+    /// worker's mode), else the goroutine on the lowest P.
     /// Returns (P, goroutine, whether the worker was started for it).
-    fn gc_context(&mut self, ts: u64, prefer: Option<usize>) -> (usize, u64, bool) {
+    fn gc_context(
+        &mut self,
+        ts: u64,
+        prefer: Option<usize>,
+        label: &'static str,
+    ) -> (usize, u64, bool) {
         if let Some(p) = prefer {
             if let Some(&g) = self.running.get(&p) {
                 return (p, g, false);
@@ -1069,7 +1083,7 @@ impl Converter {
             .find(|p| !self.running.contains_key(p));
         if let Some(p) = idle {
             let p = self.p_index(p);
-            self.start_worker(ts, p, DEDICATED);
+            self.start_worker(ts, p, label);
             return (p, WORKER_GOID + p as u64, true);
         }
         let (&p, &g) = self
@@ -1084,11 +1098,14 @@ impl Converter {
     /// started it if it still runs (else on one [`Converter::gc_context`]
     /// finds); returns where.
     fn stw_done(&mut self, ts: u64) -> (u64, u32) {
-        let (sp, sg, started) = self.stw_on.take().unwrap_or((self.first_p, 0, false));
+        let (sp, sg, started, label) =
+            self.stw_on
+                .take()
+                .unwrap_or((self.first_p, 0, false, DEDICATED));
         let (p, extra) = match self.gs.get(&sg) {
             Some(G::Running(q)) if sg != 0 => (*q, false),
             _ => {
-                let (p, _, started) = self.gc_context(ts, Some(sp));
+                let (p, _, started) = self.gc_context(ts, Some(sp), label);
                 (p, started)
             }
         };
@@ -1227,6 +1244,7 @@ impl Converter {
             worker_last_p: HashMap::new(),
             stw_on: None,
             procs: gomaxprocs as u64,
+            cycles_open: 0,
         };
         c.start =
             c.t.stack(&[Frame::new("gort.createdBeforeTrace", "?", 0, 0, 0)]);
@@ -1338,6 +1356,10 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
                 gc_work(c, ts, goid, work);
                 continue;
             }
+            // Marking that ended before the part of the trace already
+            // written is dropped: moved up, it would show at a time when
+            // it did not happen (after its cycle, even).
+            Ev::IdleMark { .. } | Ev::WorkerMark { .. } if r.ts <= ts0 => continue,
             Ev::IdleMark { p, start } => {
                 idle_mark(c, p, start, ts);
                 continue;
@@ -1351,13 +1373,16 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
                 c.t.push(ts, p, EventKind::HeapAlloc { bytes });
                 continue;
             }
-            Ev::Gc(phase) => {
+            Ev::Gc(phase, by) => {
                 // GC cycles and STW phases do not nest; a phase whose
                 // partner happened outside the trace is dropped.
                 let p = r.thread_p.unwrap_or(first_p) as u32;
                 match phase {
                     GcPhase::SweepTerminationStop | GcPhase::MarkTerminationStop => {
                         let sweep = phase == GcPhase::SweepTerminationStop;
+                        if sweep {
+                            c.cycles_open += 1;
+                        }
                         if sweep && !in_gc {
                             c.t.push(ts, p, EventKind::GcStart { stack: 0 });
                             in_gc = true;
@@ -1368,10 +1393,11 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
                             } else {
                                 StwKind::MarkTermination
                             };
-                            let (sp, sg, started) = c.gc_context(ts, r.thread_p);
+                            let by = by.unwrap_or(DEDICATED);
+                            let (sp, sg, started) = c.gc_context(ts, r.thread_p, by);
                             let at = ts.max(last_ts(&c.t, sp as u32));
                             c.t.push(at, sp as u32, EventKind::StwStart { kind });
-                            c.stw_on = Some((sp, sg, started));
+                            c.stw_on = Some((sp, sg, started, by));
                             in_stw = true;
                             stw_is_mark_termination = !sweep;
                         }
@@ -1389,6 +1415,19 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
                         heap_alloc,
                         heap_goal,
                     } => {
+                        // A cycle whose done comes after the next cycle
+                        // started (its hook runs after the world restarts,
+                        // on a thread that may wait for a CPU meanwhile)
+                        // is one cycle with the next in the trace (no
+                        // second GCStart while one is open): the later
+                        // cycle's done ends it, so that the later cycle's
+                        // work stays inside.
+                        if c.cycles_open > 1 {
+                            c.cycles_open -= 1;
+                            c.t.push(ts, p, EventKind::HeapAlloc { bytes: heap_alloc });
+                            continue;
+                        }
+                        c.cycles_open = 0;
                         // Go emits GCDone inside mark termination's stop
                         // too; its parser does not nest GC inside STW.
                         if in_gc {
@@ -1889,6 +1928,71 @@ mod tests {
                 (100_000, "GoStartLabel"),
                 (200_000, "GoBlock"),
                 (200_000, "ProcStop"),
+            ]
+        );
+    }
+
+    /// A cycle's done that comes after the next cycle's start (the
+    /// terminating thread waited for a CPU before its hook ran) does not
+    /// end the trace's cycle: the next cycle's worker runs inside it, and
+    /// the next done ends it.
+    #[test]
+    fn late_cycle_done_keeps_the_next_cycle_inside() {
+        let mut c = begin(&Begin {
+            start_ts: 1_000,
+            initial: vec![(1, GStatus::Running)],
+            caller: Some((0, 1)),
+            gomaxprocs: 2,
+            main_goid: 1,
+            heap: (0, 0),
+            workers: false,
+        });
+        let gc = |ts, phase| Raw {
+            ts,
+            thread_p: Some(0),
+            ev: Ev::Gc(phase, None),
+            stack: None,
+        };
+        let done = GcPhase::CycleDone {
+            heap_alloc: 1,
+            heap_goal: 2,
+        };
+        feed(
+            &mut c,
+            vec![
+                gc(10_000, GcPhase::SweepTerminationStop),
+                gc(11_000, GcPhase::WorldRestart),
+                gc(20_000, GcPhase::MarkTerminationStop),
+                gc(21_000, GcPhase::WorldRestart),
+                gc(30_000, GcPhase::SweepTerminationStop),
+                gc(31_000, GcPhase::WorldRestart),
+                gc(32_000, done),
+                worker(40_000, 0, FRACTIONAL, 35_000),
+                gc(50_000, GcPhase::MarkTerminationStop),
+                gc(51_000, GcPhase::WorldRestart),
+                gc(52_000, done),
+            ],
+            0,
+        );
+        end(&mut c, 60_000);
+        c.t.check().expect("the trace keeps Go's rules");
+        let mut evs: Vec<_> = c.t.events.iter().collect();
+        evs.sort_by_key(|e| e.ts);
+        let cycle: Vec<(u64, &str)> = evs
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::GcStart { .. } => Some((e.ts, "GCStart")),
+                EventKind::GcDone => Some((e.ts, "GCDone")),
+                EventKind::GoStartLabel { .. } => Some((e.ts, "GoStartLabel")),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            cycle,
+            [
+                (10_000, "GCStart"),
+                (35_000, "GoStartLabel"),
+                (52_000, "GCDone")
             ]
         );
     }
