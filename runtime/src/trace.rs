@@ -62,11 +62,12 @@
 //!   run; it ends where the last one ended (its goroutine parks, and a P
 //!   started for it stops again) at a longer pause, after 2 ms with no
 //!   report, or when the P does something else. While every P runs a
-//!   goroutine or marks idle, the stretch is
-//!   not shown: Go's per-P timeline has no row for a thread beside the
-//!   Ps, and rows for Ps beyond GOMAXPROCS would crash Go 1.19's minimum
-//!   mutator utilization (it indexes its per-P table by the P of each
-//!   worker run).
+//!   goroutine or marks idle, the stretch is not shown: Go's per-P
+//!   timeline has no row for a thread beside the Ps, and rows for Ps
+//!   beyond GOMAXPROCS would crash the minimum mutator utilization of
+//!   Go 1.19 and of the newer Go (both index their per-P table by the P
+//!   of each worker run). Marking that ended before the part of the trace
+//!   already written is dropped.
 //! * Go writes a stop of the world on the goroutine that stops it (and
 //!   Go 1.22+'s viewer needs a goroutine there); when gort's collector
 //!   stops the world from its own thread, the stop is written on the
@@ -210,7 +211,8 @@ const WORKER_GOID: u64 = 1 << 40;
 
 /// The collector's trace hook: a mark assist or a sweep by the calling
 /// goroutine (only goroutines do them; a worker thread's is not Go's
-/// event).
+/// event), a P's slice of idle marking, a background worker's stretch of
+/// marking.
 fn gc_work_event(e: gort_gc::collector::TraceEvent) {
     if !tracing() {
         return;
