@@ -190,7 +190,26 @@ pub enum TraceEvent {
         /// How long the slice took.
         nanos: u64,
     },
+    /// A background mark worker (a thread of the host's, holding no P)
+    /// has just marked for `nanos`: a stretch of scanning that ended
+    /// because the worker found nothing to scan, or went to sleep (a
+    /// fractional worker ahead of its goal), or stopped, or after
+    /// [`WORKER_TRACE_SLICE`] (a long stretch is reported in pieces).
+    /// Go's dedicated or fractional mark worker running.
+    WorkerMark {
+        /// How the worker runs.
+        mode: MarkWorkerMode,
+        /// Which worker of the cycle (its work queue slot).
+        slot: usize,
+        /// How long it marked.
+        nanos: u64,
+    },
 }
+
+/// The longest stretch of a background worker's marking reported as one
+/// [`TraceEvent::WorkerMark`]: a tracer places each piece where it can,
+/// so a long stretch is reported in pieces.
+pub const WORKER_TRACE_SLICE: Duration = Duration::from_millis(1);
 
 /// A mark assist as the tracer sees it: started by [`AssistSpan::begin`]
 /// (once), done when dropped, whichever way the assist returns.
@@ -268,9 +287,42 @@ pub fn global() -> &'static Collector {
     }
 }
 
+#[cfg(not(all(test, loom)))]
+thread_local! {
+    /// The mode of the background mark worker the calling thread runs.
+    static WORKER_MODE: std::cell::Cell<Option<MarkWorkerMode>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// The mode of the background mark worker running on the calling thread,
+/// `None` on any other thread. An execution tracer labels a stop of the
+/// world that a worker makes (mark termination) with it: Go's trace shows
+/// mark termination on the worker goroutine that reached it. Never
+/// inlined, like every thread-local access of the runtime (see
+/// `host::gc_locks_held`).
+#[inline(never)]
+pub fn current_worker_mode() -> Option<MarkWorkerMode> {
+    #[cfg(not(all(test, loom)))]
+    return WORKER_MODE.with(|m| m.get());
+    #[cfg(all(test, loom))]
+    None
+}
+
+/// Sets [`current_worker_mode`] for the calling thread.
+#[inline(never)]
+fn set_worker_mode(mode: Option<MarkWorkerMode>) {
+    #[cfg(not(all(test, loom)))]
+    WORKER_MODE.with(|m| m.set(mode));
+    #[cfg(all(test, loom))]
+    let _ = mode;
+}
+
 /// The heap's slow-path hook: triggers cycles and runs mark assists.
 fn alloc_hook(_heap: &Heap, size: usize) {
     let Some(c) = try_global() else { return };
+    if size > crate::heap::size_class::MAX_SMALL_SIZE {
+        clear_dead_stack(c.host());
+    }
     if !c.marking.load(Relaxed)
         && (c.pacer.gc_percent() >= 0 || c.pacer.memory_limit() != crate::pacer::NO_LIMIT)
     {
@@ -308,6 +360,41 @@ fn alloc_hook(_heap: &Heap, size: usize) {
             c.sweep_gate.wait_for_sweepers();
         }
     }
+}
+
+/// Bytes of dead stack [`clear_dead_stack`] zeroes.
+const STACK_CLEAR_BYTES: usize = 16 << 10;
+
+/// Zeroes [`STACK_CLEAR_BYTES`] of the calling goroutine's stack just below
+/// this frame, if its stack has that much room and 16 KiB more (Boehm's
+/// `GC_clear_stack`). Roots are conservative: a frame's slot that its code
+/// has not written yet still holds what an earlier, deeper call left
+/// there, and a stop of the world scans it. A goroutine that allocates
+/// large objects one after another (the memstats walk-through's 100 MB
+/// slices) goes down different call chains in turn (a cycle started, an
+/// assist, a sweep, or none), and a slot of one chain can keep a slice
+/// two allocations old alive through a cycle; that cycle's goal then
+/// doubles and the loop ends with 3–4 slices instead of 2 (1 run in 40
+/// on a busy machine). Clearing at each large allocation, before its slow
+/// path goes deeper, leaves the chains below only what this allocation
+/// writes. The cost, a 16 KiB memset, is small beside the large object's
+/// own clearing.
+#[inline(never)]
+fn clear_dead_stack(host: &dyn Host) {
+    let Some((lo, _)) = host.current_stack_bounds() else {
+        return;
+    };
+    let here = std::hint::black_box(&lo) as *const usize as usize;
+    if here.saturating_sub(lo) >= STACK_CLEAR_BYTES + (16 << 10) {
+        zero_stack_frame();
+    }
+}
+
+/// A frame of [`STACK_CLEAR_BYTES`] of zeroes.
+#[inline(never)]
+fn zero_stack_frame() {
+    let zeroes = [0usize; STACK_CLEAR_BYTES / 8];
+    std::hint::black_box(&zeroes);
 }
 
 /// The current thread's CPU time, ns.
@@ -678,6 +765,10 @@ impl Collector {
             MarkWorkerMode::Dedicated => None,
         };
         let mut my_cpu = 0u64;
+        set_worker_mode(Some(mode));
+        // While tracing: when the current stretch of scanning began
+        // (reported as `TraceEvent::WorkerMark` when it ends).
+        let mut stretch: Option<Instant> = None;
         // Whether every goroutine stack of this cycle is scanned (the host's
         // stack jobs; `true` at once for a host that scans them all in the
         // pause). Marking cannot end before.
@@ -687,6 +778,7 @@ impl Collector {
                 break;
             }
             let cpu0 = thread_cpu_ns();
+            let t0 = self.trace_on.load(Relaxed).then(Instant::now);
             if !stacks_done {
                 // (2c) Stack jobs first: goroutines parked since the pause
                 // hold the roots the rest of the mark needs.
@@ -699,6 +791,12 @@ impl Collector {
             gcw.dispose();
             if done > 0 {
                 idle_rounds = 0;
+                if let Some(t0) = t0 {
+                    let since = *stretch.get_or_insert(t0);
+                    if since.elapsed() >= WORKER_TRACE_SLICE {
+                        self.trace_worker_stretch(mode, slot, &mut stretch);
+                    }
+                }
                 if self.credit.flush(done as i64) {
                     // An assist waits for credit (Go's gcFlushBgCredit).
                     self.host().wake_blocked();
@@ -711,12 +809,14 @@ impl Collector {
                 if let Some(goal) = goal.filter(|_| !self.credit.any_parked()) {
                     let allowed = goal * start.elapsed().as_nanos() as f64;
                     if my_cpu as f64 > allowed {
+                        self.trace_worker_stretch(mode, slot, &mut stretch);
                         let ahead = ((my_cpu as f64 - allowed) / goal) as u64;
                         std::thread::sleep(Duration::from_nanos(ahead.min(1_000_000)));
                     }
                 }
                 continue;
             }
+            self.trace_worker_stretch(mode, slot, &mut stretch);
             self.marked_bytes
                 .fetch_add(std::mem::take(&mut gcw.marked_bytes), Relaxed);
             // A round that found nothing to drain is worker time too (its
@@ -754,8 +854,27 @@ impl Collector {
                 std::thread::sleep(Duration::from_micros(20));
             }
         }
+        self.trace_worker_stretch(mode, slot, &mut stretch);
+        set_worker_mode(None);
         self.marked_bytes
             .fetch_add(std::mem::take(&mut gcw.marked_bytes), Relaxed);
+    }
+
+    /// Reports the background worker's stretch of scanning that began at
+    /// `stretch` (if any) as ending now, and clears it.
+    fn trace_worker_stretch(
+        &self,
+        mode: MarkWorkerMode,
+        slot: usize,
+        stretch: &mut Option<Instant>,
+    ) {
+        if let Some(since) = stretch.take() {
+            self.trace(TraceEvent::WorkerMark {
+                mode,
+                slot,
+                nanos: since.elapsed().as_nanos() as u64,
+            });
+        }
     }
 
     // ---------------------------------------------------------------------

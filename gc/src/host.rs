@@ -173,6 +173,14 @@ pub trait Host: Send + Sync + 'static {
     /// path, between slices of assist work). Cheap when nothing is pending.
     fn safepoint(&self);
 
+    /// `[lo, hi)` of the calling thread's stack if it is a mutator's whose
+    /// stack the collector scans conservatively (a goroutine's), else
+    /// `None` (the default). A large allocation clears the dead part of
+    /// that stack below its frame (see `collector::clear_dead_stack`).
+    fn current_stack_bounds(&self) -> Option<(usize, usize)> {
+        None
+    }
+
     /// Bring every P to a safepoint and return once all have stopped
     /// (≈ MMTk `Collection::stop_all_mutators`). Callable from a thread with
     /// a P (the caller's own stack is then part of the roots, from the point

@@ -234,7 +234,14 @@
 //! object (and all it reaches) alive for the cycle. Published measurements
 //! put it well under 1 % of the heap for typical programs (Shahriyar et al.,
 //! OOPSLA 2014), and since the collector never moves objects, a falsely
-//! retained object costs memory only, never correctness. Values kept in
+//! retained object costs memory only, never correctness. One source is
+//! trimmed: a frame's slot that its code has not written yet holds what an
+//! earlier, deeper call left there, so a large allocation first zeroes
+//! 16 KiB of the dead stack below its frame (Boehm's `GC_clear_stack`;
+//! `collector::clear_dead_stack`), and the slow path it goes down (a cycle
+//! started, an assist, a sweep) holds no address older than its own
+//! allocation. A loop of 100 MB allocations otherwise kept a slice two
+//! allocations old alive now and then, and doubled a cycle's goal. Values kept in
 //! memory the collector does not scan (a `Vec<Gc<T>>` in the malloc heap)
 //! are invisible to it: those must be [`Root`]s. `GODEBUG=clobberfree=1`
 //! fills freed objects with `0xdeadbeef` so such mistakes fail loudly.

@@ -96,6 +96,10 @@ impl Host for GortHost {
         sched::current_p()
     }
 
+    fn current_stack_bounds(&self) -> Option<(usize, usize)> {
+        sched::current_goroutine_stack_bounds()
+    }
+
     #[inline]
     fn pin_p(&self) -> gort_gc::heap::Pin {
         let (p, count) = sched::pin_p().into_raw();

@@ -38,22 +38,48 @@
 //! more as `HeapAlloc` (so the Heap counter follows allocations between
 //! collections, not only their ends).
 //!
-//! Mark workers: Go runs them as goroutines on Ps, labelled
-//! `GC (dedicated)`, `GC (fractional)` or `GC (idle)` (`GoStartLabel`).
-//! A P of gort's with nothing to run marks in slices between looks at its
-//! queues, as Go's idle worker does; the collector reports each slice that
-//! found work (`TraceEvent::IdleMark`), and the trace shows the P's mark
-//! worker goroutine (`runtime.gcBgMarkWorker`, id `2^40 + P`) running
-//! "GC (idle)" from the slice's start to the end of the last slice before
-//! the P does anything else. Go writes a stop of the world on the
-//! goroutine that stops it (and Go 1.22+'s viewer needs a goroutine
-//! there); when gort's collector stops the world from its own thread, the
-//! stop is written on the worker goroutine of a P that runs none, labelled
-//! "GC (dedicated)", for the length of the stop (or, if every P runs a
-//! goroutine, on the lowest P's). Missing, and said plainly: the marking of
-//! gort's dedicated and fractional workers, threads of the host's pool that
-//! hold no P: Go's per-P timeline has no row for them, and giving them one
-//! would show Ps that do not exist.
+//! Mark workers: Go runs them as goroutines on Ps (one per P, created
+//! with the start function `runtime.gcBgMarkWorker` when the first cycle
+//! starts, parked between runs), each run labelled `GC (dedicated)`,
+//! `GC (fractional)` or `GC (idle)` (`GoStartLabel`; the newer Go's
+//! reader makes it `GoStart` plus `GoLabel`). The trace has the same
+//! goroutines (P `p`'s is id `2^40 + p`), described as parked at the
+//! start of a trace that follows a cycle, and runs them where gort marks:
+//!
+//! * A P of gort's with nothing to run marks in slices between looks at
+//!   its queues, as Go's idle worker does; the collector reports each
+//!   slice that found work (`TraceEvent::IdleMark`), and the P's worker
+//!   runs "GC (idle)" from the slice's start to the end of the last slice
+//!   before the P does anything else.
+//! * gort's dedicated and fractional workers are threads of the host's
+//!   pool that hold no P (they run beside the GOMAXPROCS Ps, where Go's
+//!   take a P). The collector reports each stretch of their marking
+//!   (`TraceEvent::WorkerMark`, at most 1 ms each); the trace shows it as
+//!   a "GC (dedicated)" or "GC (fractional)" run of the worker goroutine
+//!   of a P that runs nothing in the trace then (stopped, or between
+//!   goroutines): that P's share of the machine was free, and the
+//!   worker's thread used a CPU. Stretches less than 50 µs apart make one
+//!   run; it ends where the last one ended (its goroutine parks, and a P
+//!   started for it stops again) at a longer pause, after 2 ms with no
+//!   report, or when the P does something else. While every P runs a
+//!   goroutine or marks idle, the stretch is not shown: Go's per-P
+//!   timeline has no row for a thread beside the Ps, and rows for Ps
+//!   beyond GOMAXPROCS would crash the minimum mutator utilization of
+//!   Go 1.19 and of the newer Go (both index their per-P table by the P
+//!   of each worker run). Marking that ended before the part of the trace
+//!   already written is dropped.
+//! * Go writes a stop of the world on the goroutine that stops it (and
+//!   Go 1.22+'s viewer needs a goroutine there); when gort's collector
+//!   stops the world from its own thread, the stop is written on the
+//!   worker goroutine of a P that runs none, labelled as the stopping
+//!   worker runs ("GC (fractional)" or "GC (dedicated)"; "GC (dedicated)"
+//!   for a thread that is no worker), for the length of the stop (or, if
+//!   every P runs a goroutine, on the lowest P's).
+//!
+//! GOMAXPROCS is written at the start, twice (the newer Go's reader takes
+//! the first for the end of the trace's opening and keeps no value from
+//! it; its MMU page needs one), and again each time the world restarts
+//! after a collector's stop, as Go's `startTheWorld` writes it.
 //!
 //! # System calls
 //!
@@ -155,7 +181,9 @@ pub use flight::{
 #[derive(Debug, Clone, Copy)]
 enum Ev {
     Sched(SchedEvent),
-    Gc(GcPhase),
+    /// A collector phase, and the label of the mark worker whose thread
+    /// saw it (the stops of the world a worker makes), if any.
+    Gc(GcPhase, Option<&'static str>),
     /// The heap's live bytes changed (Go's `HeapAlloc`), sampled: see
     /// [`heap_live_sample`].
     HeapLive(u64),
@@ -168,6 +196,13 @@ enum Ev {
         p: usize,
         start: u64,
     },
+    /// A background mark worker's thread (no P) marked from `start` to
+    /// the event's time (Go's dedicated or fractional worker).
+    WorkerMark {
+        slot: usize,
+        label: &'static str,
+        start: u64,
+    },
 }
 
 /// The ids of the trace's mark-worker goroutines: `WORKER_GOID + p` for
@@ -176,7 +211,8 @@ const WORKER_GOID: u64 = 1 << 40;
 
 /// The collector's trace hook: a mark assist or a sweep by the calling
 /// goroutine (only goroutines do them; a worker thread's is not Go's
-/// event).
+/// event), a P's slice of idle marking, a background worker's stretch of
+/// marking.
 fn gc_work_event(e: gort_gc::collector::TraceEvent) {
     if !tracing() {
         return;
@@ -192,6 +228,21 @@ fn gc_work_event(e: gort_gc::collector::TraceEvent) {
             thread_p: Some(p),
             ev: Ev::IdleMark {
                 p,
+                start: ts.saturating_sub(nanos),
+            },
+            stack: None,
+        });
+        return;
+    }
+    if let gort_gc::collector::TraceEvent::WorkerMark { mode, slot, nanos } = e {
+        // On a thread of the host's pool, without a P.
+        let ts = gort_scheduler::hooks::now_nanos();
+        push(Raw {
+            ts,
+            thread_p: None,
+            ev: Ev::WorkerMark {
+                slot,
+                label: worker_label(mode),
                 start: ts.saturating_sub(nanos),
             },
             stack: None,
@@ -265,7 +316,83 @@ fn gc_work(c: &mut Converter, ts: u64, g: u64, work: gort_gc::collector::TraceEv
                 c.sweep_closed.insert(p, ts);
             }
         }
-        T::IdleMark { .. } => {} // recorded as Ev::IdleMark
+        T::IdleMark { .. } | T::WorkerMark { .. } => {} // recorded as Ev::IdleMark, WorkerMark
+    }
+}
+
+/// Go's labels of its mark workers' runs (`gcMarkWorkerModeStrings`).
+const IDLE: &str = "GC (idle)";
+const DEDICATED: &str = "GC (dedicated)";
+const FRACTIONAL: &str = "GC (fractional)";
+
+/// Go's label of a background worker's runs.
+fn worker_label(mode: gort_gc::host::MarkWorkerMode) -> &'static str {
+    match mode {
+        gort_gc::host::MarkWorkerMode::Dedicated => DEDICATED,
+        gort_gc::host::MarkWorkerMode::Fractional => FRACTIONAL,
+    }
+}
+
+/// Two stretches of a background worker's marking closer than this show
+/// as one run of its goroutine (the reports of one stretch in pieces, see
+/// `gort_gc::collector::WORKER_TRACE_SLICE`, follow each other closely).
+const WORKER_GAP: u64 = 50_000;
+
+/// A P's mark worker goroutine running in the trace.
+#[derive(Debug, Clone, Copy)]
+struct WorkerRun {
+    /// When its last slice of marking ended: where it parks.
+    end: u64,
+    /// Its label (the `GoStartLabel` of the run).
+    label: &'static str,
+    /// The background worker whose marking it shows (its slot), `None`
+    /// for a P's idle marking.
+    slot: Option<usize>,
+    /// The P was stopped in the trace when the run began (started for it):
+    /// it stops again when the run ends, unless something else runs there.
+    raised: bool,
+}
+
+/// How long after a background worker's last reported stretch its run
+/// is closed if no other stretch follows: a stretch is reported when it
+/// ends, at most about 1 ms after it began
+/// (`gort_gc::collector::WORKER_TRACE_SLICE`), so by then the next one of
+/// a worker that marks on has been seen.
+const WORKER_QUIET: u64 = 2_000_000;
+
+/// Ends the runs of background workers that have reported no stretch for
+/// [`WORKER_QUIET`] by `now` (their goroutine parks where the last stretch
+/// ended; a P started for the run stops again). Nothing else ends such a
+/// run on a P where nothing happens, and the part of the trace written
+/// next would stretch it to its own start.
+fn close_quiet_workers(c: &mut Converter, now: u64) {
+    let mut quiet: Vec<usize> = c
+        .workers
+        .iter()
+        .filter(|(_, r)| r.slot.is_some() && r.end + WORKER_QUIET < now)
+        .map(|(&p, _)| p)
+        .collect();
+    quiet.sort_unstable();
+    for p in quiet {
+        end_worker_run(c, p);
+    }
+}
+
+/// Ends the background worker's run on P `p` where its last stretch
+/// ended: its goroutine parks, and a P started for the run stops again.
+fn end_worker_run(c: &mut Converter, p: usize) {
+    let Some(run) = c.workers.get(&p).copied() else {
+        return;
+    };
+    if c.running.get(&p) != Some(&(WORKER_GOID + p as u64)) {
+        c.workers.remove(&p);
+        return;
+    }
+    c.lost_p(run.end, p);
+    if run.raised && c.up[p] && !c.running.contains_key(&p) {
+        let at = last_ts(&c.t, p as u32);
+        c.t.push(at, p as u32, EventKind::ProcStop);
+        c.up[p] = false;
     }
 }
 
@@ -274,18 +401,102 @@ fn gc_work(c: &mut Converter, ts: u64, g: u64, work: gort_gc::collector::TraceEv
 /// first time, unblocked after the first; a slice that follows the last
 /// with nothing in between on the P extends its run. The run ends (its
 /// `GoBlock`, as Go's worker parks) when the P does something else
-/// ([`Converter::lost_p`]).
+/// ([`Converter::lost_p`]). A background worker's run shown on the P
+/// ends first: the P's own M marks there.
 fn idle_mark(c: &mut Converter, p: usize, start: u64, end: u64) {
     let p = c.p_index(p);
     let w = WORKER_GOID + p as u64;
     if c.running.get(&p) == Some(&w) {
-        c.workers.insert(p, end);
-        return;
+        match c.workers.get_mut(&p) {
+            Some(run) if run.label != IDLE => {}
+            Some(run) => {
+                run.end = end;
+                return;
+            }
+            None => {
+                // Started for a stop of the world: it marks on.
+                c.workers.insert(
+                    p,
+                    WorkerRun {
+                        end,
+                        label: DEDICATED,
+                        slot: None,
+                        raised: false,
+                    },
+                );
+                return;
+            }
+        }
     }
     let start = start.max(c.floor).max(last_ts(&c.t, p as u32));
     c.lost_p(start, p);
-    let start = c.start_worker(start, p, "GC (idle)");
-    c.workers.insert(p, end.max(start));
+    let start = c.start_worker(start, p, IDLE);
+    c.workers.insert(
+        p,
+        WorkerRun {
+            end: end.max(start),
+            label: IDLE,
+            slot: None,
+            raised: false,
+        },
+    );
+}
+
+/// A stretch of marking from `start` to `end` by background worker `slot`
+/// (a thread of the host's that holds no P) with Go's `label`. Go runs
+/// such a worker as a P's mark worker goroutine; the trace shows the
+/// stretch as a run of the worker goroutine of a P that runs nothing then
+/// (one stopped, or between goroutines; preferably the one it showed on
+/// last, then a stopped one): that P's share of the machine was free, and
+/// the worker's thread used a CPU. The run begins no earlier than the P's
+/// last event and ends when the P does something else. While every P runs
+/// a goroutine (or marks idle itself), the stretch is not shown: the
+/// worker's thread then runs beside GOMAXPROCS goroutines, and Go's
+/// per-P timeline has no row for it.
+fn worker_mark(c: &mut Converter, slot: usize, label: &'static str, start: u64, end: u64) {
+    let shown = c
+        .workers
+        .iter()
+        .find(|(p, r)| {
+            r.slot == Some(slot)
+                && r.label == label
+                && c.running.get(p) == Some(&(WORKER_GOID + **p as u64))
+        })
+        .map(|(&p, r)| (p, r.end));
+    let mut last_p = c.worker_last_p.get(&slot).copied();
+    if let Some((p, last)) = shown {
+        if start <= last + WORKER_GAP {
+            if let Some(run) = c.workers.get_mut(&p) {
+                run.end = end.max(last);
+            }
+            return;
+        }
+        // It paused (a fractional worker's sleep): its goroutine parks.
+        end_worker_run(c, p);
+        last_p = Some(p);
+    }
+    let free = (0..c.up.len())
+        .filter(|p| !c.running.contains_key(p))
+        .min_by_key(|&p| (Some(p) != last_p, c.up[p], p));
+    let Some(p) = free else {
+        return;
+    };
+    let start = start.max(c.floor).max(last_ts(&c.t, p as u32));
+    if start >= end {
+        return;
+    }
+    let raised = !c.up[p];
+    let start = c.start_worker(start, p, label);
+    c.workers.insert(
+        p,
+        WorkerRun {
+            end: end.max(start),
+            label,
+            slot: Some(slot),
+            raised,
+        },
+    );
+    c.worker_last_p.insert(slot, p);
 }
 
 /// A collector phase, as seen at the host boundary (`runtime/src/host.rs`):
@@ -354,6 +565,9 @@ struct Begin {
     main_goid: u64,
     /// The heap's live bytes and goal at start.
     heap: (u64, u64),
+    /// Whether a collection cycle ran before: Go's mark worker goroutines
+    /// (one per P, created at the first cycle's start) exist, parked.
+    workers: bool,
 }
 
 /// The trace being recorded. Protected by `ACTIVE`.
@@ -514,7 +728,10 @@ pub(crate) fn gc_phase(phase: GcPhase) {
         push(Raw {
             ts,
             thread_p,
-            ev: Ev::Gc(phase),
+            ev: Ev::Gc(
+                phase,
+                gort_gc::collector::current_worker_mode().map(worker_label),
+            ),
             stack: None,
         });
     }
@@ -635,6 +852,7 @@ pub fn start(w: impl Write + Send + 'static) -> io::Result<()> {
             gomaxprocs: gort_scheduler::gomaxprocs(0).max(1) as usize,
             main_goid: gort_scheduler::main_goroutine_id(),
             heap: (heap_live, heap_goal),
+            workers: gort_gc::collector::try_global().is_some_and(|c| c.num_gc() > 0),
         }),
         writer: StreamWriter::new(),
         id,
@@ -729,12 +947,17 @@ struct Converter {
     /// written no earlier: events reach the converter in arrival order,
     /// and a closing event may carry a later time than the next start).
     sweep_closed: HashMap<usize, u64>,
-    /// Ps whose mark worker runs in the trace, and when its last slice
-    /// ended.
-    workers: HashMap<usize, u64>,
+    /// Ps whose mark worker runs in the trace, with its run.
+    workers: HashMap<usize, WorkerRun>,
+    /// The P each background worker (by slot) showed on last.
+    worker_last_p: HashMap<usize, usize>,
+    /// GOMAXPROCS (the trace's `Gomaxprocs` events).
+    procs: u64,
+    /// Cycles started in the trace (sweep termination seen) and not done.
+    cycles_open: u32,
     /// Where the open stop of the world was written: P, goroutine, and
     /// whether that is the P's mark worker, started for it.
-    stw_on: Option<(usize, u64, bool)>,
+    stw_on: Option<(usize, u64, bool, &'static str)>,
 }
 
 impl Converter {
@@ -803,20 +1026,8 @@ impl Converter {
         let ts = ts.max(self.floor).max(last_ts(&self.t, p as u32));
         self.ensure_up(ts, p);
         match self.gs.get(&w) {
-            None => {
-                let stack = self
-                    .t
-                    .stack(&[Frame::new("runtime.gcBgMarkWorker", "?", 0, 0, 0)]);
-                self.t.push(
-                    ts,
-                    p as u32,
-                    EventKind::GoCreate {
-                        g: w,
-                        start: stack,
-                        stack: 0,
-                    },
-                );
-            }
+            None => self.create_worker(ts, p, w),
+            Some(G::Runnable) => {}
             Some(G::Waiting) => {
                 self.t
                     .push(ts, p as u32, EventKind::GoUnblock { g: w, stack: 0 });
@@ -831,14 +1042,38 @@ impl Converter {
         ts
     }
 
+    /// `GoCreate` of mark worker goroutine `w` (`runtime.gcBgMarkWorker`)
+    /// on P `p`.
+    fn create_worker(&mut self, ts: u64, p: usize, w: u64) {
+        let stack = self
+            .t
+            .stack(&[Frame::new("runtime.gcBgMarkWorker", "?", 0, 0, 0)]);
+        self.t.push(
+            ts,
+            p as u32,
+            EventKind::GoCreate {
+                g: w,
+                start: stack,
+                stack: 0,
+            },
+        );
+        self.gs.insert(w, G::Runnable);
+    }
+
     /// A goroutine to write a stop of the world on at `ts` (Go's trace
     /// writes it on the goroutine that stops the world, and Go 1.22+'s
     /// viewer needs one): the one running on `prefer` (the recording
     /// thread's P), else a P's mark worker started on a P that runs none
-    /// (gort's collector stops the world from a worker thread, where Go's
-    /// runs a mark worker goroutine), else the goroutine on the lowest P.
+    /// with `label` (gort's collector stops the world from a worker
+    /// thread, where Go's runs a mark worker goroutine: the label of that
+    /// worker's mode), else the goroutine on the lowest P.
     /// Returns (P, goroutine, whether the worker was started for it).
-    fn gc_context(&mut self, ts: u64, prefer: Option<usize>) -> (usize, u64, bool) {
+    fn gc_context(
+        &mut self,
+        ts: u64,
+        prefer: Option<usize>,
+        label: &'static str,
+    ) -> (usize, u64, bool) {
         if let Some(p) = prefer {
             if let Some(&g) = self.running.get(&p) {
                 return (p, g, false);
@@ -850,7 +1085,7 @@ impl Converter {
             .find(|p| !self.running.contains_key(p));
         if let Some(p) = idle {
             let p = self.p_index(p);
-            self.start_worker(ts, p, "GC (dedicated)");
+            self.start_worker(ts, p, label);
             return (p, WORKER_GOID + p as u64, true);
         }
         let (&p, &g) = self
@@ -865,16 +1100,24 @@ impl Converter {
     /// started it if it still runs (else on one [`Converter::gc_context`]
     /// finds); returns where.
     fn stw_done(&mut self, ts: u64) -> (u64, u32) {
-        let (sp, sg, started) = self.stw_on.take().unwrap_or((self.first_p, 0, false));
+        let (sp, sg, started, label) =
+            self.stw_on
+                .take()
+                .unwrap_or((self.first_p, 0, false, DEDICATED));
         let (p, extra) = match self.gs.get(&sg) {
             Some(G::Running(q)) if sg != 0 => (*q, false),
             _ => {
-                let (p, _, started) = self.gc_context(ts, Some(sp));
+                let (p, _, started) = self.gc_context(ts, Some(sp), label);
                 (p, started)
             }
         };
         let at = ts.max(self.floor).max(last_ts(&self.t, p as u32));
         self.t.push(at, p as u32, EventKind::StwDone);
+        // Go's startTheWorld writes GOMAXPROCS (procresize's
+        // traceGomaxprocs) each time the world restarts.
+        let procs = self.procs;
+        self.t
+            .push(at, p as u32, EventKind::Gomaxprocs { procs, stack: 0 });
         if extra {
             self.lost_p(at, p);
         }
@@ -897,7 +1140,7 @@ impl Converter {
         };
         if g == WORKER_GOID + p as u64 {
             // The P's idle mark worker parks where its last slice ended.
-            let end = self.workers.remove(&p).unwrap_or(ts);
+            let end = self.workers.remove(&p).map_or(ts, |r| r.end);
             let at = end.min(ts).max(self.floor).max(last_ts(&self.t, p as u32));
             let block = EventKind::GoBlock {
                 reason: BlockReason::Other,
@@ -1000,17 +1243,27 @@ impl Converter {
             sweeps: HashMap::new(),
             sweep_closed: HashMap::new(),
             workers: HashMap::new(),
+            worker_last_p: HashMap::new(),
             stw_on: None,
+            procs: gomaxprocs as u64,
+            cycles_open: 0,
         };
         c.start =
             c.t.stack(&[Frame::new("gort.createdBeforeTrace", "?", 0, 0, 0)]);
         let main_start = c.t.stack(&[Frame::new("runtime.main", "?", 0, 0, 0)]);
         let procs = gomaxprocs as u64;
-        c.t.push(
-            ts0,
-            first_p as u32,
-            EventKind::Gomaxprocs { procs, stack: 0 },
-        );
+        // Twice, as in Go's traces (StartTrace's own stop of the world,
+        // then the next restart's): the newer Go's reader takes the first
+        // for the end of the trace's opening and keeps no value from it,
+        // and its minimum mutator utilization needs one (without, its
+        // /mmu page panics).
+        for _ in 0..2 {
+            c.t.push(
+                ts0,
+                first_p as u32,
+                EventKind::Gomaxprocs { procs, stack: 0 },
+            );
+        }
         let (live, goal) = heap;
         c.t.push(ts0, first_p as u32, EventKind::HeapAlloc { bytes: live });
         if goal != 0 {
@@ -1063,6 +1316,14 @@ fn begin(a: &Begin) -> Converter {
             c.gs.insert(g, G::Waiting);
         }
     }
+    if a.workers {
+        for p in 0..a.gomaxprocs {
+            let w = WORKER_GOID + p as u64;
+            c.create_worker(ts0, first_p, w);
+            c.t.push(ts0, first_p as u32, EventKind::GoWaiting { g: w });
+            c.gs.insert(w, G::Waiting);
+        }
+    }
     if let Some((p, g)) = a.caller {
         c.ensure_up(ts0, p);
         create(&mut c, p, g);
@@ -1084,6 +1345,9 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
     events.sort_by_key(|r| r.ts);
     for r in events {
         let ts = r.ts.max(ts0);
+        if !c.workers.is_empty() {
+            close_quiet_workers(c, ts);
+        }
         let here = |c: &Converter, g: u64| match c.gs.get(&g) {
             Some(G::Running(p)) => Some(*p),
             _ => None,
@@ -1094,8 +1358,16 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
                 gc_work(c, ts, goid, work);
                 continue;
             }
+            // Marking that ended before the part of the trace already
+            // written is dropped: moved up, it would show at a time when
+            // it did not happen (after its cycle, even).
+            Ev::IdleMark { .. } | Ev::WorkerMark { .. } if r.ts <= ts0 => continue,
             Ev::IdleMark { p, start } => {
                 idle_mark(c, p, start, ts);
+                continue;
+            }
+            Ev::WorkerMark { slot, label, start } => {
+                worker_mark(c, slot, label, start, ts);
                 continue;
             }
             Ev::HeapLive(bytes) => {
@@ -1103,13 +1375,16 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
                 c.t.push(ts, p, EventKind::HeapAlloc { bytes });
                 continue;
             }
-            Ev::Gc(phase) => {
+            Ev::Gc(phase, by) => {
                 // GC cycles and STW phases do not nest; a phase whose
                 // partner happened outside the trace is dropped.
                 let p = r.thread_p.unwrap_or(first_p) as u32;
                 match phase {
                     GcPhase::SweepTerminationStop | GcPhase::MarkTerminationStop => {
                         let sweep = phase == GcPhase::SweepTerminationStop;
+                        if sweep {
+                            c.cycles_open += 1;
+                        }
                         if sweep && !in_gc {
                             c.t.push(ts, p, EventKind::GcStart { stack: 0 });
                             in_gc = true;
@@ -1120,10 +1395,11 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
                             } else {
                                 StwKind::MarkTermination
                             };
-                            let (sp, sg, started) = c.gc_context(ts, r.thread_p);
+                            let by = by.unwrap_or(DEDICATED);
+                            let (sp, sg, started) = c.gc_context(ts, r.thread_p, by);
                             let at = ts.max(last_ts(&c.t, sp as u32));
                             c.t.push(at, sp as u32, EventKind::StwStart { kind });
-                            c.stw_on = Some((sp, sg, started));
+                            c.stw_on = Some((sp, sg, started, by));
                             in_stw = true;
                             stw_is_mark_termination = !sweep;
                         }
@@ -1141,6 +1417,19 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
                         heap_alloc,
                         heap_goal,
                     } => {
+                        // A cycle whose done comes after the next cycle
+                        // started (its hook runs after the world restarts,
+                        // on a thread that may wait for a CPU meanwhile)
+                        // is one cycle with the next in the trace (no
+                        // second GCStart while one is open): the later
+                        // cycle's done ends it, so that the later cycle's
+                        // work stays inside.
+                        if c.cycles_open > 1 {
+                            c.cycles_open -= 1;
+                            c.t.push(ts, p, EventKind::HeapAlloc { bytes: heap_alloc });
+                            continue;
+                        }
+                        c.cycles_open = 0;
                         // Go emits GCDone inside mark termination's stop
                         // too; its parser does not nest GC inside STW.
                         if in_gc {
@@ -1245,6 +1534,7 @@ fn feed(c: &mut Converter, mut events: Vec<Raw>, horizon: u64) {
     c.in_stw = in_stw;
     c.marked = marked;
     c.stw_is_mark_termination = stw_is_mark_termination;
+    close_quiet_workers(c, horizon);
     c.floor = c.floor.max(horizon);
 }
 
@@ -1349,6 +1639,7 @@ mod tests {
             gomaxprocs: 2,
             main_goid: 1,
             heap: (0, 0),
+            workers: false,
         })
     }
 
@@ -1463,6 +1754,7 @@ mod tests {
             gomaxprocs: 2,
             main_goid: 1,
             heap: (0, 0),
+            workers: false,
         });
         let got = g5_events(
             c,
@@ -1483,6 +1775,226 @@ mod tests {
                 ev::GO_START,
                 ev::GO_SYS_EXIT,
                 ev::GO_START
+            ]
+        );
+    }
+
+    fn worker(ts: u64, slot: usize, label: &'static str, start: u64) -> Raw {
+        Raw {
+            ts,
+            thread_p: None,
+            ev: Ev::WorkerMark { slot, label, start },
+            stack: None,
+        }
+    }
+
+    /// (type, P, label) of the labelled starts and of the worker
+    /// goroutines' other events, in time order, from the converted,
+    /// checked, written and decoded trace.
+    fn worker_events(mut c: Converter, events: Vec<Raw>) -> Vec<(u8, u64, String)> {
+        feed(&mut c, events, 0);
+        end(&mut c, 300_000);
+        c.t.check().expect("the trace keeps Go's rules");
+        let d = v1::decode(&v1::encode(&c.t).unwrap()).unwrap();
+        let mut evs: Vec<_> = d.events.iter().collect();
+        evs.sort_by_key(|e| e.ts);
+        evs.iter()
+            .filter(|e| {
+                e.ty == ev::GO_START_LABEL
+                    || matches!(e.ty, ev::GO_CREATE | ev::GO_UNBLOCK | ev::GO_BLOCK)
+                        && e.args[0] >= WORKER_GOID
+                    || e.ty == ev::GO_BLOCK && e.p == 1
+            })
+            .map(|e| {
+                let label = match e.ty {
+                    ev::GO_START_LABEL => d.strings[&e.args[2]].clone(),
+                    _ => String::new(),
+                };
+                (e.ty, e.p, label)
+            })
+            .collect()
+    }
+
+    /// A background worker's stretches of marking run P 1's worker
+    /// goroutine while P 1 runs nothing: created at the first, one run for
+    /// stretches less than `WORKER_GAP` apart, parked and unblocked across
+    /// a longer pause; a stretch while both Ps run goroutines is not
+    /// shown.
+    #[test]
+    fn background_worker_runs_on_a_free_p() {
+        let c = begin(&Begin {
+            start_ts: 1_000,
+            initial: vec![(1, GStatus::Running), (5, GStatus::Runnable)],
+            caller: Some((0, 1)),
+            gomaxprocs: 2,
+            main_goid: 1,
+            heap: (0, 0),
+            workers: false,
+        });
+        let got = worker_events(
+            c,
+            vec![
+                worker(2_000, 0, FRACTIONAL, 1_500),
+                worker(2_600, 0, FRACTIONAL, 2_020), // continues the run
+                worker(120_000, 0, FRACTIONAL, 100_000), // after a pause
+                sched(200_000, SchedEvent::GoStart { goid: 5, p: 1 }),
+                worker(260_000, 0, FRACTIONAL, 250_000), // P 1 busy: not shown
+            ],
+        );
+        let l = |ty, p, s: &str| (ty, p, s.to_string());
+        assert_eq!(
+            got,
+            [
+                l(ev::GO_CREATE, 1, ""),
+                l(ev::GO_START_LABEL, 1, FRACTIONAL),
+                l(ev::GO_BLOCK, 1, ""),
+                l(ev::GO_UNBLOCK, 1, ""),
+                l(ev::GO_START_LABEL, 1, FRACTIONAL),
+                l(ev::GO_BLOCK, 1, ""),
+            ]
+        );
+    }
+
+    /// A trace that starts after a cycle describes each P's worker
+    /// goroutine, parked; its first run unblocks it.
+    #[test]
+    fn workers_exist_parked_after_a_cycle() {
+        let c = begin(&Begin {
+            start_ts: 1_000,
+            initial: vec![(1, GStatus::Running)],
+            caller: Some((0, 1)),
+            gomaxprocs: 2,
+            main_goid: 1,
+            heap: (0, 0),
+            workers: true,
+        });
+        let got = worker_events(c, vec![worker(2_000, 0, DEDICATED, 1_500)]);
+        let l = |ty, p, s: &str| (ty, p, s.to_string());
+        assert_eq!(
+            got,
+            [
+                l(ev::GO_CREATE, 0, ""),
+                l(ev::GO_CREATE, 0, ""),
+                l(ev::GO_UNBLOCK, 1, ""),
+                l(ev::GO_START_LABEL, 1, DEDICATED),
+                l(ev::GO_BLOCK, 1, ""),
+            ]
+        );
+    }
+
+    /// A background worker's run on a P that was stopped ends where its
+    /// last stretch ended once it has been quiet for `WORKER_QUIET`, and
+    /// the P stops again; nothing on that P has to happen for it.
+    #[test]
+    fn quiet_worker_parks_and_its_p_stops() {
+        let mut c = begin(&Begin {
+            start_ts: 1_000,
+            initial: vec![(1, GStatus::Running)],
+            caller: Some((0, 1)),
+            gomaxprocs: 2,
+            main_goid: 1,
+            heap: (0, 0),
+            workers: false,
+        });
+        let later = 10_000_000;
+        feed(
+            &mut c,
+            vec![
+                worker(200_000, 0, DEDICATED, 100_000),
+                sched(later, SchedEvent::GoSched { goid: 1 }),
+            ],
+            0,
+        );
+        c.t.check().expect("the trace keeps Go's rules");
+        let p1: Vec<(u64, &str)> =
+            c.t.events
+                .iter()
+                .filter(|e| e.p == 1)
+                .map(|e| {
+                    let name = match e.kind {
+                        EventKind::ProcStart { .. } => "ProcStart",
+                        EventKind::GoCreate { .. } => "GoCreate",
+                        EventKind::GoStartLabel { .. } => "GoStartLabel",
+                        EventKind::GoBlock { .. } => "GoBlock",
+                        EventKind::ProcStop => "ProcStop",
+                        _ => "other",
+                    };
+                    (e.ts, name)
+                })
+                .collect();
+        assert_eq!(
+            p1,
+            [
+                (100_000, "ProcStart"),
+                (100_000, "GoCreate"),
+                (100_000, "GoStartLabel"),
+                (200_000, "GoBlock"),
+                (200_000, "ProcStop"),
+            ]
+        );
+    }
+
+    /// A cycle's done that comes after the next cycle's start (the
+    /// terminating thread waited for a CPU before its hook ran) does not
+    /// end the trace's cycle: the next cycle's worker runs inside it, and
+    /// the next done ends it.
+    #[test]
+    fn late_cycle_done_keeps_the_next_cycle_inside() {
+        let mut c = begin(&Begin {
+            start_ts: 1_000,
+            initial: vec![(1, GStatus::Running)],
+            caller: Some((0, 1)),
+            gomaxprocs: 2,
+            main_goid: 1,
+            heap: (0, 0),
+            workers: false,
+        });
+        let gc = |ts, phase| Raw {
+            ts,
+            thread_p: Some(0),
+            ev: Ev::Gc(phase, None),
+            stack: None,
+        };
+        let done = GcPhase::CycleDone {
+            heap_alloc: 1,
+            heap_goal: 2,
+        };
+        feed(
+            &mut c,
+            vec![
+                gc(10_000, GcPhase::SweepTerminationStop),
+                gc(11_000, GcPhase::WorldRestart),
+                gc(20_000, GcPhase::MarkTerminationStop),
+                gc(21_000, GcPhase::WorldRestart),
+                gc(30_000, GcPhase::SweepTerminationStop),
+                gc(31_000, GcPhase::WorldRestart),
+                gc(32_000, done),
+                worker(40_000, 0, FRACTIONAL, 35_000),
+                gc(50_000, GcPhase::MarkTerminationStop),
+                gc(51_000, GcPhase::WorldRestart),
+                gc(52_000, done),
+            ],
+            0,
+        );
+        end(&mut c, 60_000);
+        c.t.check().expect("the trace keeps Go's rules");
+        let mut evs: Vec<_> = c.t.events.iter().collect();
+        evs.sort_by_key(|e| e.ts);
+        let cycle: Vec<(u64, &str)> = evs
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::GcStart { .. } => Some((e.ts, "GCStart")),
+                EventKind::GcDone => Some((e.ts, "GCDone")),
+                EventKind::GoStartLabel { .. } => Some((e.ts, "GoStartLabel")),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            cycle,
+            [
+                (10_000, "GCStart"),
+                (35_000, "GoStartLabel"),
+                (52_000, "GCDone")
             ]
         );
     }

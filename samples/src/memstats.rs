@@ -26,8 +26,12 @@ pub const SLICE_SPAN_BYTES: u64 = (SLICE_BYTES as u64 + 1).div_ceil(8192) * 8192
 /// just allocated and at most one more: the previous slice, which a stale
 /// word on the goroutine's stack keeps alive through one cycle
 /// (conservative stack scanning; Go, with precise stacks, ends at one slice
-/// or two: 100–200 MB). The bound assumes a cycle finds at most one slice
-/// live; each further stale word would add a slice to the goal.
+/// or two: 100–200 MB). The bound needs each cycle to find at most one
+/// slice live: a slice two allocations old, kept by a stale word in a
+/// frame slot not yet written, would double that cycle's goal (3–4 slices
+/// at the end, 1 run in 40 on a busy machine). The collector clears the
+/// dead stack below each large allocation's frame so that no such word
+/// survives (`gort_gc::collector`'s `clear_dead_stack`).
 pub const FINAL_ALLOC_BOUND: u64 = 2 * SLICE_SPAN_BYTES;
 
 fn big_bytes() -> GcSlice<u8> {

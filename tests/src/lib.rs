@@ -311,6 +311,17 @@ pub fn view_trace(
     dir: &std::path::Path,
     file: &str,
 ) -> Result<Vec<u8>, String> {
+    Ok(trace_tool_pages(root, dir, file, &["/jsontrace"])?.remove(0))
+}
+
+/// [`view_trace`] for any pages of `go tool trace`'s server: the bodies of
+/// `paths`, fetched in order from one server, or what went wrong.
+pub fn trace_tool_pages(
+    root: Option<&std::path::Path>,
+    dir: &std::path::Path,
+    file: &str,
+    paths: &[&str],
+) -> Result<Vec<Vec<u8>>, String> {
     let port = free_port();
     let log_path = dir.join(format!("{file}.viewer.log"));
     let mut cmd = match root {
@@ -340,11 +351,16 @@ pub fn view_trace(
             break Err("go tool trace never answered".to_string());
         }
         if TcpStream::connect(addr).is_ok() {
-            break match std::panic::catch_unwind(|| crate::http_client::get(addr, "/jsontrace")) {
-                Ok(a) if a.status == 200 => Ok(a.body),
-                Ok(a) => Err(format!("/jsontrace: {} {}", a.status, a.text())),
-                Err(_) => Err("/jsontrace: no answer (the viewer crashed?)".into()),
-            };
+            break paths
+                .iter()
+                .map(|path| {
+                    match std::panic::catch_unwind(|| crate::http_client::get(addr, path)) {
+                        Ok(a) if a.status == 200 => Ok(a.body),
+                        Ok(a) => Err(format!("{path}: {} {}", a.status, a.text())),
+                        Err(_) => Err(format!("{path}: no answer (the viewer crashed?)")),
+                    }
+                })
+                .collect();
         }
         std::thread::sleep(Duration::from_millis(20));
     };

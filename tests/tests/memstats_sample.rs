@@ -4,8 +4,12 @@
 //! quiet machine and with this process keeping two CPUs busy. Before the
 //! collector waited for a winding-down cycle in `start_cycle`, a busy
 //! machine ended 1 to 3 runs in 40 at 400 MB–1 GB, and this test (with 10
-//! runs a side) failed in 2 of 3 invocations. Each run is a child process
-//! (a fresh heap), with a time limit.
+//! runs a side) failed in 2 of 3 invocations. Before large allocations
+//! cleared the dead stack below their frame (`clear_dead_stack`), a stale
+//! word kept a second slice alive through a cycle in ~1 run in 40 (300 or
+//! 400 MB at the end), and this test failed in 12 of 20 invocations on a
+//! busy machine. Each run is a child process (a fresh heap), with a time
+//! limit.
 
 use gort_samples::memstats::{walkthrough, FINAL_ALLOC_BOUND, SLICES, SLICE_SPAN_BYTES};
 use gort_tests::{child_case, run_child_with_limit, run_tests, stderr_of, stdout_of};

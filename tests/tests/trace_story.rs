@@ -310,8 +310,10 @@ fn the_trace_shows_heap_blocks_syscalls_and_main() {
     eprintln!("{} GoStartLabel events", idle.len());
     // The idle P's marking during the list phase: its mark worker
     // goroutine, created as runtime.gcBgMarkWorker, runs as "GC (idle)";
-    // the stops of the world the collector's own thread makes run on a
-    // P's worker as "GC (dedicated)" (where no goroutine runs).
+    // the background worker (fractional with 2 Ps, dedicated with more)
+    // and the stops of the world the collector's own thread makes run on
+    // a P's worker where no goroutine runs (tests/trace_workers.rs counts
+    // them).
     let workers: HashMap<u64, Vec<&str>> = evs
         .iter()
         .filter(|(e, _)| e.ty == ev::GO_CREATE)
@@ -331,7 +333,7 @@ fn the_trace_shows_heap_blocks_syscalls_and_main() {
     assert!(
         labels
             .keys()
-            .all(|l| ["GC (idle)", "GC (dedicated)"].contains(l)),
+            .all(|l| ["GC (idle)", "GC (dedicated)", "GC (fractional)"].contains(l)),
         "{labels:?}"
     );
     assert!(sweep_open.is_empty(), "sweeps left open: {sweep_open:?}");

@@ -303,4 +303,18 @@ pub(crate) mod hint {
 /// the same API built on loom's mutex.
 pub(crate) mod deque {
     pub(crate) use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+
+    /// Makes crossbeam-epoch's process-wide collector, which the deques'
+    /// stealers use, now rather than at the first steal. It is made once,
+    /// under a `OnceLock`: made lazily, the first steal of one thread
+    /// makes it while another thread's first steal waits for the lock. A
+    /// goroutine's first steal (an assist) suspended there by the
+    /// preemption signal for a stop of the world, and an M's first steal
+    /// (idle marking, on its g0, holding its P) waiting for it, never let
+    /// that stop complete: a deadlock seen once in ~500 runs of the
+    /// memstats sample on a busy machine. Called where the collector
+    /// builds its work queues, before any thread marks.
+    pub(crate) fn make_epoch_collector() {
+        let _ = crossbeam_epoch::default_collector();
+    }
 }

@@ -72,6 +72,7 @@ pub(crate) struct WorkQueues {
 impl WorkQueues {
     /// Queues with `slots` worker deques.
     pub(crate) fn new(slots: usize) -> WorkQueues {
+        crate::loom::deque::make_epoch_collector();
         let workers: Vec<Worker<usize>> = (0..slots).map(|_| Worker::new_lifo()).collect();
         let stealers = workers.iter().map(|w| w.stealer()).collect();
         WorkQueues {

@@ -185,10 +185,13 @@ impl Mirror {
                 self.heap.0 = *bytes;
                 return;
             }
-            Ev::Gc(super::GcPhase::CycleDone {
-                heap_alloc,
-                heap_goal,
-            }) => {
+            Ev::Gc(
+                super::GcPhase::CycleDone {
+                    heap_alloc,
+                    heap_goal,
+                },
+                _,
+            ) => {
                 self.heap = (*heap_alloc, *heap_goal);
                 return;
             }
