@@ -112,6 +112,11 @@ const MAX_CHUNKS: usize = (1 << 48) / CHUNK_BYTES;
 static CHUNK_BASES: [AtomicUsize; MAX_CHUNKS] = [const { AtomicUsize::new(0) }; MAX_CHUNKS];
 /// Number of valid entries in [`CHUNK_BASES`].
 static NCHUNKS: AtomicUsize = AtomicUsize::new(0);
+/// Stack slots handed out so far, over all chunks in order (slots are
+/// carved in address order, chunk after chunk, and reused with their G,
+/// never returned): slots at or past it were never used, so no page of
+/// theirs is resident.
+static CARVED: AtomicUsize = AtomicUsize::new(0);
 /// The stack size of this process (fixed at scheduler start).
 static STACK_SIZE: AtomicUsize = AtomicUsize::new(DEFAULT_STACK_SIZE);
 /// How guard pages are installed: 0 unknown, 1 MADV_GUARD_INSTALL, 2 mprotect.
@@ -202,8 +207,9 @@ fn resident_below(lo: usize, hi: usize, page: usize, vec: &mut Vec<u8>) -> usize
 
 /// Calls `f(top, resident_bytes)` for every stack slot with at least one
 /// resident page (`mincore`, see [`resident_below`]). `top` is the slot's
-/// top, where its G lives. Slots never used (and the guard pages) are not
-/// resident.
+/// top, where its G lives. Slots never carved are skipped (none of their
+/// pages can be resident; a chunk reserves hundreds of stacks' address
+/// space, and asking `mincore` about all of it cost ~0.5 ms per call).
 pub(crate) fn for_each_resident_stack(mut f: impl FnMut(usize, usize)) {
     let size = stack_size();
     let page = page_size();
@@ -211,9 +217,12 @@ pub(crate) fn for_each_resident_stack(mut f: impl FnMut(usize, usize)) {
     let mut vec = Vec::new();
     // Acquire: pairs with the Release in `map_chunk`.
     let n = NCHUNKS.load(Acquire);
-    for c in CHUNK_BASES.iter().take(n) {
+    // Relaxed: a stale count only leaves out slots carved just now (counted
+    // next time); slots of chunks past `n` are not visited whatever it says.
+    let carved = CARVED.load(Relaxed);
+    for (ci, c) in CHUNK_BASES.iter().take(n).enumerate() {
         let base = c.load(Relaxed);
-        for slot in 0..per_chunk {
+        for slot in 0..per_chunk.min(carved.saturating_sub(ci * per_chunk)) {
             let lo = base + slot * size;
             let resident = resident_below(lo, lo + size, page, &mut vec);
             if resident > 0 {
@@ -244,6 +253,10 @@ impl StackArena {
         }
         let lo = self.chunk + self.next * size;
         self.next += 1;
+        // Relaxed: a counter read by `for_each_resident_stack`, which reads
+        // NCHUNKS (Acquire) first; this slot's pages are touched only after
+        // it is handed out, so a reader that misses it misses no page.
+        CARVED.fetch_add(1, Relaxed);
         install_guard(lo, page_size());
         (lo, lo + size)
     }
