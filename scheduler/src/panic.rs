@@ -14,6 +14,11 @@
 //!    [`goroutine_panicked`], which prints the report with the recorded
 //!    location and exits 2. A panic caught earlier never gets there.
 //!
+//! **A closed standard output.** Rust ignores SIGPIPE, so `println!` to a
+//! closed pipe panics (`failed printing to stdout: Broken pipe`); Go's
+//! program dies of SIGPIPE instead, silently. An uncaught panic of that
+//! kind ends the process the way Go's would ([`die_of_sigpipe`]).
+//!
 //! **A panic while panicking.** A `Drop` that panics while a panic unwinds
 //! through it makes Rust abort the process (SIGABRT, `thread caused
 //! non-unwinding panic. aborting.`). Before it does, std calls the hook
@@ -175,6 +180,9 @@ fn report_and_exit(goid: u64, outer: Option<&Record>, inner: Option<&Record>) ->
 /// hook's record) and exits 2 as Go does.
 pub(crate) fn goroutine_panicked(payload: Box<dyn std::any::Any + Send>) -> ! {
     let msg = payload_message(&*payload);
+    if is_broken_stdio(&msg) {
+        die_of_sigpipe();
+    }
     // Dropping the payload could itself panic; leak it.
     std::mem::forget(payload);
     let g = getg();
@@ -195,4 +203,34 @@ pub(crate) fn goroutine_panicked(payload: Box<dyn std::any::Any + Send>) -> ! {
         location: None,
     });
     report_and_exit(goid, None, Some(&record))
+}
+
+/// Whether `msg` is std's panic for a `print!`/`eprint!` to a closed pipe
+/// (Rust ignores SIGPIPE, so the write fails with EPIPE and `print!`
+/// panics).
+fn is_broken_stdio(msg: &str) -> bool {
+    (msg.starts_with("failed printing to stdout: ")
+        || msg.starts_with("failed printing to stderr: "))
+        && msg.ends_with(&format!("(os error {})", libc::EPIPE))
+}
+
+/// What Go does when a write to standard output or error finds the pipe
+/// closed (`os/signal`: "a write to a broken pipe on file descriptors 1 or
+/// 2 will cause the program to exit with a SIGPIPE signal"): the process
+/// dies of SIGPIPE, silently, as `yes | head` does. Writes to other
+/// descriptors keep failing with EPIPE, as Rust's do.
+fn die_of_sigpipe() -> ! {
+    // SAFETY: resetting one signal's disposition, unblocking it and
+    // raising it have no preconditions; nothing else runs meanwhile that
+    // relies on SIGPIPE being ignored (the process is ending).
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let mut set: libc::sigset_t = core::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, core::ptr::null_mut());
+        libc::raise(libc::SIGPIPE);
+        // Not reached: SIGPIPE's default action ends the process.
+        libc::_exit(2)
+    }
 }

@@ -99,6 +99,43 @@ pub fn run_child_with_limit(
     }
 }
 
+/// Runs the child `case` with its standard output a pipe whose reading end
+/// is closed at once (a program piped into `head` that has exited); its
+/// stderr is collected. `None` if it still ran after `limit` (killed).
+pub fn run_child_with_closed_stdout(case: &str, limit: std::time::Duration) -> Option<Output> {
+    use std::io::Read as _;
+    let mut child = child_command(case, &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn child test process");
+    drop(child.stdout.take());
+    let mut err = child.stderr.take().expect("piped stderr");
+    let reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let start = std::time::Instant::now();
+    loop {
+        match child.try_wait().expect("wait for child") {
+            Some(status) => {
+                return Some(Output {
+                    status,
+                    stdout: Vec::new(),
+                    stderr: reader.join().expect("stderr reader"),
+                });
+            }
+            None if start.elapsed() >= limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            None => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+}
+
 /// A child's stderr as text, for assertions and failure messages.
 pub fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

@@ -206,6 +206,11 @@ fn child(case: &str) {
                 panic!("second, uncaught");
             })
         }),
+        "print_to_closed_stdout" => gort::run(|| {
+            in_goroutine(|| loop {
+                println!("y");
+            })
+        }),
         "deep_recursion" => gort::run(|| {
             let n: u64 = std::env::var("DEPTH").unwrap().parse().unwrap();
             let done = chan::<u64>(1);
@@ -462,6 +467,24 @@ fn many_parked_goroutines() {
     assert!(maps < 10_000, "{maps} mappings");
 }
 
+/// `yes | head`: a goroutine prints to a pipe nobody reads any more. Go's
+/// program dies of SIGPIPE, silently (`os/signal`); so does gort's, instead
+/// of reporting Rust's "failed printing to stdout" panic.
+fn printing_to_a_closed_pipe_dies_of_sigpipe() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let out =
+        gort_tests::run_child_with_closed_stdout("print_to_closed_stdout", Duration::from_secs(60))
+            .expect("the child printing to a closed pipe hung");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "status {:?}, stderr:\n{}",
+        out.status,
+        stderr_of(&out)
+    );
+    assert_eq!(stderr_of(&out), "", "Go prints nothing");
+}
+
 fn main() {
     if let Some(case) = child_case() {
         child(&case);
@@ -496,5 +519,9 @@ fn main() {
             bad_maxstack_is_an_error_naming_the_variable,
         ),
         ("many_parked_goroutines", many_parked_goroutines),
+        (
+            "printing_to_a_closed_pipe_dies_of_sigpipe",
+            printing_to_a_closed_pipe_dies_of_sigpipe,
+        ),
     ]);
 }
