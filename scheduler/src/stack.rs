@@ -175,11 +175,11 @@ pub(crate) fn stack_sys_bytes() -> usize {
 const FIRST_WINDOW_PAGES: usize = 16;
 
 /// Resident bytes of the stack `[lo, hi)` (guard page excluded), counted
-/// from the top down in windows that double in size, until a whole window
-/// is absent. A stack's touched pages are one run below its top (stack
-/// probes touch every page a frame spans), so one `mincore` call usually
-/// answers for a parked goroutine, however big its reservation; a hole
-/// wider than the window it falls in ends the count early.
+/// from the top down in windows that double in size, until a window's
+/// lowest page is absent. A stack's touched pages are one run below its
+/// top (stack probes touch every page a frame spans), so one `mincore`
+/// call usually answers for a parked goroutine, however big its
+/// reservation; a hole at a window's lowest page ends the count early.
 fn resident_below(lo: usize, hi: usize, page: usize, vec: &mut Vec<u8>) -> usize {
     let floor = lo + page;
     let (mut end, mut window, mut resident) = (hi, FIRST_WINDOW_PAGES, 0);
@@ -199,6 +199,11 @@ fn resident_below(lo: usize, hi: usize, page: usize, vec: &mut Vec<u8>) -> usize
             break;
         }
         resident += here * page;
+        if vec[0] & 1 == 0 {
+            // The run of touched pages ends inside this window: nothing
+            // below it is resident (one call for a parked goroutine).
+            break;
+        }
         end = start;
         window = (window * 2).min(4096);
     }
