@@ -69,6 +69,9 @@
 //!   takes a P back (**exitsyscall**) before it touches P-local state.
 //! * **suspend** — a P-less G's thread waiting inside the preemption
 //!   handler until the world restarts, its stack frozen.
+//! * **nudge** — the futex word a stopper sleeps on while it waits for the
+//!   Ps to stop (`world.rs`): bumped by the last P to stop and by the
+//!   handler when it leaves a P for the stop.
 //! * **locked G** — a P-less G waiting on a run queue for a P that only its
 //!   own M may run: the M that picks it hands over its P. A G preempted by
 //!   signal waits as one inside the handler (**preempted** stack, then the
@@ -296,8 +299,12 @@
 //!    every idle P; a P released later while `gcwaiting` is raised stops
 //!    itself on release.
 //! 4. Every running P stops at its G's next safepoint (the G is requeued at
-//!    the head of its P and the M parks) or at the top of `find_runnable`.
-//!    The last P to stop wakes the stopper, which re-pokes every 100 µs.
+//!    the head of its P and the M parks) or at the top of `find_runnable`;
+//!    a G the preemption signal takes off its P leaves it in `Syscall`,
+//!    which the stopper stops. The stopper sleeps on a futex word, the
+//!    **nudge**, which the last P to stop bumps and so does the signal
+//!    handler when it leaves a P for the stop; between nudges it looks
+//!    every 20 µs and re-pokes running goroutines every 100 µs.
 //!    Each P counts itself exactly once per stop; a P counted twice means
 //!    two parties each believed they held it, and is a fatal error naming
 //!    both (`World`'s stop marks).

@@ -42,7 +42,8 @@
 //! lock of libc or std (a `malloc` arena is excluded by the host's check,
 //! stdout's lock is not). It therefore takes no lock at all: it writes
 //! atomics, reads the clock (vDSO), pushes its goroutine on a lock-free
-//! stack and waits on a futex. Every piece of bookkeeping that needs a lock
+//! stack, waits on a futex and wakes one (the stopper's nudge, see
+//! `world.rs`). Every piece of bookkeeping that needs a lock
 //! (handing the P to another M, stopping it for the world, queueing the
 //! goroutine) is done by sysmon, a stopper or a scheduling M, which see the
 //! P in the `Syscall` state and the goroutine on the `preempted` stack.
