@@ -249,7 +249,13 @@
 //! `std::thread::sleep`, `std::fs`) is found by sysmon as above and leaves
 //! its P; [`blocking`] does it at once for code that knows it will block
 //! (Go's `entersyscallblock`). The syscall restarts by itself (`SA_RESTART`;
-//! `nanosleep` returns `EINTR` and std's `sleep` resumes it). The P's
+//! `nanosleep` returns `EINTR` and std's `sleep` resumes it) — except those
+//! the kernel never restarts (signal(7)): a socket call on a socket with a
+//! timeout (`SO_RCVTIMEO`/`SO_SNDTIMEO`, std's `set_read_timeout`), `poll`,
+//! `epoll_wait` and the like fail with `EINTR` when the signal arrives, so
+//! a goroutine's bare `read` on such a socket can return
+//! `ErrorKind::Interrupted` and should retry (std's `read_exact`,
+//! `read_to_end` and `write_all` do; Go's netpoller hides this). The P's
 //! `Syscall` state is the hand-over point between three parties, each
 //! leaving it by CAS, so exactly one wins: the M taking its P back
 //! (`Syscall → Running`), sysmon or [`blocking`] (`Syscall → Idle`, then
