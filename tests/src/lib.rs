@@ -61,6 +61,24 @@ pub fn run_child_with_limit(
     env: &[(&str, &str)],
     limit: std::time::Duration,
 ) -> Option<Output> {
+    spawn_and_wait(case, env, false, limit)
+}
+
+/// Runs the child `case` with its standard output a pipe whose reading end
+/// is closed at once (a program piped into `head` that has exited); its
+/// stderr is collected. `None` if it still ran after `limit` (killed).
+pub fn run_child_with_closed_stdout(case: &str, limit: std::time::Duration) -> Option<Output> {
+    spawn_and_wait(case, &[], true, limit)
+}
+
+/// Spawns the child `case` with piped output (stdout's reading end closed
+/// at once if `close_stdout`) and waits at most `limit` for it.
+fn spawn_and_wait(
+    case: &str,
+    env: &[(&str, &str)],
+    close_stdout: bool,
+    limit: std::time::Duration,
+) -> Option<Output> {
     use std::io::Read as _;
     let mut child = child_command(case, env)
         .stdout(Stdio::piped())
@@ -70,15 +88,23 @@ pub fn run_child_with_limit(
     // Both pipes are drained while the child runs: a child that writes more
     // than a pipe holds (64 KiB) would otherwise block in `write` forever
     // and look hung.
-    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+    let drain = |r: Option<Box<dyn std::io::Read + Send>>| {
         std::thread::spawn(move || {
             let mut v = Vec::new();
-            let _ = r.read_to_end(&mut v);
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut v);
+            }
             v
         })
     };
-    let out = drain(Box::new(child.stdout.take().expect("piped stdout")));
-    let err = drain(Box::new(child.stderr.take().expect("piped stderr")));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let out = drain(if close_stdout {
+        drop(stdout);
+        None
+    } else {
+        Some(Box::new(stdout))
+    });
+    let err = drain(Some(Box::new(child.stderr.take().expect("piped stderr"))));
     let start = std::time::Instant::now();
     loop {
         match child.try_wait().expect("wait for child") {
@@ -87,43 +113,6 @@ pub fn run_child_with_limit(
                     status,
                     stdout: out.join().expect("stdout reader"),
                     stderr: err.join().expect("stderr reader"),
-                });
-            }
-            None if start.elapsed() >= limit => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-            None => std::thread::sleep(std::time::Duration::from_millis(20)),
-        }
-    }
-}
-
-/// Runs the child `case` with its standard output a pipe whose reading end
-/// is closed at once (a program piped into `head` that has exited); its
-/// stderr is collected. `None` if it still ran after `limit` (killed).
-pub fn run_child_with_closed_stdout(case: &str, limit: std::time::Duration) -> Option<Output> {
-    use std::io::Read as _;
-    let mut child = child_command(case, &[])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn child test process");
-    drop(child.stdout.take());
-    let mut err = child.stderr.take().expect("piped stderr");
-    let reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let start = std::time::Instant::now();
-    loop {
-        match child.try_wait().expect("wait for child") {
-            Some(status) => {
-                return Some(Output {
-                    status,
-                    stdout: Vec::new(),
-                    stderr: reader.join().expect("stderr reader"),
                 });
             }
             None if start.elapsed() >= limit => {

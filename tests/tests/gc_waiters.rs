@@ -140,10 +140,12 @@ fn resize_storm() {
     });
 }
 
-fn gomaxprocs_from_many_goroutines_at_once() {
+/// Runs the child `case` in 5 fresh processes; each must exit 0 and print
+/// `want`. `what` names the scenario in failure messages.
+fn five_rounds(case: &str, what: &str, want: &str) {
     for round in 0..5 {
-        let Some(out) = run_child_with_limit("resize_storm", &[], Duration::from_secs(60)) else {
-            panic!("round {round}: the GOMAXPROCS storm hung for 60 s");
+        let Some(out) = run_child_with_limit(case, &[], Duration::from_secs(60)) else {
+            panic!("round {round}: {what} hung for 60 s");
         };
         let so = stdout_of(&out);
         assert!(
@@ -152,27 +154,23 @@ fn gomaxprocs_from_many_goroutines_at_once() {
             out.status,
             stderr_of(&out)
         );
-        assert!(so.contains("pongs=3000\n"), "round {round}: {so}");
+        assert!(
+            so.contains(want),
+            "round {round}: {what}: no {want:?} in:\n{so}"
+        );
     }
 }
 
+fn gomaxprocs_from_many_goroutines_at_once() {
+    five_rounds("resize_storm", "the GOMAXPROCS storm", "pongs=3000\n");
+}
+
 fn every_stop_of_the_world_at_once() {
-    for round in 0..5 {
-        let Some(out) = run_child_with_limit("stw_storm", &[], Duration::from_secs(60)) else {
-            panic!("round {round}: the STW storm hung for 60 s");
-        };
-        let so = stdout_of(&out);
-        assert!(
-            out.status.success(),
-            "round {round}: {:?}\n{}",
-            out.status,
-            stderr_of(&out)
-        );
-        assert!(
-            so.contains("ok=40\n"),
-            "round {round}: lists lost or corrupted:\n{so}"
-        );
-    }
+    five_rounds(
+        "stw_storm",
+        "the STW storm (lists lost or corrupted?)",
+        "ok=40\n",
+    );
 }
 
 fn waiters_are_woken_and_lists_survive() {
